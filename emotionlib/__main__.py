@@ -1,0 +1,3 @@
+from emotionlib.cli import main
+
+raise SystemExit(main())

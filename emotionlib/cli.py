@@ -1,0 +1,119 @@
+"""`python -m emotionlib <command>`: data summary, train, predict, evaluate, interpret, baseline, report."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _config(args):
+    from emotionlib.config import load_config, parse_overrides
+
+    return load_config(args.config, parse_overrides(args.set))
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "--profile", default="quick", help="profile name (smoke, quick, paper) or YAML path")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config fields")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="emotionlib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="inspect the SemEval-2025 Task 11 data")
+    p.add_argument("action", choices=["summary", "download"])
+    p.add_argument("--data-dir", default=None, help="local copy (default: $EMOTIONLIB_DATA_DIR, cache, download)")
+    p.add_argument("--languages", default="all", help="comma-separated codes or 'all'")
+
+    p = sub.add_parser("train", help="fine-tune an encoder; prints the run directory")
+    _add_config(p)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+
+    p = sub.add_parser("predict", help="write SemEval submission format for a CSV")
+    p.add_argument("--run", required=True, type=Path)
+    p.add_argument("--input", required=True, type=Path)
+    p.add_argument("--output", required=True, type=Path)
+    p.add_argument("--batch-size", type=int, default=64)
+
+    p = sub.add_parser("evaluate", help="score a trained run; writes metrics.json, tables and figures")
+    p.add_argument("--run", required=True, type=Path)
+    p.add_argument("--split", choices=["val", "dev", "test"], action="append",
+                   help="evaluation set (repeatable; default: val, dev and test where labeled)")
+    p.add_argument("--lang", action="append", help="language (repeatable; default: the run's languages)")
+
+    p = sub.add_parser("interpret", help="LIME, attention and rollout views of a trained run")
+    p.add_argument("--run", required=True, type=Path)
+
+    p = sub.add_parser("baseline", help="TF-IDF + logistic regression for every language")
+    p.add_argument("--out", type=Path, default=Path("reports/baseline"))
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--languages", default="all")
+
+    p = sub.add_parser("report", help="execute the notebooks with papermill and render the technical report")
+    _add_config(p)
+
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
+        print(f"emotionlib {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args) -> int:
+    if args.command == "data":
+        from emotionlib import data as D
+
+        source = D.DataSource.resolve(args.data_dir)
+        langs = D.expand_languages(args.languages.split(","))
+        if args.action == "download":
+            for lang in langs:
+                for split in D.SPLITS:
+                    source.path(split, lang)
+            print(f"verified {3 * len(langs)} files in {source.describe()}")
+            return 0
+        import pandas as pd
+
+        table = D.summary(source, langs)
+        with pd.option_context("display.width", 250, "display.max_columns", 30):
+            print(f"source: {source.describe()}")
+            print(table.to_string(index=False))
+        unlabeled = table.loc[~table["test_labeled"].astype(bool), "lang"].tolist()
+        print(f"unlabeled test files (prediction sets): {', '.join(unlabeled) or 'none'}")
+        return 0
+    if args.command == "train":
+        from emotionlib.train import train_all
+
+        for run_dir in train_all(_config(args), resume=args.resume):
+            print(run_dir)
+        return 0
+    if args.command == "predict":
+        from emotionlib.predict import predict_file
+
+        print(predict_file(args.run, args.input, args.output, args.batch_size))
+        return 0
+    if args.command == "evaluate":
+        from emotionlib.evaluate import evaluate
+
+        result = evaluate(args.run, splits=args.split, languages=args.lang)
+        for row in result["summary"]:
+            print("  ".join(f"{k}={v}" for k, v in row.items()))
+        return 0
+    if args.command == "interpret":
+        from emotionlib.interpret import interpret_run
+
+        print(interpret_run(args.run))
+        return 0
+    if args.command == "baseline":
+        from emotionlib.baseline import run_baseline
+
+        table = run_baseline(args.out, args.data_dir, args.languages.split(","))
+        print(table.to_string(index=False))
+        return 0
+    if args.command == "report":
+        from emotionlib.report import make_report
+
+        print(make_report(_config(args)))
+        return 0
+    raise AssertionError(args.command)

@@ -1,0 +1,199 @@
+"""The one run configuration: a frozen dataclass loaded from YAML profiles plus key=value overrides.
+
+Its fields are the papermill parameters of the notebooks, one to one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "configs"
+LOSSES = ("bce", "focal")
+MULTILINGUAL_MODES = ("joint", "per_language")
+PRECISIONS = ("no", "fp16", "bf16")
+
+
+class ConfigError(ValueError):
+    """A profile, override or field value that cannot make a valid run configuration."""
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str = "quick"
+    run_id: str = ""  # empty: <profile>-<timestamp>
+    runs_dir: str = "runs"
+    data_dir: str = ""  # empty: $EMOTIONLIB_DATA_DIR, then the cache, then the pinned download
+    languages: tuple[str, ...] = ("eng",)  # or ("all",)
+    eval_languages: tuple[str, ...] = ()  # empty: the training languages; others are scored zero-shot
+    multilingual: str = "joint"  # joint: one model on all languages; per_language: one run per language
+    model: str = "xlm-roberta-base"
+    max_length: int = 128
+    pad_to_max_length: bool = False  # the seed's fixed padding; dynamic padding otherwise
+    group_by_length: bool = False
+    max_train_rows: int = 0  # 0: all rows (smoke runs use a slice)
+    val_fraction: float = 0.2
+    loss: str = "bce"
+    focal_alpha: float = 1.0
+    focal_gamma: float = 2.0
+    pos_weight: bool = False
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.01
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    epochs: int = 3
+    patience: int = 2  # epochs without validation macro-F1 gain before stopping; 0 disables
+    warmup_ratio: float = 0.0
+    lr_schedule: str = "linear"  # linear warm-up then linear decay, or constant after warm-up
+    max_grad_norm: float = 1.0
+    checkpoint_every: int = 0  # optimiser steps between mid-epoch checkpoints; 0: epoch ends only
+    mixed_precision: str = "no"
+    num_threads: int = 0  # 0: torch's default
+    seed: int = 42
+    n_bootstrap: int = 1000
+    lime_num_samples: int = 1000
+    lime_num_features: int = 10
+    agreement_sentences: int = 20
+
+    def __post_init__(self) -> None:
+        def fail(field: str, why: str) -> None:
+            raise ConfigError(f"config field {field!r}: {why} (got {getattr(self, field)!r})")
+
+        for name in ("languages", "eval_languages"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = tuple(v.strip() for v in value.split(",") if v.strip())
+            object.__setattr__(self, name, tuple(str(v) for v in value))
+        if not self.languages:
+            fail("languages", "at least one language, or 'all'")
+        if self.loss not in LOSSES:
+            fail("loss", f"must be one of {LOSSES}")
+        if self.multilingual not in MULTILINGUAL_MODES:
+            fail("multilingual", f"must be one of {MULTILINGUAL_MODES}")
+        if self.lr_schedule not in ("linear", "constant"):
+            fail("lr_schedule", "must be 'linear' or 'constant'")
+        if self.mixed_precision not in PRECISIONS:
+            fail("mixed_precision", f"must be one of {PRECISIONS}")
+        if not 0 < self.val_fraction < 1:
+            fail("val_fraction", "must lie strictly between 0 and 1")
+        if not 0 <= self.warmup_ratio < 1:
+            fail("warmup_ratio", "must lie in [0, 1)")
+        for name in ("max_length", "batch_size", "eval_batch_size", "epochs", "lime_num_samples",
+                     "lime_num_features", "agreement_sentences"):
+            if getattr(self, name) < 1:
+                fail(name, "must be a positive integer")
+        for name in ("max_train_rows", "patience", "checkpoint_every", "num_threads", "n_bootstrap"):
+            if getattr(self, name) < 0:
+                fail(name, "must be >= 0")
+        if self.learning_rate <= 0:
+            fail("learning_rate", "must be positive")
+        if self.focal_gamma < 0 or self.focal_alpha <= 0:
+            fail("focal_gamma" if self.focal_gamma < 0 else "focal_alpha", "gamma >= 0 and alpha > 0")
+        if self.run_id and not re.fullmatch(r"[A-Za-z0-9._=-]+", self.run_id):
+            fail("run_id", "letters, digits, '.', '_', '=', '-' only")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.run_id
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["languages"], d["eval_languages"] = list(self.languages), list(self.eval_languages)
+        return d
+
+    def replace(self, **changes: Any) -> "Config":
+        return load_config(self.to_dict() | changes)
+
+
+FIELDS = tuple(f.name for f in fields(Config))
+_TYPES = {f.name: f.type for f in fields(Config)}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Turn a YAML or command-line value into the field's type, with an error that names the field."""
+    if key not in _TYPES:
+        raise ConfigError(f"unknown config field {key!r}; known fields: {', '.join(FIELDS)}")
+    kind = _TYPES[key]
+    try:
+        if kind == "bool":
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind.startswith("tuple"):
+            if isinstance(value, str):
+                value = yaml.safe_load(value) if value.startswith("[") else value.split(",")
+            return tuple(str(v).strip() for v in value if str(v).strip())
+        return "" if value is None else str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config field {key!r}: cannot read {value!r} as {kind}") from None
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """`["epochs=4", "loss=focal"]` -> {"epochs": "4", "loss": "focal"} (coerced later)."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"override {pair!r} is not of the form key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_profile(profile: str) -> dict[str, Any]:
+    """Read `configs/<profile>.yaml` (or a YAML path) as a dict."""
+    path = Path(profile)
+    if not path.suffix:
+        path = PROFILES_DIR / f"{profile}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+        raise ConfigError(f"no profile {profile!r} ({path}); known profiles: {', '.join(known)}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a profile must be a mapping of config fields")
+    data.setdefault("profile", path.stem)
+    return data
+
+
+def load_config(profile: str | Mapping[str, Any] = "quick", overrides: Mapping[str, Any] | None = None) -> Config:
+    """A validated Config from a profile name, YAML path or mapping, then overrides on top."""
+    values = dict(profile) if isinstance(profile, Mapping) else load_profile(profile)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values = {k: _coerce(k, v) for k, v in values.items()}
+    if not values.get("run_id"):
+        values["run_id"] = f"{values.get('profile', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Config(**values)
+
+
+def from_parameters(namespace: Mapping[str, Any]) -> Config:
+    """The Config that a notebook's papermill parameters describe.
+
+    The notebook's `parameters` cell names every config field; `None` means "as the profile says".
+    """
+    overrides = {k: namespace[k] for k in FIELDS if k in namespace and k != "profile"}
+    return load_config(namespace.get("profile") or "quick", overrides)
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    from emotionlib.runs import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+
+
+def read_config(run_dir: Path) -> Config:
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no config in this run directory (run the data or train step first)")
+    return load_config(yaml.safe_load(path.read_text(encoding="utf-8")))

@@ -1,0 +1,397 @@
+"""SemEval-2025 Task 11 / BRIGHTER Track A data: sources, checksums, loading, labels, splits, datasets."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from emotionlib.runs import atomic_path
+
+LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise")  # canonical order
+LANGUAGES = ("afr", "amh", "arq", "ary", "chn", "deu", "eng", "esp", "hau", "hin", "ibo", "kin", "mar", "orm",
+             "pcm", "ptbr", "ptmz", "ron", "rus", "som", "sun", "swa", "swe", "tat", "tir", "ukr", "vmw", "yor")
+SPLITS = ("train", "dev", "test")
+PINNED_COMMIT = "513a7e8bef7ef6370ac416ced97efba338c47c97"
+BASE_URL = ("https://raw.githubusercontent.com/emotion-analysis-project/SemEval2025-Task11/"
+            f"{PINNED_COMMIT}/task-dataset/semeval-2025-task11-dataset/track_a")
+DATASET = "semeval2025-task11"
+
+
+class DataError(ValueError):
+    """Input data that cannot be used as it is; the message names the file and the row or column."""
+
+
+# --- sources and checksums -------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def manifest() -> dict[str, str]:
+    """The shipped SHA256 manifest: relative path (track_a/<split>/<lang>.csv) -> sha256."""
+    text = resources.files("emotionlib").joinpath("resources/SHA256SUMS").read_text(encoding="utf-8")
+    pairs = (line.split(maxsplit=1) for line in text.splitlines() if line.strip())
+    return {path.strip(): digest for digest, path in pairs}
+
+
+def relpath(split: str, lang: str) -> str:
+    check_language(lang)
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; known splits: {', '.join(SPLITS)}")
+    return f"track_a/{split}/{lang}.csv"
+
+
+def check_language(lang: str) -> str:
+    if lang not in LANGUAGES:
+        raise DataError(f"unknown language code {lang!r}; known codes: {' '.join(LANGUAGES)}")
+    return lang
+
+
+def expand_languages(languages: Iterable[str]) -> list[str]:
+    langs = list(languages)
+    if langs == ["all"]:
+        return list(LANGUAGES)
+    return [check_language(lang) for lang in langs]
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EMOTIONLIB_CACHE", Path.home() / ".cache" / "emotionlib"))
+
+
+def download_file(url: str, dest: Path, expected_sha256: str, timeout: float = 60) -> Path:
+    """Stream `url` to `dest`, verifying its sha256; an interrupted or corrupt download leaves nothing behind."""
+    h = hashlib.sha256()
+    with atomic_path(dest) as tmp:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+                for chunk in iter(lambda: response.read(1 << 16), b""):
+                    out.write(chunk)
+                    h.update(chunk)
+        except (urllib.error.URLError, OSError, EOFError) as exc:
+            raise DataError(f"download of {url} failed: {exc}; nothing was written to {dest}") from exc
+        except Exception as exc:  # http.client.IncompleteRead and friends
+            raise DataError(f"download of {url} was interrupted: {exc!r}; nothing was written") from exc
+        if h.hexdigest() != expected_sha256:
+            raise DataError(f"checksum mismatch for {url}: got {h.hexdigest()}, expected {expected_sha256}; "
+                            f"nothing was written to {dest}")
+    return dest
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where the files come from: a local directory, else the cache, else the pinned download.
+
+    Every file handed out has been checked against the shipped manifest.
+    """
+    root: Path | None = None  # a local copy laid out as track_a/<split>/<lang>.csv
+    base_url: str = BASE_URL
+
+    @classmethod
+    def resolve(cls, data_dir: str | os.PathLike | None = None) -> "DataSource":
+        chosen = data_dir or os.environ.get("EMOTIONLIB_DATA_DIR") or None
+        if chosen is not None and not Path(chosen).is_dir():
+            raise DataError(f"data directory {chosen} does not exist (config data_dir or $EMOTIONLIB_DATA_DIR)")
+        return cls(root=Path(chosen) if chosen else None,
+                   base_url=os.environ.get("EMOTIONLIB_DATA_URL", BASE_URL))
+
+    @property
+    def cache_root(self) -> Path:
+        return cache_dir() / DATASET / PINNED_COMMIT
+
+    def describe(self) -> str:
+        return str(self.root) if self.root else f"{self.cache_root} (downloaded from {self.base_url})"
+
+    def path(self, split: str, lang: str) -> Path:
+        rel = relpath(split, lang)
+        expected = manifest()[rel]
+        if self.root is not None:
+            path = self.root / rel
+            if not path.is_file():
+                raise DataError(f"{path}: missing from the data directory {self.root}")
+        else:
+            path = self.cache_root / rel
+            if not path.is_file():
+                print(f"downloading {rel} from {self.base_url}", file=sys.stderr)
+                return download_file(f"{self.base_url}/{split}/{lang}.csv", path, expected)
+        actual = sha256_of(path)
+        if actual != expected:
+            raise DataError(f"{path}: checksum mismatch (sha256 {actual}, expected {expected}); "
+                            "the file is not the pinned official release")
+        return path
+
+    def checksums(self, pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """sha256 of each (split, lang) file used, for a run's provenance (already verified)."""
+        return {relpath(s, lang): manifest()[relpath(s, lang)] for s, lang in pairs}
+
+    def load(self, split: str, lang: str) -> "LangSplit":
+        return read_split(self.path(split, lang), lang=lang, split=split)
+
+    def has(self, split: str, lang: str) -> bool:
+        return relpath(split, lang) in manifest()
+
+
+# --- reading and writing one file ------------------------------------------------------------------
+
+@dataclass
+class LangSplit:
+    """One language's split: ids, texts, the labels its header declares, and a 0/1 matrix (None if unlabeled)."""
+    lang: str
+    split: str
+    ids: list[str]
+    texts: list[str]
+    labels: tuple[str, ...]
+    y: np.ndarray | None
+    path: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def labeled(self) -> bool:
+        return self.y is not None
+
+    def subset(self, idx: Sequence[int]) -> "LangSplit":
+        idx = list(idx)
+        return LangSplit(self.lang, self.split, [self.ids[i] for i in idx], [self.texts[i] for i in idx],
+                         self.labels, None if self.y is None else self.y[idx], self.path)
+
+    def frame(self) -> pd.DataFrame:
+        df = pd.DataFrame({"id": self.ids, "text": self.texts})
+        for j, label in enumerate(self.labels):
+            df[label] = self.y[:, j] if self.y is not None else ""
+        return df
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}: not UTF-8 (byte {exc.start}, line {line}: {exc.reason})") from None
+
+
+def read_split(path: str | os.PathLike, lang: str | None = None, split: str = "") -> LangSplit:
+    """Read and validate one Track A CSV. The header decides the labels; empty label cells mean unlabeled."""
+    path = Path(path)
+    lang = check_language(lang or path.stem)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    text = _decode(path.read_bytes(), path).removeprefix("\ufeff")
+    if not text.strip():
+        raise DataError(f"{path}: empty file (expected a header id,text,<labels>)")
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as exc:
+        raise DataError(f"{path}: malformed CSV: {exc}") from None
+    header = [h.strip() for h in rows[0]]
+    for required in ("id", "text"):
+        if required not in header:
+            raise DataError(f"{path}: missing column {required!r} (header: {','.join(header)})")
+    label_cols = [h for h in header if h not in ("id", "text")]
+    for col in label_cols:
+        if col.lower() not in LABELS:
+            raise DataError(f"{path}: unknown label column {col!r}; labels are {', '.join(LABELS)}")
+    labels = tuple(lab for lab in LABELS if lab in {c.lower() for c in label_cols})  # canonical order
+    if len(labels) != len(label_cols):
+        raise DataError(f"{path}: a label column appears twice in the header")
+    pos = {h: i for i, h in enumerate(header)}
+    col_of = {c.lower(): pos[c] for c in label_cols}
+    body = rows[1:]
+    if not body:
+        raise DataError(f"{path}: no data rows below the header")
+    ids, texts, cells, seen = [], [], [], {}
+    for n, row in enumerate(body, start=1):
+        if len(row) != len(header):
+            raise DataError(f"{path}: row {n} has {len(row)} fields, the header has {len(header)}")
+        rid = row[pos["id"]]
+        if not rid.strip():
+            raise DataError(f"{path}: row {n} has an empty id")
+        if rid in seen:
+            raise DataError(f"{path}: duplicate id {rid!r} in rows {seen[rid]} and {n}")
+        seen[rid] = n
+        ids.append(rid)
+        texts.append(row[pos["text"]])
+        values = []
+        for lab in labels:
+            v = row[col_of[lab]].strip()
+            if v not in ("0", "1", ""):
+                raise DataError(f"{path}: row {n} (id {rid}), column {lab!r}: value {v!r} is not 0, 1 or empty")
+            values.append(v)
+        cells.append(values)
+    empty = [all(v == "" for v in vals) for vals in cells]
+    if labels and all(empty):
+        y = None  # an unlabeled prediction set, such as test/eng.csv
+    else:
+        for n, vals in enumerate(cells, start=1):
+            if any(v == "" for v in vals):
+                raise DataError(f"{path}: row {n} (id {ids[n - 1]}) has empty label cells in a labeled file")
+        y = np.array(cells, dtype=np.int64).reshape(len(ids), len(labels))
+    return LangSplit(lang, split, ids, texts, labels, y, path)
+
+
+def write_split(data: LangSplit, path: str | os.PathLike) -> Path:
+    """Write a split in the official column layout (atomically); texts are written byte for byte."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["id", "text", *data.labels])
+        for i, (rid, text) in enumerate(zip(data.ids, data.texts)):
+            w.writerow([rid, text, *(data.y[i] if data.y is not None else [""] * len(data.labels))])
+    return path
+
+
+# --- label vectorisation ---------------------------------------------------------------------------
+
+def to_vector(value: str | Sequence[str], labels: Sequence[str] = LABELS) -> np.ndarray:
+    """Human-readable labels ("joy", ["anger", "fear"], "Joy, Fear") -> 0/1 vector over `labels`."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    vec = np.zeros(len(labels), dtype=np.int64)
+    for name in (n.strip().lower() for n in names):
+        if not name:
+            continue
+        if name not in labels:
+            raise DataError(f"label {name!r} is not among this language's labels ({', '.join(labels)})")
+        vec[list(labels).index(name)] = 1
+    return vec
+
+
+def from_vector(vec: Sequence[int], labels: Sequence[str] = LABELS) -> list[str]:
+    if len(vec) != len(labels):
+        raise DataError(f"label vector of length {len(vec)} for {len(labels)} labels")
+    return [lab for lab, v in zip(labels, vec) if int(v) == 1]
+
+
+# --- the 80/20 split -------------------------------------------------------------------------------
+
+def split_train_val(data: LangSplit, val_fraction: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded multi-label iterative stratification (Sechidis et al., 2011) into train and validation indices."""
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+    if data.y is None:
+        raise DataError(f"{data.path}: unlabeled, cannot be split for training")
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
+    train_idx, val_idx = next(splitter.split(np.zeros(len(data)), data.y))
+    return np.sort(train_idx), np.sort(val_idx)
+
+
+def label_proportions(parts: dict[str, LangSplit]) -> pd.DataFrame:
+    """Share of rows carrying each label, one column per part (e.g. whole/train/val)."""
+    return pd.DataFrame({name: pd.Series(p.y.mean(axis=0), index=p.labels) for name, p in parts.items()})
+
+
+# --- summary -------------------------------------------------------------------------------------------
+
+def summary(source: DataSource, languages: Iterable[str] = LANGUAGES) -> pd.DataFrame:
+    """Per language: rows per split, label frequencies in train, and whether test is labeled."""
+    records = []
+    for lang in expand_languages(languages):
+        rec: dict[str, object] = {"lang": lang}
+        for split in SPLITS:
+            d = source.load(split, lang)
+            rec[split] = len(d)
+            if split == "train":
+                rec["labels"] = " ".join(d.labels)
+                for j, lab in enumerate(d.labels):
+                    rec[f"train_{lab}"] = round(float(d.y[:, j].mean()), 3)
+            if split == "test":
+                rec["test_labeled"] = d.labeled
+        records.append(rec)
+    cols = ["lang", *SPLITS, "test_labeled", "labels", *(f"train_{lab}" for lab in LABELS)]
+    return pd.DataFrame(records).reindex(columns=cols)
+
+
+# --- torch dataset ---------------------------------------------------------------------------------
+
+@dataclass
+class Examples:
+    """Rows from one or more languages over one label space; `mask` marks the labels each row's language has."""
+    ids: list[str]
+    texts: list[str]
+    langs: list[str]
+    y: np.ndarray | None  # float (n, C), zeros where masked
+    mask: np.ndarray  # float (n, C)
+    labels: tuple[str, ...]
+
+    @classmethod
+    def from_splits(cls, parts: Sequence[LangSplit], labels: Sequence[str]) -> "Examples":
+        labels = tuple(labels)
+        ids, texts, langs, ys, masks = [], [], [], [], []
+        labeled = all(p.labeled for p in parts)
+        for p in parts:
+            ids += p.ids
+            texts += p.texts
+            langs += [p.lang] * len(p)
+            present = np.array([lab in p.labels for lab in labels], dtype=np.float32)
+            masks.append(np.tile(present, (len(p), 1)))
+            if labeled:
+                y = np.zeros((len(p), len(labels)), dtype=np.float32)
+                for j, lab in enumerate(labels):
+                    if lab in p.labels:
+                        y[:, j] = p.y[:, p.labels.index(lab)]
+                ys.append(y)
+        return cls(ids, texts, langs, np.concatenate(ys) if labeled else None, np.concatenate(masks), labels)
+
+
+class EmotionDataset:
+    """A torch map-style dataset (seed 3.1): tokenised once, truncated to `max_length`, float label vectors."""
+
+    def __init__(self, examples: Examples, tokenizer, max_length: int = 128, pad_to_max_length: bool = False):
+        self.examples = examples
+        enc = tokenizer(examples.texts, truncation=True, max_length=max_length,
+                        padding="max_length" if pad_to_max_length else False)
+        self.input_ids = enc["input_ids"]
+        self.attention_mask = enc["attention_mask"]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [sum(m) for m in self.attention_mask]
+
+    def __getitem__(self, i: int) -> dict:
+        item = {"input_ids": self.input_ids[i], "attention_mask": self.attention_mask[i],
+                "label_mask": self.examples.mask[i]}
+        if self.examples.y is not None:
+            item["labels"] = self.examples.y[i]
+        return item
+
+
+class Collator:
+    """Pads each batch to its longest sequence (dynamic padding) and stacks the label tensors."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, items: list[dict]):
+        import torch
+
+        width = max(len(it["input_ids"]) for it in items)
+        ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
+        att = torch.zeros((len(items), width), dtype=torch.long)
+        for r, it in enumerate(items):
+            n = len(it["input_ids"])
+            ids[r, :n] = torch.tensor(it["input_ids"])
+            att[r, :n] = torch.tensor(it["attention_mask"])
+        batch = {"input_ids": ids, "attention_mask": att,
+                 "label_mask": torch.tensor(np.stack([it["label_mask"] for it in items]))}
+        if "labels" in items[0]:
+            batch["labels"] = torch.tensor(np.stack([it["labels"] for it in items]))
+        return batch

@@ -1,0 +1,240 @@
+"""Seed section 4: LIME top tokens per emotion, first-layer/first-head attention, a layer-by-head summary,
+attention rollout (Abnar & Zuidema, 2020), and how far attention agrees with LIME.
+
+Attention weights are not explanations (Jain & Wallace, 2019; Wiegreffe & Pinter, 2019): the agreement
+figures measure how far the two views coincide, nothing more.
+"""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from emotionlib import plots
+from emotionlib.predict import predict_proba
+from emotionlib.runs import read_json, write_json
+
+CASE_STUDY = "I can't believe how happy I feel!"
+LIME_SPLIT = r"\W+"  # LIME's own word definition
+
+
+# --- LIME ----------------------------------------------------------------------------------------------
+
+def explain_lime(model, tokenizer, text: str, labels: Sequence[str], max_length: int = 128,
+                 num_samples: int = 1000, num_features: int = 10, seed: int = 42, batch_size: int = 128):
+    """Each emotion as its own binary problem (absent, present), all fitted on one set of perturbations.
+
+    Returns {label: [(word, weight), ...]} sorted by |weight|, plus the raw lime Explanation.
+    """
+    from lime.lime_text import LimeTextExplainer
+
+    def classifier_fn(texts):
+        p = predict_proba(model, tokenizer, texts, max_length, batch_size)
+        return np.stack([1 - p, p], axis=2).reshape(len(texts), -1)  # columns: not-l0, l0, not-l1, l1, ...
+
+    names = [n for lab in labels for n in (f"not {lab}", lab)]
+    explainer = LimeTextExplainer(class_names=names, split_expression=LIME_SPLIT, random_state=seed)
+    exp = explainer.explain_instance(text, classifier_fn, labels=[2 * j + 1 for j in range(len(labels))],
+                                     num_features=num_features, num_samples=num_samples)
+    return {lab: exp.as_list(label=2 * j + 1) for j, lab in enumerate(labels)}, exp
+
+
+def rank_of(word: str, weights: list[tuple[str, float]]) -> int | None:
+    """1-based rank of `word` among the features by signed weight toward the label (None if absent)."""
+    ordered = sorted(weights, key=lambda kv: -kv[1])
+    return next((i + 1 for i, (w, _) in enumerate(ordered) if w.lower() == word.lower()), None)
+
+
+# --- attention -------------------------------------------------------------------------------------------
+
+@torch.inference_mode()
+def attentions(model, tokenizer, text: str, max_length: int = 128):
+    """All layers' attention (layers, heads, n, n) from an implementation that returns weights, with token info."""
+    enc = tokenizer(text, truncation=True, max_length=max_length, return_offsets_mapping=True,
+                    return_special_tokens_mask=True, return_tensors="pt")
+    impl = model.encoder.config._attn_implementation
+    if impl != "eager":
+        model.encoder.set_attn_implementation("eager")  # sdpa does not return weights
+    device = next(model.parameters()).device
+    _, att = model(enc["input_ids"].to(device), enc["attention_mask"].to(device), output_attentions=True)
+    if impl != "eager":
+        model.encoder.set_attn_implementation(impl)
+    stacked = torch.stack([a[0] for a in att]).float().cpu().numpy()
+    keep = (enc["special_tokens_mask"][0] == 0) & (enc["attention_mask"][0] == 1)
+    return stacked, {"tokens": tokenizer.convert_ids_to_tokens(enc["input_ids"][0]),
+                     "offsets": enc["offset_mapping"][0].tolist(), "content": keep.numpy(),
+                     "word_ids": enc.word_ids(0)}
+
+
+def rollout(att: np.ndarray) -> np.ndarray:
+    """Abnar & Zuidema (2020): heads averaged, half identity for the residual path, rows renormalised, multiplied."""
+    n = att.shape[-1]
+    result = np.eye(n)
+    for layer in att:
+        a = 0.5 * layer.mean(axis=0) + 0.5 * np.eye(n)
+        a = a / a.sum(axis=-1, keepdims=True)
+        result = a @ result
+    return result
+
+
+def merge_words(text: str, info: dict, values: np.ndarray) -> pd.DataFrame:
+    """Sum token values into the tokenizer's words; special and padding tokens are dropped."""
+    rows: dict[int, dict] = {}
+    for t, (wid, (s, e), keep) in enumerate(zip(info["word_ids"], info["offsets"], info["content"])):
+        if wid is None or not keep:
+            continue
+        r = rows.setdefault(wid, {"start": s, "end": e, "value": 0.0, "pieces": 0})
+        r["start"], r["end"] = min(r["start"], s), max(r["end"], e)
+        r["value"] += float(values[t])
+        r["pieces"] += 1
+    df = pd.DataFrame(rows.values(), columns=["start", "end", "value", "pieces"])
+    df.insert(0, "word", [text[s:e] for s, e in zip(df["start"], df["end"])])
+    return df
+
+
+def lime_words_values(text: str, info: dict, values: np.ndarray) -> dict[str, float]:
+    """Token values summed onto LIME's words (all occurrences of a word together, as LIME's bag of words)."""
+    out: dict[str, float] = {}
+    for m in re.finditer(r"\w+", text):
+        total = sum(float(values[t]) for t, ((s, e), keep) in enumerate(zip(info["offsets"], info["content"]))
+                    if keep and s < m.end() and e > m.start())
+        out[m.group()] = out.get(m.group(), 0.0) + total
+    return out
+
+
+def layer_head_summary(att: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """(layers, heads): share of the first token's attention that lands on content (non-special) tokens."""
+    return att[:, :, 0, :][:, :, content].sum(axis=-1)
+
+
+# --- agreement -----------------------------------------------------------------------------------------
+
+def agreement(model, tokenizer, texts: Sequence[str], probs: np.ndarray, labels: Sequence[str],
+              max_length: int, num_samples: int, seed: int) -> pd.DataFrame:
+    """Per sentence, Spearman's rho over words between LIME weights (top predicted label) and raw
+    first-layer/first-head attention, and between LIME and rollout from the first token."""
+    from scipy.stats import spearmanr
+
+    rows = []
+    for text, p in zip(texts, probs):
+        words = set(re.findall(r"\w+", text))
+        if len(words) < 3:
+            continue
+        j = int(np.argmax(p))
+        lime_w, _ = explain_lime(model, tokenizer, text, [labels[j]], max_length, num_samples, len(words), seed)
+        lime_w = dict(lime_w[labels[j]])
+        att, info = attentions(model, tokenizer, text, max_length)
+        raw = lime_words_values(text, info, att[0, 0, 0])
+        roll = lime_words_values(text, info, rollout(att)[0])
+        common = [w for w in lime_w if w in raw]
+        a = [lime_w[w] for w in common]
+        rows.append({"text": text, "label": labels[j], "words": len(common),
+                     "rho_lime_attention": spearmanr(a, [raw[w] for w in common]).statistic,
+                     "rho_lime_rollout": spearmanr(a, [roll[w] for w in common]).statistic})
+    return pd.DataFrame(rows)
+
+
+# --- the run-level step (notebook 04) ------------------------------------------------------------------
+
+def scored_set(run_dir: Path):
+    """The evaluate step's predictions on the first labeled test file of the run's languages, else its dev file:
+    (gold LangSplit, probabilities DataFrame indexed like it)."""
+    from emotionlib import data as D
+    from emotionlib.config import read_config
+
+    cfg = read_config(run_dir)
+    source = D.DataSource.resolve(cfg.data_dir)
+    for split in ("test", "dev"):
+        for lang in D.expand_languages(cfg.languages):
+            path = Path(run_dir) / "eval" / "predictions" / f"{split}_{lang}.csv"
+            if path.is_file():
+                gold = source.load(split, lang)
+                return gold, pd.read_csv(path, dtype={"id": str}).set_index("id").loc[gold.ids]
+    raise FileNotFoundError(f"{run_dir}/eval/predictions: no dev or test predictions (run evaluate first)")
+
+
+def pick_examples(gold, probs: pd.DataFrame, thresholds: dict[str, float]) -> pd.DataFrame:
+    """For each label, the most confident true positive and the most confident false positive."""
+    rows = []
+    for lab in probs.columns:
+        y = gold.y[:, gold.labels.index(lab)]
+        p = probs[lab].to_numpy()
+        fired = p >= thresholds[lab]
+        for kind, sel in (("true positive", fired & (y == 1)), ("false positive", fired & (y == 0))):
+            if sel.any():
+                i = int(np.flatnonzero(sel)[np.argmax(p[sel])])
+                rows.append({"label": lab, "kind": kind, "set": f"{gold.split}/{gold.lang}", "id": gold.ids[i],
+                             "probability": float(p[i]), "text": gold.texts[i]})
+    return pd.DataFrame(rows, columns=["label", "kind", "set", "id", "probability", "text"])
+
+
+def interpret_run(run_dir: Path, case_text: str = CASE_STUDY) -> Path:
+    """Write every interpretability view of a trained run under runs/<run_id>/interpret/."""
+    from emotionlib.config import read_config
+    from emotionlib.model import load_model
+
+    run_dir = Path(run_dir)
+    cfg = read_config(run_dir)
+    model, tokenizer, meta = load_model(run_dir / "model", attn_implementation="eager")
+    labels, out = meta["labels"], run_dir / "interpret"
+    out.mkdir(parents=True, exist_ok=True)
+    lime_args = dict(max_length=meta["max_length"], num_samples=cfg.lime_num_samples,
+                     num_features=cfg.lime_num_features, seed=cfg.seed)
+
+    t0 = time.perf_counter()
+    case, _ = explain_lime(model, tokenizer, case_text, labels, **lime_args)
+    lime_seconds = time.perf_counter() - t0
+    case_probs = predict_proba(model, tokenizer, [case_text], meta["max_length"])[0]
+    case_table = pd.DataFrame([{"label": lab, "rank": i + 1, "word": w, "weight": wt}
+                               for lab, ws in case.items() for i, (w, wt) in enumerate(ws)])
+    case_table.to_csv(out / "lime_case.csv", index=False)
+    if "joy" in case:
+        plots.weight_bars([w for w, _ in case["joy"]], [wt for _, wt in case["joy"]],
+                          f"LIME, joy: \"{case_text}\"", path=out / "lime_case_joy.png")
+
+    gold, probs = scored_set(run_dir)
+    examples = pick_examples(gold, probs, dict(zip(labels, meta["thresholds"])))
+    ex_rows = []
+    for r in examples.itertuples():
+        weights, _ = explain_lime(model, tokenizer, r.text, [r.label], **lime_args)
+        ex_rows += [{"label": r.label, "kind": r.kind, "id": r.id, "rank": i + 1, "word": w, "weight": wt}
+                    for i, (w, wt) in enumerate(weights[r.label])]
+    examples.to_csv(out / "examples.csv", index=False)
+    pd.DataFrame(ex_rows).to_csv(out / "lime_examples.csv", index=False)
+
+    att, info = attentions(model, tokenizer, case_text, meta["max_length"])
+    first = merge_words(case_text, info, att[0, 0, 0])
+    first.to_csv(out / "attention_case.csv", index=False)
+    plots.token_bars(first["word"], first["value"], "Layer 1, head 1: attention from the first token",
+                     out / "attention_case.png")
+    summary = layer_head_summary(att, info["content"])
+    pd.DataFrame(summary, index=[f"layer {i + 1}" for i in range(len(summary))],
+                 columns=[f"head {h + 1}" for h in range(summary.shape[1])]).to_csv(out / "layer_head.csv")
+    plots.heatmap(summary, "First-token attention on content tokens (share)", "head", "layer",
+                  out / "layer_head.png")
+    roll = merge_words(case_text, info, rollout(att)[0])
+    roll.to_csv(out / "rollout_case.csv", index=False)
+    plots.token_bars(roll["word"], roll["value"], "Attention rollout from the first token", out / "rollout_case.png")
+
+    rng = np.random.default_rng(cfg.seed)
+    pick = np.sort(rng.choice(len(gold), size=min(cfg.agreement_sentences, len(gold)), replace=False))
+    agree = agreement(model, tokenizer, [gold.texts[i] for i in pick], probs.to_numpy()[pick], list(probs.columns),
+                      meta["max_length"], cfg.lime_num_samples, cfg.seed)
+    agree.to_csv(out / "agreement.csv", index=False)
+
+    joy = case.get("joy", [])
+    write_json(out / "summary.json", {
+        "case_study": case_text, "case_probabilities": dict(zip(labels, case_probs.round(4).tolist())),
+        "happy_rank_for_joy": rank_of("happy", joy) if joy else None,
+        "happy_weight_for_joy": dict(joy).get("happy") if joy else None,
+        "lime_seconds_one_explanation": round(lime_seconds, 2), "lime_num_samples": cfg.lime_num_samples,
+        "agreement_set": f"{gold.split}/{gold.lang}", "agreement_sentences": int(len(agree)),
+        "mean_rho_lime_attention": float(agree["rho_lime_attention"].mean()) if len(agree) else None,
+        "mean_rho_lime_rollout": float(agree["rho_lime_rollout"].mean()) if len(agree) else None,
+        "note": "Attention weights are not explanations (Jain & Wallace 2019; Wiegreffe & Pinter 2019)."})
+    return out

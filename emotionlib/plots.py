@@ -1,0 +1,108 @@
+"""Figures (matplotlib + seaborn), each saved as PNG and returned for display in a notebook."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+
+def _save(fig, path: Path | None):
+    if path is not None:
+        from emotionlib.runs import atomic_path
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(Path(path)) as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return fig
+
+
+def training_curves(log: pd.DataFrame, path: Path | None = None):
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
+    a.plot(log["epoch"], log["train_loss"], "o-", label="train")
+    a.plot(log["epoch"], log["val_loss"], "o-", label="validation")
+    a.set(xlabel="epoch", ylabel="loss", title="Loss")
+    a.legend()
+    b.plot(log["epoch"], log["val_macro_f1"], "o-", color="C2")
+    b.set(xlabel="epoch", ylabel="macro-F1", title="Validation macro-F1", ylim=(0, 1))
+    return _save(fig, path)
+
+
+def confusion_matrices(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], title: str, path: Path | None = None):
+    from sklearn.metrics import multilabel_confusion_matrix
+
+    cms = multilabel_confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
+    fig, axes = plt.subplots(1, len(labels), figsize=(2.6 * len(labels), 2.8), squeeze=False)
+    for ax, cm, lab in zip(axes[0], cms, labels):
+        sns.heatmap(cm, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax,
+                    xticklabels=["0", "1"], yticklabels=["0", "1"])
+        ax.set(title=lab, xlabel="predicted", ylabel="gold")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def cooccurrence(y_gold: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], title: str, path: Path | None = None):
+    """Share of rows where both labels hold (diagonal: the label's own rate), gold beside predicted."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, y, name in zip(axes, (y_gold, y_pred), ("gold", "predicted")):
+        y = np.asarray(y, dtype=float)
+        sns.heatmap(y.T @ y / len(y), annot=True, fmt=".2f", cmap="mako", vmin=0, vmax=1, ax=ax,
+                    xticklabels=labels, yticklabels=labels, cbar=False)
+        ax.set(title=f"{name} co-occurrence")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def per_label_bars(per_label: pd.DataFrame, title: str, path: Path | None = None):
+    """Precision, recall and F1 per label from a frame with columns label, precision, recall, f1."""
+    long = per_label.melt(id_vars="label", value_vars=["precision", "recall", "f1"], var_name="metric")
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    sns.barplot(long, x="label", y="value", hue="metric", ax=ax)
+    ax.set(ylim=(0, 1), title=title, xlabel="", ylabel="")
+    return _save(fig, path)
+
+
+def language_bars(table: pd.DataFrame, columns: Sequence[str], title: str, path: Path | None = None):
+    long = table.melt(id_vars="lang", value_vars=list(columns), var_name="system", value_name="macro-F1 x100")
+    fig, ax = plt.subplots(figsize=(max(8, 0.45 * len(table) * len(columns) / 2), 4))
+    sns.barplot(long, x="lang", y="macro-F1 x100", hue="system", ax=ax)
+    ax.set(title=title, xlabel="")
+    ax.tick_params(axis="x", rotation=90)
+    return _save(fig, path)
+
+
+def weight_bars(words: Sequence[str], weights: Sequence[float], title: str, ax=None, path: Path | None = None):
+    """Horizontal bars of signed weights (LIME) or attention mass per word."""
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(6, 0.35 * len(words) + 1))
+    colors = ["C2" if w >= 0 else "C3" for w in weights]
+    ax.barh(range(len(words)), weights, color=colors)
+    ax.set_yticks(range(len(words)), words)
+    ax.invert_yaxis()
+    ax.set_title(title)
+    return _save(ax.figure, path) if own else ax
+
+
+def token_bars(tokens: Sequence[str], values: Sequence[float], title: str, path: Path | None = None):
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(tokens)), 3))
+    ax.bar(range(len(tokens)), values, color="C0")
+    ax.set_xticks(range(len(tokens)), tokens, rotation=60, ha="right")
+    ax.set(title=title, ylabel="attention")
+    return _save(fig, path)
+
+
+def heatmap(matrix: np.ndarray, title: str, xlabel: str, ylabel: str, path: Path | None = None, fmt: str = ".2f"):
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * matrix.shape[1], 1 + 0.45 * matrix.shape[0]))
+    sns.heatmap(matrix, annot=True, fmt=fmt, cmap="viridis", ax=ax, cbar=False)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return _save(fig, path)

@@ -1,0 +1,319 @@
+"""Seed section 3.2 on Hugging Face Accelerate: the same loop on CPU, one GPU (mixed precision) or DDP."""
+from __future__ import annotations
+
+import json
+import math
+import resource
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from emotionlib import data as D
+from emotionlib.config import Config, save_config
+from emotionlib.losses import make_loss, positive_weights
+from emotionlib.metrics import language_scores, tune_thresholds
+from emotionlib.model import EmotionClassifier, load_encoder, load_tokenizer, resolve_encoder, save_model, \
+    update_metadata
+from emotionlib.predict import decide, predict_proba
+from emotionlib.runs import provenance, read_json, write_json
+
+SPLIT_FILE = "data/split.json"
+
+
+# --- data of a run -------------------------------------------------------------------------------------
+
+def prepare_data(cfg: Config) -> dict:
+    """Split each training language 80/20 (iterative stratification) and record it under the run directory."""
+    source = D.DataSource.resolve(cfg.data_dir)
+    run_dir = cfg.run_dir
+    record = {"source": source.describe(), "val_fraction": cfg.val_fraction, "seed": cfg.seed, "languages": {}}
+    proportions = []
+    for lang in D.expand_languages(cfg.languages):
+        full = source.load("train", lang)
+        train_idx, val_idx = D.split_train_val(full, cfg.val_fraction, cfg.seed)
+        record["languages"][lang] = {"n_train": len(train_idx), "n_val": len(val_idx),
+                                     "val_ids": [full.ids[i] for i in val_idx]}
+        table = D.label_proportions({"whole": full, "train": full.subset(train_idx), "val": full.subset(val_idx)})
+        proportions.append(table.assign(lang=lang).rename_axis("label").reset_index())
+    pairs = [(s, lang) for lang in D.expand_languages(cfg.languages + cfg.eval_languages)
+             for s in D.SPLITS]
+    record["checksums"] = source.checksums(pairs)
+    save_config(cfg, run_dir / "config.yaml")
+    write_json(run_dir / SPLIT_FILE, record)
+    import pandas as pd
+
+    pd.concat(proportions).to_csv(run_dir / "data" / "label_proportions.csv", index=False)
+    return record
+
+
+def training_parts(cfg: Config) -> tuple[list[D.LangSplit], list[D.LangSplit]]:
+    """The train and validation parts recorded by prepare_data (made now if the run has none)."""
+    split_path = cfg.run_dir / SPLIT_FILE
+    record = read_json(split_path) if split_path.is_file() else prepare_data(cfg)
+    source = D.DataSource.resolve(cfg.data_dir)
+    train_parts, val_parts = [], []
+    for lang, info in record["languages"].items():
+        full = source.load("train", lang)
+        val_ids = set(info["val_ids"])
+        train_idx = [i for i, rid in enumerate(full.ids) if rid not in val_ids]
+        if cfg.max_train_rows:
+            train_idx = train_idx[: cfg.max_train_rows]
+        train_parts.append(full.subset(train_idx))
+        val_parts.append(full.subset([i for i, rid in enumerate(full.ids) if rid in val_ids]))
+    return train_parts, val_parts
+
+
+def label_space(parts: list[D.LangSplit]) -> tuple[str, ...]:
+    present = {lab for p in parts for lab in p.labels}
+    return tuple(lab for lab in D.LABELS if lab in present)
+
+
+class EpochSampler(Sampler):
+    """A shuffle that depends only on (seed, epoch), so an interrupted epoch replays identically on resume."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, group_by_length: bool = False):
+        self.lengths, self.batch_size, self.seed, self.group = lengths, batch_size, seed, group_by_length
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        if self.group:
+            from transformers.trainer_pt_utils import get_length_grouped_indices
+
+            return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=g))
+        return iter(torch.randperm(len(self.lengths), generator=g).tolist())
+
+
+# --- checkpoints (safetensors + JSON, no pickles) ---------------------------------------------------------
+
+@dataclass
+class Progress:
+    epoch: int = 0  # the epoch in progress
+    step_in_epoch: int = 0  # optimiser steps done in it
+    global_step: int = 0
+    loss_sum: float = 0.0
+    best_f1: float = -1.0
+    best_epoch: int = -1
+    stale_epochs: int = 0
+    done: bool = False
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, progress: Progress, rng_states: torch.Tensor) -> None:
+    from safetensors.torch import save_file
+
+    from emotionlib.runs import atomic_path
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    opt_meta = {"param_groups": opt["param_groups"], "scalars": {}}
+    for pid, state in opt["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                opt_meta["scalars"][f"{pid}.{key}"] = value
+    tensors["rng"] = rng_states.contiguous()
+    state = {"progress": progress.__dict__, "optimizer": opt_meta, "scheduler": scheduler.state_dict()}
+    path.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path / "checkpoint.safetensors") as tmp:
+        save_file(tensors, tmp)
+        # the JSON goes in last, under the same rename discipline, and names what it belongs to
+        write_json(path / "state.json", state | {"tensors_for_step": progress.global_step})
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler, rank: int) -> Progress:
+    from safetensors.torch import load_file
+
+    state = read_json(path / "state.json")
+    tensors = load_file(path / "checkpoint.safetensors")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    opt_state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            opt_state.setdefault(int(pid), {})[name] = value
+    for key, value in state["optimizer"]["scalars"].items():
+        pid, name = key.split(".", 1)
+        opt_state.setdefault(int(pid), {})[name] = value
+    optimizer.load_state_dict({"state": opt_state, "param_groups": state["optimizer"]["param_groups"]})
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(tensors["rng"][rank].clone())
+    return Progress(**state["progress"])
+
+
+# --- the loop ----------------------------------------------------------------------------------------------
+
+def _optimizer(model, cfg: Config) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 else decay).append(p)  # biases and LayerNorm weights are not decayed
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate)
+
+
+def _scheduler(optimizer, cfg: Config, total_steps: int):
+    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    warmup = int(cfg.warmup_ratio * total_steps)
+    if cfg.lr_schedule == "linear":
+        return get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+    return get_constant_schedule_with_warmup(optimizer, warmup)
+
+
+def train(cfg: Config, resume: bool = False) -> Path:
+    """Train, keep the best epoch by validation macro-F1, tune thresholds on validation; return the run dir."""
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    started = time.time()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    encoder_dir = resolve_encoder(cfg.model)  # fails here, before any work, when the encoder is unavailable
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    main = accelerator.is_main_process
+    run_dir = cfg.run_dir
+    ckpt_dir = run_dir / "checkpoint"
+    if (run_dir / "train_summary.json").is_file() and resume:
+        accelerator.print(f"{run_dir}: training already complete")
+        return run_dir
+    if main and not resume and (run_dir / "model").exists():
+        raise FileExistsError(f"{run_dir} already holds a trained model; choose another run_id or pass --resume")
+    if main and not (run_dir / SPLIT_FILE).is_file():
+        prepare_data(cfg)
+    accelerator.wait_for_everyone()
+
+    train_parts, val_parts = training_parts(cfg)
+    labels = label_space(train_parts)
+    tokenizer = load_tokenizer(encoder_dir)
+    train_ex, val_ex = D.Examples.from_splits(train_parts, labels), D.Examples.from_splits(val_parts, labels)
+    train_ds = D.EmotionDataset(train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length)
+    sampler = EpochSampler(train_ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length)
+    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler,
+                          collate_fn=D.Collator(tokenizer.pad_token_id))
+
+    torch.manual_seed(cfg.seed)
+    model = EmotionClassifier(load_encoder(encoder_dir), len(labels))
+    optimizer = _optimizer(model, cfg)
+    steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size / accelerator.num_processes)
+    scheduler = _scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs)
+    pos_weight = positive_weights(train_ex.y, train_ex.mask) if cfg.pos_weight else None
+    loss_fn = make_loss(cfg.loss, cfg.focal_alpha, cfg.focal_gamma, pos_weight)
+
+    progress = Progress()
+    if resume and (ckpt_dir / "state.json").is_file():
+        progress = load_checkpoint(ckpt_dir, model, optimizer, scheduler, accelerator.process_index)
+        accelerator.print(f"resuming {run_dir} at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
+    elif resume:
+        accelerator.print(f"{run_dir}: no checkpoint to resume from; starting from the beginning")
+    model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
+
+    meta = {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "labels": list(labels),
+            "languages": D.expand_languages(cfg.languages), "max_length": cfg.max_length, "thresholds": [0.5] * len(labels)}
+    if main:
+        write_json(run_dir / "provenance.json", provenance({"seed": cfg.seed, "encoder_dir": str(encoder_dir),
+                                                           "n_train": len(train_ds), "n_val": len(val_ex.ids),
+                                                           "processes": accelerator.num_processes,
+                                                           "data": read_json(run_dir / SPLIT_FILE)["checksums"]}))
+    log_path = run_dir / "train_log.jsonl"
+
+    def checkpoint() -> None:
+        rng = accelerator.gather(torch.get_rng_state().unsqueeze(0).to(accelerator.device)).cpu()
+        if main:
+            save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), optimizer, scheduler, progress, rng)
+        accelerator.wait_for_everyone()
+
+    while progress.epoch < cfg.epochs and not progress.done:
+        epoch = progress.epoch
+        train_dl.set_epoch(epoch)
+        model.train()
+        batches = accelerator.skip_first_batches(train_dl, progress.step_in_epoch) if progress.step_in_epoch else train_dl
+        bar = tqdm(batches, total=len(train_dl), initial=progress.step_in_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not main, dynamic_ncols=True)
+        t0, seen = time.time(), 0
+        for batch in bar:
+            with accelerator.autocast():
+                logits = model(batch["input_ids"], batch["attention_mask"])
+                loss = loss_fn(logits.float(), batch["labels"], batch["label_mask"])
+            accelerator.backward(loss)
+            if cfg.max_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            progress.step_in_epoch += 1
+            progress.global_step += 1
+            progress.loss_sum += accelerator.gather(loss.detach()).mean().item()
+            seen += len(batch["input_ids"]) * accelerator.num_processes
+            bar.set_postfix(loss=f"{progress.loss_sum / progress.step_in_epoch:.4f}")
+            if cfg.checkpoint_every and progress.step_in_epoch % cfg.checkpoint_every == 0:
+                checkpoint()
+        train_seconds = time.time() - t0
+
+        unwrapped = accelerator.unwrap_model(model)
+        probs = predict_proba(unwrapped, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size)
+        val = language_scores(val_ex.y, decide(probs), val_ex.mask, val_ex.langs, labels)
+        entry = {"epoch": epoch + 1, "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
+                 "val_loss": float(loss_fn(torch.logit(torch.tensor(probs).clamp(1e-7, 1 - 1e-7)),
+                                           torch.tensor(val_ex.y), torch.tensor(val_ex.mask))),
+                 "val_macro_f1": val["mean_macro_f1"], "lr": scheduler.get_last_lr()[0],
+                 "train_seconds": round(train_seconds, 2), "train_examples_per_second": round(seen / train_seconds, 2)}
+        improved = entry["val_macro_f1"] > progress.best_f1
+        if improved:
+            progress.best_f1, progress.best_epoch, progress.stale_epochs = entry["val_macro_f1"], epoch + 1, 0
+            if main:
+                save_model(unwrapped, tokenizer, run_dir / "model", meta | {"best_epoch": epoch + 1})
+        else:
+            progress.stale_epochs += 1
+        accelerator.print(f"epoch {epoch + 1}: train_loss {entry['train_loss']:.4f} val_loss {entry['val_loss']:.4f} "
+                          f"val_macro_f1 {entry['val_macro_f1']:.4f}{' (best)' if improved else ''}")
+        if main:
+            with open(log_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry) + "\n")
+        progress.epoch, progress.step_in_epoch, progress.loss_sum = epoch + 1, 0, 0.0
+        if cfg.patience and progress.stale_epochs >= cfg.patience:
+            accelerator.print(f"early stopping: no validation gain for {cfg.patience} epochs")
+            progress.done = True
+        checkpoint()
+
+    if main:
+        _finish(cfg, run_dir, tokenizer, val_ex, progress, started)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return run_dir
+
+
+def _finish(cfg: Config, run_dir: Path, tokenizer, val_ex: D.Examples, progress: Progress, started: float) -> None:
+    """Tune per-label thresholds on the validation part with the best model, and write the training summary."""
+    from emotionlib.model import load_model
+
+    model, tokenizer, meta = load_model(run_dir / "model")
+    probs = predict_proba(model, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size)
+    thresholds = np.full(len(meta["labels"]), 0.5)
+    cols = val_ex.mask.astype(bool).any(axis=0)
+    thresholds[cols] = tune_thresholds(val_ex.y[:, cols], probs[:, cols])
+    update_metadata(run_dir / "model", thresholds=thresholds.tolist(), thresholds_fitted_on="validation part")
+    write_json(run_dir / "train_summary.json", {
+        "best_epoch": progress.best_epoch, "best_val_macro_f1": progress.best_f1,
+        "epochs_run": len((run_dir / "train_log.jsonl").read_text().splitlines()),
+        "wall_seconds": round(time.time() - started, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "thresholds": dict(zip(meta["labels"], thresholds.tolist()))})
+
+
+def train_all(cfg: Config, resume: bool = False) -> list[Path]:
+    """One joint model, or with `multilingual: per_language` one run `<run_id>-<lang>` per training language."""
+    if cfg.multilingual == "joint" or len(D.expand_languages(cfg.languages)) == 1:
+        return [train(cfg, resume=resume)]
+    return [train(cfg.replace(run_id=f"{cfg.run_id}-{lang}", languages=[lang], multilingual="joint"), resume=resume)
+            for lang in D.expand_languages(cfg.languages)]
