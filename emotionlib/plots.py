@@ -106,3 +106,14 @@ def heatmap(matrix: np.ndarray, title: str, xlabel: str, ylabel: str, path: Path
     sns.heatmap(matrix, annot=True, fmt=fmt, cmap="viridis", ax=ax, cbar=False)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return _save(fig, path)
+
+
+def sweep_bars(table: pd.DataFrame, path: Path | None = None):
+    """Macro-F1 with its bootstrap interval for each configuration of a sweep."""
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(table)), 3.5))
+    err = np.vstack([table["macro_f1"] - table["ci_low"], table["ci_high"] - table["macro_f1"]])
+    names = [f"{r.loss}\nlr {r.learning_rate:g}\n{r.epochs} ep" for r in table.itertuples()]
+    ax.bar(range(len(table)), table["macro_f1"], yerr=err, capsize=4, color="C0")
+    ax.set_xticks(range(len(table)), names)
+    ax.set(ylabel="macro-F1 (tuned thresholds)", ylim=(0, 1), title=f"Sweep on {table['set'].iloc[0]}")
+    return _save(fig, path)
