@@ -256,3 +256,10 @@ def provenance_facts(r: RunResults) -> str:
             "- data files (sha256, verified against the shipped manifest):"]
     rows += [f"  - `{k}` `{v[:16]}…`" for k, v in p["data"].items()]
     return "\n".join(rows)
+
+
+def table(df: pd.DataFrame):
+    """A compact HTML table without the index column, for the rendered report."""
+    from IPython.display import HTML
+
+    return HTML(df.to_html(index=False, border=0, classes="dataframe", na_rep="—", float_format=lambda x: f"{x:.3f}"))

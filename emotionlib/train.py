@@ -191,6 +191,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
         raise FileExistsError(f"{run_dir} already holds a trained model; choose another run_id or pass --resume")
     if main and not (run_dir / SPLIT_FILE).is_file():
         prepare_data(cfg)
+    elif main:
+        save_config(cfg, run_dir / "config.yaml")  # the training step's own settings
     accelerator.wait_for_everyone()
 
     train_parts, val_parts = training_parts(cfg)
@@ -211,9 +213,13 @@ def train(cfg: Config, resume: bool = False) -> Path:
     loss_fn = make_loss(cfg.loss, cfg.focal_alpha, cfg.focal_gamma, pos_weight)
 
     progress = Progress()
+    log_path = run_dir / "train_log.jsonl"
     if resume and (ckpt_dir / "state.json").is_file():
         progress = load_checkpoint(ckpt_dir, model, optimizer, scheduler, accelerator.process_index)
         accelerator.print(f"resuming {run_dir} at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
+        if main and log_path.is_file():  # epochs logged after the checkpoint will be run again
+            kept = [ln for ln in log_path.read_text().splitlines() if json.loads(ln)["epoch"] <= progress.epoch]
+            log_path.write_text("".join(ln + "\n" for ln in kept))
     elif resume:
         accelerator.print(f"{run_dir}: no checkpoint to resume from; starting from the beginning")
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
@@ -225,7 +231,6 @@ def train(cfg: Config, resume: bool = False) -> Path:
                                                            "n_train": len(train_ds), "n_val": len(val_ex.ids),
                                                            "processes": accelerator.num_processes,
                                                            "data": read_json(run_dir / SPLIT_FILE)["checksums"]}))
-    log_path = run_dir / "train_log.jsonl"
 
     def checkpoint() -> None:
         rng = accelerator.gather(torch.get_rng_state().unsqueeze(0).to(accelerator.device)).cpu()

@@ -1,0 +1,74 @@
+# emotionlib: `make setup`, then `make report` (the main job) or `make test`. `make help` lists every target.
+SHELL := /bin/bash
+PYTHON_SYS ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+
+# The shared read-only copy of the data and the published table, where this checkout has them beside it;
+# elsewhere emotionlib downloads the pinned files into its cache and verifies them.
+SHARED := $(abspath ../shared)
+ifneq ($(wildcard $(SHARED)/data/semeval2025-task11/SHA256SUMS),)
+export EMOTIONLIB_DATA_DIR ?= $(SHARED)/data/semeval2025-task11
+endif
+ifneq ($(wildcard $(SHARED)/reference/brighter_table5_monolingual.csv),)
+export EMOTIONLIB_REFERENCE ?= $(SHARED)/reference/brighter_table5_monolingual.csv
+endif
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export PYTHONUNBUFFERED := 1
+
+# Report parameters: make report PROFILE=paper MODEL=xlm-roberta-base LOSS=focal EPOCHS=4 ...
+PROFILE ?= quick
+RUN_ID ?= $(PROFILE)-$(shell date +%Y%m%d-%H%M%S)
+SETS := run_id=$(RUN_ID) runs_dir=$(CURDIR)/runs \
+	$(if $(LOSS),loss=$(LOSS)) $(if $(EPOCHS),epochs=$(EPOCHS)) $(if $(MODEL),model=$(MODEL)) \
+	$(if $(LR),learning_rate=$(LR)) $(if $(SEED),seed=$(SEED)) $(if $(LANGUAGES),languages=$(LANGUAGES)) \
+	$(if $(BATCH_SIZE),batch_size=$(BATCH_SIZE)) $(if $(MAX_LENGTH),max_length=$(MAX_LENGTH)) $(SET)
+
+.PHONY: help setup system-deps test test-fast report sweep baseline bench data-summary clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+setup: ## create .venv and install everything (torch 2.13.0 CPU build), plus Chromium for the PDF
+	$(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@$(MAKE) --no-print-directory system-deps
+
+system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when running as root
+	@if command -v chromium >/dev/null && command -v pdftoppm >/dev/null; then \
+		echo "chromium and poppler-utils present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null) \
+		|| echo "WARNING: could not install chromium; the report will be HTML only"; \
+	else \
+		echo "For the PDF report run: sudo apt-get install -y chromium poppler-utils (HTML works without it)"; \
+	fi
+
+test: ## the test suite, including the notebooks under nbval and a smoke `make report`
+	$(PY) -m pytest tests -q
+	rm -rf runs/notebooks-smoke
+	$(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+
+test-fast: ## the unit tests only (no notebooks, no report)
+	$(PY) -m pytest tests -q -m "not slow"
+
+report: ## train, evaluate, interpret and render reports/<run_id>/report.{html,pdf} (PROFILE=quick)
+	$(PY) -m emotionlib report --config $(PROFILE) --set $(SETS)
+
+sweep: ## seed recommendation 3: loss x learning rate x epochs grid, one comparison table and plot
+	$(PY) -c "from emotionlib import config, report; report.sweep(config.load_config('$(PROFILE)', config.parse_overrides('$(SETS)'.split())))"
+
+baseline: ## TF-IDF + logistic regression for all 28 languages: reports/baseline/{baseline.csv,baseline.png}
+	$(PY) -m emotionlib baseline --out reports/baseline
+
+bench: ## throughput and memory: seed-literal loop vs emotionlib vs HF Trainer, predict, LIME -> bench/bench.json
+	$(PY) benchmarks/bench.py --out bench
+
+data-summary: ## rows and label frequencies for every language
+	$(PY) -m emotionlib data summary
+
+clean: ## remove generated runs, reports and benchmark output
+	rm -rf runs reports/*/ bench

@@ -1,0 +1,48 @@
+"""Shared fixtures: the shared data copy, an isolated cache, and one smoke-trained run for the whole session."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+os.environ.setdefault("EMOTIONLIB_DATA_DIR", str(SHARED / "data" / "semeval2025-task11"))
+os.environ.setdefault("EMOTIONLIB_REFERENCE", str(SHARED / "reference" / "brighter_table5_monolingual.csv"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+DATA_DIR = Path(os.environ["EMOTIONLIB_DATA_DIR"])
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    assert (DATA_DIR / "SHA256SUMS").is_file(), f"tests need the data copy at {DATA_DIR} (set EMOTIONLIB_DATA_DIR)"
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def smoke_cfg(tmp_path_factory, data_dir):
+    from emotionlib.config import load_config
+
+    runs = tmp_path_factory.mktemp("runs")
+    return load_config("smoke", {"run_id": "smoke", "runs_dir": str(runs)})
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_cfg) -> Path:
+    """One trained and evaluated smoke run (tiny XLM-R, a few dozen English rows)."""
+    from emotionlib.evaluate import evaluate
+    from emotionlib.train import train
+
+    run_dir = train(smoke_cfg)
+    evaluate(run_dir)
+    return run_dir
+
+
+def run_cli(*args: str, **kwargs):
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "emotionlib", *args], capture_output=True, text=True,
+                          cwd=ROOT, **kwargs)

@@ -1,0 +1,50 @@
+import dataclasses
+
+import pytest
+
+from emotionlib.config import FIELDS, Config, ConfigError, from_parameters, load_config, parse_overrides
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+def test_profiles_load(profile):
+    cfg = load_config(profile)
+    assert cfg.profile == profile and cfg.run_id.startswith(profile)
+
+
+def test_paper_profile_is_the_seed_recipe():
+    cfg = load_config("paper")
+    assert (cfg.model, cfg.learning_rate, cfg.weight_decay, cfg.batch_size, cfg.max_length, cfg.val_fraction) == \
+        ("xlm-roberta-base", 2e-5, 0.01, 16, 128, 0.2)
+    assert 3 <= cfg.epochs <= 5 and cfg.patience > 0
+
+
+def test_overrides_are_coerced_and_validated():
+    cfg = load_config("smoke", parse_overrides(["epochs=4", "loss=focal", "languages=eng,deu", "pos_weight=true",
+                                                "learning_rate=3e-5"]))
+    assert cfg.epochs == 4 and cfg.loss == "focal" and cfg.languages == ("eng", "deu") and cfg.pos_weight
+    assert cfg.learning_rate == 3e-5
+
+
+@pytest.mark.parametrize("override,field", [({"loss": "hinge"}, "loss"), ({"epochs": "0"}, "epochs"),
+                                            ({"val_fraction": "1.5"}, "val_fraction"), ({"epochs": "two"}, "epochs"),
+                                            ({"nonsense": "1"}, "nonsense"), ({"run_id": "a/b"}, "run_id")])
+def test_bad_values_name_the_field(override, field):
+    with pytest.raises(ConfigError, match=field):
+        load_config("smoke", override)
+
+
+def test_frozen_and_unknown_profile():
+    cfg = load_config("smoke")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 3  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="known profiles"):
+        load_config("nope")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["epochs"])
+
+
+def test_notebook_parameters_map_one_to_one():
+    assert set(FIELDS) == {f.name for f in dataclasses.fields(Config)}
+    ns = {name: None for name in FIELDS} | {"profile": "smoke", "run_id": "x", "epochs": 2}
+    cfg = from_parameters(ns)
+    assert cfg.epochs == 2 and cfg.model == "tiny-xlmr" and cfg.run_id == "x"
