@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -85,8 +86,9 @@ def _dispatch(args) -> int:
     if args.command == "train":
         from emotionlib.train import train_all
 
-        for run_dir in train_all(_config(args), resume=args.resume):
-            print(run_dir)
+        run_dirs = train_all(_config(args), resume=args.resume)
+        if os.environ.get("RANK", "0") == "0":  # under accelerate launch, only the main process reports
+            print(*run_dirs, sep="\n")
         return 0
     if args.command == "predict":
         from emotionlib.predict import predict_file

@@ -26,10 +26,11 @@ def focal_loss(logits, targets, mask=None, alpha: float = 1.0, gamma: float = 2.
 
 
 def positive_weights(y: np.ndarray, mask: np.ndarray, cap: float = 100.0) -> torch.Tensor:
-    """negatives / positives per label over the rows where the label exists, capped for labels that are rare."""
+    """negatives / positives per label over the rows where the label exists, capped for rare labels."""
     pos = (y * mask).sum(axis=0)
     neg = ((1 - y) * mask).sum(axis=0)
-    return torch.tensor(np.clip(neg / np.maximum(pos, 1.0), 1.0, cap), dtype=torch.float32)
+    ratio = np.where(pos > 0, neg / np.maximum(pos, 1.0), 1.0)  # no positives: nothing to up-weight
+    return torch.tensor(np.clip(ratio, 1.0, cap), dtype=torch.float32)
 
 
 def make_loss(name: str, alpha: float = 1.0, gamma: float = 2.0, pos_weight: torch.Tensor | None = None):

@@ -180,7 +180,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     encoder_dir = resolve_encoder(cfg.model)  # fails here, before any work, when the encoder is unavailable
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    # cpu=True on a host without CUDA makes torchrun-style launches (LOCAL_RANK set) use gloo DDP on CPU
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
     run_dir = cfg.run_dir
     ckpt_dir = run_dir / "checkpoint"
@@ -201,8 +202,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
     train_ex, val_ex = D.Examples.from_splits(train_parts, labels), D.Examples.from_splits(val_parts, labels)
     train_ds = D.EmotionDataset(train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length)
     sampler = EpochSampler(train_ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length)
+    # its own generator: creating an iterator must not draw from the global RNG that dropout uses,
+    # or a resumed epoch would see other dropout masks than the uninterrupted one
     train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler,
-                          collate_fn=D.Collator(tokenizer.pad_token_id))
+                          collate_fn=D.Collator(tokenizer.pad_token_id), generator=torch.Generator().manual_seed(cfg.seed))
 
     torch.manual_seed(cfg.seed)
     model = EmotionClassifier(load_encoder(encoder_dir), len(labels))

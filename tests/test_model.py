@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+import torch
+
+from emotionlib.model import (MINILM_SHA256, EmotionClassifier, EncoderUnavailable, load_encoder, load_model,
+                              load_tokenizer, minilm_dir, resolve_encoder, save_model)
+from emotionlib.predict import predict_proba
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    folder = resolve_encoder("tiny-xlmr")
+    return folder, load_tokenizer(folder)
+
+
+def test_tiny_xlmr_uses_the_xlmr_special_tokens(tiny):
+    folder, tok = tiny
+    enc = tok("I can't believe how happy I feel!")
+    tokens = tok.convert_ids_to_tokens(enc["input_ids"])
+    assert tokens[0] == "<s>" and tokens[-1] == "</s>" and tok.pad_token == "<pad>"
+    encoder = load_encoder(folder)
+    assert encoder.config.model_type == "xlm-roberta" and encoder.config.num_hidden_layers == 2
+    assert encoder.config.hidden_size <= 64
+
+
+def test_head_reads_the_first_token_only(tiny):
+    folder, tok = tiny
+    torch.manual_seed(0)
+    model = EmotionClassifier(load_encoder(folder), 6).eval()
+    batch = tok(["a happy day", "a sad night indeed"], padding=True, return_tensors="pt")
+    logits = model(batch["input_ids"], batch["attention_mask"])
+    hidden = model.encoder(**batch).last_hidden_state
+    assert torch.allclose(logits, model.head(hidden[:, 0]), atol=1e-6)
+    assert logits.shape == (2, 6)
+
+
+def test_save_and_load_round_trip_without_pickles(tiny, tmp_path):
+    folder, tok = tiny
+    torch.manual_seed(0)
+    model = EmotionClassifier(load_encoder(folder), 5).eval()
+    meta = {"labels": ["anger", "fear", "joy", "sadness", "surprise"], "max_length": 128, "thresholds": [0.5] * 5}
+    save_model(model, tok, tmp_path / "model", meta)
+    files = {p.name for p in (tmp_path / "model").iterdir()}
+    assert "model.safetensors" in files and "metadata.json" in files
+    assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
+    loaded, tok2, meta2 = load_model(tmp_path / "model")
+    texts = ["so happy", "terrible news, I am scared"]
+    assert np.allclose(predict_proba(model, tok, texts), predict_proba(loaded, tok2, texts), atol=1e-6)
+    assert meta2["labels"] == meta["labels"]
+
+
+def test_xlm_roberta_base_offline_gives_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(EncoderUnavailable, match="xlm-roberta-base.*HF_HUB_OFFLINE.*model=minilm"):
+        resolve_encoder("xlm-roberta-base")
+
+
+def test_train_fails_before_any_work_when_the_encoder_is_missing(monkeypatch, tmp_path):
+    from conftest import run_cli
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    out = run_cli("train", "--config", "paper", "--set", f"runs_dir={tmp_path}/runs", "run_id=offline")
+    assert out.returncode == 2 and "not in the Hugging Face cache" in out.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_minilm_is_the_packaged_checksummed_encoder():
+    folder = minilm_dir()
+    assert (folder / "model.safetensors").is_file() and (folder / "config.json").is_file()
+    assert resolve_encoder("minilm") == folder
+    assert len(MINILM_SHA256) == 64
+
+
+def test_local_directory_without_config_is_rejected(tmp_path):
+    with pytest.raises(EncoderUnavailable, match="config.json"):
+        resolve_encoder(str(tmp_path))

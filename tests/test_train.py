@@ -1,0 +1,139 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_cli
+from emotionlib.config import load_config
+from emotionlib.runs import read_json
+
+
+def log_of(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_smoke_run_writes_everything_with_provenance(smoke_run):
+    for name in ("config.yaml", "provenance.json", "train_log.jsonl", "train_summary.json", "data/split.json",
+                 "model/model.safetensors", "model/metadata.json", "model/config.json", "model/tokenizer.json"):
+        assert (smoke_run / name).is_file(), name
+    prov = read_json(smoke_run / "provenance.json")
+    assert prov["commit"] and prov["libraries"]["torch"].startswith("2.13") and prov["seed"] == 42
+    from emotionlib.data import manifest
+
+    assert set(prov["data"]) == {f"track_a/{s}/eng.csv" for s in ("train", "dev", "test")}
+    assert all(prov["data"][k] == manifest()[k] for k in prov["data"])
+    meta = read_json(smoke_run / "model" / "metadata.json")
+    assert meta["labels"] == ["anger", "fear", "joy", "sadness", "surprise"] and meta["max_length"] == 128
+    assert len(meta["thresholds"]) == 5 and meta["thresholds_fitted_on"] == "validation part"
+    assert not (smoke_run / "checkpoint").exists()
+
+
+def test_thresholds_are_fitted_on_the_validation_part_only(smoke_run, smoke_cfg):
+    from emotionlib.data import Examples
+    from emotionlib.metrics import tune_thresholds
+    from emotionlib.model import load_model
+    from emotionlib.predict import predict_proba
+    from emotionlib.train import label_space, training_parts
+
+    train_parts, val_parts = training_parts(smoke_cfg)
+    split = read_json(smoke_run / "data" / "split.json")["languages"]["eng"]
+    assert {i for p in val_parts for i in p.ids} == set(split["val_ids"])
+    assert not {i for p in train_parts for i in p.ids} & set(split["val_ids"])
+    model, tok, meta = load_model(smoke_run / "model")
+    val = Examples.from_splits(val_parts, label_space(train_parts))
+    expected = tune_thresholds(val.y, predict_proba(model, tok, val.texts))
+    assert np.allclose(meta["thresholds"], expected)
+
+
+def test_same_seed_same_metrics(smoke_run, smoke_cfg):
+    from emotionlib.train import train
+
+    again = train(smoke_cfg.replace(run_id="smoke-again"))
+    first, second = log_of(smoke_run), log_of(again)
+    for a, b in zip(first, second):
+        assert a["train_loss"] == b["train_loss"] and a["val_macro_f1"] == b["val_macro_f1"]
+
+
+def test_predict_writes_semeval_format_for_unlabeled_english_test(smoke_run, tmp_path, data_dir):
+    out = run_cli("predict", "--run", str(smoke_run), "--input", str(data_dir / "track_a/test/eng.csv"),
+                  "--output", str(tmp_path / "pred_eng.csv"))
+    assert out.returncode == 0, out.stderr
+    pred = pd.read_csv(tmp_path / "pred_eng.csv", dtype={"id": str})
+    assert len(pred) == 2765 and list(pred.columns) == ["id", "anger", "fear", "joy", "sadness", "surprise"]
+    assert set(np.unique(pred.drop(columns="id").to_numpy())) <= {0, 1}
+    assert pred["id"].iloc[0] == "eng_test_track_a_00001"
+
+
+def test_existing_run_is_not_overwritten(smoke_run, smoke_cfg):
+    from emotionlib.train import train
+
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(smoke_cfg)
+
+
+def _train_cmd(runs: Path, run_id: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "emotionlib", "train", "--config", "smoke", "--set", f"runs_dir={runs}",
+            f"run_id={run_id}", "epochs=3", "max_train_rows=1200", "checkpoint_every=10", "patience=0", *extra]
+
+
+def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics(tmp_path):
+    runs = tmp_path / "runs"
+    full = subprocess.run(_train_cmd(runs, "full"), cwd=ROOT, capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr
+    proc = subprocess.Popen(_train_cmd(runs, "killed"), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    state = runs / "killed" / "checkpoint" / "state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if state.is_file() and read_json(state)["progress"]["global_step"] >= 20:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert not (runs / "killed" / "train_summary.json").exists(), "the run finished before it could be killed"
+    resumed = subprocess.run(_train_cmd(runs, "killed", "--resume"), cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout + resumed.stderr
+    a, b = log_of(runs / "full"), log_of(runs / "killed")
+    assert [e["epoch"] for e in a] == [e["epoch"] for e in b] == [1, 2, 3]
+    for x, y in zip(a, b):
+        assert x["train_loss"] == pytest.approx(y["train_loss"], abs=1e-9)
+        assert x["val_macro_f1"] == y["val_macro_f1"] and x["val_loss"] == pytest.approx(y["val_loss"], abs=1e-9)
+    assert read_json(runs / "full" / "model" / "metadata.json")["thresholds"] == \
+        read_json(runs / "killed" / "model" / "metadata.json")["thresholds"]
+
+
+def test_two_process_cpu_ddp_run_saves_a_loadable_model(tmp_path):
+    from emotionlib.model import load_model
+
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "emotionlib", "train", "--config", "smoke", "--set", f"runs_dir={tmp_path}", "run_id=ddp"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert read_json(tmp_path / "ddp" / "provenance.json")["processes"] == 2
+    model, tok, meta = load_model(tmp_path / "ddp" / "model")
+    assert model.head.out_features == len(meta["labels"]) == 5
+
+
+def test_cross_lingual_two_languages_in_one_out(tmp_path):
+    from emotionlib.evaluate import evaluate
+    from emotionlib.train import train
+
+    cfg = load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "xling", "languages": "eng,deu",
+                                "eval_languages": "eng,deu,esp"})
+    run_dir = train(cfg)
+    meta = read_json(run_dir / "model" / "metadata.json")
+    assert meta["labels"] == ["anger", "disgust", "fear", "joy", "sadness", "surprise"]  # union of eng and deu
+    result = evaluate(run_dir, splits=["dev"])
+    sets = result["metrics"]["sets"]
+    assert sets["dev/esp"]["zero_shot"] and not sets["dev/deu"]["zero_shot"]
+    assert "disgust" not in sets["dev/eng"]["labels"]  # English is scored over its own five labels
+    assert len(sets["dev/esp"]["labels"]) == 6
