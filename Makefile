@@ -49,7 +49,6 @@ system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when ru
 
 test: ## the test suite, including the notebooks under nbval and a smoke `make report`
 	$(PY) -m pytest tests -q
-	rm -rf runs/notebooks-smoke
 	$(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider
 
 test-fast: ## the unit tests only (no notebooks, no report)

@@ -93,7 +93,7 @@ def merge_words(text: str, info: dict, values: np.ndarray) -> pd.DataFrame:
         r["value"] += float(values[t])
         r["pieces"] += 1
     df = pd.DataFrame(rows.values(), columns=["start", "end", "value", "pieces"])
-    df.insert(0, "word", [text[s:e] for s, e in zip(df["start"], df["end"])])
+    df.insert(0, "word", [text[s:e].strip() for s, e in zip(df["start"], df["end"])])
     return df
 
 

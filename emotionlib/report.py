@@ -221,6 +221,15 @@ def sweep(cfg: Config, losses=("bce", "focal"), learning_rates=None, epochs=None
     return out
 
 
+def strength(rho) -> str:
+    """Words for a correlation's size, so the prose follows the measured figure."""
+    if rho is None or pd.isna(rho):
+        return "not measured"
+    size = abs(rho)
+    word = "essentially absent" if size < 0.1 else "weak" if size < 0.3 else "moderate" if size < 0.5 else "strong"
+    return word if size < 0.1 else f"{word} and {'positive' if rho > 0 else 'negative'}"
+
+
 def discussion(r: RunResults) -> str:
     """Results stated from the run, with the seed's recommendations as next steps."""
     h = r.metrics["headline"]
@@ -239,9 +248,10 @@ def discussion(r: RunResults) -> str:
         f"is *{worst['label']}* (F1 {worst['f1']:.3f}, support {int(worst['support'])}).",
     ]
     if i:
-        lines.append(f"- LIME and attention agree weakly to moderately (mean Spearman {f3(i['mean_rho_lime_attention'])}"
-                     f" for raw attention, {f3(i['mean_rho_lime_rollout'])} for rollout); attention is shown as a view "
-                     "of the model's mechanics, not as its reasons.")
+        ra, rr = i["mean_rho_lime_attention"], i["mean_rho_lime_rollout"]
+        lines.append(f"- Agreement between LIME and attention is {strength(ra)} for raw layer-1/head-1 attention "
+                     f"(mean Spearman {f3(ra)}) and {strength(rr)} for rollout ({f3(rr)}); attention is shown as a "
+                     "view of the model's mechanics, not as its reasons.")
     lines += ["",
               "Next steps, as the seed recommends: paraphrase augmentation to reduce reliance on single words; deeper "
               "layers and more heads in the attention analysis (the layer-by-head summary above is a start); and "

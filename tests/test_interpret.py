@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from emotionlib.interpret import (CASE_STUDY, attentions, explain_lime, layer_head_summary, merge_words, rank_of,
+                                  rollout)
+from emotionlib.model import load_model
+
+SPECIAL = {"<s>", "</s>", "<pad>", "[CLS]", "[SEP]", "[PAD]"}
+SENTENCE = "I honestly cannot believe how happy and calm I feel after such a long and scary week"
+
+
+@pytest.fixture(scope="module")
+def loaded(smoke_run):
+    return load_model(smoke_run / "model", attn_implementation="eager")
+
+
+def test_lime_gives_exactly_ten_features_per_label(loaded):
+    model, tok, meta = loaded
+    weights, _ = explain_lime(model, tok, SENTENCE, meta["labels"], num_samples=200, num_features=10, seed=1)
+    assert list(weights) == meta["labels"]
+    assert all(len(w) == 10 for w in weights.values())
+
+
+def test_same_seed_same_explanation(loaded):
+    model, tok, meta = loaded
+    a, _ = explain_lime(model, tok, SENTENCE, meta["labels"], num_samples=200, seed=7)
+    b, _ = explain_lime(model, tok, SENTENCE, meta["labels"], num_samples=200, seed=7)
+    assert a == b
+
+
+def test_attention_bars_exclude_special_and_padding_tokens(loaded):
+    model, tok, meta = loaded
+    att, info = attentions(model, tok, CASE_STUDY)
+    assert att.ndim == 4 and att.shape[2] == att.shape[3] == len(info["tokens"])
+    words = merge_words(CASE_STUDY, info, att[0, 0, 0])
+    assert not SPECIAL & set(words["word"])
+    assert list(words["word"]) == ["I", "can't", "believe", "how", "happy", "I", "feel!"]  # pieces merged
+    assert np.allclose(att.sum(axis=-1), 1, atol=1e-5)  # real weights came back, not None
+
+
+def test_rollout_rows_sum_to_one(loaded):
+    model, tok, _ = loaded
+    att, info = attentions(model, tok, SENTENCE)
+    r = rollout(att)
+    assert np.allclose(r.sum(axis=-1), 1, atol=1e-6) and (r >= 0).all()
+    summary = layer_head_summary(att, info["content"])
+    assert summary.shape == att.shape[:2] and ((summary >= 0) & (summary <= 1 + 1e-6)).all()
+
+
+def test_rank_of_counts_by_signed_weight():
+    assert rank_of("happy", [("I", -0.5), ("happy", 0.3), ("feel", 0.1)]) == 1
+    assert rank_of("feel", [("I", -0.5), ("happy", 0.3), ("feel", 0.1)]) == 2
+    assert rank_of("sad", [("I", 0.1)]) is None
+
+
+def test_interpret_run_writes_every_view(smoke_run):
+    from emotionlib.interpret import interpret_run
+    from emotionlib.runs import read_json
+
+    out = interpret_run(smoke_run)
+    for name in ("lime_case.csv", "lime_case_joy.png", "examples.csv", "lime_examples.csv", "attention_case.csv",
+                 "attention_case.png", "layer_head.csv", "layer_head.png", "rollout_case.csv", "rollout_case.png",
+                 "agreement.csv", "summary.json"):
+        assert (out / name).is_file(), name
+    s = read_json(out / "summary.json")
+    assert s["lime_seconds_one_explanation"] > 0 and s["agreement_sentences"] >= 1
+    assert -1 <= s["mean_rho_lime_attention"] <= 1
