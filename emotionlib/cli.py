@@ -110,8 +110,13 @@ def _dispatch(args) -> int:
     if args.command == "baseline":
         from emotionlib.baseline import run_baseline
 
+        from emotionlib.baseline import headline
+
         table = run_baseline(args.out, args.data_dir, args.languages.split(","))
-        print(table.to_string(index=False))
+        cols = ["lang", "scored_on", "dev_macro_f1", "test_macro_f1", "baseline", "best_published", "baseline_minus_best"]
+        print(table[cols].round(4).to_string(index=False))
+        print("on labeled test files with a published figure:", headline(table))
+        print(f"wrote {args.out}/baseline.csv and {args.out}/baseline.png")
         return 0
     if args.command == "report":
         from emotionlib.report import make_report

@@ -89,8 +89,13 @@ def evaluate(run_dir: Path, splits: Sequence[str] | None = None, languages: Sequ
     summary = pd.DataFrame(rows)
     summary.to_csv(out_dir / "summary.csv", index=False)
     pd.DataFrame(label_rows).to_csv(out_dir / "per_label.csv", index=False)
-    comparison = published_comparison(summary)
+    comparison = with_baseline(published_comparison(summary), cfg)
     comparison.to_csv(out_dir / "published_comparison.csv", index=False)
+    plots.language_bars(comparison.assign(lang=[f"{l}*" if s == "dev" else l for l, s in
+                                                zip(comparison["lang"], comparison["scored_on"])]),
+                        [c for c in ("emotionlib", "tfidf_lr", "best_published") if comparison[c].notna().any()],
+                        "macro-F1 x100: this run, TF-IDF baseline, best published (* scored on dev)",
+                        out_dir / "languages.png")
     headline_key = next((k for k in sets if k.startswith("dev/")), next(iter(sets)))
     h = sets[headline_key]["tuned_thresholds"]
     metrics = {"headline": {"set": headline_key, "thresholds": "tuned on the validation part",
@@ -102,6 +107,19 @@ def evaluate(run_dir: Path, splits: Sequence[str] | None = None, languages: Sequ
     write_json(run_dir / "metrics.json", metrics)
     return {"metrics": metrics, "summary": summary[["set", "thresholds", "n", "macro_f1", "ci_low", "ci_high"]]
             .round(4).to_dict("records")}
+
+
+def with_baseline(comparison: pd.DataFrame, cfg) -> pd.DataFrame:
+    """Add the TF-IDF + logistic regression baseline (same split as our column) for each language."""
+    from emotionlib.baseline import fit_language
+
+    source = D.DataSource.resolve(cfg.data_dir)
+    base = {}
+    for lang, split in zip(comparison["lang"], comparison["scored_on"]):
+        base[lang] = round(100 * fit_language(source, lang, cfg.seed)[f"{split}_macro_f1"], 2)
+    out = comparison.copy()
+    out.insert(out.columns.get_loc("emotionlib") + 1, "tfidf_lr", out["lang"].map(base))
+    return out
 
 
 def reference_table(path: str | Path | None = None) -> pd.DataFrame:
