@@ -158,8 +158,9 @@ def _optimizer(model, cfg: Config) -> torch.optim.Optimizer:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 else decay).append(p)  # biases and LayerNorm weights are not decayed
+    # the fused kernel does the whole update in one pass per tensor (CPU and CUDA): same maths, less time
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate)
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate, fused=True)
 
 
 def _scheduler(optimizer, cfg: Config, total_steps: int):
@@ -177,6 +178,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
     from tqdm.auto import tqdm
 
     started = time.time()
+    if cfg.multilingual == "per_language" and len(D.expand_languages(cfg.languages)) > 1:
+        raise ValueError("multilingual=per_language trains one run per language: use train_all() or "
+                         "`python -m emotionlib train`, or give one language")
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     encoder_dir = resolve_encoder(cfg.model)  # fails here, before any work, when the encoder is unavailable

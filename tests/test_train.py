@@ -137,3 +137,15 @@ def test_cross_lingual_two_languages_in_one_out(tmp_path):
     assert sets["dev/esp"]["zero_shot"] and not sets["dev/deu"]["zero_shot"]
     assert "disgust" not in sets["dev/eng"]["labels"]  # English is scored over its own five labels
     assert len(sets["dev/esp"]["labels"]) == 6
+
+
+def test_per_language_mode_makes_one_run_per_language(tmp_path):
+    from emotionlib.train import train, train_all
+
+    cfg = load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "pl", "languages": "eng,afr",
+                                "multilingual": "per_language"})
+    runs = train_all(cfg)
+    assert [r.name for r in runs] == ["pl-eng", "pl-afr"]
+    assert read_json(runs[1] / "model" / "metadata.json")["labels"] == ["anger", "disgust", "fear", "joy", "sadness"]
+    with pytest.raises(ValueError, match="per_language"):
+        train(cfg)

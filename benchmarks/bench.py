@@ -1,0 +1,283 @@
+"""`make bench`: training throughput, peak memory and dev macro-F1 of three loops on the quick profile's encoder
+(English train), plus `predict` and LIME timings. Each figure is the median of --reps runs, each in its own
+process (so peak RSS is that run's own). Writes bench.json and bench.md.
+
+  (a) seed-literal: plain PyTorch, every sequence padded to 128, shuffled batches of 16
+  (b) emotionlib: emotionlib.train.train (Accelerate, dynamic padding, fused AdamW, the quick profile's settings,
+      which group batches by length), and the same without length grouping
+  (c) Hugging Face Trainer: the same encoder and head, batch, data, epochs, learning rate and schedule
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from emotionlib import data as D  # noqa: E402
+from emotionlib.config import load_config  # noqa: E402
+from emotionlib.metrics import scores  # noqa: E402
+from emotionlib.model import EmotionClassifier, load_encoder, load_tokenizer, resolve_encoder  # noqa: E402
+from emotionlib.predict import decide, predict_proba  # noqa: E402
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def english(cfg, rows: int):
+    """The quick profile's train part (80/20 split) and the official dev file."""
+    from emotionlib.train import training_parts
+
+    train_parts, _ = training_parts(cfg)
+    tr = train_parts[0]
+    if rows:
+        tr = tr.subset(range(min(rows, len(tr))))
+    dev = D.DataSource.resolve(cfg.data_dir).load("dev", "eng")
+    return tr, dev
+
+
+def dev_f1(model, tok, dev, max_length) -> float:
+    return scores(dev.y, decide(predict_proba(model, tok, dev.texts, max_length)), dev.labels)["macro_f1"]
+
+
+def schedule(optimizer, cfg, steps):
+    from transformers import get_linear_schedule_with_warmup
+
+    return get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * steps), steps)
+
+
+def run_seed_loop(cfg, tr, dev) -> dict:
+    """The seed's loop as written: fixed padding to 128, model.train(), zero_grad, forward, backward, step."""
+    folder = resolve_encoder(cfg.model)
+    tok = load_tokenizer(folder)
+    torch.manual_seed(cfg.seed)
+    model = EmotionClassifier(load_encoder(folder), len(tr.labels))
+    enc = tok(tr.texts, truncation=True, max_length=128, padding="max_length", return_tensors="pt")
+    ds = torch.utils.data.TensorDataset(enc["input_ids"], enc["attention_mask"], torch.tensor(tr.y, dtype=torch.float))
+    dl = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True,
+                                     generator=torch.Generator().manual_seed(cfg.seed))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    sched = schedule(opt, cfg, len(dl) * cfg.epochs)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    t0 = time.perf_counter()
+    for _ in range(cfg.epochs):
+        model.train()
+        for ids, att, y in dl:
+            opt.zero_grad()
+            loss = loss_fn(model(ids, att), y)
+            loss.backward()
+            opt.step()
+            sched.step()
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "examples_per_second": len(ds) * cfg.epochs / seconds,
+            "dev_macro_f1": dev_f1(model.eval(), tok, dev, 128)}
+
+
+def run_emotionlib(cfg, tr, dev, workdir: Path) -> dict:
+    from emotionlib.model import load_model
+    from emotionlib.runs import read_json
+    from emotionlib.train import train
+
+    run_dir = train(cfg.replace(runs_dir=str(workdir), run_id="bench", patience=0))
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    seconds = sum(e["train_seconds"] for e in log)
+    model, tok, meta = load_model(run_dir / "model")
+    return {"seconds": seconds, "examples_per_second": read_json(run_dir / "provenance.json")["n_train"]
+            * len(log) / seconds, "dev_macro_f1": dev_f1(model, tok, dev, meta["max_length"]), "run_dir": str(run_dir)}
+
+
+class _TrainerModel(torch.nn.Module):
+    """EmotionClassifier with the loss inside forward, as Trainer expects."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, input_ids, attention_mask, labels=None):
+        logits = self.inner(input_ids, attention_mask)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels) if labels is not None else None
+        return {"loss": loss, "logits": logits}
+
+
+def run_trainer(cfg, tr, dev, workdir: Path) -> dict:
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    folder = resolve_encoder(cfg.model)
+    tok = load_tokenizer(folder)
+    torch.manual_seed(cfg.seed)
+    model = _TrainerModel(EmotionClassifier(load_encoder(folder), len(tr.labels)))
+    enc = tok(tr.texts, truncation=True, max_length=cfg.max_length)
+    ds = [{"input_ids": i, "attention_mask": a, "labels": y.astype(np.float32)}
+          for i, a, y in zip(enc["input_ids"], enc["attention_mask"], tr.y)]
+    args = TrainingArguments(output_dir=str(workdir / "trainer"), per_device_train_batch_size=cfg.batch_size,
+                             learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                             num_train_epochs=cfg.epochs, warmup_steps=cfg.warmup_ratio, lr_scheduler_type="linear",
+                             max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, report_to=[], save_strategy="no",
+                             logging_strategy="no", disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
+                             dataloader_num_workers=0)
+    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tok))
+    out = trainer.train()
+    seconds = out.metrics["train_runtime"]
+    return {"seconds": seconds, "examples_per_second": len(ds) * cfg.epochs / seconds,
+            "dev_macro_f1": dev_f1(model.inner.eval(), tok, dev, cfg.max_length)}
+
+
+def run_predict(run_dir: Path, quantize: bool, sort: bool) -> dict:
+    from emotionlib.model import load_model
+
+    model, tok, meta = load_model(run_dir / "model")
+    if quantize:
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    src = D.DataSource.resolve()
+    test, dev = src.load("test", "eng"), src.load("dev", "eng")
+    predict_proba(model, tok, test.texts[:64], meta["max_length"])  # warm-up
+    t0 = time.perf_counter()
+    predict_proba(model, tok, test.texts, meta["max_length"], batch_size=64, sort_by_length=sort)
+    seconds = time.perf_counter() - t0
+    probs = predict_proba(model, tok, dev.texts, meta["max_length"])
+    return {"seconds": seconds, "examples_per_second": len(test) / seconds,
+            "dev_macro_f1": scores(dev.y, decide(probs, meta["thresholds"]), dev.labels)["macro_f1"]}
+
+
+def run_lime(run_dir: Path) -> dict:
+    from emotionlib.interpret import CASE_STUDY, explain_lime
+    from emotionlib.model import load_model
+
+    model, tok, meta = load_model(run_dir / "model")
+    t0 = time.perf_counter()
+    explain_lime(model, tok, CASE_STUDY, meta["labels"], meta["max_length"], num_samples=1000)
+    return {"seconds": time.perf_counter() - t0}
+
+
+def child(args) -> None:
+    """One measurement in this process; prints one JSON line."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config(args.profile, {"epochs": args.epochs, "group_by_length": args.group_by_length})  # None: profile
+    work = Path(tempfile.mkdtemp(prefix="emotionlib-bench-", dir=args.workdir))
+    if args.what in ("predict", "lime"):
+        result = run_predict(Path(args.run), args.quantize, not args.unsorted) if args.what == "predict" \
+            else run_lime(Path(args.run))
+    else:
+        # every loop trains on the same 80/20 train part; the split is made once in the work folder
+        cfg = cfg.replace(runs_dir=str(work), run_id="split", max_train_rows=args.rows)
+        tr, dev = english(cfg, args.rows)
+        result = {"seed": run_seed_loop, "trainer": run_trainer}.get(args.what, None)
+        result = result(cfg, tr, dev) if args.what == "seed" else \
+            run_trainer(cfg, tr, dev, work) if args.what == "trainer" else run_emotionlib(cfg, tr, dev, work)
+    result["peak_rss_mb"] = peak_mb()
+    result["torch_threads"] = torch.get_num_threads()
+    print("RESULT " + json.dumps(result))
+
+
+def measure(base: list[str], reps: int, label: str) -> dict:
+    runs = []
+    for i in range(reps):
+        t0 = time.time()
+        out = subprocess.run([sys.executable, __file__, "--child", *base], capture_output=True, text=True, cwd=ROOT)
+        line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if out.returncode != 0 or line is None:
+            raise RuntimeError(f"{label} failed:\n{out.stderr[-3000:]}")
+        runs.append(json.loads(line[7:]))
+        print(f"  {label} rep {i + 1}/{reps}: {runs[-1].get('examples_per_second', 0):.1f} ex/s, "
+              f"{runs[-1]['seconds']:.1f} s, peak {runs[-1]['peak_rss_mb']:.0f} MB ({time.time() - t0:.0f} s wall)",
+              flush=True)
+    keys = [k for k, v in runs[0].items() if isinstance(v, (int, float))]
+    return {"median": {k: statistics.median(r[k] for r in runs) for k in keys}, "runs": runs,
+            **({"run_dir": runs[0]["run_dir"]} if "run_dir" in runs[0] else {})}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=ROOT / "bench")
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--rows", type=int, default=512, help="training rows for the throughput runs")
+    p.add_argument("--throughput-epochs", type=int, default=1)
+    p.add_argument("--quality-epochs", type=int, default=3, help="epochs for the dev macro-F1 runs (all rows)")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--what", default="emotionlib")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--group-by-length", dest="group_by_length", action="store_true", default=None)
+    p.add_argument("--no-group-by-length", dest="group_by_length", action="store_false")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--quantize", action="store_true")
+    p.add_argument("--unsorted", action="store_true")
+    p.add_argument("--run", default="")
+    p.add_argument("--workdir", default=None)
+    args = p.parse_args()
+    if args.child:
+        return child(args)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = ["--profile", args.profile, "--workdir", str(args.out)]
+    tp = [*work, "--rows", str(args.rows), "--epochs", str(args.throughput_epochs)]
+    q = [*work, "--rows", "0", "--epochs", str(args.quality_epochs)]
+    t0 = time.time()
+    res: dict = {"machine": {"nproc": os.cpu_count(), "cpu": _cpu(), "torch": torch.__version__,
+                             "torch_threads_default": torch.get_num_threads()},
+                 "settings": vars(args) | {"out": str(args.out)}, "throughput": {}, "quality": {}}
+    print(f"throughput: {args.rows} rows x {args.throughput_epochs} epoch, {args.reps} reps each", flush=True)
+    loops = (("a_seed_literal", ["--what", "seed"]), ("b_emotionlib", ["--what", "emotionlib"]),
+             ("b_emotionlib_without_length_grouping", ["--what", "emotionlib", "--no-group-by-length"]),
+             ("c_hf_trainer", ["--what", "trainer"]))
+    for name, extra in loops:
+        res["throughput"][name] = measure([*tp, *extra], args.reps, name)
+    print(f"quality: all rows x {args.quality_epochs} epochs, once each", flush=True)
+    for name, extra in loops:
+        res["quality"][name] = measure([*q, *extra], 1, name)
+    run_dir = res["quality"]["b_emotionlib"]["run_dir"]
+    res["predict"] = {}
+    for name, extra in (("sorted_by_length", []), ("unsorted", ["--unsorted"]), ("int8_dynamic", ["--quantize"])):
+        res["predict"][name] = measure([*work, "--what", "predict", "--run", run_dir, *extra], args.reps,
+                                       f"predict {name}")
+    res["lime"] = measure([*work, "--what", "lime", "--run", run_dir], args.reps, "lime")
+    res["wall_seconds"] = round(time.time() - t0, 1)
+    (args.out / "bench.json").write_text(json.dumps(res, indent=2))
+    (args.out / "bench.md").write_text(table(res))
+    print(table(res))
+
+
+def table(res: dict) -> str:
+    tp, q = res["throughput"], res["quality"]
+    a = tp["a_seed_literal"]["median"]["examples_per_second"]
+    c = tp["c_hf_trainer"]["median"]["examples_per_second"]
+    lines = [f"machine: {res['machine']['cpu']}, nproc {res['machine']['nproc']}, torch {res['machine']['torch']}", "",
+             "| training loop | examples/s (median) | vs (a) | vs (c) | peak RSS MB | dev macro-F1 "
+             f"({res['settings']['quality_epochs']} epochs) |", "|---|---|---|---|---|---|"]
+    for name, r in tp.items():
+        m = r["median"]
+        f1 = q.get(name, {}).get("median", {}).get("dev_macro_f1")
+        lines.append(f"| {name} | {m['examples_per_second']:.1f} | {m['examples_per_second'] / a:.2f}x | "
+                     f"{m['examples_per_second'] / c:.2f}x | {m['peak_rss_mb']:.0f} | "
+                     f"{'' if f1 is None else f'{f1:.4f}'} |")
+    lines += ["", "| predict on English test (2,765 rows) | examples/s | dev macro-F1 |", "|---|---|---|"]
+    for name, r in res["predict"].items():
+        lines.append(f"| {name} | {r['median']['examples_per_second']:.1f} | {r['median']['dev_macro_f1']:.4f} |")
+    lines += ["", f"one LIME explanation (1,000 samples, all labels): {res['lime']['median']['seconds']:.2f} s (median)",
+              f"total wall time: {res['wall_seconds']:.0f} s", ""]
+    return "\n".join(lines)
+
+
+def _cpu() -> str:
+    try:
+        return next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown"
+
+
+if __name__ == "__main__":
+    main()
