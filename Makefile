@@ -57,8 +57,9 @@ test-fast: ## the unit tests only (no notebooks, no report)
 report: ## train, evaluate, interpret and render reports/<run_id>/report.{html,pdf} (PROFILE=quick)
 	$(PY) -m emotionlib report --config $(PROFILE) --set $(SETS)
 
-sweep: ## seed recommendation 3: loss x learning rate x epochs grid, one comparison table and plot
-	$(PY) -c "from emotionlib import config, report; report.sweep(config.load_config('$(PROFILE)', config.parse_overrides('$(SETS)'.split())))"
+sweep: ## seed recommendation 3: loss x learning rate x epochs grid -> reports/sweep-<run_id>/sweep.{csv,png}
+	$(PY) -m emotionlib sweep --config $(PROFILE) --set $(SETS) \
+		$(if $(SWEEP_LRS),--learning-rates $(SWEEP_LRS)) $(if $(SWEEP_EPOCHS),--epochs $(SWEEP_EPOCHS))
 
 baseline: ## TF-IDF + logistic regression for all 28 languages: reports/baseline/{baseline.csv,baseline.png}
 	$(PY) -m emotionlib baseline --out reports/baseline

@@ -54,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report", help="execute the notebooks with papermill and render the technical report")
     _add_config(p)
 
+    p = sub.add_parser("sweep", help="train and evaluate over loss x learning rate x epochs through papermill")
+    _add_config(p)
+    p.add_argument("--losses", nargs="+", default=["bce", "focal"])
+    p.add_argument("--learning-rates", nargs="+", type=float, default=None,
+                   help="default: the profile's rate and half of it")
+    p.add_argument("--epochs", nargs="+", type=int, default=None, help="default: the profile's epochs")
+
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
@@ -122,5 +129,10 @@ def _dispatch(args) -> int:
         from emotionlib.report import make_report
 
         print(make_report(_config(args)))
+        return 0
+    if args.command == "sweep":
+        from emotionlib.report import sweep
+
+        print(sweep(_config(args), args.losses, args.learning_rates, args.epochs))
         return 0
     raise AssertionError(args.command)

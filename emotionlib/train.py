@@ -109,7 +109,12 @@ class Progress:
     done: bool = False
 
 
+CHECKPOINT = "checkpoint.safetensors"
+
+
 def save_checkpoint(path: Path, model, optimizer, scheduler, progress: Progress, rng_states: torch.Tensor) -> None:
+    """One safetensors file: weights, optimiser tensors and per-process RNG states, with the progress, the
+    optimiser's other fields and the scheduler as JSON in its metadata, so one rename replaces it whole."""
     from safetensors.torch import save_file
 
     from emotionlib.runs import atomic_path
@@ -126,17 +131,25 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, progress: Progress,
     tensors["rng"] = rng_states.contiguous()
     state = {"progress": progress.__dict__, "optimizer": opt_meta, "scheduler": scheduler.state_dict()}
     path.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path / "checkpoint.safetensors") as tmp:
-        save_file(tensors, tmp)
-        # the JSON goes in last, under the same rename discipline, and names what it belongs to
-        write_json(path / "state.json", state | {"tensors_for_step": progress.global_step})
+    with atomic_path(path / CHECKPOINT) as tmp:
+        save_file(tensors, tmp, metadata={"state": json.dumps(state)})
+
+
+def checkpoint_state(path: Path) -> dict | None:
+    """The JSON state of the checkpoint in `path`, or None if there is none."""
+    from safetensors import safe_open
+
+    if not (path / CHECKPOINT).is_file():
+        return None
+    with safe_open(path / CHECKPOINT, framework="pt") as f:
+        return json.loads(f.metadata()["state"])
 
 
 def load_checkpoint(path: Path, model, optimizer, scheduler, rank: int) -> Progress:
     from safetensors.torch import load_file
 
-    state = read_json(path / "state.json")
-    tensors = load_file(path / "checkpoint.safetensors")
+    state = checkpoint_state(path)
+    tensors = load_file(path / CHECKPOINT)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     opt_state: dict = {}
     for key, value in tensors.items():
@@ -221,7 +234,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
 
     progress = Progress()
     log_path = run_dir / "train_log.jsonl"
-    if resume and (ckpt_dir / "state.json").is_file():
+    if resume and checkpoint_state(ckpt_dir) is not None:
         progress = load_checkpoint(ckpt_dir, model, optimizer, scheduler, accelerator.process_index)
         accelerator.print(f"resuming {run_dir} at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
         if main and log_path.is_file():  # epochs logged after the checkpoint will be run again

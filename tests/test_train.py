@@ -89,10 +89,12 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics(tmp_path):
     assert full.returncode == 0, full.stderr
     proc = subprocess.Popen(_train_cmd(runs, "killed"), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    state = runs / "killed" / "checkpoint" / "state.json"
+    from emotionlib.train import checkpoint_state
+
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if state.is_file() and read_json(state)["progress"]["global_step"] >= 20:
+        state = checkpoint_state(runs / "killed" / "checkpoint")
+        if state and state["progress"]["global_step"] >= 20:
             break
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
