@@ -95,15 +95,21 @@ def resolve_encoder(name: str) -> Path:
 
 
 def load_encoder(folder: Path, attn_implementation: str = "sdpa") -> nn.Module:
+    """The pretrained encoder without its pooler (unused here, and unused parameters break DDP)."""
     from transformers import AutoConfig, AutoModel
+    from transformers.utils import logging as hf_logging
 
     config = AutoConfig.from_pretrained(folder)
     kwargs = {"attn_implementation": attn_implementation, "add_pooling_layer": False}
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the skipped pooler weights are expected, not worth a warning table
     try:
         return AutoModel.from_pretrained(folder, config=config, use_safetensors=True, **kwargs)
     except TypeError:  # an architecture without a pooler argument
         kwargs.pop("add_pooling_layer")
         return AutoModel.from_pretrained(folder, config=config, use_safetensors=True, **kwargs)
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def load_tokenizer(folder: Path):
