@@ -21,6 +21,7 @@ from emotionlib.runs import read_json, write_json
 
 CASE_STUDY = "I can't believe how happy I feel!"
 LIME_SPLIT = r"\W+"  # LIME's own word definition
+MIN_WORDS = 5  # sentences shorter than this are left out of the agreement figures
 
 
 # --- LIME ----------------------------------------------------------------------------------------------
@@ -116,14 +117,14 @@ def layer_head_summary(att: np.ndarray, content: np.ndarray) -> np.ndarray:
 
 def agreement(model, tokenizer, texts: Sequence[str], probs: np.ndarray, labels: Sequence[str],
               max_length: int, num_samples: int, seed: int) -> pd.DataFrame:
-    """Per sentence, Spearman's rho over words between LIME weights (top predicted label) and raw
-    first-layer/first-head attention, and between LIME and rollout from the first token."""
+    """Per sentence of at least MIN_WORDS distinct words, Spearman's rho over words between LIME weights (top
+    predicted label) and raw first-layer/first-head attention, and between LIME and rollout from the first token."""
     from scipy.stats import spearmanr
 
     rows = []
     for text, p in zip(texts, probs):
         words = set(re.findall(r"\w+", text))
-        if len(words) < 3:
+        if len(words) < MIN_WORDS:  # a rank correlation over a handful of words says little
             continue
         j = int(np.argmax(p))
         lime_w, _ = explain_lime(model, tokenizer, text, [labels[j]], max_length, num_samples, len(words), seed)

@@ -103,7 +103,8 @@ def token_bars(tokens: Sequence[str], values: Sequence[float], title: str, path:
 
 def heatmap(matrix: np.ndarray, title: str, xlabel: str, ylabel: str, path: Path | None = None, fmt: str = ".2f"):
     fig, ax = plt.subplots(figsize=(1 + 0.6 * matrix.shape[1], 1 + 0.45 * matrix.shape[0]))
-    sns.heatmap(matrix, annot=True, fmt=fmt, cmap="viridis", ax=ax, cbar=False)
+    sns.heatmap(matrix, annot=True, fmt=fmt, cmap="viridis", ax=ax, cbar=False,
+                xticklabels=range(1, matrix.shape[1] + 1), yticklabels=range(1, matrix.shape[0] + 1))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return _save(fig, path)
 

@@ -272,4 +272,6 @@ def table(df: pd.DataFrame):
     """A compact HTML table without the index column, for the rendered report."""
     from IPython.display import HTML
 
-    return HTML(df.to_html(index=False, border=0, classes="dataframe", na_rep="—", float_format=lambda x: f"{x:.3f}"))
+    style = "<style>table.dataframe{font-size:0.8em} table.dataframe td{max-width:28em}</style>"
+    return HTML(style + df.to_html(index=False, border=0, classes="dataframe", na_rep="—",
+                                   float_format=lambda x: f"{x:.3f}"))
