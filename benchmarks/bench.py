@@ -38,19 +38,24 @@ def peak_mb() -> float:
 
 
 def english(cfg, rows: int):
-    """The quick profile's train part (80/20 split) and the official dev file."""
+    """The quick profile's train part (80/20 split, seed 42 whatever the training seed), its validation part,
+    and the official dev file."""
     from emotionlib.train import training_parts
 
-    train_parts, _ = training_parts(cfg)
+    train_parts, val_parts = training_parts(cfg)
     tr = train_parts[0]
     if rows:
         tr = tr.subset(range(min(rows, len(tr))))
     dev = D.DataSource.resolve(cfg.data_dir).load("dev", "eng")
-    return tr, dev
+    return tr, (dev, val_parts[0])
 
 
-def dev_f1(model, tok, dev, max_length) -> float:
-    return scores(dev.y, decide(predict_proba(model, tok, dev.texts, max_length)), dev.labels)["macro_f1"]
+def quality(model, tok, sets, max_length) -> dict:
+    """Macro-F1 at threshold 0.5 on the dev file (115 rows) and on the validation part (553 rows)."""
+    out = {}
+    for name, d in zip(("dev_macro_f1", "val_macro_f1"), sets):
+        out[name] = scores(d.y, decide(predict_proba(model, tok, d.texts, max_length)), d.labels)["macro_f1"]
+    return out
 
 
 def schedule(optimizer, cfg, steps):
@@ -83,7 +88,7 @@ def run_seed_loop(cfg, tr, dev) -> dict:
             sched.step()
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "examples_per_second": len(ds) * cfg.epochs / seconds,
-            "dev_macro_f1": dev_f1(model.eval(), tok, dev, 128)}
+            **quality(model.eval(), tok, dev, 128)}
 
 
 def run_emotionlib(cfg, tr, dev, workdir: Path) -> dict:
@@ -91,12 +96,17 @@ def run_emotionlib(cfg, tr, dev, workdir: Path) -> dict:
     from emotionlib.runs import read_json
     from emotionlib.train import train
 
-    run_dir = train(cfg.replace(runs_dir=str(workdir), run_id="bench", patience=0))
+    import shutil
+
+    run = cfg.replace(runs_dir=str(workdir), run_id="bench", patience=0)
+    (run.run_dir / "data").mkdir(parents=True)  # the same split as the other loops, whatever the seed
+    shutil.copy(Path(cfg.runs_dir) / "split" / "data" / "split.json", run.run_dir / "data" / "split.json")
+    run_dir = train(run)
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     seconds = sum(e["train_seconds"] for e in log)
     model, tok, meta = load_model(run_dir / "model")
     return {"seconds": seconds, "examples_per_second": read_json(run_dir / "provenance.json")["n_train"]
-            * len(log) / seconds, "dev_macro_f1": dev_f1(model, tok, dev, meta["max_length"]), "run_dir": str(run_dir)}
+            * len(log) / seconds, **quality(model, tok, dev, meta["max_length"]), "run_dir": str(run_dir)}
 
 
 class _TrainerModel(torch.nn.Module):
@@ -132,7 +142,7 @@ def run_trainer(cfg, tr, dev, workdir: Path) -> dict:
     out = trainer.train()
     seconds = out.metrics["train_runtime"]
     return {"seconds": seconds, "examples_per_second": len(ds) * cfg.epochs / seconds,
-            "dev_macro_f1": dev_f1(model.inner.eval(), tok, dev, cfg.max_length)}
+            **quality(model.inner.eval(), tok, dev, cfg.max_length)}
 
 
 def run_predict(run_dir: Path, quantize: bool, sort: bool) -> dict:
@@ -175,6 +185,7 @@ def child(args) -> None:
         # every loop trains on the same 80/20 train part; the split is made once in the work folder
         cfg = cfg.replace(runs_dir=str(work), run_id="split", max_train_rows=args.rows)
         tr, dev = english(cfg, args.rows)
+        cfg = cfg.replace(seed=args.seed)  # the training seed: initialisation, batch order, dropout
         result = {"seed": run_seed_loop, "trainer": run_trainer}.get(args.what, None)
         result = result(cfg, tr, dev) if args.what == "seed" else \
             run_trainer(cfg, tr, dev, work) if args.what == "trainer" else run_emotionlib(cfg, tr, dev, work)
@@ -217,6 +228,9 @@ def main() -> None:
     p.add_argument("--quantize", action="store_true")
     p.add_argument("--unsorted", action="store_true")
     p.add_argument("--run", default="")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44],
+                   help="training seeds of the quality runs of (b) and (c); the others run the first only")
     p.add_argument("--workdir", default=None)
     args = p.parse_args()
     if args.child:
@@ -236,9 +250,14 @@ def main() -> None:
              ("c_hf_trainer", ["--what", "trainer"]))
     for name, extra in loops:
         res["throughput"][name] = measure([*tp, *extra], args.reps, name)
-    print(f"quality: all rows x {args.quality_epochs} epochs, once each", flush=True)
+    print(f"quality: all rows x {args.quality_epochs} epochs, training seeds {args.seeds}", flush=True)
     for name, extra in loops:
-        res["quality"][name] = measure([*q, *extra], 1, name)
+        seeds = args.seeds if name in ("b_emotionlib", "c_hf_trainer") else args.seeds[:1]  # bound the wall time
+        runs = [measure([*q, *extra, "--seed", str(seed)], 1, f"{name} seed {seed}") for seed in seeds]
+        res["quality"][name] = {"median": {k: statistics.median(r["median"][k] for r in runs)
+                                           for k in runs[0]["median"]},
+                                "runs": [r["runs"][0] | {"seed": seed} for r, seed in zip(runs, seeds)],
+                                "run_dir": runs[0].get("run_dir")}
     run_dir = res["quality"]["b_emotionlib"]["run_dir"]
     res["predict"] = {}
     for name, extra in (("sorted_by_length", []), ("unsorted", ["--unsorted"]), ("int8_dynamic", ["--quantize"])):
@@ -256,14 +275,18 @@ def table(res: dict) -> str:
     a = tp["a_seed_literal"]["median"]["examples_per_second"]
     c = tp["c_hf_trainer"]["median"]["examples_per_second"]
     lines = [f"machine: {res['machine']['cpu']}, nproc {res['machine']['nproc']}, torch {res['machine']['torch']}", "",
-             "| training loop | examples/s (median) | vs (a) | vs (c) | peak RSS MB | dev macro-F1 "
-             f"({res['settings']['quality_epochs']} epochs) |", "|---|---|---|---|---|---|"]
+             f"| training loop | examples/s (median) | vs (a) | vs (c) | peak RSS MB | macro-F1 dev, 115 rows "
+             f"({res['settings']['quality_epochs']} epochs; per seed) | macro-F1 validation part, 553 rows |",
+             "|---|---|---|---|---|---|---|"]
     for name, r in tp.items():
         m = r["median"]
-        f1 = q.get(name, {}).get("median", {}).get("dev_macro_f1")
+        runs = q[name]["runs"]
+        dev = ", ".join(f"{x['dev_macro_f1']:.4f}" for x in runs)
+        val = ", ".join(f"{x['val_macro_f1']:.4f}" for x in runs)
         lines.append(f"| {name} | {m['examples_per_second']:.1f} | {m['examples_per_second'] / a:.2f}x | "
                      f"{m['examples_per_second'] / c:.2f}x | {m['peak_rss_mb']:.0f} | "
-                     f"{'' if f1 is None else f'{f1:.4f}'} |")
+                     f"median {q[name]['median']['dev_macro_f1']:.4f} ({dev}) | "
+                     f"median {q[name]['median']['val_macro_f1']:.4f} ({val}) |")
     lines += ["", "| predict on English test (2,765 rows) | examples/s | dev macro-F1 |", "|---|---|---|"]
     for name, r in res["predict"].items():
         lines.append(f"| {name} | {r['median']['examples_per_second']:.1f} | {r['median']['dev_macro_f1']:.4f} |")
