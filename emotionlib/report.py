@@ -112,7 +112,8 @@ def interpret_facts(r: RunResults) -> str:
     return (f"For the seed's case study “{i['case_study']}”, the model gives joy probability "
             f"{i['case_probabilities'].get('joy', float('nan')):.3f}, and “happy” {rank_text}. "
             f"One LIME explanation ({i['lime_num_samples']} perturbations, all labels) took "
-            f"{i['lime_seconds_one_explanation']:.1f} s. Over {i['agreement_sentences']} sentences of "
+            f"{i['lime_seconds_one_explanation']:.1f} s. Over {i['agreement_sentences']} "
+            f"sentence{'' if i['agreement_sentences'] == 1 else 's'} of "
             f"{i['agreement_set']}, the mean Spearman correlation per word between LIME weights and raw "
             f"layer-1/head-1 attention is {f3(i['mean_rho_lime_attention'])}, and between LIME and attention "
             f"rollout {f3(i['mean_rho_lime_rollout'])}.")
@@ -268,10 +269,13 @@ def provenance_facts(r: RunResults) -> str:
     return "\n".join(rows)
 
 
-def table(df: pd.DataFrame):
-    """A compact HTML table without the index column, for the rendered report."""
+TABLE_STYLE = ("<style>table.dataframe{font-size:0.75em} table.dataframe td{max-width:28em}"
+               " .jp-OutputArea-output{overflow-x:visible}</style>")
+
+
+def table(df: pd.DataFrame, digits: int = 3):
+    """A compact HTML table without the index column, for the rendered report (and its PDF page width)."""
     from IPython.display import HTML
 
-    style = "<style>table.dataframe{font-size:0.8em} table.dataframe td{max-width:28em}</style>"
-    return HTML(style + df.to_html(index=False, border=0, classes="dataframe", na_rep="—",
-                                   float_format=lambda x: f"{x:.3f}"))
+    return HTML(TABLE_STYLE + df.to_html(index=False, border=0, classes="dataframe", na_rep="—",
+                                         float_format=lambda x: f"{x:.{digits}f}"))
