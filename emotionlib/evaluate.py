@@ -12,7 +12,7 @@ from emotionlib import plots
 from emotionlib.config import read_config
 from emotionlib.metrics import bootstrap_ci, scores
 from emotionlib.predict import decide, predict_proba
-from emotionlib.runs import provenance, read_json, write_json
+from emotionlib.runs import provenance, write_json
 
 REFERENCE_ENV = "EMOTIONLIB_REFERENCE"
 PUBLISHED_COLUMNS = ("LaBSE", "RemBERT", "XLM-R", "mBERT", "mDeBERTa")
@@ -36,9 +36,6 @@ def eval_sets(run_dir: Path, splits: Sequence[str] | None, languages: Sequence[s
                 out.append(d)
             elif splits:  # asked for explicitly: say why it is skipped
                 print(f"{d.path}: unlabeled, nothing to score")
-    for d in out:
-        if d.split == "train":
-            d.split = "val"
     return out
 
 

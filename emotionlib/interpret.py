@@ -17,7 +17,7 @@ import torch
 
 from emotionlib import plots
 from emotionlib.predict import predict_proba
-from emotionlib.runs import read_json, write_json
+from emotionlib.runs import write_json
 
 CASE_STUDY = "I can't believe how happy I feel!"
 LIME_SPLIT = r"\W+"  # LIME's own word definition

@@ -2,8 +2,6 @@
 notebooks, and nbconvert rendering to HTML (no code) and PDF (headless Chromium)."""
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from emotionlib.config import FIELDS, Config, read_config
+from emotionlib.config import Config, read_config
 from emotionlib.runs import read_json, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +94,7 @@ def setup_facts(r: RunResults) -> str:
         f"of {s['epochs_run']}",
         f"- **Hardware**: {hw['cpu']}, {hw['cores']} cores, GPU: {hw['cuda'] or 'none'}; training wall time "
         f"{s['wall_seconds']:.0f} s, peak memory {s['peak_rss_mb']:.0f} MB",
-        f"- **Software**: " + ", ".join(f"{k} {v}" for k, v in p["libraries"].items()),
+        "- **Software**: " + ", ".join(f"{k} {v}" for k, v in p["libraries"].items()),
         f"- **Commit**: `{p['commit']}`, run `{r.run_dir.name}`, profile `{c.profile}`",
     ])
 
@@ -263,7 +261,7 @@ def discussion(r: RunResults) -> str:
 def provenance_facts(r: RunResults) -> str:
     p = r.provenance
     rows = [f"- commit `{p['commit']}`; seed {r.config.seed}; processes {p.get('processes', 1)}",
-            f"- configuration: " + ", ".join(f"`{k}={v}`" for k, v in r.config.to_dict().items()),
+            "- configuration: " + ", ".join(f"`{k}={v}`" for k, v in r.config.to_dict().items()),
             "- data files (sha256, verified against the shipped manifest):"]
     rows += [f"  - `{k}` `{v[:16]}…`" for k, v in p["data"].items()]
     return "\n".join(rows)

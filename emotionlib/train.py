@@ -64,7 +64,9 @@ def training_parts(cfg: Config) -> tuple[list[D.LangSplit], list[D.LangSplit]]:
         if cfg.max_train_rows:
             train_idx = train_idx[: cfg.max_train_rows]
         train_parts.append(full.subset(train_idx))
-        val_parts.append(full.subset([i for i, rid in enumerate(full.ids) if rid in val_ids]))
+        val = full.subset([i for i, rid in enumerate(full.ids) if rid in val_ids])
+        val.split = "val"
+        val_parts.append(val)
     return train_parts, val_parts
 
 
@@ -169,7 +171,7 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, rank: int) -> Progr
 
 def _optimizer(model, cfg: Config) -> torch.optim.Optimizer:
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         (no_decay if p.ndim < 2 else decay).append(p)  # biases and LayerNorm weights are not decayed
     # the fused kernel does the whole update in one pass per tensor (CPU and CUDA): same maths, less time
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
