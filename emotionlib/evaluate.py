@@ -18,11 +18,10 @@ REFERENCE_ENV = "EMOTIONLIB_REFERENCE"
 PUBLISHED_COLUMNS = ("LaBSE", "RemBERT", "XLM-R", "mBERT", "mDeBERTa")
 
 
-def eval_sets(run_dir: Path, splits: Sequence[str] | None, languages: Sequence[str] | None) -> list[D.LangSplit]:
+def eval_sets(cfg, splits: Sequence[str] | None, languages: Sequence[str] | None) -> list[D.LangSplit]:
     """The sets to score: val (training languages), dev, and test where its labels are present."""
     from emotionlib.train import training_parts
 
-    cfg = read_config(run_dir)
     source = D.DataSource.resolve(cfg.data_dir)
     langs = D.expand_languages(languages or cfg.eval_languages or cfg.languages)
     out = []
@@ -52,7 +51,7 @@ def evaluate(run_dir: Path, splits: Sequence[str] | None = None, languages: Sequ
     (out_dir / "predictions").mkdir(parents=True, exist_ok=True)
     train_langs = D.expand_languages(cfg.languages)
     sets, rows, label_rows = {}, [], []
-    for d in eval_sets(run_dir, splits, languages):
+    for d in eval_sets(cfg, splits, languages):
         key = f"{d.split}/{d.lang}"
         labels = [lab for lab in model_labels if lab in d.labels]  # a zero-shot language may have others
         cols = [model_labels.index(lab) for lab in labels]

@@ -142,13 +142,11 @@ def agreement(model, tokenizer, texts: Sequence[str], probs: np.ndarray, labels:
 
 # --- the run-level step (notebook 04) ------------------------------------------------------------------
 
-def scored_set(run_dir: Path):
+def scored_set(run_dir: Path, cfg):
     """The evaluate step's predictions on the first labeled test file of the run's languages, else its dev file:
     (gold LangSplit, probabilities DataFrame indexed like it)."""
     from emotionlib import data as D
-    from emotionlib.config import read_config
 
-    cfg = read_config(run_dir)
     source = D.DataSource.resolve(cfg.data_dir)
     for split in ("test", "dev"):
         for lang in D.expand_languages(cfg.languages):
@@ -198,7 +196,7 @@ def interpret_run(run_dir: Path, case_text: str = CASE_STUDY) -> Path:
         plots.weight_bars([w for w, _ in case["joy"]], [wt for _, wt in case["joy"]],
                           f"LIME, joy: \"{case_text}\"", path=out / "lime_case_joy.png")
 
-    gold, probs = scored_set(run_dir)
+    gold, probs = scored_set(run_dir, cfg)
     examples = pick_examples(gold, probs, dict(zip(labels, meta["thresholds"])))
     ex_rows = []
     for r in examples.itertuples():
