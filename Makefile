@@ -19,7 +19,7 @@ export PYTHONUNBUFFERED := 1
 
 # Report parameters: make report PROFILE=paper MODEL=xlm-roberta-base LOSS=focal EPOCHS=4 ...
 PROFILE ?= quick
-RUN_ID ?= $(PROFILE)-$(shell date +%Y%m%d-%H%M%S)
+RUN_ID ?= $(basename $(notdir $(PROFILE)))-$(shell date +%Y%m%d-%H%M%S)
 SETS := run_id=$(RUN_ID) runs_dir=$(CURDIR)/runs \
 	$(if $(LOSS),loss=$(LOSS)) $(if $(EPOCHS),epochs=$(EPOCHS)) $(if $(MODEL),model=$(MODEL)) \
 	$(if $(LR),learning_rate=$(LR)) $(if $(SEED),seed=$(SEED)) $(if $(LANGUAGES),languages=$(LANGUAGES)) \

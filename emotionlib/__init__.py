@@ -1,0 +1,13 @@
+"""emotionlib: multi-label emotion classification by fine-tuning a transformer encoder.
+
+    import emotionlib
+    clf = emotionlib.load("runs/<run_id>")          # or backend="onnx"
+    clf.predict(["I can't believe how happy I feel!"])
+"""
+
+
+def load(run_dir, backend: str = "torch"):
+    """The trained run in `run_dir` as a `Classifier` (labels, tuned thresholds, `predict`, `predict_proba`)."""
+    from emotionlib.predict import Classifier
+
+    return Classifier(run_dir, backend)

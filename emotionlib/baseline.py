@@ -30,7 +30,7 @@ def make_pipeline(seed: int = 42):
     return Pipeline([("tfidf", features), ("clf", clf)])
 
 
-def fit_language(source: D.DataSource, lang: str, seed: int = 42) -> dict:
+def fit_language(source: D.DataSource | D.CsvSource, lang: str, seed: int = 42) -> dict:
     """Fit on `lang`'s train file; macro-F1 (threshold 0.5) on dev and on test where it is labeled."""
     t0 = time.perf_counter()
     train = source.load("train", lang)
@@ -40,8 +40,8 @@ def fit_language(source: D.DataSource, lang: str, seed: int = 42) -> dict:
         model.fit(train.texts, train.y)
     row = {"lang": lang, "labels": len(train.labels), "n_train": len(train)}
     for split in ("dev", "test"):
-        d = source.load(split, lang)
-        if not d.labeled:
+        d = source.load(split, lang) if source.has(split, lang) else None
+        if d is None or not d.labeled:
             row[f"{split}_macro_f1"] = np.nan
             continue
         assert d.labels == train.labels, f"{d.path}: labels differ from the train file"

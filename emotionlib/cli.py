@@ -1,4 +1,4 @@
-"""`python -m emotionlib <command>`: data summary, train, predict, evaluate, interpret, baseline, report."""
+"""`python -m emotionlib <command>`: data, train, predict, export, evaluate, interpret, baseline, report, sweep."""
 from __future__ import annotations
 
 import argparse
@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input", required=True, type=Path)
     p.add_argument("--output", required=True, type=Path)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="onnx: onnxruntime on the run's ONNX export (made under runs/<id>/onnx/ on first use)")
+
+    p = sub.add_parser("export", help="export a trained run: a Hugging Face folder (head: auto runs) or ONNX")
+    p.add_argument("--run", required=True, type=Path)
+    p.add_argument("--format", required=True, choices=["hf", "onnx"])
+    p.add_argument("--out", required=True, type=Path)
 
     p = sub.add_parser("evaluate", help="score a trained run; writes metrics.json, tables and figures")
     p.add_argument("--run", required=True, type=Path)
@@ -100,7 +107,12 @@ def _dispatch(args) -> int:
     if args.command == "predict":
         from emotionlib.predict import predict_file
 
-        print(predict_file(args.run, args.input, args.output, args.batch_size))
+        print(predict_file(args.run, args.input, args.output, args.batch_size, args.backend))
+        return 0
+    if args.command == "export":
+        from emotionlib.export import export
+
+        print(export(args.run, args.format, args.out))
         return 0
     if args.command == "evaluate":
         from emotionlib.evaluate import evaluate

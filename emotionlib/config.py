@@ -17,6 +17,9 @@ PROFILES_DIR = Path(__file__).resolve().parent.parent / "configs"
 LOSSES = ("bce", "focal")
 MULTILINGUAL_MODES = ("joint", "per_language")
 PRECISIONS = ("no", "fp16", "bf16")
+HEADS = ("linear", "auto")
+PATH_FIELDS = ("data_dir", "train_csv", "dev_csv", "test_csv")
+CASE_STUDY = "I can't believe how happy I feel!"
 
 
 class ConfigError(ValueError):
@@ -29,10 +32,19 @@ class Config:
     run_id: str = ""  # empty: <profile>-<timestamp>
     runs_dir: str = "runs"
     data_dir: str = ""  # empty: $EMOTIONLIB_DATA_DIR, then the cache, then the pinned download
+    # your own data instead of BRIGHTER: a train CSV (or a folder with train.csv, dev.csv, test.csv) with
+    # id, text and 0/1 label columns; `languages` then names this one data set (data_name)
+    train_csv: str = ""
+    dev_csv: str = ""
+    test_csv: str = ""
+    data_name: str = "custom"
+    labels: tuple[str, ...] = ()  # empty: every header column other than id, text and ignore_columns
+    ignore_columns: tuple[str, ...] = ()
     languages: tuple[str, ...] = ("eng",)  # or ("all",)
     eval_languages: tuple[str, ...] = ()  # empty: the training languages; others are scored zero-shot
     multilingual: str = "joint"  # joint: one model on all languages; per_language: one run per language
     model: str = "xlm-roberta-base"
+    head: str = "linear"  # linear: the seed's one layer on the raw first token; auto: the encoder's own head
     max_length: int = 128
     pad_to_max_length: bool = False  # the seed's fixed padding; dynamic padding otherwise
     group_by_length: bool = False
@@ -59,18 +71,42 @@ class Config:
     lime_num_samples: int = 1000
     lime_num_features: int = 10
     agreement_sentences: int = 20
+    case_study: str = CASE_STUDY
+    case_study_label: str = "joy"  # the label whose LIME ranking of case_study_word the report states
+    case_study_word: str = "happy"
 
     def __post_init__(self) -> None:
         def fail(field: str, why: str) -> None:
             raise ConfigError(f"config field {field!r}: {why} (got {getattr(self, field)!r})")
 
-        for name in ("languages", "eval_languages"):
+        for name in ("languages", "eval_languages", "labels", "ignore_columns"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = tuple(v.strip() for v in value.split(",") if v.strip())
             object.__setattr__(self, name, tuple(str(v) for v in value))
+        for name in ("train_csv", "dev_csv", "test_csv"):
+            if getattr(self, name):  # absolute, so that notebooks executed elsewhere find the same files
+                object.__setattr__(self, name, str(Path(getattr(self, name)).expanduser().resolve()))
+        if self.train_csv:
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", self.data_name):
+                fail("data_name", "letters, digits, '_', '-' only")
+            if self.eval_languages:
+                fail("eval_languages", "zero-shot languages are for the BRIGHTER data, not with train_csv")
+            object.__setattr__(self, "languages", (self.data_name,))
+        else:
+            for name in ("dev_csv", "test_csv", "labels", "ignore_columns"):
+                if getattr(self, name):
+                    fail(name, "only used with your own data (set train_csv)")
+        if len(set(self.labels)) != len(self.labels):
+            fail("labels", "a label is named twice")
+        if set(self.labels) & {"id", "text"}:
+            fail("labels", "'id' and 'text' are the id and text columns, not labels")
         if not self.languages:
             fail("languages", "at least one language, or 'all'")
+        if self.head not in HEADS:
+            fail("head", f"must be one of {HEADS}")
+        if not self.case_study.strip():
+            fail("case_study", "must be a non-empty sentence")
         if self.loss not in LOSSES:
             fail("loss", f"must be one of {LOSSES}")
         if self.multilingual not in MULTILINGUAL_MODES:
@@ -98,13 +134,16 @@ class Config:
             fail("run_id", "letters, digits, '.', '_', '=', '-' only")
 
     @property
+    def own_data(self) -> bool:
+        """True when the run trains on your own CSV files rather than the BRIGHTER data."""
+        return bool(self.train_csv)
+
+    @property
     def run_dir(self) -> Path:
         return Path(self.runs_dir) / self.run_id
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["languages"], d["eval_languages"] = list(self.languages), list(self.eval_languages)
-        return d
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     def replace(self, **changes: Any) -> "Config":
         return load_config(self.to_dict() | changes)
@@ -163,6 +202,9 @@ def load_profile(profile: str) -> dict[str, Any]:
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a profile must be a mapping of config fields")
+    for key in PATH_FIELDS:  # a profile's relative data paths are relative to the profile's own folder
+        if data.get(key) and not Path(str(data[key])).expanduser().is_absolute():
+            data[key] = str(path.resolve().parent / str(data[key]))
     data.setdefault("profile", path.stem)
     return data
 

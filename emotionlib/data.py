@@ -147,6 +147,74 @@ class DataSource:
         return relpath(split, lang) in manifest()
 
 
+@dataclass(frozen=True)
+class CsvSource:
+    """Your own data: a train CSV and optional dev and test CSVs, with `id`, `text` and 0/1 label columns.
+
+    It answers like DataSource, with one "language": the data set's name. Checksums are computed from the
+    files (there is no manifest); a run records them and refuses files that changed after its split.
+    """
+    files: tuple[tuple[str, Path], ...]  # (split, path) for the splits given
+    name: str = "custom"
+    labels: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, cfg) -> "CsvSource":
+        files = {}
+        train = Path(cfg.train_csv)
+        if train.is_dir():  # a folder: train.csv, and dev.csv / test.csv where present
+            files = {split: train / f"{split}.csv" for split in SPLITS if (train / f"{split}.csv").is_file()}
+            if "train" not in files:
+                raise DataError(f"{train}: config train_csv names a folder without a train.csv")
+        elif train.is_file():
+            files["train"] = train
+        else:
+            raise DataError(f"{train}: config train_csv names no such file or folder")
+        for split, given in (("dev", cfg.dev_csv), ("test", cfg.test_csv)):
+            if given:
+                if not Path(given).is_file():
+                    raise DataError(f"{given}: config {split}_csv names no such file")
+                files[split] = Path(given)
+        return cls(tuple(files.items()), cfg.data_name, tuple(cfg.labels), tuple(cfg.ignore_columns))
+
+    def describe(self) -> str:
+        return ", ".join(f"{split}: {path}" for split, path in self.files)
+
+    def has(self, split: str, lang: str) -> bool:
+        return lang == self.name and split in dict(self.files)
+
+    def path(self, split: str, lang: str) -> Path:
+        if not self.has(split, lang):
+            raise DataError(f"data set {self.name!r} has no {split} file (given: {self.describe()})")
+        return dict(self.files)[split]
+
+    def load(self, split: str, lang: str) -> "LangSplit":
+        d = read_table(self.path(split, lang), lang=self.name, split=split, labels=self.labels, ignore=self.ignore)
+        if split != "train" and self.has("train", lang):
+            train_labels = read_table(self.path("train", lang), lang, "train", self.labels, self.ignore).labels
+            if d.labels != train_labels:
+                raise DataError(f"{d.path}: label columns {', '.join(d.labels)} differ from the train file's "
+                                f"({', '.join(train_labels)})")
+        return d
+
+    def checksums(self, pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+        return {str(self.path(s, lang)): sha256_of(self.path(s, lang)) for s, lang in pairs if self.has(s, lang)}
+
+
+def source_for(cfg) -> "DataSource | CsvSource":
+    """The run's data: your own CSV files when `train_csv` is set, else the BRIGHTER files."""
+    return CsvSource.from_config(cfg) if cfg.own_data else DataSource.resolve(cfg.data_dir)
+
+
+def train_languages(cfg) -> list[str]:
+    return list(cfg.languages) if cfg.own_data else expand_languages(cfg.languages)
+
+
+def eval_languages(cfg) -> list[str]:
+    return train_languages(cfg) if cfg.own_data else expand_languages(cfg.eval_languages or cfg.languages)
+
+
 # --- reading and writing one file ------------------------------------------------------------------
 
 @dataclass
@@ -190,7 +258,10 @@ def _decode(raw: bytes, path: Path) -> str:
 def read_split(path: str | os.PathLike, lang: str | None = None, split: str = "") -> LangSplit:
     """Read and validate one Track A CSV. The header decides the labels; empty label cells mean unlabeled."""
     path = Path(path)
-    lang = check_language(lang or path.stem)
+    return read_table(path, lang=check_language(lang or path.stem), split=split, known_labels=LABELS)
+
+
+def _rows(path: Path) -> list[list[str]]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     text = _decode(path.read_bytes(), path).removeprefix("\ufeff")
@@ -200,19 +271,54 @@ def read_split(path: str | os.PathLike, lang: str | None = None, split: str = ""
         rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as exc:
         raise DataError(f"{path}: malformed CSV: {exc}") from None
+    while rows and not rows[-1]:  # trailing blank lines
+        rows.pop()
+    return rows
+
+
+def read_table(path: str | os.PathLike, lang: str, split: str = "", labels: Sequence[str] = (),
+               ignore: Sequence[str] = (), known_labels: Sequence[str] | None = None) -> LangSplit:
+    """Read and validate a CSV with `id`, `text` and 0/1 label columns; errors name the file, row and column.
+
+    `labels` declares the label columns (every other column must then be in `ignore`); empty means every
+    column but id, text and `ignore`. With `known_labels` (BRIGHTER), label names are matched without case
+    and put in that canonical order; otherwise they keep the declared or header order.
+    """
+    path = Path(path)
+    rows = _rows(path)
     header = [h.strip() for h in rows[0]]
     for required in ("id", "text"):
         if required not in header:
             raise DataError(f"{path}: missing column {required!r} (header: {','.join(header)})")
-    label_cols = [h for h in header if h not in ("id", "text")]
-    for col in label_cols:
-        if col.lower() not in LABELS:
-            raise DataError(f"{path}: unknown label column {col!r}; labels are {', '.join(LABELS)}")
-    labels = tuple(lab for lab in LABELS if lab in {c.lower() for c in label_cols})  # canonical order
-    if len(labels) != len(label_cols):
-        raise DataError(f"{path}: a label column appears twice in the header")
+    if len(set(header)) != len(header):
+        raise DataError(f"{path}: a column appears twice in the header ({','.join(header)})")
+    others = [h for h in header if h not in ("id", "text") and h not in ignore]
+    if labels:
+        missing = [lab for lab in labels if lab not in header]
+        if missing:
+            raise DataError(f"{path}: declared label column(s) {', '.join(map(repr, missing))} not in the header "
+                            f"({','.join(header)})")
+        extra = [h for h in others if h not in labels]
+        if extra:
+            raise DataError(f"{path}: column {extra[0]!r} is neither a declared label nor in ignore_columns")
+        label_cols = list(labels)
+    else:
+        label_cols = others
+    if known_labels is not None:
+        for col in label_cols:
+            if col.lower() not in known_labels:
+                raise DataError(f"{path}: unknown label column {col!r}; labels are {', '.join(known_labels)}")
+        if len({c.lower() for c in label_cols}) != len(label_cols):
+            raise DataError(f"{path}: a label column appears twice in the header")
+        by_name = {c.lower(): c for c in label_cols}
+        names = tuple(lab for lab in known_labels if lab in by_name)  # canonical order
+        col_of = {lab: header.index(by_name[lab]) for lab in names}
+    else:
+        if not label_cols:
+            raise DataError(f"{path}: no label columns (header: {','.join(header)})")
+        names = tuple(label_cols)
+        col_of = {lab: header.index(lab) for lab in names}
     pos = {h: i for i, h in enumerate(header)}
-    col_of = {c.lower(): pos[c] for c in label_cols}
     body = rows[1:]
     if not body:
         raise DataError(f"{path}: no data rows below the header")
@@ -229,21 +335,41 @@ def read_split(path: str | os.PathLike, lang: str | None = None, split: str = ""
         ids.append(rid)
         texts.append(row[pos["text"]])
         values = []
-        for lab in labels:
+        for lab in names:
             v = row[col_of[lab]].strip()
             if v not in ("0", "1", ""):
                 raise DataError(f"{path}: row {n} (id {rid}), column {lab!r}: value {v!r} is not 0, 1 or empty")
             values.append(v)
         cells.append(values)
     empty = [all(v == "" for v in vals) for vals in cells]
-    if labels and all(empty):
+    if names and all(empty):
         y = None  # an unlabeled prediction set, such as test/eng.csv
     else:
         for n, vals in enumerate(cells, start=1):
             if any(v == "" for v in vals):
                 raise DataError(f"{path}: row {n} (id {ids[n - 1]}) has empty label cells in a labeled file")
-        y = np.array(cells, dtype=np.int64).reshape(len(ids), len(labels))
-    return LangSplit(lang, split, ids, texts, labels, y, path)
+        y = np.array(cells, dtype=np.int64).reshape(len(ids), len(names))
+    return LangSplit(lang, split, ids, texts, names, y, path)
+
+
+def read_texts(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(ids, texts) of a prediction input: `id` and `text` are needed, other columns are ignored."""
+    path = Path(path)
+    rows = _rows(path)
+    header = [h.strip() for h in rows[0]]
+    for required in ("id", "text"):
+        if required not in header:
+            raise DataError(f"{path}: missing column {required!r} (header: {','.join(header)})")
+    i, t = header.index("id"), header.index("text")
+    ids, texts = [], []
+    for n, row in enumerate(rows[1:], start=1):
+        if len(row) != len(header):
+            raise DataError(f"{path}: row {n} has {len(row)} fields, the header has {len(header)}")
+        ids.append(row[i])
+        texts.append(row[t])
+    if not ids:
+        raise DataError(f"{path}: no data rows below the header")
+    return ids, texts
 
 
 def write_split(data: LangSplit, path: str | os.PathLike) -> Path:
@@ -298,23 +424,35 @@ def label_proportions(parts: dict[str, LangSplit]) -> pd.DataFrame:
 
 # --- summary -------------------------------------------------------------------------------------------
 
-def summary(source: DataSource, languages: Iterable[str] = LANGUAGES) -> pd.DataFrame:
+def summary(source: "DataSource | CsvSource", languages: Iterable[str] = LANGUAGES) -> pd.DataFrame:
     """Per language: rows per split, label frequencies in train, and whether test is labeled."""
-    records = []
-    for lang in expand_languages(languages):
+    records, label_names = [], list(LABELS)
+    langs = list(languages) if isinstance(source, CsvSource) else expand_languages(languages)
+    for lang in langs:
         rec: dict[str, object] = {"lang": lang}
         for split in SPLITS:
+            if not source.has(split, lang):
+                rec[split] = 0
+                continue
             d = source.load(split, lang)
             rec[split] = len(d)
             if split == "train":
                 rec["labels"] = " ".join(d.labels)
+                label_names += [lab for lab in d.labels if lab not in label_names]
                 for j, lab in enumerate(d.labels):
                     rec[f"train_{lab}"] = round(float(d.y[:, j].mean()), 3)
             if split == "test":
                 rec["test_labeled"] = d.labeled
         records.append(rec)
-    cols = ["lang", *SPLITS, "test_labeled", "labels", *(f"train_{lab}" for lab in LABELS)]
-    return pd.DataFrame(records).reindex(columns=cols)
+    cols = ["lang", *SPLITS, "test_labeled", "labels", *(f"train_{lab}" for lab in label_names)]
+    return pd.DataFrame(records).reindex(columns=cols).dropna(axis=1, how="all")
+
+
+def summary_for(cfg) -> pd.DataFrame:
+    """The data summary a run's notebook shows: all 28 BRIGHTER languages, or your own data set."""
+    source = source_for(cfg)
+    print(f"source: {source.describe()}")
+    return summary(source, train_languages(cfg) if cfg.own_data else LANGUAGES)
 
 
 # --- torch dataset ---------------------------------------------------------------------------------

@@ -22,14 +22,21 @@ def eval_sets(cfg, splits: Sequence[str] | None, languages: Sequence[str] | None
     """The sets to score: val (training languages), dev, and test where its labels are present."""
     from emotionlib.train import training_parts
 
-    source = D.DataSource.resolve(cfg.data_dir)
-    langs = D.expand_languages(languages or cfg.eval_languages or cfg.languages)
+    source = D.source_for(cfg)
+    if languages and not cfg.own_data:
+        langs = D.expand_languages(languages)
+    else:
+        langs = list(languages or D.eval_languages(cfg))
     out = []
     for split in splits or ("val", "dev", "test"):
         if split == "val":
             out += [p for p in training_parts(cfg)[1] if p.lang in langs]
             continue
         for lang in langs:
+            if not source.has(split, lang):
+                if splits:
+                    print(f"no {split} file for {lang}, nothing to score")
+                continue
             d = source.load(split, lang)
             if d.labeled:
                 out.append(d)
@@ -49,7 +56,7 @@ def evaluate(run_dir: Path, splits: Sequence[str] | None = None, languages: Sequ
     tuned = np.asarray(meta["thresholds"])
     out_dir = run_dir / "eval"
     (out_dir / "predictions").mkdir(parents=True, exist_ok=True)
-    train_langs = D.expand_languages(cfg.languages)
+    train_langs = D.train_languages(cfg)
     sets, rows, label_rows = {}, [], []
     for d in eval_sets(cfg, splits, languages):
         key = f"{d.split}/{d.lang}"
@@ -85,14 +92,17 @@ def evaluate(run_dir: Path, splits: Sequence[str] | None = None, languages: Sequ
     summary = pd.DataFrame(rows)
     summary.to_csv(out_dir / "summary.csv", index=False)
     pd.DataFrame(label_rows).to_csv(out_dir / "per_label.csv", index=False)
-    comparison = with_baseline(published_comparison(summary), cfg)
+    no_reference = pd.DataFrame(columns=["lang", *PUBLISHED_COLUMNS]) if cfg.own_data else None
+    comparison = with_baseline(published_comparison(summary, no_reference), cfg)
     comparison.to_csv(out_dir / "published_comparison.csv", index=False)
-    plots.language_bars(comparison.assign(lang=[f"{l}*" if s == "dev" else l for l, s in
+    if len(comparison):
+        plots.language_bars(comparison.assign(lang=[f"{l}*" if s == "dev" else l for l, s in
                                                 zip(comparison["lang"], comparison["scored_on"])]),
-                        [c for c in ("emotionlib", "tfidf_lr", "best_published") if comparison[c].notna().any()],
-                        "macro-F1 x100: this run, TF-IDF baseline, best published (* scored on dev)",
-                        out_dir / "languages.png")
-    headline_key = next((k for k in sets if k.startswith("dev/")), next(iter(sets)))
+                            [c for c in ("emotionlib", "tfidf_lr", "best_published") if comparison[c].notna().any()],
+                            "macro-F1 x100: this run, TF-IDF baseline" + ("" if cfg.own_data else
+                                                                         ", best published (* scored on dev)"),
+                            out_dir / "languages.png")
+    headline_key = next((k for prefix in ("dev/", "test/") for k in sets if k.startswith(prefix)), next(iter(sets)))
     h = sets[headline_key]["tuned_thresholds"]
     metrics = {"headline": {"set": headline_key, "thresholds": "tuned on the validation part",
                             "macro_f1": h["macro_f1"], "macro_f1_ci95": h["macro_f1_ci95"],
@@ -109,7 +119,7 @@ def with_baseline(comparison: pd.DataFrame, cfg) -> pd.DataFrame:
     """Add the TF-IDF + logistic regression baseline (same split as our column) for each language."""
     from emotionlib.baseline import fit_language
 
-    source = D.DataSource.resolve(cfg.data_dir)
+    source = D.source_for(cfg)
     base = {}
     for lang, split in zip(comparison["lang"], comparison["scored_on"]):
         base[lang] = round(100 * fit_language(source, lang, cfg.seed)[f"{split}_macro_f1"], 2)

@@ -16,10 +16,10 @@ import pandas as pd
 import torch
 
 from emotionlib import plots
+from emotionlib.config import CASE_STUDY  # noqa: F401  (the seed's sentence, the default case study)
 from emotionlib.predict import predict_proba
 from emotionlib.runs import write_json
 
-CASE_STUDY = "I can't believe how happy I feel!"
 LIME_SPLIT = r"\W+"  # LIME's own word definition
 MIN_WORDS = 5  # sentences shorter than this are left out of the agreement figures
 
@@ -146,15 +146,17 @@ def scored_set(run_dir: Path, cfg):
     """The evaluate step's predictions on the first labeled test file of the run's languages, else its dev file:
     (gold LangSplit, probabilities DataFrame indexed like it)."""
     from emotionlib import data as D
+    from emotionlib.train import training_parts
 
-    source = D.DataSource.resolve(cfg.data_dir)
-    for split in ("test", "dev"):
-        for lang in D.expand_languages(cfg.languages):
+    source = D.source_for(cfg)
+    for split in ("test", "dev", "val"):  # val only for data without a labeled dev or test file
+        for lang in D.train_languages(cfg):
             path = Path(run_dir) / "eval" / "predictions" / f"{split}_{lang}.csv"
             if path.is_file():
-                gold = source.load(split, lang)
+                gold = (next(p for p in training_parts(cfg)[1] if p.lang == lang) if split == "val"
+                        else source.load(split, lang))
                 return gold, pd.read_csv(path, dtype={"id": str}).set_index("id").loc[gold.ids]
-    raise FileNotFoundError(f"{run_dir}/eval/predictions: no dev or test predictions (run evaluate first)")
+    raise FileNotFoundError(f"{run_dir}/eval/predictions: no predictions to explain (run evaluate first)")
 
 
 def pick_examples(gold, probs: pd.DataFrame, thresholds: dict[str, float]) -> pd.DataFrame:
@@ -172,13 +174,18 @@ def pick_examples(gold, probs: pd.DataFrame, thresholds: dict[str, float]) -> pd
     return pd.DataFrame(rows, columns=["label", "kind", "set", "id", "probability", "text"])
 
 
-def interpret_run(run_dir: Path, case_text: str = CASE_STUDY) -> Path:
-    """Write every interpretability view of a trained run under runs/<run_id>/interpret/."""
+def interpret_run(run_dir: Path, case_text: str | None = None) -> Path:
+    """Write every interpretability view of a trained run under runs/<run_id>/interpret/.
+
+    The case study is the config's `case_study` sentence (the seed's by default), and the rank of
+    `case_study_word` among the LIME features of `case_study_label` is recorded when the model has that label.
+    """
     from emotionlib.config import read_config
     from emotionlib.model import load_model
 
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
+    case_text = case_text or cfg.case_study
     model, tokenizer, meta = load_model(run_dir / "model", attn_implementation="eager")
     labels, out = meta["labels"], run_dir / "interpret"
     out.mkdir(parents=True, exist_ok=True)
@@ -192,9 +199,9 @@ def interpret_run(run_dir: Path, case_text: str = CASE_STUDY) -> Path:
     case_table = pd.DataFrame([{"label": lab, "rank": i + 1, "word": w, "weight": wt}
                                for lab, ws in case.items() for i, (w, wt) in enumerate(ws)])
     case_table.to_csv(out / "lime_case.csv", index=False)
-    if "joy" in case:
-        plots.weight_bars([w for w, _ in case["joy"]], [wt for _, wt in case["joy"]],
-                          f"LIME, joy: \"{case_text}\"", path=out / "lime_case_joy.png")
+    case_label = cfg.case_study_label if cfg.case_study_label in case else labels[0]
+    plots.weight_bars([w for w, _ in case[case_label]], [wt for _, wt in case[case_label]],
+                      f"LIME, {case_label}: \"{case_text}\"", path=out / "lime_case_label.png")
 
     gold, probs = scored_set(run_dir, cfg)
     examples = pick_examples(gold, probs, dict(zip(labels, meta["thresholds"])))
@@ -226,11 +233,11 @@ def interpret_run(run_dir: Path, case_text: str = CASE_STUDY) -> Path:
                       meta["max_length"], cfg.lime_num_samples, cfg.seed)
     agree.to_csv(out / "agreement.csv", index=False)
 
-    joy = case.get("joy", [])
     write_json(out / "summary.json", {
         "case_study": case_text, "case_probabilities": dict(zip(labels, case_probs.round(4).tolist())),
-        "happy_rank_for_joy": rank_of("happy", joy) if joy else None,
-        "happy_weight_for_joy": dict(joy).get("happy") if joy else None,
+        "case_label": case_label, "case_word": cfg.case_study_word,
+        "case_word_rank": rank_of(cfg.case_study_word, case[case_label]),
+        "case_word_weight": dict(case[case_label]).get(cfg.case_study_word),
         "lime_seconds_one_explanation": round(lime_seconds, 2), "lime_num_samples": cfg.lime_num_samples,
         "agreement_set": f"{gold.split}/{gold.lang}", "agreement_sentences": int(len(agree)),
         "mean_rho_lime_attention": float(agree["rho_lime_attention"].mean()) if len(agree) else None,

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,17 +23,65 @@ class EncoderUnavailable(RuntimeError):
 
 
 class EmotionClassifier(nn.Module):
-    """Seed section 2: logits = h_CLS W^T + b on the encoder's first-token embedding; sigmoid for probabilities."""
+    """Seed section 2 (`head: linear`): logits = h_CLS W^T + b on the encoder's first-token embedding."""
+
+    head_kind = "linear"
 
     def __init__(self, encoder: nn.Module, num_labels: int):
         super().__init__()
         self.encoder = encoder
         self.head = nn.Linear(encoder.config.hidden_size, num_labels)
 
+    @property
+    def num_labels(self) -> int:
+        return self.head.out_features
+
     def forward(self, input_ids, attention_mask, output_attentions: bool = False, **_: Any):
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_attentions=output_attentions)
         logits = self.head(out.last_hidden_state[:, 0])
         return (logits, out.attentions) if output_attentions else logits
+
+
+class AutoHeadClassifier(nn.Module):
+    """`head: auto`: the encoder's own sequence-classification model (BERT: pooler dense + tanh, then a linear
+    layer; XLM-R: dense + tanh + projection), so a trained run exports to a standard transformers folder."""
+
+    head_kind = "auto"
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    @property
+    def encoder(self) -> nn.Module:  # the bare encoder, for the attention views
+        return self.net.base_model
+
+    @property
+    def num_labels(self) -> int:
+        return self.net.config.num_labels
+
+    def forward(self, input_ids, attention_mask, output_attentions: bool = False, **_: Any):
+        out = self.net(input_ids=input_ids, attention_mask=attention_mask, output_attentions=output_attentions)
+        return (out.logits, out.attentions) if output_attentions else out.logits
+
+
+def label_config(labels: Sequence[str]) -> dict[str, Any]:
+    """The standard multi-label fields of a transformers config, so pipelines apply a sigmoid and name labels."""
+    return {"num_labels": len(labels), "problem_type": "multi_label_classification",
+            "id2label": dict(enumerate(labels)), "label2id": {lab: i for i, lab in enumerate(labels)}}
+
+
+def build_classifier(encoder_dir: Path, labels: Sequence[str], head: str = "linear",
+                     attn_implementation: str = "sdpa") -> nn.Module:
+    """A classifier on the pretrained encoder in `encoder_dir`, with the seed's linear head or the encoder's own."""
+    if head == "linear":
+        return EmotionClassifier(load_encoder(encoder_dir, attn_implementation), len(labels))
+    from transformers import AutoModelForSequenceClassification
+
+    with _quiet_transformers():  # the new head's weights are expected to be missing from the checkpoint
+        net = AutoModelForSequenceClassification.from_pretrained(
+            encoder_dir, attn_implementation=attn_implementation, use_safetensors=True, **label_config(labels))
+    return AutoHeadClassifier(net)
 
 
 # --- resolving an encoder name to a local folder -----------------------------------------------------
@@ -90,19 +139,30 @@ def resolve_encoder(name: str) -> Path:
 def load_encoder(folder: Path, attn_implementation: str = "sdpa") -> nn.Module:
     """The pretrained encoder without its pooler (unused here, and unused parameters break DDP)."""
     from transformers import AutoConfig, AutoModel
-    from transformers.utils import logging as hf_logging
 
     config = AutoConfig.from_pretrained(folder)
     kwargs = {"attn_implementation": attn_implementation, "add_pooling_layer": False}
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the skipped pooler weights are expected, not worth a warning table
+    with _quiet_transformers():  # the skipped pooler weights are expected, not worth a warning table
+        try:
+            return AutoModel.from_pretrained(folder, config=config, use_safetensors=True, **kwargs)
+        except TypeError:  # an architecture without a pooler argument
+            kwargs.pop("add_pooling_layer")
+            return AutoModel.from_pretrained(folder, config=config, use_safetensors=True, **kwargs)
+
+
+@contextmanager
+def _quiet_transformers():
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
-        return AutoModel.from_pretrained(folder, config=config, use_safetensors=True, **kwargs)
-    except TypeError:  # an architecture without a pooler argument
-        kwargs.pop("add_pooling_layer")
-        return AutoModel.from_pretrained(folder, config=config, use_safetensors=True, **kwargs)
+        yield
     finally:
         hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def load_tokenizer(folder: Path):
@@ -177,7 +237,7 @@ def save_model(model: EmotionClassifier, tokenizer, out_dir: Path, metadata: dic
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, tmp / "model.safetensors", metadata={"format": "pt"})
-        model.encoder.config.save_pretrained(tmp)
+        (model.net.config if isinstance(model, AutoHeadClassifier) else model.encoder.config).save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
         old = out_dir.with_name(f".{out_dir.name}.old")
@@ -211,15 +271,27 @@ def load_model(model_dir: Path, attn_implementation: str = "sdpa"):
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModel
 
+    from transformers import AutoModelForSequenceClassification
+
     model_dir = Path(model_dir)
     meta = read_metadata(model_dir)
+    weights = model_dir / "model.safetensors"
     config = AutoConfig.from_pretrained(model_dir)
     config._attn_implementation = attn_implementation
+    if meta.get("head", "linear") == "auto":
+        model = AutoHeadClassifier(AutoModelForSequenceClassification.from_config(
+            config, attn_implementation=attn_implementation))
+    else:
+        try:
+            encoder = AutoModel.from_config(config, add_pooling_layer=False, attn_implementation=attn_implementation)
+        except TypeError:
+            encoder = AutoModel.from_config(config, attn_implementation=attn_implementation)
+        model = EmotionClassifier(encoder, len(meta["labels"]))
     try:
-        encoder = AutoModel.from_config(config, add_pooling_layer=False, attn_implementation=attn_implementation)
-    except TypeError:
-        encoder = AutoModel.from_config(config, attn_implementation=attn_implementation)
-    model = EmotionClassifier(encoder, len(meta["labels"]))
-    model.load_state_dict(load_file(model_dir / "model.safetensors"))
+        state = load_file(weights)
+    except Exception as exc:  # safetensors raises its own error type for a truncated or empty file
+        raise ValueError(f"{weights}: not a readable safetensors file ({exc}); the run's model is damaged, "
+                         "train it again") from None
+    model.load_state_dict(state)
     model.eval()
     return model, load_tokenizer(model_dir), meta

@@ -56,6 +56,55 @@ class RunResults:
         return self.run_dir / relative
 
 
+def data_description(r: RunResults) -> str:
+    return ("your own data set " + f"`{r.config.data_name}` ({r.split['source']})" if r.config.own_data else
+            f"SemEval-2025 Task 11 Track A ({r.split['source']})")
+
+
+def introduction(r: RunResults) -> str:
+    labels = r.model_meta["labels"]
+    return (f"This report describes a system that predicts which of {len(labels)} labels — {', '.join(labels)} — a "
+            "text expresses; a text may carry several or none. The model is a pretrained transformer encoder "
+            f"fine-tuned with a classification head. The data are {data_description(r)}. Every number below was read "
+            "from the run directory that this report was rendered from; the report covers the model, its training "
+            "and evaluation, interpretability analyses, and a discussion.")
+
+
+HEAD_TEXT = {"linear": "linear head on the first token (the seed's)",
+             "auto": "the encoder's own sequence-classification head (a dense layer with tanh on the first token, "
+                     "then a linear layer), as transformers' AutoModelForSequenceClassification holds it"}
+
+
+def comparison_intro(r: RunResults) -> str:
+    if r.config.own_data:
+        return ("Beside a TF-IDF + logistic regression baseline (character and word n-grams, one-vs-rest, trained on "
+                "the same train file); there are no published figures for this data, so none are shown.")
+    return ("Beside the published BRIGHTER results (Table 5 of Muhammad et al., 2025; macro-F1 ×100 on the test "
+            "split, quoted as published; their XLM-R is xlm-roberta-large fine-tuned for 2 epochs), with a TF-IDF + "
+            "logistic regression baseline (character and word n-grams, one-vs-rest, trained on the same language's "
+            "train file) beside them. Where a language's test labels are not public in this copy (English), our "
+            "figure is on the dev file, as `scored_on` says, and the comparison is indicative only.")
+
+
+def comparison_table(r: RunResults):
+    """The per-language comparison, without the published columns where this data has none."""
+    t = r.comparison.dropna(axis=1, how="all").rename(columns={"emotionlib_minus_best": "ours − best"})
+    if not len(t):
+        from IPython.display import Markdown
+
+        return Markdown("No dev or test file was scored, so there is nothing to compare.")
+    return table(t, digits=2)
+
+
+def image(r: RunResults, relative: str):
+    """A figure of the run, or a sentence saying why there is none."""
+    from IPython.display import Image, Markdown
+
+    path = r.figure(relative)
+    return Image(filename=str(path)) if path.is_file() else Markdown(f"*(no figure: `{relative}` was not made "
+                                                                     "for this run)*")
+
+
 def f3(x) -> str:
     return "n/a" if x is None or pd.isna(x) else f"{x:.3f}"
 
@@ -83,9 +132,10 @@ def setup_facts(r: RunResults) -> str:
     langs = ", ".join(r.split["languages"])
     hw = p["hardware"]
     return "\n".join([
-        f"- **Encoder**: `{c.model}` ({r.model_meta.get('encoder_dir', '')}), linear head on the first token, "
+        f"- **Encoder**: `{c.model}` ({r.model_meta.get('encoder_dir', '')}), "
+        f"{HEAD_TEXT[r.model_meta.get('head', 'linear')]}, "
         f"{len(r.model_meta['labels'])} labels: {', '.join(r.model_meta['labels'])}",
-        f"- **Data**: SemEval-2025 Task 11 Track A ({r.split['source']}), languages: {langs}; "
+        f"- **Data**: {data_description(r)}, languages: {langs}; "
         f"{p['n_train']} training rows, {p['n_val']} validation rows (80/20 iterative stratification, seed {c.seed})",
         f"- **Training**: loss `{c.loss}`" + (f" (alpha {c.focal_alpha}, gamma {c.focal_gamma})" if c.loss == "focal" else "")
         + f", AdamW lr {c.learning_rate:g}, weight decay {c.weight_decay:g}, batch {c.batch_size}, "
@@ -103,12 +153,12 @@ def interpret_facts(r: RunResults) -> str:
     i = r.interpret
     if not i:
         return "The interpretability step has not been run for this run."
-    rank = i["happy_rank_for_joy"]
-    rank_text = (f"ranks **{rank}** among the top-{r.config.lime_num_features} LIME features for *joy* "
-                 f"(weight {i['happy_weight_for_joy']:+.4f})" if rank else
-                 f"is not among the top-{r.config.lime_num_features} LIME features for *joy*")
-    return (f"For the seed's case study “{i['case_study']}”, the model gives joy probability "
-            f"{i['case_probabilities'].get('joy', float('nan')):.3f}, and “happy” {rank_text}. "
+    rank, label, word = i["case_word_rank"], i["case_label"], i["case_word"]
+    rank_text = (f"“{word}” ranks **{rank}** among the top-{r.config.lime_num_features} LIME features for *{label}* "
+                 f"(weight {i['case_word_weight']:+.4f})" if rank else
+                 f"“{word}” is not among the top-{r.config.lime_num_features} LIME features for *{label}*")
+    return (f"For the case study “{i['case_study']}”, the model gives {label} probability "
+            f"{i['case_probabilities'][label]:.3f}, and {rank_text}. "
             f"One LIME explanation ({i['lime_num_samples']} perturbations, all labels) took "
             f"{i['lime_seconds_one_explanation']:.1f} s. Over {i['agreement_sentences']} "
             f"sentence{'' if i['agreement_sentences'] == 1 else 's'} of "
@@ -262,7 +312,8 @@ def provenance_facts(r: RunResults) -> str:
     p = r.provenance
     rows = [f"- commit `{p['commit']}`; seed {r.config.seed}; processes {p.get('processes', 1)}",
             "- configuration: " + ", ".join(f"`{k}={v}`" for k, v in r.config.to_dict().items()),
-            "- data files (sha256, verified against the shipped manifest):"]
+            "- data files (sha256, " + ("recorded when the split was made):" if r.config.own_data else
+                                        "verified against the shipped manifest):")]
     rows += [f"  - `{k}` `{v[:16]}…`" for k, v in p["data"].items()]
     return "\n".join(rows)
 

@@ -17,8 +17,7 @@ from emotionlib import data as D
 from emotionlib.config import Config, save_config
 from emotionlib.losses import make_loss, positive_weights
 from emotionlib.metrics import language_scores, tune_thresholds
-from emotionlib.model import EmotionClassifier, load_encoder, load_tokenizer, resolve_encoder, save_model, \
-    update_metadata
+from emotionlib.model import build_classifier, load_tokenizer, resolve_encoder, save_model, update_metadata
 from emotionlib.predict import decide, predict_proba
 from emotionlib.runs import provenance, read_json, write_json
 
@@ -29,18 +28,18 @@ SPLIT_FILE = "data/split.json"
 
 def prepare_data(cfg: Config) -> dict:
     """Split each training language 80/20 (iterative stratification) and record it under the run directory."""
-    source = D.DataSource.resolve(cfg.data_dir)
+    source = D.source_for(cfg)
     run_dir = cfg.run_dir
     record = {"source": source.describe(), "val_fraction": cfg.val_fraction, "seed": cfg.seed, "languages": {}}
     proportions = []
-    for lang in D.expand_languages(cfg.languages):
+    for lang in D.train_languages(cfg):
         full = source.load("train", lang)
         train_idx, val_idx = D.split_train_val(full, cfg.val_fraction, cfg.seed)
         record["languages"][lang] = {"n_train": len(train_idx), "n_val": len(val_idx),
                                      "val_ids": [full.ids[i] for i in val_idx]}
         table = D.label_proportions({"whole": full, "train": full.subset(train_idx), "val": full.subset(val_idx)})
         proportions.append(table.assign(lang=lang).rename_axis("label").reset_index())
-    pairs = [(s, lang) for lang in D.expand_languages(cfg.languages + cfg.eval_languages)
+    pairs = [(s, lang) for lang in dict.fromkeys(D.train_languages(cfg) + D.eval_languages(cfg))
              for s in D.SPLITS]
     record["checksums"] = source.checksums(pairs)
     save_config(cfg, run_dir / "config.yaml")
@@ -55,10 +54,13 @@ def training_parts(cfg: Config) -> tuple[list[D.LangSplit], list[D.LangSplit]]:
     """The train and validation parts recorded by prepare_data (made now if the run has none)."""
     split_path = cfg.run_dir / SPLIT_FILE
     record = read_json(split_path) if split_path.is_file() else prepare_data(cfg)
-    source = D.DataSource.resolve(cfg.data_dir)
+    source = D.source_for(cfg)
     train_parts, val_parts = [], []
     for lang, info in record["languages"].items():
         full = source.load("train", lang)
+        if cfg.own_data and record["checksums"].get(str(full.path)) != D.sha256_of(full.path):
+            raise D.DataError(f"{full.path}: changed since this run's split was made (sha256 recorded in "
+                              f"{split_path}); train a new run on the new file")
         val_ids = set(info["val_ids"])
         train_idx = [i for i, rid in enumerate(full.ids) if rid not in val_ids]
         if cfg.max_train_rows:
@@ -71,6 +73,9 @@ def training_parts(cfg: Config) -> tuple[list[D.LangSplit], list[D.LangSplit]]:
 
 
 def label_space(parts: list[D.LangSplit]) -> tuple[str, ...]:
+    """One file's labels as it orders them; for several languages their union in BRIGHTER's canonical order."""
+    if len({p.labels for p in parts}) == 1:
+        return parts[0].labels
     present = {lab for p in parts for lab in p.labels}
     return tuple(lab for lab in D.LABELS if lab in present)
 
@@ -193,7 +198,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     from tqdm.auto import tqdm
 
     started = time.time()
-    if cfg.multilingual == "per_language" and len(D.expand_languages(cfg.languages)) > 1:
+    if cfg.multilingual == "per_language" and len(D.train_languages(cfg)) > 1:
         raise ValueError("multilingual=per_language trains one run per language: use train_all() or "
                          "`python -m emotionlib train`, or give one language")
     if cfg.num_threads:
@@ -227,7 +232,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
                           collate_fn=D.Collator(tokenizer.pad_token_id), generator=torch.Generator().manual_seed(cfg.seed))
 
     torch.manual_seed(cfg.seed)
-    model = EmotionClassifier(load_encoder(encoder_dir), len(labels))
+    model = build_classifier(encoder_dir, labels, cfg.head)
     optimizer = _optimizer(model, cfg)
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size / accelerator.num_processes)
     scheduler = _scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs)
@@ -246,8 +251,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
         accelerator.print(f"{run_dir}: no checkpoint to resume from; starting from the beginning")
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
 
-    meta = {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "labels": list(labels),
-            "languages": D.expand_languages(cfg.languages), "max_length": cfg.max_length, "thresholds": [0.5] * len(labels)}
+    meta = {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "head": cfg.head, "labels": list(labels),
+            "languages": D.train_languages(cfg), "max_length": cfg.max_length, "thresholds": [0.5] * len(labels)}
     if main:
         write_json(run_dir / "provenance.json", provenance({"seed": cfg.seed, "encoder_dir": str(encoder_dir),
                                                            "n_train": len(train_ds), "n_val": len(val_ex.ids),
@@ -340,7 +345,7 @@ def _finish(cfg: Config, run_dir: Path, tokenizer, val_ex: D.Examples, progress:
 
 def train_all(cfg: Config, resume: bool = False) -> list[Path]:
     """One joint model, or with `multilingual: per_language` one run `<run_id>-<lang>` per training language."""
-    if cfg.multilingual == "joint" or len(D.expand_languages(cfg.languages)) == 1:
+    if cfg.multilingual == "joint" or len(D.train_languages(cfg)) == 1:
         return [train(cfg, resume=resume)]
     return [train(cfg.replace(run_id=f"{cfg.run_id}-{lang}", languages=[lang], multilingual="joint"), resume=resume)
-            for lang in D.expand_languages(cfg.languages)]
+            for lang in D.train_languages(cfg)]

@@ -58,10 +58,11 @@ def test_interpret_run_writes_every_view(smoke_run):
     from emotionlib.runs import read_json
 
     out = interpret_run(smoke_run)
-    for name in ("lime_case.csv", "lime_case_joy.png", "examples.csv", "lime_examples.csv", "attention_case.csv",
+    for name in ("lime_case.csv", "lime_case_label.png", "examples.csv", "lime_examples.csv", "attention_case.csv",
                  "attention_case.png", "layer_head.csv", "layer_head.png", "rollout_case.csv", "rollout_case.png",
                  "agreement.csv", "summary.json"):
         assert (out / name).is_file(), name
     s = read_json(out / "summary.json")
     assert s["lime_seconds_one_explanation"] > 0 and s["agreement_sentences"] >= 1
     assert -1 <= s["mean_rho_lime_attention"] <= 1
+    assert (s["case_label"], s["case_word"]) == ("joy", "happy")

@@ -1,0 +1,205 @@
+"""Exports of a trained run: a standard Hugging Face folder (pipeline-ready, no custom code) and ONNX."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from emotionlib.runs import read_json
+
+FORMATS = ("hf", "onnx")
+ONNX_FILE = "model.onnx"
+ONNX_META = "emotionlib.json"
+CHECK_TEXTS = ["I can't believe how happy I feel!", "no", "The delivery was late again and nobody answered my calls."]
+
+
+@contextmanager
+def _staged(out: Path) -> Iterator[Path]:
+    """A temporary folder beside `out`, renamed onto it only when the block succeeds (an old export is replaced)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: --out is a file; give a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    os.chmod(tmp, 0o755)  # mkdtemp makes 0700; an export is meant to be shared
+    try:
+        yield tmp
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if out.exists():
+            os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export(run_dir: Path, fmt: str, out: Path) -> Path:
+    if fmt not in FORMATS:
+        raise ValueError(f"--format {fmt!r}: must be one of {FORMATS}")
+    return export_hf(run_dir, out) if fmt == "hf" else export_onnx(run_dir, out)
+
+
+# --- Hugging Face ------------------------------------------------------------------------------------------
+
+def export_hf(run_dir: Path, out: Path) -> Path:
+    """A folder that AutoModelForSequenceClassification and pipeline("text-classification") load as it is.
+
+    Only `head: auto` runs are exported: the seed's linear layer on the raw first token is no standard class.
+    """
+    from emotionlib.model import load_model
+
+    run_dir = Path(run_dir)
+    model, tokenizer, meta = load_model(run_dir / "model")
+    if meta.get("head", "linear") != "auto":
+        raise ValueError(f"{run_dir}: head 'linear' (one layer on the raw first token) has no standard transformers "
+                         "class; train the run with head: auto (--set head=auto) to export it to Hugging Face")
+    net = model.net
+    net.config.thresholds = dict(zip(meta["labels"], meta["thresholds"]))  # read back as config.thresholds
+    tokenizer.model_max_length = meta["max_length"]  # so truncation=True cuts where training did
+    with _staged(out) as tmp:
+        net.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "README.md").write_text(model_card(run_dir, meta), encoding="utf-8")
+    return Path(out)
+
+
+def model_card(run_dir: Path, meta: dict) -> str:
+    """README.md of an export: what the model is, its measured metrics and where they came from."""
+    from emotionlib.config import read_config
+
+    cfg = read_config(run_dir)
+    prov = read_json(run_dir / "provenance.json")
+    metrics_path = run_dir / "metrics.json"
+    lines = ["---", "library_name: transformers", "pipeline_tag: text-classification",
+             "tags: [emotion, multi-label, emotionlib]", "---", "",
+             f"# {run_dir.name}: multi-label emotion classifier", "",
+             f"Fine-tuned by emotionlib from `{meta['encoder']}` with the encoder's own sequence-classification head "
+             f"on {', '.join(meta['languages'])} ({'your own data' if cfg.own_data else 'SemEval-2025 Task 11 Track A'})."
+             " Each label is an independent sigmoid output (`problem_type: multi_label_classification`); a label is "
+             "predicted when its probability reaches its threshold, tuned on the run's validation part "
+             "(`config.thresholds`).", "",
+             "| label | threshold |", "|---|---|"]
+    lines += [f"| {lab} | {t:.2f} |" for lab, t in zip(meta["labels"], meta["thresholds"])]
+    lines += ["", "## Use", "", "```python", "from transformers import pipeline", "",
+              'pipe = pipeline("text-classification", model="<this folder>", top_k=None)',
+              'scores = pipe(["I can\'t believe how happy I feel!"], truncation=True)[0]',
+              "thresholds = pipe.model.config.thresholds",
+              'labels = [s["label"] for s in scores if s["score"] >= thresholds[s["label"]]]', "```", "",
+              "## Measured", ""]
+    if metrics_path.is_file():
+        m = read_json(metrics_path)
+        h = m["headline"]
+        lo, hi = h["macro_f1_ci95"]
+        lines += [f"Headline: macro-F1 {h['macro_f1']:.4f} (95% bootstrap CI {lo:.4f}–{hi:.4f}) on `{h['set']}` at "
+                  "the tuned thresholds.", "", "| set | n | macro-F1 at 0.5 | macro-F1 at tuned thresholds |",
+                  "|---|---|---|---|"]
+        lines += [f"| {key} | {s['n']} | {s['threshold_0.5']['macro_f1']:.4f} | {s['tuned_thresholds']['macro_f1']:.4f}"
+                  + (" (in-sample) |" if s["split"] == "val" else " |") for key, s in m["sets"].items()]
+    else:
+        lines.append("The run was exported before it was evaluated: no metrics.")
+    lines += ["", "## Provenance", "", f"- commit `{prov['commit']}`, seed {cfg.seed}, best epoch {meta.get('best_epoch')}",
+              "- libraries: " + ", ".join(f"{k} {v}" for k, v in prov["libraries"].items()),
+              "- data (sha256): " + ", ".join(f"`{k}` `{v[:16]}…`" for k, v in prov["data"].items()),
+              "- configuration: " + ", ".join(f"`{k}={v}`" for k, v in cfg.to_dict().items()), ""]
+    return "\n".join(lines)
+
+
+# --- ONNX -----------------------------------------------------------------------------------------------
+
+class _Probabilities(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        return torch.sigmoid(self.model(input_ids, attention_mask).float())
+
+
+def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4) -> Path:
+    """model.onnx (inputs input_ids and attention_mask with dynamic batch and length, output probabilities),
+    the tokenizer and the run's labels and thresholds; checked against PyTorch before it is put in place."""
+    from emotionlib.data import sha256_of
+    from emotionlib.model import load_model
+    from emotionlib.predict import predict_proba
+
+    run_dir = Path(run_dir)
+    model, tokenizer, meta = load_model(run_dir / "model")
+    enc = tokenizer(CHECK_TEXTS[:2], padding=True, return_tensors="pt")
+    batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=meta["max_length"])
+    shapes = ({0: batch, 1: length}, {0: batch, 1: length})
+    with _staged(out) as tmp, _quiet_exporter():
+        torch.onnx.export(_Probabilities(model).eval(), (enc["input_ids"], enc["attention_mask"]), tmp / ONNX_FILE,
+                          input_names=["input_ids", "attention_mask"], output_names=["probabilities"],
+                          dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
+        tokenizer.save_pretrained(tmp)
+        expected = predict_proba(model, tokenizer, CHECK_TEXTS, meta["max_length"])
+        got = OnnxForward(tmp / ONNX_FILE)
+        from emotionlib.predict import batched_proba
+
+        diff = float(np.abs(batched_proba(got, tokenizer, CHECK_TEXTS, len(meta["labels"]), meta["max_length"])
+                            - expected).max())
+        if diff > tolerance:
+            raise RuntimeError(f"ONNX export of {run_dir} differs from PyTorch by {diff:.2e} (> {tolerance:g})")
+        (tmp / ONNX_META).write_text(json.dumps(meta | {"model_sha256": sha256_of(run_dir / "model" / "model.safetensors"),
+                                                        "max_abs_diff_vs_torch": diff}, indent=2), encoding="utf-8")
+    return Path(out)
+
+
+@contextmanager
+def _quiet_exporter():
+    """The exporter's progress lines and warnings (e.g. torchvision absent) say nothing about this model."""
+    import logging
+    import warnings
+
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch._dynamo", "torch.export", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.setLevel(level)
+
+
+def ensure_onnx(run_dir: Path) -> Path:
+    """The run's ONNX model under runs/<id>/onnx/, exported again when missing or made from other weights."""
+    from emotionlib.data import sha256_of
+
+    run_dir = Path(run_dir)
+    folder = run_dir / "onnx"
+    meta_path = folder / ONNX_META
+    weights = run_dir / "model" / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights}: no trained model in this run (train first)")
+    if not (meta_path.is_file() and (folder / ONNX_FILE).is_file()
+            and read_json(meta_path).get("model_sha256") == sha256_of(weights)):
+        export_onnx(run_dir, folder)
+    return folder / ONNX_FILE
+
+
+class OnnxForward:
+    """(input_ids, attention_mask) -> probabilities through onnxruntime on the CPU, with torch's thread count."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or torch.get_num_threads()
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def __call__(self, input_ids, attention_mask) -> np.ndarray:
+        feeds = {"input_ids": np.asarray(input_ids, dtype=np.int64),
+                 "attention_mask": np.asarray(attention_mask, dtype=np.int64)}
+        return self.session.run(["probabilities"], feeds)[0]

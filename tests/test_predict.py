@@ -1,0 +1,101 @@
+"""The Python API (`emotionlib.load`), prediction inputs and outputs, and the ONNX backend."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import emotionlib
+from conftest import run_cli
+from emotionlib.data import read_split
+
+
+def test_load_predicts_labels_over_the_tuned_thresholds(smoke_run):
+    clf = emotionlib.load(smoke_run)
+    texts = ["I can't believe how happy I feel!", "The storm scared me."]
+    out = clf.predict(texts)
+    probs = clf.predict_proba(texts)
+    assert len(out) == 2 and probs.shape == (2, len(clf.labels))
+    for row, p in zip(out, probs):
+        assert list(row["probabilities"]) == clf.labels
+        assert row["labels"] == [lab for lab, x, t in zip(clf.labels, p, clf.thresholds) if x >= t]
+    assert clf.predict("one text")[0]["probabilities"].keys() == out[0]["probabilities"].keys()
+
+
+def test_api_and_cli_give_the_same_predictions(smoke_run, data_dir, tmp_path):
+    path = data_dir / "track_a/dev/eng.csv"
+    out = run_cli("predict", "--run", str(smoke_run), "--input", str(path), "--output", str(tmp_path / "p.csv"))
+    assert out.returncode == 0, out.stderr
+    cli = pd.read_csv(tmp_path / "p.csv")
+    clf = emotionlib.load(smoke_run)
+    api = np.array([[int(lab in r["labels"]) for lab in clf.labels] for r in clf.predict(read_split(path).texts)])
+    assert (cli[clf.labels].to_numpy() == api).all()
+
+
+def test_prediction_input_needs_only_id_and_text(smoke_run, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("id,source,text\na,web,so happy\nb,app,so sad\n\n", encoding="utf-8")  # extra column, blank line
+    out = run_cli("predict", "--run", str(smoke_run), "--input", str(src), "--output", str(tmp_path / "o.csv"))
+    assert out.returncode == 0, out.stderr
+    assert list(pd.read_csv(tmp_path / "o.csv")["id"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--batch-size", "0"], "--batch-size must be a positive integer"),
+    (["--batch-size", "-5"], "--batch-size must be a positive integer"),
+    (["--output", "{input}"], "--output equals --input"),
+    (["--output", "{dir}"], "--output is a directory"),
+])
+def test_bad_predict_arguments_are_one_line_errors(smoke_run, tmp_path, args, message):
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\na,hello\n", encoding="utf-8")
+    args = [a.format(input=src, dir=tmp_path) for a in args]
+    if "--output" not in args:
+        args += ["--output", str(tmp_path / "o.csv")]
+    out = run_cli("predict", "--run", str(smoke_run), "--input", str(src), *args)
+    assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert src.read_text(encoding="utf-8") == "id,text\na,hello\n" and not (tmp_path / "o.csv").exists()
+
+
+def test_onnx_backend_matches_pytorch_on_the_english_test_file(smoke_run, data_dir):
+    texts = read_split(data_dir / "track_a/test/eng.csv").texts
+    torch_probs = emotionlib.load(smoke_run).predict_proba(texts)
+    onnx_clf = emotionlib.load(smoke_run, backend="onnx")
+    assert (smoke_run / "onnx" / "model.onnx").is_file()  # exported on first use, inside the run
+    onnx_probs = onnx_clf.predict_proba(texts, batch_size=37)  # dynamic batch and length axes
+    assert onnx_probs.shape == (2765, 5) and np.abs(onnx_probs - torch_probs).max() < 1e-4
+
+
+def test_onnx_is_exported_again_when_the_weights_change(smoke_run, tmp_path):
+    from emotionlib.export import ONNX_META, ensure_onnx
+    from emotionlib.runs import read_json, write_json
+
+    path = ensure_onnx(smoke_run)
+    meta = read_json(path.parent / ONNX_META)
+    write_json(path.parent / ONNX_META, meta | {"model_sha256": "0" * 64})  # as if made from other weights
+    ensure_onnx(smoke_run)
+    assert read_json(path.parent / ONNX_META)["model_sha256"] == meta["model_sha256"]
+
+
+def test_export_onnx_cli_and_predict_backend(smoke_run, tmp_path):
+    out = run_cli("export", "--run", str(smoke_run), "--format", "onnx", "--out", str(tmp_path / "onnx"))
+    assert out.returncode == 0, out.stderr
+    assert {"model.onnx", "emotionlib.json", "tokenizer.json"} <= {p.name for p in (tmp_path / "onnx").iterdir()}
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\na,so happy\nb,so scared\n", encoding="utf-8")
+    for backend in ("torch", "onnx"):
+        out = run_cli("predict", "--run", str(smoke_run), "--input", str(src), "--output",
+                      str(tmp_path / f"{backend}.csv"), "--backend", backend)
+        assert out.returncode == 0, out.stderr
+    assert (tmp_path / "torch.csv").read_text() == (tmp_path / "onnx.csv").read_text()
+
+
+def test_damaged_weights_are_a_one_line_error(smoke_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(smoke_run, run)
+    (run / "model" / "model.safetensors").write_bytes(b"")
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\na,hi\n", encoding="utf-8")
+    out = run_cli("predict", "--run", str(run), "--input", str(src), "--output", str(tmp_path / "o.csv"))
+    assert out.returncode == 2 and "model.safetensors: not a readable safetensors file" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
