@@ -1,6 +1,10 @@
 """`make bench`: training throughput, peak memory and dev macro-F1 of three loops on the quick profile's encoder
-(English train), plus `predict` and LIME timings. Each figure is the median of --reps runs, each in its own
-process (so peak RSS is that run's own). Writes bench.json and bench.md.
+(English train), plus `predict` (PyTorch and ONNX Runtime) and LIME timings. Each figure is the median of --reps
+runs, each in its own process (so peak RSS is that run's own); the predict variants run interleaved, rep by rep,
+so that a slower spell of a shared machine falls on all of them. Writes bench.json and bench.md.
+
+  python benchmarks/bench.py                                    # everything (about 30 minutes on 2 cores)
+  python benchmarks/bench.py --only predict --run runs/<run_id>  # inference only, on a trained run
 
   (a) seed-literal: plain PyTorch, every sequence padded to 128, shuffled batches of 16
   (b) emotionlib: emotionlib.train.train (Accelerate, dynamic padding, fused AdamW, the quick profile's settings,
@@ -145,9 +149,11 @@ def run_trainer(cfg, tr, dev, workdir: Path) -> dict:
             **quality(model.inner.eval(), tok, dev, cfg.max_length)}
 
 
-def run_predict(run_dir: Path, quantize: bool, sort: bool) -> dict:
+def run_predict(run_dir: Path, quantize: bool, sort: bool, backend: str = "torch") -> dict:
     from emotionlib.model import load_model
 
+    if backend == "onnx":
+        return run_predict_onnx(run_dir)
     model, tok, meta = load_model(run_dir / "model")
     if quantize:
         model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
@@ -160,6 +166,22 @@ def run_predict(run_dir: Path, quantize: bool, sort: bool) -> dict:
     probs = predict_proba(model, tok, dev.texts, meta["max_length"])
     return {"seconds": seconds, "examples_per_second": len(test) / seconds,
             "dev_macro_f1": scores(dev.y, decide(probs, meta["thresholds"]), dev.labels)["macro_f1"]}
+
+
+def run_predict_onnx(run_dir: Path) -> dict:
+    """The same measurement through `emotionlib.load(run, backend="onnx")` (ONNX Runtime, same batching)."""
+    from emotionlib.predict import Classifier
+
+    clf = Classifier(run_dir, backend="onnx")  # exported under runs/<id>/onnx/ beforehand by main()
+    src = D.DataSource.resolve()
+    test, dev = src.load("test", "eng"), src.load("dev", "eng")
+    clf.predict_proba(test.texts[:64])  # warm-up
+    t0 = time.perf_counter()
+    clf.predict_proba(test.texts, batch_size=64)
+    seconds = time.perf_counter() - t0
+    probs = clf.predict_proba(dev.texts)
+    return {"seconds": seconds, "examples_per_second": len(test) / seconds,
+            "dev_macro_f1": scores(dev.y, decide(probs, clf.thresholds), dev.labels)["macro_f1"]}
 
 
 def run_lime(run_dir: Path) -> dict:
@@ -179,7 +201,8 @@ def child(args) -> None:
     cfg = load_config(args.profile, {"epochs": args.epochs, "group_by_length": args.group_by_length})  # None: profile
     work = Path(tempfile.mkdtemp(prefix="emotionlib-bench-", dir=args.workdir))
     if args.what in ("predict", "lime"):
-        result = run_predict(Path(args.run), args.quantize, not args.unsorted) if args.what == "predict" \
+        result = run_predict(Path(args.run), args.quantize, not args.unsorted, args.backend) \
+            if args.what == "predict" \
             else run_lime(Path(args.run))
     else:
         # every loop trains on the same 80/20 train part; the split is made once in the work folder
@@ -194,21 +217,43 @@ def child(args) -> None:
     print("RESULT " + json.dumps(result))
 
 
-def measure(base: list[str], reps: int, label: str) -> dict:
-    runs = []
-    for i in range(reps):
-        t0 = time.time()
-        out = subprocess.run([sys.executable, __file__, "--child", *base], capture_output=True, text=True, cwd=ROOT)
-        line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if out.returncode != 0 or line is None:
-            raise RuntimeError(f"{label} failed:\n{out.stderr[-3000:]}")
-        runs.append(json.loads(line[7:]))
-        print(f"  {label} rep {i + 1}/{reps}: {runs[-1].get('examples_per_second', 0):.1f} ex/s, "
-              f"{runs[-1]['seconds']:.1f} s, peak {runs[-1]['peak_rss_mb']:.0f} MB ({time.time() - t0:.0f} s wall)",
-              flush=True)
+def one_child(base: list[str], label: str) -> dict:
+    t0 = time.time()
+    out = subprocess.run([sys.executable, __file__, "--child", *base], capture_output=True, text=True, cwd=ROOT)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"{label} failed:\n{out.stderr[-3000:]}")
+    result = json.loads(line[7:])
+    print(f"  {label}: {result.get('examples_per_second', 0):.1f} ex/s, {result['seconds']:.1f} s, "
+          f"peak {result['peak_rss_mb']:.0f} MB ({time.time() - t0:.0f} s wall)", flush=True)
+    return result
+
+
+def summarise(runs: list[dict]) -> dict:
     keys = [k for k, v in runs[0].items() if isinstance(v, (int, float))]
     return {"median": {k: statistics.median(r[k] for r in runs) for k in keys}, "runs": runs,
             **({"run_dir": runs[0]["run_dir"]} if "run_dir" in runs[0] else {})}
+
+
+def measure(base: list[str], reps: int, label: str) -> dict:
+    return summarise([one_child(base, f"{label} rep {i + 1}/{reps}") for i in range(reps)])
+
+
+PREDICT_VARIANTS = (("sorted_by_length", []), ("unsorted", ["--unsorted"]), ("int8_dynamic", ["--quantize"]),
+                    ("onnx_runtime", ["--backend", "onnx"]))
+
+
+def measure_predict(work: list[str], run_dir: str, reps: int) -> dict:
+    """Every predict variant once per rep, interleaved, on the same trained run."""
+    from emotionlib.export import ensure_onnx
+
+    ensure_onnx(Path(run_dir))  # the export is a one-off, not part of the timing
+    runs: dict[str, list] = {name: [] for name, _ in PREDICT_VARIANTS}
+    for i in range(reps):
+        for name, extra in PREDICT_VARIANTS:
+            runs[name].append(one_child([*work, "--what", "predict", "--run", run_dir, *extra],
+                                        f"predict {name} rep {i + 1}/{reps}"))
+    return {name: summarise(r) for name, r in runs.items()}
 
 
 def main() -> None:
@@ -227,6 +272,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--quantize", action="store_true")
     p.add_argument("--unsorted", action="store_true")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    p.add_argument("--only", choices=["predict"], help="only the predict measurements, on --run")
     p.add_argument("--run", default="")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44],
@@ -238,11 +285,19 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     work = ["--profile", args.profile, "--workdir", str(args.out)]
+    if args.only == "predict":
+        if not args.run:
+            p.error("--only predict needs --run runs/<run_id> (a model trained on English)")
+        res = {"machine": _machine(), "settings": vars(args) | {"out": str(args.out)},
+               "predict": measure_predict(work, args.run, args.reps)}
+        (args.out / "predict.json").write_text(json.dumps(res, indent=2))
+        (args.out / "predict.md").write_text(predict_table(res))
+        print(predict_table(res))
+        return
     tp = [*work, "--rows", str(args.rows), "--epochs", str(args.throughput_epochs)]
     q = [*work, "--rows", "0", "--epochs", str(args.quality_epochs)]
     t0 = time.time()
-    res: dict = {"machine": {"nproc": os.cpu_count(), "cpu": _cpu(), "torch": torch.__version__,
-                             "torch_threads_default": torch.get_num_threads()},
+    res: dict = {"machine": _machine(),
                  "settings": vars(args) | {"out": str(args.out)}, "throughput": {}, "quality": {}}
     print(f"throughput: {args.rows} rows x {args.throughput_epochs} epoch, {args.reps} reps each", flush=True)
     loops = (("a_seed_literal", ["--what", "seed"]), ("b_emotionlib", ["--what", "emotionlib"]),
@@ -259,10 +314,7 @@ def main() -> None:
                                 "runs": [r["runs"][0] | {"seed": seed} for r, seed in zip(runs, seeds)],
                                 "run_dir": runs[0].get("run_dir")}
     run_dir = res["quality"]["b_emotionlib"]["run_dir"]
-    res["predict"] = {}
-    for name, extra in (("sorted_by_length", []), ("unsorted", ["--unsorted"]), ("int8_dynamic", ["--quantize"])):
-        res["predict"][name] = measure([*work, "--what", "predict", "--run", run_dir, *extra], args.reps,
-                                       f"predict {name}")
+    res["predict"] = measure_predict(work, run_dir, args.reps)
     res["lime"] = measure([*work, "--what", "lime", "--run", run_dir], args.reps, "lime")
     res["wall_seconds"] = round(time.time() - t0, 1)
     (args.out / "bench.json").write_text(json.dumps(res, indent=2))
@@ -287,12 +339,27 @@ def table(res: dict) -> str:
                      f"{m['examples_per_second'] / c:.2f}x | {m['peak_rss_mb']:.0f} | "
                      f"median {q[name]['median']['dev_macro_f1']:.4f} ({dev}) | "
                      f"median {q[name]['median']['val_macro_f1']:.4f} ({val}) |")
-    lines += ["", "| predict on English test (2,765 rows) | examples/s | dev macro-F1 |", "|---|---|---|"]
-    for name, r in res["predict"].items():
-        lines.append(f"| {name} | {r['median']['examples_per_second']:.1f} | {r['median']['dev_macro_f1']:.4f} |")
+    lines += ["", predict_table(res)]
     lines += ["", f"one LIME explanation (1,000 samples, all labels): {res['lime']['median']['seconds']:.2f} s (median)",
               f"total wall time: {res['wall_seconds']:.0f} s", ""]
     return "\n".join(lines)
+
+
+def predict_table(res: dict) -> str:
+    base = res["predict"]["sorted_by_length"]["median"]["examples_per_second"]
+    lines = ["| predict on English test (2,765 rows), batch 64 | examples/s (median) | vs PyTorch sorted | "
+             "dev macro-F1 (tuned thresholds) |", "|---|---|---|---|"]
+    for name, r in res["predict"].items():
+        eps = r["median"]["examples_per_second"]
+        lines.append(f"| {name} | {eps:.1f} | {eps / base:.2f}x | {r['median']['dev_macro_f1']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _machine() -> dict:
+    import onnxruntime
+
+    return {"nproc": os.cpu_count(), "cpu": _cpu(), "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__, "torch_threads_default": torch.get_num_threads()}
 
 
 def _cpu() -> str:
