@@ -224,7 +224,10 @@ def from_parameters(namespace: Mapping[str, Any]) -> Config:
 
     The notebook's `parameters` cell names every config field; `None` means "as the profile says".
     """
-    overrides = {k: namespace[k] for k in FIELDS if k in namespace and k != "profile"}
+    values = {k: namespace[k] for k in FIELDS if k in namespace}
+    if all(values.get(k) is not None for k in FIELDS):  # a whole config (as `report` passes it): no profile to read
+        return load_config(values)
+    overrides = {k: v for k, v in values.items() if k != "profile"}
     return load_config(namespace.get("profile") or "quick", overrides)
 
 
