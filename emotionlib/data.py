@@ -276,6 +276,14 @@ def _rows(path: Path) -> list[list[str]]:
     return rows
 
 
+def _header(rows: list[list[str]], path: Path) -> list[str]:
+    header = [h.strip() for h in rows[0]]
+    for required in ("id", "text"):
+        if required not in header:
+            raise DataError(f"{path}: missing column {required!r} (header: {','.join(header)})")
+    return header
+
+
 def read_table(path: str | os.PathLike, lang: str, split: str = "", labels: Sequence[str] = (),
                ignore: Sequence[str] = (), known_labels: Sequence[str] | None = None) -> LangSplit:
     """Read and validate a CSV with `id`, `text` and 0/1 label columns; errors name the file, row and column.
@@ -286,10 +294,7 @@ def read_table(path: str | os.PathLike, lang: str, split: str = "", labels: Sequ
     """
     path = Path(path)
     rows = _rows(path)
-    header = [h.strip() for h in rows[0]]
-    for required in ("id", "text"):
-        if required not in header:
-            raise DataError(f"{path}: missing column {required!r} (header: {','.join(header)})")
+    header = _header(rows, path)
     if len(set(header)) != len(header):
         raise DataError(f"{path}: a column appears twice in the header ({','.join(header)})")
     others = [h for h in header if h not in ("id", "text") and h not in ignore]
@@ -356,10 +361,7 @@ def read_texts(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     """(ids, texts) of a prediction input: `id` and `text` are needed, other columns are ignored."""
     path = Path(path)
     rows = _rows(path)
-    header = [h.strip() for h in rows[0]]
-    for required in ("id", "text"):
-        if required not in header:
-            raise DataError(f"{path}: missing column {required!r} (header: {','.join(header)})")
+    header = _header(rows, path)
     i, t = header.index("id"), header.index("text")
     ids, texts = [], []
     for n, row in enumerate(rows[1:], start=1):

@@ -2,43 +2,18 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
-from emotionlib.runs import read_json
+from emotionlib.runs import atomic_dir, read_json
 
 FORMATS = ("hf", "onnx")
 ONNX_FILE = "model.onnx"
 ONNX_META = "emotionlib.json"
 CHECK_TEXTS = ["I can't believe how happy I feel!", "no", "The delivery was late again and nobody answered my calls."]
-
-
-@contextmanager
-def _staged(out: Path) -> Iterator[Path]:
-    """A temporary folder beside `out`, renamed onto it only when the block succeeds (an old export is replaced)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: --out is a file; give a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    os.chmod(tmp, 0o755)  # mkdtemp makes 0700; an export is meant to be shared
-    try:
-        yield tmp
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
-            os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def export(run_dir: Path, fmt: str, out: Path) -> Path:
@@ -64,7 +39,7 @@ def export_hf(run_dir: Path, out: Path) -> Path:
     net = model.net
     net.config.thresholds = dict(zip(meta["labels"], meta["thresholds"]))  # read back as config.thresholds
     tokenizer.model_max_length = meta["max_length"]  # so truncation=True cuts where training did
-    with _staged(out) as tmp:
+    with atomic_dir(out) as tmp:
         net.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "README.md").write_text(model_card(run_dir, meta), encoding="utf-8")
@@ -139,7 +114,7 @@ def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4) -> Path:
     enc = tokenizer(CHECK_TEXTS[:2], padding=True, return_tensors="pt")
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=meta["max_length"])
     shapes = ({0: batch, 1: length}, {0: batch, 1: length})
-    with _staged(out) as tmp, _quiet_exporter():
+    with atomic_dir(out) as tmp, _quiet_exporter():
         torch.onnx.export(_Probabilities(model).eval(), (enc["input_ids"], enc["attention_mask"]), tmp / ONNX_FILE,
                           input_names=["input_ids", "attention_mask"], output_names=["probabilities"],
                           dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)

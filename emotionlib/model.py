@@ -233,24 +233,15 @@ def save_model(model: EmotionClassifier, tokenizer, out_dir: Path, metadata: dic
     """safetensors weights + encoder config + tokenizer + metadata.json, swapped into place atomically."""
     from safetensors.torch import save_file
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    from emotionlib.runs import atomic_dir
+
+    with atomic_dir(out_dir) as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, tmp / "model.safetensors", metadata={"format": "pt"})
         (model.net.config if isinstance(model, AutoHeadClassifier) else model.encoder.config).save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if out_dir.exists():
-            os.rename(out_dir, old)
-        os.rename(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    return Path(out_dir)
 
 
 def read_metadata(model_dir: Path) -> dict[str, Any]:
