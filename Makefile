@@ -25,17 +25,26 @@ SETS := run_id=$(RUN_ID) runs_dir=$(CURDIR)/runs \
 	$(if $(LR),learning_rate=$(LR)) $(if $(SEED),seed=$(SEED)) $(if $(LANGUAGES),languages=$(LANGUAGES)) \
 	$(if $(BATCH_SIZE),batch_size=$(BATCH_SIZE)) $(if $(MAX_LENGTH),max_length=$(MAX_LENGTH)) $(SET)
 
+# The environment is made (or remade, when pyproject.toml is newer) by the targets that need it.
+STAMP := $(VENV)/.emotionlib-installed
+# An existing run given by RUN_ID without PROFILE keeps its own settings; SET/LOSS/... may not change them.
+RUN_ARGS := $(if $(and $(filter file,$(origin PROFILE)),$(wildcard runs/$(RUN_ID)/config.yaml)),\
+	--run runs/$(RUN_ID) --set $(SETS),--config $(PROFILE) --set $(SETS))
+
 .PHONY: help setup system-deps test test-fast report sweep baseline bench data-summary clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: ## create .venv and install everything (torch 2.13.0 CPU build), plus Chromium for the PDF
+setup: $(STAMP) ## create .venv and install everything (torch 2.13.0 CPU build), plus Chromium for the PDF
+
+$(STAMP): pyproject.toml
 	$(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@$(MAKE) --no-print-directory system-deps
+	touch $@
 
 system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when running as root
 	@if command -v chromium >/dev/null && command -v pdftoppm >/dev/null; then \
@@ -47,27 +56,27 @@ system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when ru
 		echo "For the PDF report run: sudo apt-get install -y chromium poppler-utils (HTML works without it)"; \
 	fi
 
-test: ## the test suite, including the notebooks under nbval and a smoke `make report`
+test: $(STAMP) ## the test suite, including the notebooks under nbval and a smoke `make report`
 	$(PY) -m pytest tests -q
 	$(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider
 
-test-fast: ## the unit tests only (no notebooks, no report)
+test-fast: $(STAMP) ## the unit tests only (no notebooks, no report)
 	$(PY) -m pytest tests -q -m "not slow"
 
-report: ## train, evaluate, interpret and render reports/<run_id>/report.{html,pdf} (PROFILE=quick)
-	$(PY) -m emotionlib report --config $(PROFILE) --set $(SETS)
+report: $(STAMP) ## train, evaluate, interpret and render reports/<run_id>/report.{html,pdf} (PROFILE=quick)
+	$(PY) -m emotionlib report $(RUN_ARGS)
 
-sweep: ## seed recommendation 3: loss x learning rate x epochs grid -> reports/sweep-<run_id>/sweep.{csv,png}
+sweep: $(STAMP) ## seed recommendation 3: loss x learning rate x epochs grid -> reports/sweep-<run_id>/sweep.{csv,png}
 	$(PY) -m emotionlib sweep --config $(PROFILE) --set $(SETS) \
 		$(if $(SWEEP_LRS),--learning-rates $(SWEEP_LRS)) $(if $(SWEEP_EPOCHS),--epochs $(SWEEP_EPOCHS))
 
-baseline: ## TF-IDF + logistic regression for all 28 languages: reports/baseline/{baseline.csv,baseline.png}
+baseline: $(STAMP) ## TF-IDF + logistic regression for all 28 languages: reports/baseline/{baseline.csv,baseline.png}
 	$(PY) -m emotionlib baseline --out reports/baseline
 
-bench: ## throughput and memory: seed-literal loop vs emotionlib vs HF Trainer, predict, LIME -> bench/bench.json
+bench: $(STAMP) ## throughput and memory: seed-literal loop vs emotionlib vs HF Trainer, predict, LIME -> bench/bench.json
 	$(PY) benchmarks/bench.py --out bench
 
-data-summary: ## rows and label frequencies for every language
+data-summary: $(STAMP) ## rows and label frequencies for every language
 	$(PY) -m emotionlib data summary
 
 clean: ## remove generated runs, reports and benchmark output

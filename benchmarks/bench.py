@@ -44,8 +44,9 @@ def peak_mb() -> float:
 def english(cfg, rows: int):
     """The quick profile's train part (80/20 split, seed 42 whatever the training seed), its validation part,
     and the official dev file."""
-    from emotionlib.train import training_parts
+    from emotionlib.data import prepare_data, training_parts
 
+    prepare_data(cfg)  # made once in the work folder; a run made earlier keeps its split
     train_parts, val_parts = training_parts(cfg)
     tr = train_parts[0]
     if rows:
@@ -97,14 +98,15 @@ def run_seed_loop(cfg, tr, dev) -> dict:
 
 def run_emotionlib(cfg, tr, dev, workdir: Path) -> dict:
     from emotionlib.model import load_model
-    from emotionlib.runs import read_json
-    from emotionlib.train import train
-
     import shutil
 
+    from emotionlib.runs import RunLayout, read_json
+    from emotionlib.train import train
+
     run = cfg.replace(runs_dir=str(workdir), run_id="bench", patience=0)
-    (run.run_dir / "data").mkdir(parents=True)  # the same split as the other loops, whatever the seed
-    shutil.copy(Path(cfg.runs_dir) / "split" / "data" / "split.json", run.run_dir / "data" / "split.json")
+    split = RunLayout(run.run_dir).split  # the same split as the other loops, whatever the seed
+    split.parent.mkdir(parents=True)
+    shutil.copy(RunLayout(Path(cfg.runs_dir) / "split").split, split)
     run_dir = train(run)
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     seconds = sum(e["train_seconds"] for e in log)

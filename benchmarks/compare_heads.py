@@ -80,10 +80,11 @@ def main() -> None:
 
 def _fixed_split(cfg, base):
     """Copy the base seed's split into the new run so that only the training seed differs."""
-    from emotionlib.train import SPLIT_FILE, prepare_data
+    from emotionlib.runs import RunLayout
+    from emotionlib.data import prepare_data
 
-    record = prepare_data(base.replace(run_id=cfg.run_id, runs_dir=cfg.runs_dir))  # split with the base seed
-    write_json(cfg.run_dir / SPLIT_FILE, record)
+    split_run = base.replace(run_id="split", runs_dir=cfg.runs_dir)
+    write_json(RunLayout(cfg.run_dir).split, prepare_data(split_run))  # made with the base seed, once
     return cfg
 
 

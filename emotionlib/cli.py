@@ -20,6 +20,7 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="emotionlib", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="inspect the SemEval-2025 Task 11 data")
@@ -58,8 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--languages", default="all")
 
-    p = sub.add_parser("report", help="execute the notebooks with papermill and render the technical report")
-    _add_config(p)
+    for name, text in (("run", "the whole pipeline: prepare, train, evaluate, interpret (notebooks 01-04 through "
+                                "papermill), then render the report (05); finished steps are skipped"),
+                       ("report", "the same as run (the name `make report` uses)")):
+        p = sub.add_parser(name, help=text)
+        _add_config(p)
+        p.add_argument("--run", type=Path, default=None,
+                       help="an existing run directory: its own settings are used (and --set may not change them)")
 
     p = sub.add_parser("sweep", help="train and evaluate over loss x learning rate x epochs through papermill")
     _add_config(p)
@@ -70,81 +76,113 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        return _dispatch(args)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        hint = " `python -m emotionlib train ... --resume` continues the training." if args.command == "train" else (
+            " Run the same command again: finished steps are skipped." if args.command in ("run", "report") else "")
+        print(f"emotionlib {args.command}: interrupted.{hint}", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, RuntimeError) as exc:
+        if args.debug:
+            raise
         print(f"emotionlib {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 
-def _dispatch(args) -> int:
-    if args.command == "data":
-        from emotionlib import data as D
+def cmd_data(args) -> int:
+    from emotionlib import data as D
 
-        source = D.DataSource.resolve(args.data_dir)
-        langs = D.expand_languages(args.languages.split(","))
-        if args.action == "download":
-            for lang in langs:
-                for split in D.SPLITS:
-                    source.path(split, lang)
-            print(f"verified {3 * len(langs)} files in {source.describe()}")
-            return 0
-        import pandas as pd
-
-        table = D.summary(source, langs)
-        with pd.option_context("display.width", 250, "display.max_columns", 30):
-            print(f"source: {source.describe()}")
-            print(table.to_string(index=False))
-        unlabeled = table.loc[~table["test_labeled"].astype(bool), "lang"].tolist()
-        print(f"unlabeled test files (prediction sets): {', '.join(unlabeled) or 'none'}")
+    source = D.DataSource.resolve(args.data_dir)
+    langs = D.expand_languages(args.languages.split(","))
+    if args.action == "download":
+        for lang in langs:
+            for split in D.SPLITS:
+                source.path(split, lang)
+        print(f"verified {3 * len(langs)} files in {source.describe()}")
         return 0
-    if args.command == "train":
-        from emotionlib.train import train_all
+    import pandas as pd
 
-        run_dirs = train_all(_config(args), resume=args.resume)
-        if os.environ.get("RANK", "0") == "0":  # under accelerate launch, only the main process reports
-            print(*run_dirs, sep="\n")
-        return 0
-    if args.command == "predict":
-        from emotionlib.predict import predict_file
+    table = D.summary(source, langs)
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(f"source: {source.describe()}")
+        print(table.to_string(index=False))
+    unlabeled = table.loc[~table["test_labeled"].astype(bool), "lang"].tolist()
+    print(f"unlabeled test files (prediction sets): {', '.join(unlabeled) or 'none'}")
+    return 0
 
-        print(predict_file(args.run, args.input, args.output, args.batch_size, args.backend))
-        return 0
-    if args.command == "export":
-        from emotionlib.export import export
 
-        print(export(args.run, args.format, args.out))
-        return 0
-    if args.command == "evaluate":
-        from emotionlib.evaluate import evaluate
+def cmd_train(args) -> int:
+    from emotionlib.train import train_all
 
-        result = evaluate(args.run, splits=args.split, languages=args.lang)
-        for row in result["summary"]:
-            print("  ".join(f"{k}={v}" for k, v in row.items()))
-        return 0
-    if args.command == "interpret":
-        from emotionlib.interpret import interpret_run
+    run_dirs = train_all(_config(args), resume=args.resume)
+    if os.environ.get("RANK", "0") == "0":  # under accelerate launch, only the main process reports
+        print(*run_dirs, sep="\n")
+    return 0
 
-        print(interpret_run(args.run))
-        return 0
-    if args.command == "baseline":
-        from emotionlib.baseline import run_baseline
 
-        from emotionlib.baseline import headline
+def cmd_predict(args) -> int:
+    from emotionlib.predict import predict_file
 
-        table = run_baseline(args.out, args.data_dir, args.languages.split(","))
-        cols = ["lang", "scored_on", "dev_macro_f1", "test_macro_f1", "baseline", "best_published", "baseline_minus_best"]
-        print(table[cols].round(4).to_string(index=False))
-        print("on labeled test files with a published figure:", headline(table))
-        print(f"wrote {args.out}/baseline.csv and {args.out}/baseline.png")
-        return 0
-    if args.command == "report":
-        from emotionlib.report import make_report
+    print(predict_file(args.run, args.input, args.output, args.batch_size, args.backend))
+    return 0
 
-        print(make_report(_config(args)))
-        return 0
-    if args.command == "sweep":
-        from emotionlib.report import sweep
 
-        print(sweep(_config(args), args.losses, args.learning_rates, args.epochs))
-        return 0
-    raise AssertionError(args.command)
+def cmd_export(args) -> int:
+    from emotionlib.export import export
+
+    print(export(args.run, args.format, args.out))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from emotionlib.evaluate import evaluate
+
+    result = evaluate(args.run, splits=args.split, languages=args.lang)
+    for row in result["summary"]:
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
+    return 0
+
+
+def cmd_interpret(args) -> int:
+    from emotionlib.interpret import interpret_run
+
+    print(interpret_run(args.run))
+    return 0
+
+
+def cmd_baseline(args) -> int:
+    from emotionlib.compare import headline, run_baseline
+
+    table = run_baseline(args.out, args.data_dir, args.languages.split(","))
+    cols = ["lang", "scored_on", "dev_macro_f1", "test_macro_f1", "baseline", "best_published", "baseline_minus_best"]
+    print(table[cols].round(4).to_string(index=False))
+    print("on labeled test files with a published figure:", headline(table))
+    print(f"wrote {args.out}/baseline.csv and {args.out}/baseline.png")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from emotionlib.config import check_config, load_config, parse_overrides, read_config
+    from emotionlib.report import make_report
+
+    if args.run is None:
+        cfg = _config(args)
+    else:  # the run's own settings, found where the run is now
+        recorded = read_config(args.run)
+        recorded = recorded.replace(runs_dir=str(Path(args.run).resolve().parent), run_id=Path(args.run).name)
+        cfg = load_config(recorded.to_dict() | parse_overrides(args.set))
+        check_config(cfg, args.run)
+    print(make_report(cfg))
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from emotionlib.report import sweep
+
+    print(sweep(_config(args), args.losses, args.learning_rates, args.epochs))
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "train": cmd_train, "predict": cmd_predict, "export": cmd_export,
+            "evaluate": cmd_evaluate, "interpret": cmd_interpret, "baseline": cmd_baseline, "run": cmd_run,
+            "report": cmd_run, "sweep": cmd_sweep}

@@ -103,6 +103,8 @@ class Config:
             fail("labels", "'id' and 'text' are the id and text columns, not labels")
         if not self.languages:
             fail("languages", "at least one language, or 'all'")
+        if not self.runs_dir.strip():
+            fail("runs_dir", "must name a folder (empty would write runs into the current directory)")
         if self.head not in HEADS:
             fail("head", f"must be one of {HEADS}")
         if not self.case_study.strip():
@@ -235,6 +237,34 @@ def save_config(cfg: Config, path: Path) -> None:
     from emotionlib.runs import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+
+
+# fields that say where things are or how fast to run, not what the run computes
+LOCATION_FIELDS = ("profile", "runs_dir", "data_dir", "num_threads")
+
+
+def differing_fields(recorded: Config, given: Config) -> dict[str, tuple[Any, Any]]:
+    a, b = recorded.to_dict(), given.to_dict()
+    return {k: (a[k], b[k]) for k in FIELDS if k not in LOCATION_FIELDS and a[k] != b[k]}
+
+
+def check_config(cfg: Config, run_dir: Path) -> bool:
+    """True when the run exists with these settings, False when it does not exist; other settings are refused."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        return False
+    diff = differing_fields(read_config(run_dir), cfg)
+    if diff:
+        names = "; ".join(f"{k}: {old!r} in the run, {new!r} given" for k, (old, new) in diff.items())
+        raise ConfigError(f"{run_dir}: this run was made with other settings ({names}); choose another run_id "
+                          "or drop the differing overrides")
+    return True
+
+
+def claim_config(cfg: Config, run_dir: Path) -> None:
+    """Write the run's config.yaml once; a later step with other settings is refused, the fields named."""
+    if not check_config(cfg, run_dir):
+        save_config(cfg, Path(run_dir) / "config.yaml")
 
 
 def read_config(run_dir: Path) -> Config:

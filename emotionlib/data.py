@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from emotionlib.runs import atomic_path
+from emotionlib.runs import RunLayout, atomic_path, read_json, write_json
 
 LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise")  # canonical order
 LANGUAGES = ("afr", "amh", "arq", "ary", "chn", "deu", "eng", "esp", "hau", "hin", "ibo", "kin", "mar", "orm",
@@ -422,6 +422,62 @@ def split_train_val(data: LangSplit, val_fraction: float = 0.2, seed: int = 42) 
 def label_proportions(parts: dict[str, LangSplit]) -> pd.DataFrame:
     """Share of rows carrying each label, one column per part (e.g. whole/train/val)."""
     return pd.DataFrame({name: pd.Series(p.y.mean(axis=0), index=p.labels) for name, p in parts.items()})
+
+
+# --- a run's split (written once under runs/<run_id>/data/) --------------------------------------------------
+
+def prepare_data(cfg, layout: RunLayout | None = None) -> dict:
+    """Split each training language 80/20 (iterative stratification) and record it under the run directory.
+
+    The config and the split are written once: a run that has them keeps them, and other settings are refused.
+    """
+    from emotionlib.config import claim_config
+
+    layout = layout or RunLayout(cfg.run_dir)
+    source = source_for(cfg)
+    languages = train_languages(cfg)  # checks the codes before anything is written
+    claim_config(cfg, layout.root)
+    if layout.split.is_file():
+        return read_json(layout.split)
+    record = {"source": source.describe(), "val_fraction": cfg.val_fraction, "seed": cfg.seed, "languages": {}}
+    proportions = []
+    for lang in languages:
+        full = source.load("train", lang)
+        train_idx, val_idx = split_train_val(full, cfg.val_fraction, cfg.seed)
+        record["languages"][lang] = {"n_train": len(train_idx), "n_val": len(val_idx),
+                                     "val_ids": [full.ids[i] for i in val_idx]}
+        table = label_proportions({"whole": full, "train": full.subset(train_idx), "val": full.subset(val_idx)})
+        proportions.append(table.assign(lang=lang).rename_axis("label").reset_index())
+    pairs = [(s, lang) for lang in dict.fromkeys(languages + eval_languages(cfg)) for s in SPLITS]
+    record["checksums"] = source.checksums(pairs)
+    with atomic_path(layout.label_proportions) as tmp:
+        pd.concat(proportions).to_csv(tmp, index=False)
+    write_json(layout.split, record)  # last: its presence means the data step is complete
+    return record
+
+
+def training_parts(cfg, layout: RunLayout | None = None) -> tuple[list[LangSplit], list[LangSplit]]:
+    """The train and validation parts recorded in the run's split.json (read from `layout`, never rewritten)."""
+    layout = layout or RunLayout(cfg.run_dir)
+    if not layout.split.is_file():
+        raise FileNotFoundError(f"{layout.split}: this run has no split yet (run the data step first)")
+    record = read_json(layout.split)
+    source = source_for(cfg)
+    train_parts, val_parts = [], []
+    for lang, info in record["languages"].items():
+        full = source.load("train", lang)
+        if cfg.own_data and record["checksums"].get(str(full.path)) != sha256_of(full.path):
+            raise DataError(f"{full.path}: changed since this run's split was made (sha256 recorded in "
+                              f"{layout.split}); train a new run on the new file")
+        val_ids = set(info["val_ids"])
+        train_idx = [i for i, rid in enumerate(full.ids) if rid not in val_ids]
+        if cfg.max_train_rows:
+            train_idx = train_idx[: cfg.max_train_rows]
+        train_parts.append(full.subset(train_idx))
+        val = full.subset([i for i, rid in enumerate(full.ids) if rid in val_ids])
+        val.split = "val"
+        val_parts.append(val)
+    return train_parts, val_parts
 
 
 # --- summary -------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emotionlib.runs import atomic_dir, read_json
+from emotionlib.runs import RunLayout, atomic_dir, read_json
 
 FORMATS = ("hf", "onnx")
 ONNX_FILE = "model.onnx"
@@ -32,7 +32,7 @@ def export_hf(run_dir: Path, out: Path) -> Path:
     from emotionlib.model import load_model
 
     run_dir = Path(run_dir)
-    model, tokenizer, meta = load_model(run_dir / "model")
+    model, tokenizer, meta = load_model(RunLayout(run_dir).model)
     if meta.get("head", "linear") != "auto":
         raise ValueError(f"{run_dir}: head 'linear' (one layer on the raw first token) has no standard transformers "
                          "class; train the run with head: auto (--set head=auto) to export it to Hugging Face")
@@ -52,10 +52,11 @@ def model_card(run_dir: Path, meta: dict) -> str:
     from emotionlib.model import ENCODER_NAMES
 
     cfg = read_config(run_dir)
-    prov = read_json(run_dir / "provenance.json")
+    layout = RunLayout(run_dir)
+    prov = read_json(layout.provenance)
     encoder = f" ({ENCODER_NAMES[meta['encoder']]})" if meta["encoder"] in ENCODER_NAMES else ""
     data = "your own data" if cfg.own_data else "SemEval-2025 Task 11 Track A"
-    metrics_path = run_dir / "metrics.json"
+    metrics_path = layout.metrics
     lines = ["---", "library_name: transformers", "pipeline_tag: text-classification",
              "tags: [emotion, multi-label, emotionlib]", "---", "",
              f"# {run_dir.name}: multi-label emotion classifier", "",
@@ -109,8 +110,8 @@ def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4) -> Path:
     from emotionlib.model import load_model
     from emotionlib.predict import batched_proba, predict_proba
 
-    run_dir = Path(run_dir)
-    model, tokenizer, meta = load_model(run_dir / "model")
+    layout = RunLayout(run_dir)
+    model, tokenizer, meta = load_model(layout.model)
     enc = tokenizer(CHECK_TEXTS[:2], padding=True, return_tensors="pt")
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=meta["max_length"])
     shapes = ({0: batch, 1: length}, {0: batch, 1: length})
@@ -124,7 +125,7 @@ def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4) -> Path:
         diff = float(np.abs(onnx_probs - predict_proba(model, tokenizer, CHECK_TEXTS, meta["max_length"])).max())
         if diff > tolerance:
             raise RuntimeError(f"ONNX export of {run_dir} differs from PyTorch by {diff:.2e} (> {tolerance:g})")
-        weights_sha = sha256_of(run_dir / "model" / "model.safetensors")
+        weights_sha = sha256_of(layout.weights)
         (tmp / ONNX_META).write_text(json.dumps(meta | {"model_sha256": weights_sha, "max_abs_diff_vs_torch": diff},
                                                 indent=2), encoding="utf-8")
     return Path(out)
@@ -153,15 +154,15 @@ def ensure_onnx(run_dir: Path) -> Path:
     """The run's ONNX model under runs/<id>/onnx/, exported again when missing or made from other weights."""
     from emotionlib.data import sha256_of
 
-    run_dir = Path(run_dir)
-    folder = run_dir / "onnx"
+    layout = RunLayout(run_dir)
+    folder = layout.onnx
     meta_path = folder / ONNX_META
-    weights = run_dir / "model" / "model.safetensors"
+    weights = layout.weights
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: no trained model in this run (train first)")
     if not (meta_path.is_file() and (folder / ONNX_FILE).is_file()
             and read_json(meta_path).get("model_sha256") == sha256_of(weights)):
-        export_onnx(run_dir, folder)
+        export_onnx(layout.root, folder)
     return folder / ONNX_FILE
 
 

@@ -18,7 +18,7 @@ import torch
 from emotionlib import plots
 from emotionlib.config import CASE_STUDY  # noqa: F401  (the seed's sentence, the default case study)
 from emotionlib.predict import predict_proba
-from emotionlib.runs import write_json
+from emotionlib.runs import RunLayout, read_json, record_step, run_lock, step_inputs, step_is_current, write_json
 
 LIME_SPLIT = r"\W+"  # LIME's own word definition
 MIN_WORDS = 5  # sentences shorter than this are left out of the agreement figures
@@ -142,21 +142,31 @@ def agreement(model, tokenizer, texts: Sequence[str], probs: np.ndarray, labels:
 
 # --- the run-level step (notebook 04) ------------------------------------------------------------------
 
-def scored_set(run_dir: Path, cfg):
-    """The evaluate step's predictions on the first labeled test file of the run's languages, else its dev file:
-    (gold LangSplit, probabilities DataFrame indexed like it)."""
+def scored_set(layout: RunLayout, cfg, model=None, tokenizer=None, max_length: int = 128):
+    """The first labeled test file of the run's languages, else its dev file, else its validation part, with the
+    model's probabilities: the evaluate step's predictions where it wrote them, else computed here (nothing is
+    written), so interpret does not depend on evaluate having run. (gold LangSplit, probabilities DataFrame)."""
     from emotionlib import data as D
-    from emotionlib.train import training_parts
+    from emotionlib.data import training_parts
 
     source = D.source_for(cfg)
-    for split in ("test", "dev", "val"):  # val only for data without a labeled dev or test file
+    for split in ("test", "dev", "val"):
         for lang in D.train_languages(cfg):
-            path = Path(run_dir) / "eval" / "predictions" / f"{split}_{lang}.csv"
+            if split == "val":
+                gold = next(p for p in training_parts(cfg, layout)[1] if p.lang == lang)
+            elif source.has(split, lang) and (gold := source.load(split, lang)).labeled:
+                pass
+            else:
+                continue
+            path = layout.predictions(split, lang)
             if path.is_file():
-                gold = (next(p for p in training_parts(cfg)[1] if p.lang == lang) if split == "val"
-                        else source.load(split, lang))
                 return gold, pd.read_csv(path, dtype={"id": str}).set_index("id").loc[gold.ids]
-    raise FileNotFoundError(f"{run_dir}/eval/predictions: no predictions to explain (run evaluate first)")
+            if model is not None:
+                all_labels = read_json(layout.metadata)["labels"]
+                labels = [lab for lab in all_labels if lab in gold.labels]
+                probs = predict_proba(model, tokenizer, gold.texts, max_length)[:, [all_labels.index(x) for x in labels]]
+                return gold, pd.DataFrame(probs, columns=labels, index=pd.Index(gold.ids, name="id"))
+    raise FileNotFoundError(f"{layout.root}: no labeled set to explain")
 
 
 def pick_examples(gold, probs: pd.DataFrame, thresholds: dict[str, float]) -> pd.DataFrame:
@@ -183,12 +193,24 @@ def interpret_run(run_dir: Path, case_text: str | None = None) -> Path:
     from emotionlib.config import read_config
     from emotionlib.model import load_model
 
-    run_dir = Path(run_dir)
-    cfg = read_config(run_dir)
+    layout = RunLayout(run_dir)
+    cfg = read_config(layout.root)
     case_text = case_text or cfg.case_study
-    model, tokenizer, meta = load_model(run_dir / "model", attn_implementation="eager")
-    labels, out = meta["labels"], run_dir / "interpret"
-    out.mkdir(parents=True, exist_ok=True)
+    inputs = step_inputs(layout, [layout.config, layout.weights, layout.metadata, layout.eval_summary])
+    if case_text == cfg.case_study and step_is_current(layout, "interpret", inputs, [layout.interpret_summary]):
+        print(f"{layout.root}: interpretation is up to date with the model and its evaluation; skipped")
+        return layout.interpret
+    model, tokenizer, meta = load_model(layout.model, attn_implementation="eager")
+    with run_lock(layout):
+        _interpret(cfg, layout, model, tokenizer, meta, case_text)
+        if case_text == cfg.case_study:
+            record_step(layout, "interpret", inputs, [layout.interpret_summary])
+    return layout.interpret
+
+
+def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: str) -> None:
+    labels = meta["labels"]
+    layout.interpret.mkdir(parents=True, exist_ok=True)
     lime_args = dict(max_length=meta["max_length"], num_samples=cfg.lime_num_samples,
                      num_features=cfg.lime_num_features, seed=cfg.seed)
 
@@ -198,42 +220,42 @@ def interpret_run(run_dir: Path, case_text: str | None = None) -> Path:
     case_probs = predict_proba(model, tokenizer, [case_text], meta["max_length"])[0]
     case_table = pd.DataFrame([{"label": lab, "rank": i + 1, "word": w, "weight": wt}
                                for lab, ws in case.items() for i, (w, wt) in enumerate(ws)])
-    case_table.to_csv(out / "lime_case.csv", index=False)
+    case_table.to_csv(layout.lime_case, index=False)
     case_label = cfg.case_study_label if cfg.case_study_label in case else labels[0]
     plots.weight_bars([w for w, _ in case[case_label]], [wt for _, wt in case[case_label]],
-                      f"LIME, {case_label}: \"{case_text}\"", path=out / "lime_case_label.png")
+                      f"LIME, {case_label}: \"{case_text}\"", path=layout.lime_case_png)
 
-    gold, probs = scored_set(run_dir, cfg)
+    gold, probs = scored_set(layout, cfg, model, tokenizer, meta["max_length"])
     examples = pick_examples(gold, probs, dict(zip(labels, meta["thresholds"])))
     ex_rows = []
     for r in examples.itertuples():
         weights, _ = explain_lime(model, tokenizer, r.text, [r.label], **lime_args)
         ex_rows += [{"label": r.label, "kind": r.kind, "id": r.id, "rank": i + 1, "word": w, "weight": wt}
                     for i, (w, wt) in enumerate(weights[r.label])]
-    examples.to_csv(out / "examples.csv", index=False)
-    pd.DataFrame(ex_rows).to_csv(out / "lime_examples.csv", index=False)
+    examples.to_csv(layout.examples, index=False)
+    pd.DataFrame(ex_rows).to_csv(layout.lime_examples, index=False)
 
     att, info = attentions(model, tokenizer, case_text, meta["max_length"])
     first = merge_words(case_text, info, att[0, 0, 0])
-    first.to_csv(out / "attention_case.csv", index=False)
+    first.to_csv(layout.attention_case, index=False)
     plots.token_bars(first["word"], first["value"], "Layer 1, head 1: attention from the first token",
-                     out / "attention_case.png")
+                     layout.attention_case_png)
     summary = layer_head_summary(att, info["content"])
     pd.DataFrame(summary, index=[f"layer {i + 1}" for i in range(len(summary))],
-                 columns=[f"head {h + 1}" for h in range(summary.shape[1])]).to_csv(out / "layer_head.csv")
+                 columns=[f"head {h + 1}" for h in range(summary.shape[1])]).to_csv(layout.layer_head)
     plots.heatmap(summary, "First-token attention on content tokens (share)", "head", "layer",
-                  out / "layer_head.png")
+                  layout.layer_head_png)
     roll = merge_words(case_text, info, rollout(att)[0])
-    roll.to_csv(out / "rollout_case.csv", index=False)
-    plots.token_bars(roll["word"], roll["value"], "Attention rollout from the first token", out / "rollout_case.png")
+    roll.to_csv(layout.rollout_case, index=False)
+    plots.token_bars(roll["word"], roll["value"], "Attention rollout from the first token", layout.rollout_case_png)
 
     rng = np.random.default_rng(cfg.seed)
     pick = np.sort(rng.choice(len(gold), size=min(cfg.agreement_sentences, len(gold)), replace=False))
     agree = agreement(model, tokenizer, [gold.texts[i] for i in pick], probs.to_numpy()[pick], list(probs.columns),
                       meta["max_length"], cfg.lime_num_samples, cfg.seed)
-    agree.to_csv(out / "agreement.csv", index=False)
+    agree.to_csv(layout.agreement, index=False)
 
-    write_json(out / "summary.json", {
+    write_json(layout.interpret_summary, {
         "case_study": case_text, "case_probabilities": dict(zip(labels, case_probs.round(4).tolist())),
         "case_label": case_label, "case_word": cfg.case_study_word,
         "case_word_rank": rank_of(cfg.case_study_word, case[case_label]),
@@ -243,4 +265,3 @@ def interpret_run(run_dir: Path, case_text: str | None = None) -> Path:
         "mean_rho_lime_attention": float(agree["rho_lime_attention"].mean()) if len(agree) else None,
         "mean_rho_lime_rollout": float(agree["rho_lime_rollout"].mean()) if len(agree) else None,
         "note": "Attention weights are not explanations (Jain & Wallace 2019; Wiegreffe & Pinter 2019)."})
-    return out

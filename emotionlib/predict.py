@@ -74,7 +74,9 @@ class Classifier:
         if backend not in BACKENDS:
             raise ValueError(f"backend {backend!r}: must be one of {BACKENDS}")
         self.run_dir, self.backend = Path(run_dir), backend
-        model_dir = self.run_dir / "model"
+        from emotionlib.runs import RunLayout
+
+        model_dir = RunLayout(self.run_dir).model
         if backend == "torch":
             self.model, self.tokenizer, self.meta = load_model(model_dir)
             self._forward = torch_forward(self.model)

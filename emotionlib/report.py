@@ -5,14 +5,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from emotionlib.config import Config, read_config
-from emotionlib.runs import read_json, write_json
+from emotionlib.config import Config, check_config, read_config
+from emotionlib.runs import RunLayout, atomic_dir, read_json, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ("01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb", "04_interpret.ipynb", "05_report.ipynb")
@@ -40,20 +41,18 @@ class RunResults:
 
     @classmethod
     def load(cls, run_dir: Path) -> "RunResults":
-        run_dir = Path(run_dir)
-        interp = run_dir / "interpret" / "summary.json"
-        return cls(run_dir=run_dir, config=read_config(run_dir), provenance=read_json(run_dir / "provenance.json"),
-                   split=read_json(run_dir / "data" / "split.json"),
-                   train_log=pd.read_json(run_dir / "train_log.jsonl", lines=True),
-                   train_summary=read_json(run_dir / "train_summary.json"), metrics=read_json(run_dir / "metrics.json"),
-                   eval_summary=pd.read_csv(run_dir / "eval" / "summary.csv"),
-                   per_label=pd.read_csv(run_dir / "eval" / "per_label.csv"),
-                   comparison=pd.read_csv(run_dir / "eval" / "published_comparison.csv"),
-                   interpret=read_json(interp) if interp.is_file() else {},
-                   model_meta=read_json(run_dir / "model" / "metadata.json"))
+        run = RunLayout(run_dir)
+        return cls(run_dir=run.root, config=read_config(run.root), provenance=read_json(run.provenance),
+                   split=read_json(run.split), train_log=pd.read_json(run.train_log, lines=True),
+                   train_summary=read_json(run.train_summary), metrics=read_json(run.metrics),
+                   eval_summary=pd.read_csv(run.eval_summary), per_label=pd.read_csv(run.per_label),
+                   comparison=pd.read_csv(run.comparison),
+                   interpret=read_json(run.interpret_summary) if run.interpret_summary.is_file() else {},
+                   model_meta=read_json(run.metadata))
 
-    def figure(self, relative: str) -> Path:
-        return self.run_dir / relative
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.run_dir)
 
 
 def data_description(r: RunResults) -> str:
@@ -96,12 +95,12 @@ def comparison_table(r: RunResults):
     return table(t, digits=2)
 
 
-def image(r: RunResults, relative: str):
+def image(path: Path):
     """A figure of the run, or a sentence saying why there is none."""
     from IPython.display import Image, Markdown
 
-    path = r.figure(relative)
-    return Image(filename=str(path)) if path.is_file() else Markdown(f"*(no figure: `{relative}` was not made "
+    path = Path(path)
+    return Image(filename=str(path)) if path.is_file() else Markdown(f"*(no figure: `{path.name}` was not made "
                                                                      "for this run)*")
 
 
@@ -169,23 +168,37 @@ def interpret_facts(r: RunResults) -> str:
 
 # --- executing and rendering ---------------------------------------------------------------------------
 
-def notebook_parameters(cfg: Config) -> dict:
+CONFIG_NOTEBOOKS = NOTEBOOKS[:2]  # 01 and 02 take the config fields; 03-05 only the run directory
+
+
+def notebook_parameters(cfg: Config, name: str) -> dict:
+    if name not in CONFIG_NOTEBOOKS:
+        return {"run_dir": str(cfg.run_dir.resolve())}
     params = cfg.to_dict()
     params["runs_dir"] = str(Path(cfg.runs_dir).resolve())
     return params
 
 
+class NotebookFailed(RuntimeError):
+    """A notebook's cell raised; the message is the notebook, the cell and the error, on one line."""
+
+
 def execute_notebooks(cfg: Config, out_dir: Path, notebooks=NOTEBOOKS, log_output: bool = True) -> list[Path]:
     """Run the numbered notebooks in order with papermill; executed copies go to `out_dir`."""
     import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
 
     out_dir.mkdir(parents=True, exist_ok=True)
     done = []
     for name in notebooks:
         t0 = time.time()
         print(f"[{time.strftime('%H:%M:%S')}] executing {name}", file=sys.stderr, flush=True)
-        pm.execute_notebook(ROOT / "notebooks" / name, out_dir / name, parameters=notebook_parameters(cfg),
-                            cwd=ROOT / "notebooks", kernel_name="python3", log_output=log_output, progress_bar=False)
+        try:
+            pm.execute_notebook(ROOT / "notebooks" / name, out_dir / name, parameters=notebook_parameters(cfg, name),
+                                cwd=ROOT / "notebooks", kernel_name="python3", log_output=log_output,
+                                progress_bar=False)
+        except PapermillExecutionError as exc:
+            raise NotebookFailed(f"{name}, cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None
         print(f"  {name} done in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
         done.append(out_dir / name)
     return done
@@ -219,26 +232,34 @@ def render_pdf(html: Path, pdf: Path) -> Path | None:
         print("PDF skipped: no Chromium found. Install it with: sudo apt-get install -y chromium "
               "(or run `make setup` as root)", file=sys.stderr)
         return None
-    with atomic_path(pdf) as tmp:
-        profile = pdf.parent / ".chromium-profile"
-        subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={tmp}",
-                        html.resolve().as_uri()], check=True, capture_output=True, timeout=300)
+    profile = Path(tempfile.mkdtemp(prefix="emotionlib-chromium-"))
+    try:
+        with atomic_path(pdf) as tmp:
+            out = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={tmp}",
+                                  html.resolve().as_uri()], capture_output=True, text=True, timeout=300)
+            if out.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
+                said = (out.stderr.strip().splitlines() or ["(no message)"])[-1]
+                raise RuntimeError(f"{exe} could not print {html} to PDF (exit {out.returncode}): {said}")
+    finally:
         shutil.rmtree(profile, ignore_errors=True)
-        if tmp.stat().st_size == 0:
-            raise RuntimeError(f"Chromium wrote an empty PDF for {html}")
     return pdf
 
 
 def make_report(cfg: Config, reports_dir: Path = ROOT / "reports") -> Path:
     """`make report`: execute notebooks 01-05 for one run and render reports/<run_id>/report.{html,pdf}."""
+    from emotionlib.train import preflight
+
     t0 = time.time()
+    check_config(cfg, cfg.run_dir)  # an existing run with other settings is refused before anything runs
+    preflight(cfg)  # languages, data, encoder and length, before a notebook or folder is made
     out = Path(reports_dir) / cfg.run_id
-    execute_notebooks(cfg, out)
-    html = render_html(out / NOTEBOOKS[-1], out / "report.html")
-    pdf = render_pdf(html, out / "report.pdf")
-    write_json(out / "render.json", {"run_dir": str(cfg.run_dir.resolve()), "wall_seconds": round(time.time() - t0, 1),
-                                     "html": str(html), "pdf": str(pdf) if pdf else None})
-    print(f"report: {html}" + (f" and {pdf}" if pdf else " (no PDF)"), file=sys.stderr)
+    with atomic_dir(out) as tmp:  # a failed step leaves no half-written report folder (the run keeps its steps)
+        execute_notebooks(cfg, tmp)
+        html = render_html(tmp / NOTEBOOKS[-1], tmp / "report.html")
+        pdf = render_pdf(html, tmp / "report.pdf")
+        write_json(tmp / "render.json", {"run": cfg.run_id, "wall_seconds": round(time.time() - t0, 1),
+                                         "pdf": pdf is not None})
+    print(f"report: {out / 'report.html'}" + (f" and {out / 'report.pdf'}" if pdf else " (no PDF)"), file=sys.stderr)
     return out
 
 
@@ -258,11 +279,11 @@ def sweep(cfg: Config, losses=("bce", "focal"), learning_rates=None, epochs=None
     for loss, lr, ep in itertools.product(losses, learning_rates, epochs):
         run = cfg.replace(run_id=f"{cfg.run_id}-{loss}-lr{lr:g}-e{ep}", loss=loss, learning_rate=lr, epochs=ep)
         execute_notebooks(run, out / run.run_id, NOTEBOOKS[:3], log_output=False)
-        m = read_json(run.run_dir / "metrics.json")["headline"]
+        m = read_json(RunLayout(run.run_dir).metrics)["headline"]
         rows.append({"run_id": run.run_id, "loss": loss, "learning_rate": lr, "epochs": ep, "set": m["set"],
                      "macro_f1": m["macro_f1"], "ci_low": m["macro_f1_ci95"][0], "ci_high": m["macro_f1_ci95"][1],
                      "macro_f1_at_0.5": m["macro_f1_at_0.5"],
-                     "best_epoch": read_json(run.run_dir / "train_summary.json")["best_epoch"]})
+                     "best_epoch": read_json(RunLayout(run.run_dir).train_summary)["best_epoch"]})
     table = pd.DataFrame(rows)
     table.to_csv(out / "sweep.csv", index=False)
     plots.sweep_bars(table, out / "sweep.png")

@@ -113,3 +113,128 @@ def hardware() -> dict[str, Any]:
 
 def provenance(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"commit": git_commit(), "libraries": library_versions(), "hardware": hardware(), **(extra or {})}
+
+
+# --- the layout of a run directory ---------------------------------------------------------------------
+
+class RunLayout:
+    """Every file of runs/<run_id>/, named once. Steps read and write through it; nothing else names them."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"RunLayout({str(self.root)!r})"
+
+    # 01 prepare
+    config = property(lambda self: self.root / "config.yaml")
+    split = property(lambda self: self.root / "data" / "split.json")
+    label_proportions = property(lambda self: self.root / "data" / "label_proportions.csv")
+    # 02 train
+    model = property(lambda self: self.root / "model")
+    weights = property(lambda self: self.root / "model" / "model.safetensors")
+    metadata = property(lambda self: self.root / "model" / "metadata.json")
+    checkpoint = property(lambda self: self.root / "checkpoint")
+    provenance = property(lambda self: self.root / "provenance.json")
+    train_log = property(lambda self: self.root / "train_log.jsonl")
+    train_summary = property(lambda self: self.root / "train_summary.json")
+    training_curves = property(lambda self: self.root / "training_curves.png")
+    # 03 evaluate
+    metrics = property(lambda self: self.root / "metrics.json")
+    eval = property(lambda self: self.root / "eval")
+    eval_sets = property(lambda self: self.root / "eval" / "sets")
+    eval_summary = property(lambda self: self.root / "eval" / "summary.csv")
+    per_label = property(lambda self: self.root / "eval" / "per_label.csv")
+    comparison = property(lambda self: self.root / "eval" / "published_comparison.csv")
+    languages_png = property(lambda self: self.root / "eval" / "languages.png")
+    # 04 interpret
+    interpret = property(lambda self: self.root / "interpret")
+    interpret_summary = property(lambda self: self.root / "interpret" / "summary.json")
+    lime_case = property(lambda self: self.root / "interpret" / "lime_case.csv")
+    lime_case_png = property(lambda self: self.root / "interpret" / "lime_case_label.png")
+    examples = property(lambda self: self.root / "interpret" / "examples.csv")
+    lime_examples = property(lambda self: self.root / "interpret" / "lime_examples.csv")
+    attention_case = property(lambda self: self.root / "interpret" / "attention_case.csv")
+    attention_case_png = property(lambda self: self.root / "interpret" / "attention_case.png")
+    layer_head = property(lambda self: self.root / "interpret" / "layer_head.csv")
+    layer_head_png = property(lambda self: self.root / "interpret" / "layer_head.png")
+    rollout_case = property(lambda self: self.root / "interpret" / "rollout_case.csv")
+    rollout_case_png = property(lambda self: self.root / "interpret" / "rollout_case.png")
+    agreement = property(lambda self: self.root / "interpret" / "agreement.csv")
+    # other
+    onnx = property(lambda self: self.root / "onnx")
+    steps = property(lambda self: self.root / "steps")
+    lock_file = property(lambda self: self.root / ".lock")
+
+    def set_metrics(self, split: str, lang: str) -> Path:
+        return self.eval_sets / f"{split}_{lang}.json"
+
+    def predictions(self, split: str, lang: str) -> Path:
+        return self.eval / "predictions" / f"{split}_{lang}.csv"
+
+    def eval_figure(self, kind: str, split: str, lang: str) -> Path:
+        """kind: confusion, cooccurrence or per_label."""
+        return self.eval / f"{kind}_{split}_{lang}.png"
+
+    def relative(self, path: Path) -> str:
+        return str(Path(path).relative_to(self.root))
+
+    def remove_temporaries(self) -> list[Path]:
+        """Temporary files and folders a killed write left behind (names `.<name>.<random>[.tmp]`)."""
+        import shutil
+
+        gone = []
+        if self.root.is_dir():
+            for p in self.root.rglob(".*"):
+                if p.name == ".lock" or not (p.name.endswith(".tmp") or p.name.endswith(".old") or p.is_dir()):
+                    continue
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                gone.append(p)
+        return gone
+
+
+class RunBusy(RuntimeError):
+    """Another process holds the run directory's lock."""
+
+
+@contextmanager
+def run_lock(layout: RunLayout) -> Iterator[None]:
+    """An exclusive lock on the run directory while a step writes; a second writer is refused at once."""
+    import fcntl
+
+    layout.root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(layout.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunBusy(f"{layout.root}: in use by another process (a training, evaluation or interpretation); "
+                          "wait for it to finish or choose another run_id") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def step_inputs(layout: RunLayout, paths: list[Path]) -> dict[str, str]:
+    """sha256 of each input file of a step, keyed by its path in the run; a missing one is recorded as missing."""
+    import hashlib
+
+    out = {}
+    for p in paths:
+        h = hashlib.sha256()
+        if p.is_file():
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        out[layout.relative(p)] = h.hexdigest() if p.is_file() else "missing"
+    return out
+
+
+def step_is_current(layout: RunLayout, step: str, inputs: dict[str, str], outputs: list[Path]) -> bool:
+    """True when the step ran on exactly these inputs and all its outputs are still there."""
+    record = layout.steps / f"{step}.json"
+    return (record.is_file() and read_json(record).get("inputs") == inputs and all(Path(p).exists() for p in outputs))
+
+
+def record_step(layout: RunLayout, step: str, inputs: dict[str, str], outputs: list[Path]) -> None:
+    write_json(layout.steps / f"{step}.json", {"inputs": inputs, "outputs": [layout.relative(p) for p in outputs]})

@@ -1,6 +1,7 @@
 """Seed section 3.2 on Hugging Face Accelerate: the same loop on CPU, one GPU (mixed precision) or DDP."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import resource
@@ -14,62 +15,13 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from emotionlib import data as D
-from emotionlib.config import Config, save_config
+from emotionlib.config import Config, ConfigError, claim_config
+from emotionlib.data import prepare_data, training_parts
 from emotionlib.losses import make_loss, positive_weights
 from emotionlib.metrics import language_scores, tune_thresholds
 from emotionlib.model import build_classifier, load_tokenizer, resolve_encoder, save_model, update_metadata
 from emotionlib.predict import decide, predict_proba
-from emotionlib.runs import provenance, read_json, write_json
-
-SPLIT_FILE = "data/split.json"
-
-
-# --- data of a run -------------------------------------------------------------------------------------
-
-def prepare_data(cfg: Config) -> dict:
-    """Split each training language 80/20 (iterative stratification) and record it under the run directory."""
-    source = D.source_for(cfg)
-    run_dir = cfg.run_dir
-    record = {"source": source.describe(), "val_fraction": cfg.val_fraction, "seed": cfg.seed, "languages": {}}
-    proportions = []
-    for lang in D.train_languages(cfg):
-        full = source.load("train", lang)
-        train_idx, val_idx = D.split_train_val(full, cfg.val_fraction, cfg.seed)
-        record["languages"][lang] = {"n_train": len(train_idx), "n_val": len(val_idx),
-                                     "val_ids": [full.ids[i] for i in val_idx]}
-        table = D.label_proportions({"whole": full, "train": full.subset(train_idx), "val": full.subset(val_idx)})
-        proportions.append(table.assign(lang=lang).rename_axis("label").reset_index())
-    pairs = [(s, lang) for lang in dict.fromkeys(D.train_languages(cfg) + D.eval_languages(cfg))
-             for s in D.SPLITS]
-    record["checksums"] = source.checksums(pairs)
-    save_config(cfg, run_dir / "config.yaml")
-    write_json(run_dir / SPLIT_FILE, record)
-    import pandas as pd
-
-    pd.concat(proportions).to_csv(run_dir / "data" / "label_proportions.csv", index=False)
-    return record
-
-
-def training_parts(cfg: Config) -> tuple[list[D.LangSplit], list[D.LangSplit]]:
-    """The train and validation parts recorded by prepare_data (made now if the run has none)."""
-    split_path = cfg.run_dir / SPLIT_FILE
-    record = read_json(split_path) if split_path.is_file() else prepare_data(cfg)
-    source = D.source_for(cfg)
-    train_parts, val_parts = [], []
-    for lang, info in record["languages"].items():
-        full = source.load("train", lang)
-        if cfg.own_data and record["checksums"].get(str(full.path)) != D.sha256_of(full.path):
-            raise D.DataError(f"{full.path}: changed since this run's split was made (sha256 recorded in "
-                              f"{split_path}); train a new run on the new file")
-        val_ids = set(info["val_ids"])
-        train_idx = [i for i, rid in enumerate(full.ids) if rid not in val_ids]
-        if cfg.max_train_rows:
-            train_idx = train_idx[: cfg.max_train_rows]
-        train_parts.append(full.subset(train_idx))
-        val = full.subset([i for i, rid in enumerate(full.ids) if rid in val_ids])
-        val.split = "val"
-        val_parts.append(val)
-    return train_parts, val_parts
+from emotionlib.runs import RunLayout, provenance, read_json, run_lock, write_json
 
 
 def label_space(parts: list[D.LangSplit]) -> tuple[str, ...]:
@@ -193,34 +145,79 @@ def _scheduler(optimizer, cfg: Config, total_steps: int):
 
 
 def train(cfg: Config, resume: bool = False) -> Path:
-    """Train, keep the best epoch by validation macro-F1, tune thresholds on validation; return the run dir."""
+    """Train, keep the best epoch by validation macro-F1, tune thresholds on validation; return the run dir.
+
+    A run already trained with the same settings is left as it is (the step is skipped); an interrupted one
+    continues with `resume=True` from its last checkpoint, or starts over cleanly when it has none.
+    """
     from accelerate import Accelerator
-    from tqdm.auto import tqdm
 
     started = time.time()
-    if cfg.multilingual == "per_language" and len(D.train_languages(cfg)) > 1:
-        raise ValueError("multilingual=per_language trains one run per language: use train_all() or "
-                         "`python -m emotionlib train`, or give one language")
+    encoder_dir = preflight(cfg)  # fails here, before anything is written, with what to fix
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    encoder_dir = resolve_encoder(cfg.model)  # fails here, before any work, when the encoder is unavailable
+    layout = RunLayout(cfg.run_dir)
+    done = layout.train_summary.is_file()
     # cpu=True on a host without CUDA makes torchrun-style launches (LOCAL_RANK set) use gloo DDP on CPU
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
-    run_dir = cfg.run_dir
-    ckpt_dir = run_dir / "checkpoint"
-    if (run_dir / "train_summary.json").is_file() and resume:
-        accelerator.print(f"{run_dir}: training already complete")
-        return run_dir
-    if main and not resume and (run_dir / "model").exists():
-        raise FileExistsError(f"{run_dir} already holds a trained model; choose another run_id or pass --resume")
-    if main and not (run_dir / SPLIT_FILE).is_file():
-        prepare_data(cfg)
-    elif main:
-        save_config(cfg, run_dir / "config.yaml")  # the training step's own settings
-    accelerator.wait_for_everyone()
+    with run_lock(layout) if main else contextlib.nullcontext():
+        if main:
+            _claim(cfg, layout, resume, done)
+        accelerator.wait_for_everyone()
+        if done:
+            accelerator.print(f"{layout.root}: already trained with these settings; training skipped")
+            return layout.root
+        return _train(cfg, layout, accelerator, encoder_dir, resume, started)
 
-    train_parts, val_parts = training_parts(cfg)
+
+def preflight(cfg: Config) -> Path:
+    """Everything a training run needs, checked before any file is written: languages, data, encoder, length."""
+    if cfg.multilingual == "per_language" and len(D.train_languages(cfg)) > 1:
+        raise ValueError("multilingual=per_language trains one run per language: use train_all() or "
+                         "`python -m emotionlib train`, or give one language")
+    D.train_languages(cfg), D.eval_languages(cfg)  # unknown codes fail here
+    source = D.source_for(cfg)
+    for lang in D.train_languages(cfg):
+        source.load("train", lang)  # a bad row is named now, before a run folder exists
+    encoder_dir = resolve_encoder(cfg.model)
+    positions = encoder_positions(encoder_dir)
+    if cfg.max_length > positions:
+        raise ConfigError(f"config field 'max_length': {cfg.max_length} exceeds the {positions} positions of "
+                          f"encoder {cfg.model!r}")
+    return encoder_dir
+
+
+def encoder_positions(encoder_dir: Path) -> int:
+    """Token positions the encoder can take (RoBERTa-style models reserve padding_idx + 1 of theirs)."""
+    config = read_json(Path(encoder_dir) / "config.json")
+    offset = config.get("pad_token_id", 0) + 1 if config.get("model_type") in ("roberta", "xlm-roberta") else 0
+    return int(config.get("max_position_embeddings", 512)) - offset
+
+
+def _claim(cfg: Config, layout: RunLayout, resume: bool, done: bool) -> None:
+    """The main process's guards: same settings as the run's, a split, and no debris of a killed attempt."""
+    claim_config(cfg, layout.root)
+    if done:
+        return
+    for leftover in layout.remove_temporaries():
+        print(f"removed {leftover} (left by an interrupted write)")
+    prepare_data(cfg, layout)
+    if layout.model.exists() and not resume:
+        raise FileExistsError(f"{layout.root}: training was interrupted; pass --resume to continue it")
+    if not (resume and checkpoint_state(layout.checkpoint) is not None):  # from the beginning: no stale epochs
+        for path in (layout.train_log, layout.train_summary, layout.training_curves):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(layout.model, ignore_errors=True)
+        shutil.rmtree(layout.checkpoint, ignore_errors=True)
+
+
+def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resume: bool, started: float) -> Path:
+    from tqdm.auto import tqdm
+
+    main = accelerator.is_main_process
+    run_dir, ckpt_dir = layout.root, layout.checkpoint
+    train_parts, val_parts = training_parts(cfg, layout)
     labels = label_space(train_parts)
     tokenizer = load_tokenizer(encoder_dir)
     train_ex, val_ex = D.Examples.from_splits(train_parts, labels), D.Examples.from_splits(val_parts, labels)
@@ -240,7 +237,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     loss_fn = make_loss(cfg.loss, cfg.focal_alpha, cfg.focal_gamma, pos_weight)
 
     progress = Progress()
-    log_path = run_dir / "train_log.jsonl"
+    log_path = layout.train_log
     if resume and checkpoint_state(ckpt_dir) is not None:
         progress = load_checkpoint(ckpt_dir, model, optimizer, scheduler, accelerator.process_index)
         accelerator.print(f"resuming {run_dir} at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
@@ -254,10 +251,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
     meta = {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "head": cfg.head, "labels": list(labels),
             "languages": D.train_languages(cfg), "max_length": cfg.max_length, "thresholds": [0.5] * len(labels)}
     if main:
-        write_json(run_dir / "provenance.json", provenance({"seed": cfg.seed, "encoder_dir": str(encoder_dir),
+        write_json(layout.provenance, provenance({"seed": cfg.seed, "encoder_dir": str(encoder_dir),
                                                            "n_train": len(train_ds), "n_val": len(val_ex.ids),
                                                            "processes": accelerator.num_processes,
-                                                           "data": read_json(run_dir / SPLIT_FILE)["checksums"]}))
+                                                           "data": read_json(layout.split)["checksums"]}))
 
     def checkpoint() -> None:
         rng = accelerator.gather(torch.get_rng_state().unsqueeze(0).to(accelerator.device)).cpu()
@@ -304,7 +301,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         if improved:
             progress.best_f1, progress.best_epoch, progress.stale_epochs = entry["val_macro_f1"], epoch + 1, 0
             if main:
-                save_model(unwrapped, tokenizer, run_dir / "model", meta | {"best_epoch": epoch + 1})
+                save_model(unwrapped, tokenizer, layout.model, meta | {"best_epoch": epoch + 1})
         else:
             progress.stale_epochs += 1
         accelerator.print(f"epoch {epoch + 1}: train_loss {entry['train_loss']:.4f} val_loss {entry['val_loss']:.4f} "
@@ -319,25 +316,30 @@ def train(cfg: Config, resume: bool = False) -> Path:
         checkpoint()
 
     if main:
-        _finish(cfg, run_dir, tokenizer, val_ex, progress, started)
+        _finish(cfg, layout, val_ex, progress, started)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
     return run_dir
 
 
-def _finish(cfg: Config, run_dir: Path, tokenizer, val_ex: D.Examples, progress: Progress, started: float) -> None:
-    """Tune per-label thresholds on the validation part with the best model, and write the training summary."""
-    from emotionlib.model import load_model
+def _finish(cfg: Config, layout: RunLayout, val_ex: D.Examples, progress: Progress, started: float) -> None:
+    """Tune per-label thresholds on the validation part with the best model, draw the training curves, and
+    write the training summary (last: its presence means the training step is complete)."""
+    import pandas as pd
 
-    model, tokenizer, meta = load_model(run_dir / "model")
+    from emotionlib.model import load_model
+    from emotionlib.plots import training_curves
+
+    model, tokenizer, meta = load_model(layout.model)
     probs = predict_proba(model, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size)
     thresholds = np.full(len(meta["labels"]), 0.5)
     cols = val_ex.mask.astype(bool).any(axis=0)
     thresholds[cols] = tune_thresholds(val_ex.y[:, cols], probs[:, cols])
-    update_metadata(run_dir / "model", thresholds=thresholds.tolist(), thresholds_fitted_on="validation part")
-    write_json(run_dir / "train_summary.json", {
-        "best_epoch": progress.best_epoch, "best_val_macro_f1": progress.best_f1,
-        "epochs_run": len((run_dir / "train_log.jsonl").read_text().splitlines()),
+    update_metadata(layout.model, thresholds=thresholds.tolist(), thresholds_fitted_on="validation part")
+    log = pd.read_json(layout.train_log, lines=True)
+    training_curves(log, layout.training_curves)
+    write_json(layout.train_summary, {
+        "best_epoch": progress.best_epoch, "best_val_macro_f1": progress.best_f1, "epochs_run": len(log),
         "wall_seconds": round(time.time() - started, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "thresholds": dict(zip(meta["labels"], thresholds.tolist()))})

@@ -46,3 +46,13 @@ def run_cli(*args: str, **kwargs):
 
     return subprocess.run([sys.executable, "-m", "emotionlib", *args], capture_output=True, text=True,
                           cwd=ROOT, **kwargs)
+
+
+SLOW_FIXTURES = {"smoke_run", "tickets_run", "smoke_report"}  # each trains a model or renders a report
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that train or render are `slow`: `make test-fast` (-m "not slow") leaves them out."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

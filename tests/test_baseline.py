@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from emotionlib.baseline import fit_language, headline, run_baseline
+from emotionlib.baseline import fit_language
+from emotionlib.compare import headline, run_baseline
 from emotionlib.data import DataSource
 
 

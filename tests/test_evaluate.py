@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from emotionlib.evaluate import PUBLISHED_COLUMNS, published_comparison, reference_table
+from emotionlib.compare import PUBLISHED_COLUMNS, published_comparison, reference_table
 from emotionlib.runs import read_json
 
 
@@ -48,7 +48,9 @@ def test_comparison_prefers_labeled_test_over_dev():
 def test_evaluate_cli_for_one_split(smoke_run):
     from conftest import run_cli
 
+    before = json.loads((smoke_run / "metrics.json").read_text())
     out = run_cli("evaluate", "--run", str(smoke_run), "--split", "dev")
     assert out.returncode == 0, out.stderr
     assert "set=dev/eng" in out.stdout and "val/eng" not in out.stdout
-    assert list(json.loads((smoke_run / "metrics.json").read_text())["sets"]) == ["dev/eng"]
+    after = json.loads((smoke_run / "metrics.json").read_text())  # one file per set: nothing else is lost
+    assert list(after["sets"]) == ["val/eng", "dev/eng"] and after["headline"] == before["headline"]

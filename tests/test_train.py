@@ -14,6 +14,8 @@ from conftest import ROOT, run_cli
 from emotionlib.config import load_config
 from emotionlib.runs import read_json
 
+pytestmark = pytest.mark.slow  # every test here trains
+
 
 def log_of(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
@@ -40,7 +42,8 @@ def test_thresholds_are_fitted_on_the_validation_part_only(smoke_run, smoke_cfg)
     from emotionlib.metrics import tune_thresholds
     from emotionlib.model import load_model
     from emotionlib.predict import predict_proba
-    from emotionlib.train import label_space, training_parts
+    from emotionlib.data import training_parts
+    from emotionlib.train import label_space
 
     train_parts, val_parts = training_parts(smoke_cfg)
     split = read_json(smoke_run / "data" / "split.json")["languages"]["eng"]
@@ -72,10 +75,15 @@ def test_predict_writes_semeval_format_for_unlabeled_english_test(smoke_run, tmp
 
 
 def test_existing_run_is_not_overwritten(smoke_run, smoke_cfg):
+    """The same settings again: the training step is skipped; other settings: refused, naming the field."""
+    from emotionlib.config import ConfigError
     from emotionlib.train import train
 
-    with pytest.raises(FileExistsError, match="--resume"):
-        train(smoke_cfg)
+    before = {p: p.read_bytes() for p in smoke_run.rglob("*") if p.is_file()}
+    assert train(smoke_cfg) == smoke_run
+    with pytest.raises(ConfigError, match="loss: 'bce' in the run, 'focal' given"):
+        train(smoke_cfg.replace(loss="focal"))
+    assert {p: p.read_bytes() for p in smoke_run.rglob("*") if p.is_file()} == before
 
 
 def _train_cmd(runs: Path, run_id: str, *extra: str) -> list[str]:

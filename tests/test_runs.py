@@ -1,0 +1,262 @@
+"""Run integrity: one layout, write-once config and split, a lock, skipped steps, clean restarts, moved runs,
+and one-line errors. Each test is a defect a new user met (issue 13)."""
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+from emotionlib.config import ConfigError, load_config
+from emotionlib.runs import RunBusy, RunLayout, read_json, run_lock
+
+pytestmark = pytest.mark.slow
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every file under a folder with its sha256."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def smoke(tmp_path, run_id="r", **overrides):
+    return load_config("smoke", {"runs_dir": str(tmp_path / "runs"), "run_id": run_id, **overrides})
+
+
+# --- make report twice ----------------------------------------------------------------------------------
+
+def test_make_report_twice_skips_training_and_leaves_every_run_file_identical():
+    run_id = f"pytest-twice-{time.strftime('%H%M%S')}"
+    run = ROOT / "runs" / run_id
+    cmd = ["make", "report", "PROFILE=smoke", f"RUN_ID={run_id}"]
+    try:
+        first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        assert first.returncode == 0, first.stderr[-3000:]
+        before = tree(run)
+        second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert "training skipped" in (ROOT / "reports" / run_id / "02_train.ipynb").read_text(encoding="utf-8")
+        assert tree(run) == before
+        assert (ROOT / "reports" / run_id / "report.html").is_file()
+        # without PROFILE the run keeps its own settings, whatever the default profile is
+        third = subprocess.run(["make", "report", f"RUN_ID={run_id}"], cwd=ROOT, capture_output=True, text=True,
+                               timeout=900)
+        assert third.returncode == 0, third.stderr[-3000:]
+        assert tree(run) == before
+        # other settings for the same run_id are refused, the fields named, and nothing changes
+        other = subprocess.run([*cmd, "SET=seed=7 val_fraction=0.3"], cwd=ROOT, capture_output=True, text=True,
+                               timeout=900)
+        assert other.returncode != 0
+        assert "seed: 42 in the run, 7 given" in other.stderr and "val_fraction: 0.2 in the run, 0.3 given" in other.stderr
+        assert tree(run) == before
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.rmtree(ROOT / "reports" / run_id, ignore_errors=True)
+
+
+def test_data_step_with_other_settings_does_not_rewrite_config_or_split(tmp_path):
+    from emotionlib.data import prepare_data
+
+    cfg = smoke(tmp_path)
+    prepare_data(cfg)
+    layout = RunLayout(cfg.run_dir)
+    before = tree(layout.root)
+    with pytest.raises(ConfigError, match="other settings") as err:
+        prepare_data(cfg.replace(seed=7, val_fraction=0.3))
+    assert "seed: 42 in the run, 7 given" in str(err.value) and "val_fraction: 0.2 in the run, 0.3 given" in str(err.value)
+    assert tree(layout.root) == before
+
+
+# --- killed steps and resume ------------------------------------------------------------------------------
+
+def test_resume_without_a_checkpoint_starts_over_cleanly(tmp_path):
+    """Killed after an epoch was logged but before any checkpoint: --resume starts over, each epoch once."""
+    from emotionlib.train import train
+
+    cfg = smoke(tmp_path, epochs=2, patience=0)
+    layout = RunLayout(train(cfg))
+    layout.train_summary.unlink()  # as if killed at the end of epoch 2, before the summary and with no checkpoint
+    shutil.rmtree(layout.checkpoint, ignore_errors=True)
+    debris = layout.root / ".checkpoint.safetensors.abc123.tmp"
+    debris.write_bytes(b"x" * 1000)
+    train(cfg, resume=True)
+    log = [line for line in layout.train_log.read_text().splitlines()]
+    assert [read_json_line(x)["epoch"] for x in log] == [1, 2]
+    assert read_json(layout.train_summary)["epochs_run"] == 2
+    assert not debris.exists()
+
+
+def read_json_line(line: str) -> dict:
+    import json
+
+    return json.loads(line)
+
+
+def test_interrupted_training_without_resume_is_refused_with_the_hint(tmp_path):
+    from emotionlib.train import train
+
+    cfg = smoke(tmp_path, epochs=1)
+    layout = RunLayout(train(cfg))
+    layout.train_summary.unlink()
+    with pytest.raises(FileExistsError, match="pass --resume"):
+        train(cfg)
+
+
+def test_ctrl_c_during_training_says_how_to_continue(tmp_path):
+    cmd = [sys.executable, "-m", "emotionlib", "train", "--config", "smoke", "--set", f"runs_dir={tmp_path}",
+           "run_id=int", "epochs=50", "max_train_rows=2000", "patience=0"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "int" / "provenance.json").is_file():
+        time.sleep(0.1)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == ("emotionlib train: interrupted. `python -m emotionlib train ... --resume` "
+                                            "continues the training.")
+    assert "Traceback" not in err
+
+
+# --- one writer at a time -------------------------------------------------------------------------------
+
+def test_a_second_writer_is_refused_while_the_lock_is_held(tmp_path):
+    layout = RunLayout(tmp_path / "run")
+    with run_lock(layout):
+        out = subprocess.run([sys.executable, "-c", "from emotionlib.runs import RunLayout, run_lock\n"
+                              f"with run_lock(RunLayout({str(layout.root)!r})): pass"],
+                             cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode != 0 and "RunBusy" in out.stderr and "in use by another process" in out.stderr
+    with run_lock(layout):  # released when the holder is done
+        pass
+
+
+def test_two_trainings_into_one_run_id_one_is_refused(tmp_path):
+    cmd = [sys.executable, "-m", "emotionlib", "train", "--config", "smoke", "--set", f"runs_dir={tmp_path}",
+           "run_id=same", "epochs=3", "max_train_rows=1500", "patience=0"]
+    first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "same" / "provenance.json").is_file():
+        time.sleep(0.05)
+    second = subprocess.run([*cmd[:-3], "loss=focal", *cmd[-2:]], cwd=ROOT, capture_output=True, text=True)
+    assert first.wait(timeout=600) == 0
+    assert second.returncode == 2
+    assert "in use by another process" in second.stderr or "other settings" in second.stderr
+    log = (tmp_path / "same" / "train_log.jsonl").read_text().splitlines()
+    assert [read_json_line(x)["epoch"] for x in log] == [1, 2, 3]
+    assert read_json(tmp_path / "same" / "train_summary.json")["epochs_run"] == 3
+
+
+# --- evaluate, predict, interpret on any run, in any order -------------------------------------------------
+
+def test_evaluate_split_or_lang_never_moves_the_headline(smoke_run, tmp_path):
+    from emotionlib.evaluate import evaluate
+
+    run = tmp_path / "copy"
+    shutil.copytree(smoke_run, run)
+    headline = read_json(run / "metrics.json")["headline"]
+    evaluate(run, splits=["val"])
+    metrics = read_json(run / "metrics.json")
+    assert metrics["headline"] == headline and headline["set"] == "dev/eng"
+    assert {"val/eng", "dev/eng"} <= set(metrics["sets"])
+    assert (RunLayout(run).set_metrics("val", "eng")).is_file() and RunLayout(run).set_metrics("dev", "eng").is_file()
+
+
+def test_a_moved_run_works_in_any_order_and_writes_only_inside_itself(smoke_run, tmp_path):
+    from emotionlib.evaluate import evaluate
+    from emotionlib.interpret import interpret_run
+
+    moved = tmp_path / "elsewhere" / "moved"
+    shutil.copytree(smoke_run, moved, ignore=shutil.ignore_patterns("eval", "metrics.json", "interpret", "steps"))
+    original = tree(smoke_run.parent)
+    interpret_run(moved)  # before evaluate: computes the probabilities it needs itself
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\na,so happy\n", encoding="utf-8")
+    assert run_cli("predict", "--run", str(moved), "--input", str(src), "--output", str(tmp_path / "o.csv")
+                   ).returncode == 0
+    evaluate(moved)
+    assert tree(smoke_run.parent) == original  # the runs folder named in the moved run's config is untouched
+    assert RunLayout(moved).metrics.is_file() and RunLayout(moved).interpret_summary.is_file()
+    assert not (moved.parent / "config.yaml").exists()
+
+
+def test_evaluate_and_interpret_skip_when_nothing_changed(smoke_run, tmp_path):
+    from emotionlib.evaluate import evaluate
+    from emotionlib.interpret import interpret_run
+
+    run = tmp_path / "copy"
+    shutil.copytree(smoke_run, run)
+    evaluate(run)
+    interpret_run(run)
+    before = tree(run)
+    evaluate(run)
+    interpret_run(run)
+    assert tree(run) == before
+
+
+# --- one-line errors, checked before anything is written --------------------------------------------------
+
+@pytest.mark.parametrize("sets,message", [
+    (["languages=xxx"], "unknown language code 'xxx'"),
+    (["max_length=100000"], "config field 'max_length': 100000 exceeds the 512 positions"),
+    (["runs_dir="], "config field 'runs_dir': must name a folder"),
+    (["model=xlm-roberta-base"], "encoder 'xlm-roberta-base' is not in the Hugging Face cache"),
+])
+def test_report_refuses_bad_settings_before_any_notebook_runs(tmp_path, sets, message):
+    run_id = f"pytest-bad-{time.strftime('%H%M%S')}-{len(sets[0])}"
+    out = run_cli("report", "--config", "smoke", "--set", f"run_id={run_id}", *sets,
+                  env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not (ROOT / "runs" / run_id).exists() and not (ROOT / "reports" / run_id).exists()
+
+
+def test_debug_shows_the_traceback():
+    out = run_cli("--debug", "train", "--config", "smoke", "--set", "languages=xxx")
+    assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+def test_chromium_failure_is_reported_with_its_message_and_leaves_nothing(tmp_path, monkeypatch):
+    from emotionlib import report
+
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\necho 'some noise' >&2\necho 'FATAL: no usable sandbox' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(report, "chromium", lambda: str(fake))
+    html = tmp_path / "r" / "report.html"
+    html.parent.mkdir()
+    html.write_text("<html>hi</html>")
+    with pytest.raises(RuntimeError, match=r"could not print .*report.html to PDF \(exit 3\): FATAL: no usable sandbox"):
+        report.render_pdf(html, tmp_path / "r" / "report.pdf")
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["report.html"]
+
+
+def test_every_run_file_name_comes_from_the_layout():
+    """No module or notebook spells a run file's name; RunLayout does."""
+    import nbformat
+
+    names = ["train_log.jsonl", "train_summary.json", "metrics.json", "split.json", "published_comparison.csv",
+             "provenance.json", "label_proportions.csv", "training_curves.png"]
+    folders = ["model", "eval", "interpret", "data", "checkpoint"]
+    literals = ([f"{q}{n}{q}" for n in names for q in "\"'"] + [f"/ {q}{d}{q}" for d in folders for q in "\"'"]
+                + [f"{q}{d}/" for d in folders for q in "\"'"])
+    for path in (ROOT / "emotionlib").glob("*.py"):
+        if path.name not in ("runs.py", "model.py"):  # model.py: the minilm package's own "model" folder
+            text = path.read_text(encoding="utf-8")
+            assert not [x for x in literals if x in text], path.name
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert not [x for x in literals if x in code], path.name
+
+
+def test_runbusy_is_a_one_line_cli_error(tmp_path):
+    layout = RunLayout(tmp_path / "busy")
+    with run_lock(layout):
+        out = run_cli("train", "--config", "smoke", "--set", f"runs_dir={tmp_path}", "run_id=busy")
+    assert out.returncode == 2 and "in use by another process" in out.stderr
+    assert issubclass(RunBusy, RuntimeError)
