@@ -252,9 +252,9 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
             "languages": D.train_languages(cfg), "max_length": cfg.max_length, "thresholds": [0.5] * len(labels)}
     if main:
         write_json(layout.provenance, provenance({"seed": cfg.seed, "encoder_dir": str(encoder_dir),
-                                                           "n_train": len(train_ds), "n_val": len(val_ex.ids),
-                                                           "processes": accelerator.num_processes,
-                                                           "data": read_json(layout.split)["checksums"]}))
+                                                  "n_train": len(train_ds), "n_val": len(val_ex.ids),
+                                                  "processes": accelerator.num_processes,
+                                                  "data": read_json(layout.split)["checksums"]}))
 
     def checkpoint() -> None:
         rng = accelerator.gather(torch.get_rng_state().unsqueeze(0).to(accelerator.device)).cpu()
@@ -290,12 +290,8 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
         train_seconds = time.time() - t0
 
         unwrapped = accelerator.unwrap_model(model)
-        probs = predict_proba(unwrapped, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size)
-        val = language_scores(val_ex.y, decide(probs), val_ex.mask, val_ex.langs, labels)
         entry = {"epoch": epoch + 1, "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
-                 "val_loss": float(loss_fn(torch.logit(torch.tensor(probs).clamp(1e-7, 1 - 1e-7)),
-                                           torch.tensor(val_ex.y), torch.tensor(val_ex.mask))),
-                 "val_macro_f1": val["mean_macro_f1"], "lr": scheduler.get_last_lr()[0],
+                 **_validate(unwrapped, tokenizer, val_ex, loss_fn, cfg), "lr": scheduler.get_last_lr()[0],
                  "train_seconds": round(train_seconds, 2), "train_examples_per_second": round(seen / train_seconds, 2)}
         improved = entry["val_macro_f1"] > progress.best_f1
         if improved:
@@ -320,6 +316,15 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
     return run_dir
+
+
+def _validate(model, tokenizer, val_ex: D.Examples, loss_fn, cfg: Config) -> dict:
+    """Validation loss and macro-F1 at 0.5 (the early-stopping criterion), each language over its own labels."""
+    probs = predict_proba(model, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size)
+    val = language_scores(val_ex.y, decide(probs), val_ex.mask, val_ex.langs, val_ex.labels)
+    logits = torch.logit(torch.tensor(probs).clamp(1e-7, 1 - 1e-7))
+    return {"val_loss": float(loss_fn(logits, torch.tensor(val_ex.y), torch.tensor(val_ex.mask))),
+            "val_macro_f1": val["mean_macro_f1"]}
 
 
 def _finish(cfg: Config, layout: RunLayout, val_ex: D.Examples, progress: Progress, started: float) -> None:
