@@ -185,7 +185,7 @@ class RunLayout:
 
         gone = []
         if self.root.is_dir():
-            for p in self.root.rglob(".*"):
+            for p in sorted(self.root.rglob(".*")):
                 if p.name == ".lock" or not (p.name.endswith(".tmp") or p.name.endswith(".old") or p.is_dir()):
                     continue
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
@@ -210,6 +210,7 @@ def run_lock(layout: RunLayout) -> Iterator[None]:
         except BlockingIOError:
             raise RunBusy(f"{layout.root}: in use by another process (a training, evaluation or interpretation); "
                           "wait for it to finish or choose another run_id") from None
+        layout.remove_temporaries()  # no other writer holds the run: what a killed one left half-written goes
         yield
     finally:
         os.close(fd)  # closing releases the lock

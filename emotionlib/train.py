@@ -200,8 +200,6 @@ def _claim(cfg: Config, layout: RunLayout, resume: bool, done: bool) -> None:
     claim_config(cfg, layout.root)
     if done:
         return
-    for leftover in layout.remove_temporaries():
-        print(f"removed {leftover} (left by an interrupted write)")
     prepare_data(cfg, layout)
     if layout.model.exists() and not resume:
         raise FileExistsError(f"{layout.root}: training was interrupted; pass --resume to continue it")

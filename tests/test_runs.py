@@ -260,3 +260,35 @@ def test_runbusy_is_a_one_line_cli_error(tmp_path):
         out = run_cli("train", "--config", "smoke", "--set", f"runs_dir={tmp_path}", "run_id=busy")
     assert out.returncode == 2 and "in use by another process" in out.stderr
     assert issubclass(RunBusy, RuntimeError)
+
+
+# state a kill leaves behind in each step: the files that say the step is complete are missing, debris remains
+KILLED_IN = {
+    "prepare": lambda r: (r.split.unlink(), r.label_proportions.unlink()),
+    "train": lambda r: (r.train_summary.unlink(), r.training_curves.unlink()),
+    "evaluate": lambda r: (r.metrics.unlink(), (r.steps / "evaluate.json").unlink()),
+    "interpret": lambda r: (r.interpret_summary.unlink(), (r.steps / "interpret.json").unlink(missing_ok=True)),
+}
+
+
+@pytest.mark.parametrize("step", list(KILLED_IN))
+def test_a_kill_at_any_step_then_the_same_command_finishes_the_run(step, tmp_path):
+    """A run killed in one step: the rerun redoes that step (and those after it), keeps the ones before."""
+    runs = tmp_path / "runs"
+    cmd = ["run", "--config", "smoke", "--set", f"runs_dir={runs}", "run_id=k"]
+    first = run_cli(*cmd)
+    assert first.returncode == 0, first.stderr[-2000:]
+    layout = RunLayout(runs / "k")
+    done = tree(layout.root)
+    KILLED_IN[step](layout)
+    (layout.root / f".{step}.debris.tmp").write_text("half a file")
+    again = run_cli(*cmd)
+    assert again.returncode == 0, again.stderr[-2000:]
+    after = tree(layout.root)
+    assert set(after) == set(done)  # every output is back, the debris is gone
+    earlier = {"prepare": (), "train": ("data/",), "evaluate": ("data/", "model/", "train_log"),
+               "interpret": ("data/", "model/", "train_log", "metrics.json", "eval/")}[step]
+    for name in done:
+        if name.startswith(earlier):  # the steps before the killed one are untouched
+            assert after[name] == done[name], name
+    assert read_json(layout.metrics)["headline"]["set"] == "dev/eng"
