@@ -110,7 +110,10 @@ def test_interrupted_training_without_resume_is_refused_with_the_hint(tmp_path):
 def test_ctrl_c_during_training_says_how_to_continue(tmp_path):
     cmd = [sys.executable, "-m", "emotionlib", "train", "--config", "smoke", "--set", f"runs_dir={tmp_path}",
            "run_id=int", "epochs=50", "max_train_rows=2000", "patience=0"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell's background job inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler:
+    # give the child the terminal's default, as a user's foreground command has it
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / "int" / "provenance.json").is_file():
         time.sleep(0.1)
@@ -271,18 +274,25 @@ KILLED_IN = {
 }
 
 
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One run through the whole pipeline (smoke profile), copied by each test that damages it."""
+    runs, run_id = tmp_path_factory.mktemp("finished"), f"pytest-killed-{time.strftime('%H%M%S')}"
+    out = run_cli("run", "--config", "smoke", "--set", f"runs_dir={runs}", f"run_id={run_id}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    yield runs / run_id
+    shutil.rmtree(ROOT / "reports" / run_id, ignore_errors=True)
+
+
 @pytest.mark.parametrize("step", list(KILLED_IN))
-def test_a_kill_at_any_step_then_the_same_command_finishes_the_run(step, tmp_path):
+def test_a_kill_at_any_step_then_the_same_command_finishes_the_run(step, finished_run, tmp_path):
     """A run killed in one step: the rerun redoes that step (and those after it), keeps the ones before."""
-    runs = tmp_path / "runs"
-    cmd = ["run", "--config", "smoke", "--set", f"runs_dir={runs}", "run_id=k"]
-    first = run_cli(*cmd)
-    assert first.returncode == 0, first.stderr[-2000:]
-    layout = RunLayout(runs / "k")
+    layout = RunLayout(tmp_path / finished_run.name)
+    shutil.copytree(finished_run, layout.root)
     done = tree(layout.root)
     KILLED_IN[step](layout)
     (layout.root / f".{step}.debris.tmp").write_text("half a file")
-    again = run_cli(*cmd)
+    again = run_cli("run", "--run", str(layout.root))
     assert again.returncode == 0, again.stderr[-2000:]
     after = tree(layout.root)
     assert set(after) == set(done)  # every output is back, the debris is gone
