@@ -172,7 +172,7 @@ def run_predict(run_dir: Path, quantize: bool, sort: bool, backend: str = "torch
 
 def run_predict_onnx(run_dir: Path) -> dict:
     """The same measurement through `emotionlib.load(run, backend="onnx")` (ONNX Runtime, same batching)."""
-    from emotionlib.predict import Classifier
+    from emotionlib.classifier import Classifier
 
     clf = Classifier(run_dir, backend="onnx")  # exported under runs/<id>/onnx/ beforehand by main()
     src = D.DataSource.resolve()
@@ -187,7 +187,8 @@ def run_predict_onnx(run_dir: Path) -> dict:
 
 
 def run_lime(run_dir: Path) -> dict:
-    from emotionlib.interpret import CASE_STUDY, explain_lime
+    from emotionlib.config import CASE_STUDY
+    from emotionlib.interpret import explain_lime
     from emotionlib.model import load_model
 
     model, tok, meta = load_model(run_dir / "model")

@@ -8,6 +8,6 @@
 
 def load(run_dir, backend: str = "torch"):
     """The trained run in `run_dir` as a `Classifier` (labels, tuned thresholds, `predict`, `predict_proba`)."""
-    from emotionlib.predict import Classifier
+    from emotionlib.classifier import Classifier
 
     return Classifier(run_dir, backend)

@@ -18,7 +18,7 @@ def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config fields")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emotionlib", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--learning-rates", nargs="+", type=float, default=None,
                    help="default: the profile's rate and half of it")
     p.add_argument("--epochs", nargs="+", type=int, default=None, help="default: the profile's epochs")
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -121,7 +124,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from emotionlib.predict import predict_file
+    from emotionlib.classifier import predict_file
 
     print(predict_file(args.run, args.input, args.output, args.batch_size, args.backend))
     return 0

@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from emotionlib.runs import RunLayout, atomic_path, read_json, write_json
+from emotionlib.runs import RunLayout, atomic_path, read_json, sha256_of, write_json
 
 LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise")  # canonical order
 LANGUAGES = ("afr", "amh", "arq", "ary", "chn", "deu", "eng", "esp", "hau", "hin", "ibo", "kin", "mar", "orm",
@@ -61,14 +61,6 @@ def expand_languages(languages: Iterable[str]) -> list[str]:
     if langs == ["all"]:
         return list(LANGUAGES)
     return [check_language(lang) for lang in langs]
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def cache_dir() -> Path:
@@ -192,7 +184,10 @@ class CsvSource:
     def load(self, split: str, lang: str) -> "LangSplit":
         d = read_table(self.path(split, lang), lang=self.name, split=split, labels=self.labels, ignore=self.ignore)
         if split != "train" and self.has("train", lang):
-            train_labels = read_table(self.path("train", lang), lang, "train", self.labels, self.ignore).labels
+            train = self.path("train", lang)
+            with open(train, encoding="utf-8-sig", newline="") as f:  # the header is enough: train is read when used
+                header = [h.strip() for h in next(csv.reader(f), [])]
+            train_labels = label_columns(header, train, self.labels, self.ignore)[0]
             if d.labels != train_labels:
                 raise DataError(f"{d.path}: label columns {', '.join(d.labels)} differ from the train file's "
                                 f"({', '.join(train_labels)})")
@@ -284,6 +279,35 @@ def _header(rows: list[list[str]], path: Path) -> list[str]:
     return header
 
 
+def label_columns(header: Sequence[str], path: Path, labels: Sequence[str] = (), ignore: Sequence[str] = (),
+                  known_labels: Sequence[str] | None = None) -> tuple[tuple[str, ...], dict[str, int]]:
+    """The label names a header holds, in order, and the column of each (the rules of `read_table`)."""
+    if len(set(header)) != len(header):
+        raise DataError(f"{path}: a column appears twice in the header ({','.join(header)})")
+    label_cols = [h for h in header if h not in ("id", "text") and h not in ignore]
+    if labels:
+        missing = [lab for lab in labels if lab not in header]
+        if missing:
+            raise DataError(f"{path}: declared label column(s) {', '.join(map(repr, missing))} not in the header "
+                            f"({','.join(header)})")
+        extra = [h for h in label_cols if h not in labels]
+        if extra:
+            raise DataError(f"{path}: column {extra[0]!r} is neither a declared label nor in ignore_columns")
+        label_cols = list(labels)
+    if known_labels is None:
+        if not label_cols:
+            raise DataError(f"{path}: no label columns (header: {','.join(header)})")
+        return tuple(label_cols), {lab: list(header).index(lab) for lab in label_cols}
+    for col in label_cols:
+        if col.lower() not in known_labels:
+            raise DataError(f"{path}: unknown label column {col!r}; labels are {', '.join(known_labels)}")
+    if len({c.lower() for c in label_cols}) != len(label_cols):
+        raise DataError(f"{path}: a label column appears twice in the header")
+    by_name = {c.lower(): c for c in label_cols}
+    names = tuple(lab for lab in known_labels if lab in by_name)  # canonical order
+    return names, {lab: list(header).index(by_name[lab]) for lab in names}
+
+
 def read_table(path: str | os.PathLike, lang: str, split: str = "", labels: Sequence[str] = (),
                ignore: Sequence[str] = (), known_labels: Sequence[str] | None = None) -> LangSplit:
     """Read and validate a CSV with `id`, `text` and 0/1 label columns; errors name the file, row and column.
@@ -295,34 +319,7 @@ def read_table(path: str | os.PathLike, lang: str, split: str = "", labels: Sequ
     path = Path(path)
     rows = _rows(path)
     header = _header(rows, path)
-    if len(set(header)) != len(header):
-        raise DataError(f"{path}: a column appears twice in the header ({','.join(header)})")
-    others = [h for h in header if h not in ("id", "text") and h not in ignore]
-    if labels:
-        missing = [lab for lab in labels if lab not in header]
-        if missing:
-            raise DataError(f"{path}: declared label column(s) {', '.join(map(repr, missing))} not in the header "
-                            f"({','.join(header)})")
-        extra = [h for h in others if h not in labels]
-        if extra:
-            raise DataError(f"{path}: column {extra[0]!r} is neither a declared label nor in ignore_columns")
-        label_cols = list(labels)
-    else:
-        label_cols = others
-    if known_labels is not None:
-        for col in label_cols:
-            if col.lower() not in known_labels:
-                raise DataError(f"{path}: unknown label column {col!r}; labels are {', '.join(known_labels)}")
-        if len({c.lower() for c in label_cols}) != len(label_cols):
-            raise DataError(f"{path}: a label column appears twice in the header")
-        by_name = {c.lower(): c for c in label_cols}
-        names = tuple(lab for lab in known_labels if lab in by_name)  # canonical order
-        col_of = {lab: header.index(by_name[lab]) for lab in names}
-    else:
-        if not label_cols:
-            raise DataError(f"{path}: no label columns (header: {','.join(header)})")
-        names = tuple(label_cols)
-        col_of = {lab: header.index(lab) for lab in names}
+    names, col_of = label_columns(header, path, labels, ignore, known_labels)
     pos = {h: i for i, h in enumerate(header)}
     body = rows[1:]
     if not body:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emotionlib.predict import OnnxForward, batched_proba, predict_proba
 from emotionlib.runs import RunLayout, atomic_dir, read_json
 
 FORMATS = ("hf", "onnx")
@@ -108,7 +109,6 @@ def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4) -> Path:
     the tokenizer and the run's labels and thresholds; checked against PyTorch before it is put in place."""
     from emotionlib.data import sha256_of
     from emotionlib.model import load_model
-    from emotionlib.predict import batched_proba, predict_proba
 
     layout = RunLayout(run_dir)
     model, tokenizer, meta = load_model(layout.model)
@@ -164,20 +164,3 @@ def ensure_onnx(run_dir: Path) -> Path:
             and read_json(meta_path).get("model_sha256") == sha256_of(weights)):
         export_onnx(layout.root, folder)
     return folder / ONNX_FILE
-
-
-class OnnxForward:
-    """(input_ids, attention_mask) -> probabilities through onnxruntime on the CPU, with torch's thread count."""
-
-    def __init__(self, path: Path, threads: int | None = None):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or torch.get_num_threads()
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-    def __call__(self, input_ids, attention_mask) -> np.ndarray:
-        feeds = {"input_ids": np.asarray(input_ids, dtype=np.int64),
-                 "attention_mask": np.asarray(attention_mask, dtype=np.int64)}
-        return self.session.run(["probabilities"], feeds)[0]

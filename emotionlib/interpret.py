@@ -16,9 +16,8 @@ import pandas as pd
 import torch
 
 from emotionlib import plots
-from emotionlib.config import CASE_STUDY  # noqa: F401  (the seed's sentence, the default case study)
 from emotionlib.predict import predict_proba
-from emotionlib.runs import RunLayout, read_json, record_step, run_lock, step_inputs, step_is_current, write_json
+from emotionlib.runs import RunLayout, record_step, run_lock, step_inputs, step_is_current, write_json
 
 LIME_SPLIT = r"\W+"  # LIME's own word definition
 MIN_WORDS = 5  # sentences shorter than this are left out of the agreement figures
@@ -142,7 +141,7 @@ def agreement(model, tokenizer, texts: Sequence[str], probs: np.ndarray, labels:
 
 # --- the run-level step (notebook 04) ------------------------------------------------------------------
 
-def scored_set(layout: RunLayout, cfg, model=None, tokenizer=None, max_length: int = 128):
+def scored_set(layout: RunLayout, cfg, model=None, tokenizer=None, meta: dict | None = None):
     """The first labeled test file of the run's languages, else its dev file, else its validation part, with the
     model's probabilities: the evaluate step's predictions where it wrote them, else computed here (nothing is
     written), so interpret does not depend on evaluate having run. (gold LangSplit, probabilities DataFrame)."""
@@ -154,17 +153,19 @@ def scored_set(layout: RunLayout, cfg, model=None, tokenizer=None, max_length: i
         for lang in D.train_languages(cfg):
             if split == "val":
                 gold = next(p for p in training_parts(cfg, layout)[1] if p.lang == lang)
-            elif source.has(split, lang) and (gold := source.load(split, lang)).labeled:
-                pass
+            elif source.has(split, lang):
+                gold = source.load(split, lang)
             else:
+                continue
+            if not gold.labeled:
                 continue
             path = layout.predictions(split, lang)
             if path.is_file():
                 return gold, pd.read_csv(path, dtype={"id": str}).set_index("id").loc[gold.ids]
             if model is not None:
-                all_labels = read_json(layout.metadata)["labels"]
-                labels = [lab for lab in all_labels if lab in gold.labels]
-                probs = predict_proba(model, tokenizer, gold.texts, max_length)[:, [all_labels.index(x) for x in labels]]
+                labels = [lab for lab in meta["labels"] if lab in gold.labels]
+                probs = predict_proba(model, tokenizer, gold.texts, meta["max_length"])
+                probs = probs[:, [meta["labels"].index(lab) for lab in labels]]
                 return gold, pd.DataFrame(probs, columns=labels, index=pd.Index(gold.ids, name="id"))
     raise FileNotFoundError(f"{layout.root}: no labeled set to explain")
 
@@ -225,7 +226,7 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
     plots.weight_bars([w for w, _ in case[case_label]], [wt for _, wt in case[case_label]],
                       f"LIME, {case_label}: \"{case_text}\"", path=layout.lime_case_png)
 
-    gold, probs = scored_set(layout, cfg, model, tokenizer, meta["max_length"])
+    gold, probs = scored_set(layout, cfg, model, tokenizer, meta)
     examples = pick_examples(gold, probs, dict(zip(labels, meta["thresholds"])))
     ex_rows = []
     for r in examples.itertuples():

@@ -56,6 +56,16 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -179,18 +189,17 @@ class RunLayout:
     def relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.root))
 
-    def remove_temporaries(self) -> list[Path]:
-        """Temporary files and folders a killed write left behind (names `.<name>.<random>[.tmp]`)."""
+    def remove_temporaries(self) -> None:
+        """Remove the temporary files and folders a killed write left behind (names `.<name>.<random>[.tmp]`)."""
         import shutil
 
-        gone = []
-        if self.root.is_dir():
-            for p in sorted(self.root.rglob(".*")):
-                if p.name == ".lock" or not (p.name.endswith(".tmp") or p.name.endswith(".old") or p.is_dir()):
-                    continue
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-                gone.append(p)
-        return gone
+        for p in sorted(self.root.rglob(".*")) if self.root.is_dir() else []:
+            if p.name == ".lock" or not (p.name.endswith((".tmp", ".old")) or p.is_dir()):
+                continue
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
 
 class RunBusy(RuntimeError):
@@ -218,17 +227,7 @@ def run_lock(layout: RunLayout) -> Iterator[None]:
 
 def step_inputs(layout: RunLayout, paths: list[Path]) -> dict[str, str]:
     """sha256 of each input file of a step, keyed by its path in the run; a missing one is recorded as missing."""
-    import hashlib
-
-    out = {}
-    for p in paths:
-        h = hashlib.sha256()
-        if p.is_file():
-            with open(p, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-        out[layout.relative(p)] = h.hexdigest() if p.is_file() else "missing"
-    return out
+    return {layout.relative(p): sha256_of(p) if p.is_file() else "missing" for p in paths}
 
 
 def step_is_current(layout: RunLayout, step: str, inputs: dict[str, str], outputs: list[Path]) -> bool:

@@ -179,7 +179,12 @@ def preflight(cfg: Config) -> Path:
     D.train_languages(cfg), D.eval_languages(cfg)  # unknown codes fail here
     source = D.source_for(cfg)
     for lang in D.train_languages(cfg):
-        source.load("train", lang)  # a bad row is named now, before a run folder exists
+        # BRIGHTER files are checked against their manifest; your own are read now, so that a bad row is named
+        # before a run folder exists
+        if cfg.own_data:
+            source.load("train", lang)
+        else:
+            source.path("train", lang)
     encoder_dir = resolve_encoder(cfg.model)
     positions = encoder_positions(encoder_dir)
     if cfg.max_length > positions:
@@ -211,8 +216,6 @@ def _claim(cfg: Config, layout: RunLayout, resume: bool, done: bool) -> None:
 
 
 def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resume: bool, started: float) -> Path:
-    from tqdm.auto import tqdm
-
     main = accelerator.is_main_process
     run_dir, ckpt_dir = layout.root, layout.checkpoint
     train_parts, val_parts = training_parts(cfg, layout)
@@ -234,16 +237,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
     pos_weight = positive_weights(train_ex.y, train_ex.mask) if cfg.pos_weight else None
     loss_fn = make_loss(cfg.loss, cfg.focal_alpha, cfg.focal_gamma, pos_weight)
 
-    progress = Progress()
-    log_path = layout.train_log
-    if resume and checkpoint_state(ckpt_dir) is not None:
-        progress = load_checkpoint(ckpt_dir, model, optimizer, scheduler, accelerator.process_index)
-        accelerator.print(f"resuming {run_dir} at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
-        if main and log_path.is_file():  # epochs logged after the checkpoint will be run again
-            kept = [ln for ln in log_path.read_text().splitlines() if json.loads(ln)["epoch"] <= progress.epoch]
-            log_path.write_text("".join(ln + "\n" for ln in kept))
-    elif resume:
-        accelerator.print(f"{run_dir}: no checkpoint to resume from; starting from the beginning")
+    progress = _restore(layout, model, optimizer, scheduler, accelerator) if resume else Progress()
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
 
     meta = {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "head": cfg.head, "labels": list(labels),
@@ -262,29 +256,8 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
 
     while progress.epoch < cfg.epochs and not progress.done:
         epoch = progress.epoch
-        train_dl.set_epoch(epoch)
-        model.train()
-        batches = accelerator.skip_first_batches(train_dl, progress.step_in_epoch) if progress.step_in_epoch else train_dl
-        bar = tqdm(batches, total=len(train_dl), initial=progress.step_in_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not main, dynamic_ncols=True)
-        t0, seen = time.time(), 0
-        for batch in bar:
-            with accelerator.autocast():
-                logits = model(batch["input_ids"], batch["attention_mask"])
-                loss = loss_fn(logits.float(), batch["labels"], batch["label_mask"])
-            accelerator.backward(loss)
-            if cfg.max_grad_norm:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            progress.step_in_epoch += 1
-            progress.global_step += 1
-            progress.loss_sum += accelerator.gather(loss.detach()).mean().item()
-            seen += len(batch["input_ids"]) * accelerator.num_processes
-            bar.set_postfix(loss=f"{progress.loss_sum / progress.step_in_epoch:.4f}")
-            if cfg.checkpoint_every and progress.step_in_epoch % cfg.checkpoint_every == 0:
-                checkpoint()
+        t0 = time.time()
+        seen = _train_epoch(cfg, accelerator, model, optimizer, scheduler, loss_fn, train_dl, progress, checkpoint)
         train_seconds = time.time() - t0
 
         unwrapped = accelerator.unwrap_model(model)
@@ -301,7 +274,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
         accelerator.print(f"epoch {epoch + 1}: train_loss {entry['train_loss']:.4f} val_loss {entry['val_loss']:.4f} "
                           f"val_macro_f1 {entry['val_macro_f1']:.4f}{' (best)' if improved else ''}")
         if main:
-            with open(log_path, "a", encoding="utf-8") as f:
+            with open(layout.train_log, "a", encoding="utf-8") as f:
                 f.write(json.dumps(entry) + "\n")
         progress.epoch, progress.step_in_epoch, progress.loss_sum = epoch + 1, 0, 0.0
         if cfg.patience and progress.stale_epochs >= cfg.patience:
@@ -314,6 +287,51 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
     return run_dir
+
+
+def _restore(layout: RunLayout, model, optimizer, scheduler, accelerator) -> Progress:
+    """Progress, weights, optimiser and RNG states from the run's checkpoint; a fresh start when there is none."""
+    if checkpoint_state(layout.checkpoint) is None:
+        accelerator.print(f"{layout.root}: no checkpoint to resume from; starting from the beginning")
+        return Progress()
+    progress = load_checkpoint(layout.checkpoint, model, optimizer, scheduler, accelerator.process_index)
+    accelerator.print(f"resuming {layout.root} at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
+    if accelerator.is_main_process and layout.train_log.is_file():  # epochs after the checkpoint run again
+        kept = [ln for ln in layout.train_log.read_text().splitlines() if json.loads(ln)["epoch"] <= progress.epoch]
+        layout.train_log.write_text("".join(ln + "\n" for ln in kept))
+    return progress
+
+
+def _train_epoch(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn, train_dl, progress: Progress,
+                 checkpoint) -> int:
+    """One pass over the training part (from where an interrupted epoch stopped); returns the examples seen."""
+    from tqdm.auto import tqdm
+
+    train_dl.set_epoch(progress.epoch)
+    model.train()
+    batches = accelerator.skip_first_batches(train_dl, progress.step_in_epoch) if progress.step_in_epoch else train_dl
+    bar = tqdm(batches, total=len(train_dl), initial=progress.step_in_epoch,
+               desc=f"epoch {progress.epoch + 1}/{cfg.epochs}", disable=not accelerator.is_main_process,
+               dynamic_ncols=True)
+    seen = 0
+    for batch in bar:
+        with accelerator.autocast():
+            logits = model(batch["input_ids"], batch["attention_mask"])
+            loss = loss_fn(logits.float(), batch["labels"], batch["label_mask"])
+        accelerator.backward(loss)
+        if cfg.max_grad_norm:
+            accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        progress.step_in_epoch += 1
+        progress.global_step += 1
+        progress.loss_sum += accelerator.gather(loss.detach()).mean().item()
+        seen += len(batch["input_ids"]) * accelerator.num_processes
+        bar.set_postfix(loss=f"{progress.loss_sum / progress.step_in_epoch:.4f}")
+        if cfg.checkpoint_every and progress.step_in_epoch % cfg.checkpoint_every == 0:
+            checkpoint()
+    return seen
 
 
 def _validate(model, tokenizer, val_ex: D.Examples, loss_fn, cfg: Config) -> dict:

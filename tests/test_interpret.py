@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from emotionlib.interpret import (CASE_STUDY, attentions, explain_lime, layer_head_summary, merge_words, rank_of,
+from emotionlib.config import CASE_STUDY
+from emotionlib.interpret import (attentions, explain_lime, layer_head_summary, merge_words, rank_of,
                                   rollout)
 from emotionlib.model import load_model
 
