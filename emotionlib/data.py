@@ -436,11 +436,11 @@ def prepare_data(cfg, layout: RunLayout | None = None) -> dict:
     claim_config(cfg, layout.root)
     if layout.split.is_file():
         return read_json(layout.split)
-    record = {"source": source.describe(), "val_fraction": cfg.val_fraction, "seed": cfg.seed, "languages": {}}
+    record = {"source": source.describe(), "val_fraction": cfg.val_fraction, "seed": cfg.split_seed, "languages": {}}
     proportions = []
     for lang in languages:
         full = source.load("train", lang)
-        train_idx, val_idx = split_train_val(full, cfg.val_fraction, cfg.seed)
+        train_idx, val_idx = split_train_val(full, cfg.val_fraction, cfg.split_seed)
         record["languages"][lang] = {"n_train": len(train_idx), "n_val": len(val_idx),
                                      "val_ids": [full.ids[i] for i in val_idx]}
         table = label_proportions({"whole": full, "train": full.subset(train_idx), "val": full.subset(val_idx)})

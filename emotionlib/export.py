@@ -25,6 +25,14 @@ def export(run_dir: Path, fmt: str, out: Path) -> Path:
 
 # --- Hugging Face ------------------------------------------------------------------------------------------
 
+def refuse_ensemble(run_dir: Path, fmt: str) -> None:
+    from emotionlib.model import read_metadata
+
+    if read_metadata(RunLayout(run_dir).model).get("kind") == "ensemble":
+        raise ValueError(f"{run_dir}: an ensemble has no single network to export to {fmt}; export its members' "
+                         "runs, and combine them with the weights in its model/metadata.json")
+
+
 def export_hf(run_dir: Path, out: Path) -> Path:
     """A folder that AutoModelForSequenceClassification and pipeline("text-classification") load as it is.
 
@@ -33,6 +41,7 @@ def export_hf(run_dir: Path, out: Path) -> Path:
     from emotionlib.model import load_model
 
     run_dir = Path(run_dir)
+    refuse_ensemble(run_dir, "Hugging Face")
     model, tokenizer, meta = load_model(RunLayout(run_dir).model)
     if meta.get("head", "linear") != "auto":
         raise ValueError(f"{run_dir}: head 'linear' (one layer on the raw first token) has no standard transformers "
@@ -111,6 +120,7 @@ def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4) -> Path:
     from emotionlib.model import load_model
 
     layout = RunLayout(run_dir)
+    refuse_ensemble(layout.root, "ONNX")
     model, tokenizer, meta = load_model(layout.model)
     enc = tokenizer(CHECK_TEXTS[:2], padding=True, return_tensors="pt")
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=meta["max_length"])

@@ -202,14 +202,20 @@ def interpret_run(run_dir: Path, case_text: str | None = None) -> Path:
         print(f"{layout.root}: interpretation is up to date with the model and its evaluation; skipped")
         return layout.interpret
     model, tokenizer, meta = load_model(layout.model, attn_implementation="eager")
+    member = None
+    if getattr(model, "is_ensemble", False):
+        # attention belongs to one network: the views are those of the ensemble's largest-weight member
+        member = RunLayout(model.top_member().run_dir)
+        model, tokenizer, meta = load_model(member.model, attn_implementation="eager")
     with run_lock(layout):
-        _interpret(cfg, layout, model, tokenizer, meta, case_text)
+        _interpret(cfg, layout, model, tokenizer, meta, case_text, member)
         if case_text == cfg.case_study:
             record_step(layout, "interpret", inputs, [layout.interpret_summary])
     return layout.interpret
 
 
-def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: str) -> None:
+def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: str,
+               member: RunLayout | None = None) -> None:
     labels = meta["labels"]
     layout.interpret.mkdir(parents=True, exist_ok=True)
     lime_args = dict(max_length=meta["max_length"], num_samples=cfg.lime_num_samples,
@@ -226,7 +232,7 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
     plots.weight_bars([w for w, _ in case[case_label]], [wt for _, wt in case[case_label]],
                       f"LIME, {case_label}: \"{case_text}\"", path=layout.lime_case_png)
 
-    gold, probs = scored_set(layout, cfg, model, tokenizer, meta)
+    gold, probs = scored_set(member or layout, cfg, model, tokenizer, meta)
     examples = pick_examples(gold, probs, dict(zip(labels, meta["thresholds"])))
     ex_rows = []
     for r in examples.itertuples():
@@ -265,4 +271,5 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
         "agreement_set": f"{gold.split}/{gold.lang}", "agreement_sentences": int(len(agree)),
         "mean_rho_lime_attention": float(agree["rho_lime_attention"].mean()) if len(agree) else None,
         "mean_rho_lime_rollout": float(agree["rho_lime_rollout"].mean()) if len(agree) else None,
+        "explained_member": member.root.name if member else None,
         "note": "Attention weights are not explanations (Jain & Wallace 2019; Wiegreffe & Pinter 2019)."})

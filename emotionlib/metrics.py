@@ -48,6 +48,13 @@ def language_scores(y_true, y_pred, mask, langs: Sequence[str], labels: Sequence
     return {"mean_macro_f1": float(np.mean([s["macro_f1"] for s in out.values()])), "languages": out}
 
 
+def label_f1(y_true, y_pred, mask) -> np.ndarray:
+    """F1 of each label over the rows that have it (all languages together); NaN for a label no row has."""
+    y_true, y_pred, mask = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int), np.asarray(mask, dtype=bool)
+    return np.array([f1_score(y_true[mask[:, j], j], y_pred[mask[:, j], j], zero_division=0) if mask[:, j].any()
+                     else np.nan for j in range(y_true.shape[1])])
+
+
 def tune_thresholds(y_true: np.ndarray, probs: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID) -> np.ndarray:
     """Per label, the grid threshold with the best F1 (ties go to the one nearest 0.5)."""
     y_true = np.asarray(y_true, dtype=int)

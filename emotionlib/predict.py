@@ -46,7 +46,10 @@ def torch_forward(model) -> Forward:
 
 def predict_proba(model, tokenizer, texts: Sequence[str], max_length: int = 128, batch_size: int = 64,
                   sort_by_length: bool = True, progress: bool = False) -> np.ndarray:
-    """Sigmoid probabilities (n, C) of a PyTorch classifier, in eval mode (its mode is restored after)."""
+    """Sigmoid probabilities (n, C) of a PyTorch classifier, in eval mode (its mode is restored after); an
+    ensemble averages its members' (each with its own tokenizer)."""
+    if getattr(model, "is_ensemble", False):
+        return model.predict_proba(list(texts), batch_size, progress)
     was_training = model.training
     model.eval()
     try:

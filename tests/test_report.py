@@ -62,20 +62,3 @@ def test_committed_notebooks_are_clean_and_parameterised():
         assert names == (set(FIELDS) if path.name < "03" else {"run_dir"}), path.name
         assert not any("'eval/" in c.source or '"eval/' in c.source or "interpret/" in c.source for c in code)
         assert not any("for " in c.source and ".backward(" in c.source for c in code)  # no training loop here
-
-
-@pytest.mark.slow
-def test_sweep_runs_each_configuration_through_the_notebooks(tmp_path):
-    import pandas as pd
-
-    from emotionlib.config import load_config
-    from emotionlib.report import sweep
-
-    cfg = load_config("smoke", {"runs_dir": str(tmp_path / "runs"), "run_id": "sw"})
-    out = sweep(cfg, losses=("bce", "focal"), learning_rates=(1e-3,), epochs=(1,), reports_dir=tmp_path / "reports")
-    table = pd.read_csv(out / "sweep.csv")
-    assert list(table["loss"]) == ["bce", "focal"] and (out / "sweep.png").is_file()
-    for run_id in table["run_id"]:
-        assert (tmp_path / "runs" / run_id / "metrics.json").is_file()
-        assert (out / run_id / "02_train.ipynb").is_file()  # executed by papermill
-    assert table["macro_f1"].between(0, 1).all()

@@ -159,3 +159,31 @@ def test_per_language_mode_makes_one_run_per_language(tmp_path):
     assert read_json(runs[1] / "model" / "metadata.json")["labels"] == ["anger", "disgust", "fear", "joy", "sadness"]
     with pytest.raises(ValueError, match="per_language"):
         train(cfg)
+
+
+def test_loss_weighting_static_and_dynamic_are_logged_per_epoch(tmp_path):
+    from emotionlib import data as D
+    from emotionlib.losses import class_balanced_weights
+    from emotionlib.runs import RunLayout
+    from emotionlib.train import train
+
+    base = {"runs_dir": str(tmp_path), "epochs": 2, "patience": 0}
+    static = train(load_config("smoke", base | {"run_id": "static", "loss_weighting": "static"}))
+    cfg = load_config("smoke", base | {"run_id": "static", "loss_weighting": "static"})
+    train_parts, _ = D.training_parts(cfg, RunLayout(static))
+    ex = D.Examples.from_splits(train_parts, read_json(static / "model" / "metadata.json")["labels"])
+    expected = class_balanced_weights(ex.y, ex.mask, cfg.class_balance_beta)
+    for entry in log_of(static):
+        assert np.allclose(entry["label_weights"], expected, atol=1e-4)  # fixed from the training part
+
+    from emotionlib.losses import difficulty_weights
+
+    dynamic = train(load_config("smoke", base | {"run_id": "dynamic", "loss_weighting": "dynamic",
+                                               "max_train_rows": 400, "learning_rate": 3e-3}))
+    log = log_of(dynamic)
+    assert len(log) == 2
+    for entry in log:  # re-set after every epoch from that epoch's validation F1 per label
+        f1 = np.array(entry["val_label_f1"], dtype=float)
+        assert np.allclose(entry["label_weights"], difficulty_weights(f1, ~np.isnan(f1), 1.0), atol=1e-4)
+    assert any(not np.allclose(e["label_weights"], 1.0) for e in log), "a label was learnt: weights must differ"
+    assert "label_weights" not in log_of(train(load_config("smoke", base | {"run_id": "plain"})))[0]
