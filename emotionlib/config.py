@@ -46,6 +46,7 @@ class Config:
     multilingual: str = "joint"  # joint: one model on all languages; per_language: one run per language
     model: str = "xlm-roberta-base"
     head: str = "linear"  # linear: the seed's one layer on the raw first token; auto: the encoder's own head
+    pooling: str = "cls"  # what the linear head reads: the first token (the seed's) or the mean of the tokens
     max_length: int = 128
     pad_to_max_length: bool = False  # the seed's fixed padding; dynamic padding otherwise
     group_by_length: bool = False
@@ -116,6 +117,10 @@ class Config:
             fail("runs_dir", "must name a folder (empty would write runs into the current directory)")
         if self.head not in HEADS:
             fail("head", f"must be one of {HEADS}")
+        if self.pooling not in ("cls", "mean"):
+            fail("pooling", "must be 'cls' or 'mean'")
+        if self.pooling == "mean" and self.head == "auto":
+            fail("pooling", "mean pooling is for head: linear (the encoder's own head reads the first token)")
         if not self.case_study.strip():
             fail("case_study", "must be a non-empty sentence")
         if self.loss not in LOSSES:

