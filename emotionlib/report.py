@@ -368,13 +368,16 @@ def discussion(r: RunResults) -> str:
 
 
 def sweep_citation(reports_dir: Path = ROOT / "reports"):
-    """The newest `make sweep` table of this checkout (mean ± sd over seeds), cited with where it lives."""
+    """Every `make sweep` table of this checkout (mean ± sd over seeds), oldest first, cited with where it lives."""
     from IPython.display import HTML, Markdown
 
     found = sorted(Path(reports_dir).glob("sweep-*/summary.csv"), key=lambda p: p.stat().st_mtime)
     if not found:
         return Markdown("No sweep has been run in this checkout (`make sweep` writes one under `reports/sweep-<name>/`).")
-    path = found[-1]
+    return HTML(TABLE_STYLE + "".join(_sweep_table(path) for path in found))
+
+
+def _sweep_table(path: Path) -> str:
     spec = read_json(path.parent / "sweep.json") if (path.parent / "sweep.json").is_file() else {}
     t = pd.read_csv(path)
     axes = [c for c in t.columns if not c.endswith(("_mean", "_sd")) and c != "seeds"]
@@ -382,10 +385,11 @@ def sweep_citation(reports_dir: Path = ROOT / "reports"):
     for m, name in (("val_f1_0.5", "validation macro-F1 @0.5"), ("dev_f1_tuned", "dev macro-F1 (tuned)")):
         shown[name] = [f"{a:.3f} ± {b:.3f}" for a, b in zip(t[f"{m}_mean"], t[f"{m}_sd"])]
     shown["best epoch"] = t["best_epoch_mean"].round(1)
-    text = (f"Hyperparameter sweep `{path.parent.name}` (profile `{Path(str(spec.get('profile', '?'))).stem}`, seeds "
-            f"{spec.get('seeds', '?')}, commit `{spec.get('provenance', {}).get('commit', '?')}`; "
-            f"`{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}`), best validation mean first:")
-    return HTML(f"<p>{text}</p>" + TABLE_STYLE + shown.to_html(index=False, border=0, classes="dataframe"))
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    text = (f"Sweep `{path.parent.name}` (profile `{Path(str(spec.get('profile', '?'))).stem}`, seeds "
+            f"{spec.get('seeds', '?')}, commit `{spec.get('provenance', {}).get('commit', '?')}`; `{where}`), "
+            "mean ± sd over seeds, best validation mean first:")
+    return f"<p>{text}</p>" + shown.to_html(index=False, border=0, classes="dataframe")
 
 
 def provenance_facts(r: RunResults) -> str:

@@ -59,3 +59,15 @@ def test_a_sweep_runs_every_setting_and_seed_and_resumes(tmp_path):
         assert (tmp_path / "runs" / run_id / "metrics.json").is_file()
     again = pd.read_csv(run_sweep(spec, str(tmp_path / "runs"), tmp_path / "reports") / "runs.csv")
     assert again.drop(columns="train_seconds").equals(runs.drop(columns="train_seconds"))  # runs are reused
+
+
+def test_the_report_cites_every_sweep_table(tmp_path):
+    from emotionlib.report import sweep_citation
+
+    assert "No sweep" in sweep_citation(tmp_path).data
+    runs = pd.DataFrame({"loss": ["bce", "bce"], "seed": [1, 2], "val_f1_0.5": [0.6, 0.7], "val_f1_tuned": 0.7,
+                         "dev_f1_0.5": 0.6, "dev_f1_tuned": [0.65, 0.75], "best_epoch": 3, "train_seconds": 1.0})
+    (tmp_path / "sweep-x").mkdir()
+    summarise(runs, ["loss"]).to_csv(tmp_path / "sweep-x" / "summary.csv", index=False)
+    html = sweep_citation(tmp_path).data
+    assert "sweep-x" in html and "0.650 ± 0.071" in html and "0.700 ± 0.071" in html
