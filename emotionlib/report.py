@@ -166,8 +166,8 @@ def ensemble_facts(r: RunResults) -> str:
     p, hw = r.provenance, r.provenance["hardware"]
     return "\n".join([
         f"- **Ensemble** of {len(r.model_meta['members'])} members, weights: {members}. The probabilities are "
-        "averaged with these weights; the weights (a grid over the simplex in steps of 0.1, ties to the most equal) "
-        "and the per-label thresholds were fitted on the members' shared validation part only.",
+        f"averaged with these weights; the weights ({r.model_meta.get('weights_method', 'see metadata')}) and the "
+        "per-label thresholds were fitted on the members' shared validation part only.",
         f"- **Data**: {data_description(r)}, languages: {', '.join(r.split['languages'])}; {p['n_train']} training "
         f"rows, {p['n_val']} validation rows (split seed {r.config.split_seed}), the same for every member",
         f"- **Hardware**: {hw['cpu']}, {hw['cores']} cores; fitting the ensemble took {r.train_summary['wall_seconds']:.0f} s",

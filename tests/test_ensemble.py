@@ -21,6 +21,8 @@ def test_fit_weights_prefers_the_informative_member_and_ties_go_to_equal_weights
     assert best >= np.nanmean(best_f1_per_label(y, good, mask))  # never worse than the best single member
     assert np.allclose(fit_weights([good, good.copy()], y, mask), [0.5, 0.5])
     assert np.allclose(fit_weights([good], y, mask), [1.0])
+    many = fit_weights([noise] * 5 + [good], y, mask)  # more than five members: greedy selection
+    assert many[-1] >= 0.8 and np.isclose(many.sum(), 1.0)
 
 
 def test_best_f1_per_label_equals_sklearn_at_the_best_threshold():
