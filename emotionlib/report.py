@@ -363,7 +363,7 @@ def discussion(r: RunResults) -> str:
               "Next steps, as the seed recommends: paraphrase augmentation to reduce reliance on single words; deeper "
               "layers and more heads in the attention analysis (the layer-by-head summary above is a start); and "
               "hyperparameter tuning (`make sweep` crosses loss, loss weighting, learning rate and epochs over several "
-              "seeds; its latest table follows)."]
+              "seeds; its tables follow)."]
     return "\n".join(lines)
 
 
