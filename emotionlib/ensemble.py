@@ -107,7 +107,7 @@ def _check_members(runs: Sequence[Path]) -> tuple[dict, list[str]]:
 
 def fit_ensemble(runs: Sequence[Path], out: Path, with_baseline: bool = False, step: float = 0.1) -> Path:
     """Fit weights and thresholds on the members' validation part and write the ensemble run directory `out`."""
-    from emotionlib.baseline import make_pipeline, save_pipeline
+    from emotionlib.baseline import make_pipeline
     from emotionlib.classifier import Classifier
 
     started = time.time()
@@ -146,6 +146,29 @@ def fit_ensemble(runs: Sequence[Path], out: Path, with_baseline: bool = False, s
                     "weights_sha256": sha256_of(RunLayout(r).weights) if r else None}
                    for n, r, w, p in zip(names, runs + [None] * with_baseline, weights, probs)]
     val_f1 = float(np.nanmean(best_f1_per_label(val.y, mixed, val.mask)))
+    meta = {"kind": "ensemble", "head": "ensemble", "encoder": "ensemble", "labels": list(labels),
+            "max_length": max(read_json(RunLayout(r).metadata)["max_length"] for r in runs),
+            "thresholds": thresholds.tolist(), "thresholds_fitted_on": "validation part",
+            "weights_fitted_on": "validation part",
+            "weights_method": (f"grid over the simplex in steps of {step:g}, ties to the most equal"
+                               if len(probs) <= 5 else f"greedy selection with replacement, "
+                               f"{int(round(1 / step))} picks (Caruana et al., 2004)"),
+            "members": member_rows, "languages": D.train_languages(cfg)}
+    summary = {"kind": "ensemble", "best_epoch": None, "epochs_run": 0, "best_val_macro_f1": val_f1,
+               "wall_seconds": round(time.time() - started, 1),
+               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+               "thresholds": dict(zip(labels, thresholds.tolist())), "weights": dict(zip(names, weights.tolist()))}
+    extra = {"seed": cfg.seed, "members": member_rows, "n_val": len(val.ids),
+             "n_train": sum(len(p) for p in train_parts), "data": read_json(first.split)["checksums"]}
+    _write_run(out, first, cfg, meta, summary, extra, baseline)
+    return out
+
+
+def _write_run(out: Path, first: RunLayout, cfg, meta: dict, summary: dict, extra: dict, baseline) -> None:
+    """The ensemble's run directory, whole or not at all: the first member's split and config, its metadata,
+    the baseline member, provenance and the summary (written last, as a training's is)."""
+    from emotionlib.baseline import save_pipeline
+
     with atomic_dir(out) as tmp:
         layout = RunLayout(tmp)
         layout.split.parent.mkdir(parents=True)
@@ -156,26 +179,10 @@ def fit_ensemble(runs: Sequence[Path], out: Path, with_baseline: bool = False, s
                     layout.config)
         layout.model.mkdir()
         if baseline is not None:
-            save_pipeline(baseline, labels, layout.baseline_model)
-        max_length = max(read_json(RunLayout(r).metadata)["max_length"] for r in runs)
-        meta = {"kind": "ensemble", "head": "ensemble", "encoder": "ensemble", "labels": list(labels),
-                "max_length": max_length, "thresholds": thresholds.tolist(),
-                "thresholds_fitted_on": "validation part", "weights_fitted_on": "validation part",
-                "weights_method": (f"grid over the simplex in steps of {step:g}, ties to the most equal"
-                                   if len(probs) <= 5 else f"greedy selection with replacement, "
-                                   f"{int(round(1 / step))} picks (Caruana et al., 2004)"),
-                "members": member_rows, "languages": D.train_languages(cfg)}
+            save_pipeline(baseline, meta["labels"], layout.baseline_model)
         write_json(layout.metadata, meta)
-        split = read_json(first.split)
-        write_json(layout.provenance, provenance({"seed": cfg.seed, "members": member_rows, "n_val": len(val.ids),
-                                                  "n_train": sum(len(p) for p in train_parts),
-                                                  "data": split["checksums"]}))
-        write_json(layout.train_summary, {
-            "kind": "ensemble", "best_epoch": None, "epochs_run": 0, "best_val_macro_f1": val_f1,
-            "wall_seconds": round(time.time() - started, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "thresholds": dict(zip(labels, thresholds.tolist())), "weights": dict(zip(names, weights.tolist()))})
-    return out
+        write_json(layout.provenance, provenance(extra))
+        write_json(layout.train_summary, summary)
 
 
 class Ensemble:

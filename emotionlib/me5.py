@@ -36,6 +36,10 @@ EMBEDDING_NAMES = {"emb.word": "embeddings.word_embeddings.weight",
                    "emb.ln.w": "embeddings.LayerNorm.weight", "emb.ln.b": "embeddings.LayerNorm.bias"}
 
 
+class SourceUnavailable(RuntimeError):
+    """A source package or file is missing or altered; `resolve_encoder` reports it as EncoderUnavailable."""
+
+
 class FormatError(ValueError):
     """The .bin file does not hold what e5.c's format says; the message names the file and the field."""
 
@@ -44,7 +48,6 @@ def source_file(spec: tuple[str, str, str, str]) -> Path:
     """An installed package's file, checked against its pinned sha256; a clear error names what to install."""
     from importlib import metadata
 
-    from emotionlib.model import EncoderUnavailable
     from emotionlib.runs import sha256_of
 
     dist_name, version, rel, sha = spec
@@ -52,13 +55,13 @@ def source_file(spec: tuple[str, str, str, str]) -> Path:
     try:
         dist = metadata.distribution(dist_name)
     except metadata.PackageNotFoundError:
-        raise EncoderUnavailable(f"model 'me5-small' needs the PyPI package {dist_name}: {install}") from None
+        raise SourceUnavailable(f"model 'me5-small' needs the PyPI package {dist_name}: {install}") from None
     path = Path(dist.locate_file(rel))
     if not path.is_file():
-        raise EncoderUnavailable(f"{dist_name} {dist.version}: {rel} is missing; {install}")
+        raise SourceUnavailable(f"{dist_name} {dist.version}: {rel} is missing; {install}")
     got = sha256_of(path)
     if got != sha:
-        raise EncoderUnavailable(f"{path}: sha256 {got}, expected {sha} ({dist_name} {version}); {install}")
+        raise SourceUnavailable(f"{path}: sha256 {got}, expected {sha} ({dist_name} {version}); {install}")
     return path
 
 

@@ -210,9 +210,12 @@ def resolve_encoder(name: str) -> Path:
     if name == "mpnet":
         return mpnet_dir()
     if name == "me5-small":
-        from emotionlib.me5 import me5_dir
+        from emotionlib import me5
 
-        return me5_dir()
+        try:
+            return me5.me5_dir()
+        except me5.SourceUnavailable as exc:
+            raise EncoderUnavailable(str(exc)) from None
     if name == TINY_XLMR:
         return tiny_xlmr_dir()
     path = Path(name).expanduser()

