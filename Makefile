@@ -34,7 +34,7 @@ STAMP := $(VENV)/.emotionlib-installed
 RUN_ARGS := $(if $(and $(filter file,$(origin PROFILE)),$(wildcard runs/$(RUN_ID)/config.yaml)),\
 	--run runs/$(RUN_ID) --set $(SETS),--config $(PROFILE) --set $(SETS))
 
-.PHONY: help setup system-deps mpnet test test-fast report sweep baseline bench data-summary clean
+.PHONY: help setup system-deps mpnet test test-fast report sweep baseline bench bench-levers data-summary clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -86,8 +86,12 @@ sweep: $(STAMP) $(NEEDS_MPNET) ## loss x weighting x learning rate x epochs over
 baseline: $(STAMP) ## TF-IDF + logistic regression for all 28 languages: reports/baseline/{baseline.csv,baseline.png}
 	$(PY) -m emotionlib baseline --out reports/baseline
 
-bench: $(STAMP) ## throughput and memory: seed-literal loop vs emotionlib vs HF Trainer, predict, LIME -> bench/bench.json
+bench: $(STAMP) ## throughput and memory: seed-literal loop vs emotionlib vs HF Trainer, predict, LIME, then the me5-small levers -> bench/
 	$(PY) benchmarks/bench.py --out bench
+	$(PY) benchmarks/levers.py --out bench
+
+bench-levers: $(STAMP) ## me5-small training speed levers (bf16, frozen layers, batch, torch.compile, frozen encoder) vs Trainer -> bench/levers.{json,md}
+	$(PY) benchmarks/levers.py --out bench
 
 data-summary: $(STAMP) ## rows and label frequencies for every language
 	$(PY) -m emotionlib data summary

@@ -31,7 +31,8 @@ class Classifier:
         ensemble = read_metadata(model_dir).get("kind") == "ensemble"
         if backend == "torch":
             self.model, self.tokenizer, self.meta = load_model(model_dir)
-            self._forward = None if ensemble else torch_forward(self.model)
+            # as the run trained: bf16 autocast for a bf16 run
+            self._forward = None if ensemble else torch_forward(self.model, self.meta.get("mixed_precision", "no"))
         elif ensemble:
             raise ValueError(f"{self.run_dir}: an ensemble predicts with backend 'torch' (export its members' own "
                              "runs to ONNX)")

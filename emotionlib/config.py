@@ -17,7 +17,7 @@ PROFILES_DIR = Path(__file__).resolve().parent.parent / "configs"
 LOSSES = ("bce", "focal")
 LOSS_WEIGHTINGS = ("none", "static", "dynamic")
 MULTILINGUAL_MODES = ("joint", "per_language")
-PRECISIONS = ("no", "fp16", "bf16")
+PRECISIONS = ("no", "fp16", "bf16", "auto")
 HEADS = ("linear", "auto")
 PATH_FIELDS = ("data_dir", "train_csv", "dev_csv", "test_csv")
 CASE_STUDY = "I can't believe how happy I feel!"
@@ -44,9 +44,16 @@ class Config:
     languages: tuple[str, ...] = ("eng",)  # or ("all",)
     eval_languages: tuple[str, ...] = ()  # empty: the training languages; others are scored zero-shot
     multilingual: str = "joint"  # joint: one model on all languages; per_language: one run per language
+    # cross-lingual runs (Track C's spirit): each language here is also held out of a run `<run_id>-without-<lang>`
+    # trained on the other languages and scored on it zero-shot (evaluate step; table in the report)
+    holdout_languages: tuple[str, ...] = ()
     model: str = "xlm-roberta-base"
     head: str = "linear"  # linear: the seed's one layer on the raw first token; auto: the encoder's own head
     pooling: str = "cls"  # what the linear head reads: the first token (the seed's) or the mean of the tokens
+    # 0 fine-tunes every weight; k freezes the embeddings and the lowest k layers (no gradient below them);
+    # -1 freezes the whole encoder: each text's pooled features are computed once (and cached), then only the
+    # head trains (the frozen-encoder mode, `head: linear` only)
+    freeze_layers: int = 0
     max_length: int = 128
     pad_to_max_length: bool = False  # the seed's fixed padding; dynamic padding otherwise
     group_by_length: bool = False
@@ -69,12 +76,14 @@ class Config:
     batch_size: int = 16
     eval_batch_size: int = 64
     epochs: int = 3
-    patience: int = 2  # epochs without validation macro-F1 gain before stopping; 0 disables
+    # epochs without validation macro-F1 gain before stopping, counted once an epoch beats the all-negative
+    # predictor (macro-F1 0: an encoder may sit there an epoch or two before it learns); 0 disables
+    patience: int = 2
     warmup_ratio: float = 0.0
     lr_schedule: str = "linear"  # linear warm-up then linear decay, or constant after warm-up
     max_grad_norm: float = 1.0
     checkpoint_every: int = 0  # optimiser steps between mid-epoch checkpoints; 0: epoch ends only
-    mixed_precision: str = "no"
+    mixed_precision: str = "no"  # auto: bf16 where the GPU or CPU computes it natively (oneDNN), else fp32
     num_threads: int = 0  # 0: torch's default
     seed: int = 42
     n_bootstrap: int = 1000
@@ -89,7 +98,7 @@ class Config:
         def fail(field: str, why: str) -> None:
             raise ConfigError(f"config field {field!r}: {why} (got {getattr(self, field)!r})")
 
-        for name in ("languages", "eval_languages", "labels", "ignore_columns"):
+        for name in ("languages", "eval_languages", "holdout_languages", "labels", "ignore_columns"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = tuple(v.strip() for v in value.split(",") if v.strip())
@@ -100,8 +109,9 @@ class Config:
         if self.train_csv:
             if not re.fullmatch(r"[A-Za-z0-9_-]+", self.data_name):
                 fail("data_name", "letters, digits, '_', '-' only")
-            if self.eval_languages:
-                fail("eval_languages", "zero-shot languages are for the BRIGHTER data, not with train_csv")
+            for name in ("eval_languages", "holdout_languages"):
+                if getattr(self, name):
+                    fail(name, "zero-shot languages are for the BRIGHTER data, not with train_csv")
             object.__setattr__(self, "languages", (self.data_name,))
         else:
             for name in ("dev_csv", "test_csv", "labels", "ignore_columns"):
@@ -137,6 +147,10 @@ class Config:
             fail("lr_schedule", "must be 'linear' or 'constant'")
         if self.mixed_precision not in PRECISIONS:
             fail("mixed_precision", f"must be one of {PRECISIONS}")
+        if self.freeze_layers < -1:
+            fail("freeze_layers", "must be -1 (the whole encoder), 0 (none) or a number of layers")
+        if self.freeze_layers == -1 and self.head != "linear":
+            fail("freeze_layers", "the frozen-encoder mode (-1) trains the seed's linear head: set head=linear")
         if not 0 < self.val_fraction < 1:
             fail("val_fraction", "must lie strictly between 0 and 1")
         if not 0 <= self.warmup_ratio < 1:

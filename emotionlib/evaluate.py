@@ -93,7 +93,8 @@ def score_set(d: D.LangSplit, model, tokenizer, meta: dict, cfg, layout: RunLayo
     labels = [lab for lab in model_labels if lab in d.labels]  # a zero-shot language may have others
     cols = [model_labels.index(lab) for lab in labels]
     gold = d.y[:, [d.labels.index(lab) for lab in labels]]
-    probs = predict_proba(model, tokenizer, d.texts, meta["max_length"], cfg.eval_batch_size)[:, cols]
+    probs = predict_proba(model, tokenizer, d.texts, meta["max_length"], cfg.eval_batch_size,
+                          precision=meta.get("mixed_precision", "no"))[:, cols]
     layout.predictions(d.split, d.lang).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(layout.predictions(d.split, d.lang)) as tmp:
         pd.DataFrame(probs, columns=labels).assign(id=d.ids).to_csv(tmp, index=False)

@@ -53,15 +53,18 @@ class EmotionClassifier(nn.Module):
         return self.head.out_features
 
     def forward(self, input_ids, attention_mask, output_attentions: bool = False, **_: Any):
+        pooled, attentions = self.features(input_ids, attention_mask, output_attentions)
+        logits = self.head(pooled)
+        return (logits, attentions) if output_attentions else logits
+
+    def features(self, input_ids, attention_mask, output_attentions: bool = False):
+        """What the head reads (batch, hidden), and the attentions when asked for."""
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_attentions=output_attentions)
         h = out.last_hidden_state
         if self.pooling == "mean":  # the mean over the text's tokens (padding excluded), as multilingual-e5 embeds
             m = attention_mask.unsqueeze(-1).to(h.dtype)
-            pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
-        else:  # the seed's: the first token
-            pooled = h[:, 0]
-        logits = self.head(pooled)
-        return (logits, out.attentions) if output_attentions else logits
+            return (h * m).sum(1) / m.sum(1).clamp_min(1.0), out.attentions
+        return h[:, 0], out.attentions  # the seed's: the first token
 
 
 class AutoHeadClassifier(nn.Module):
@@ -85,6 +88,23 @@ class AutoHeadClassifier(nn.Module):
     def forward(self, input_ids, attention_mask, output_attentions: bool = False, **_: Any):
         out = self.net(input_ids=input_ids, attention_mask=attention_mask, output_attentions=output_attentions)
         return (out.logits, out.attentions) if output_attentions else out.logits
+
+
+def freeze_lower(model: nn.Module, layers: int) -> int:
+    """Freeze the encoder's embeddings and its lowest `layers` layers (-1: the whole encoder), so that no
+    gradient is computed below the first trainable layer; returns the number of trainable parameters."""
+    if layers:
+        encoder = model.encoder
+        stack = getattr(getattr(encoder, "encoder", None), "layer", None)
+        if stack is None:
+            raise ValueError(f"freeze_layers: {type(encoder).__name__} has no encoder.layer stack to freeze")
+        if layers > len(stack):
+            raise ValueError(f"freeze_layers: {layers} exceeds the encoder's {len(stack)} layers")
+        frozen = list(encoder.parameters()) if layers == -1 else \
+            [*encoder.embeddings.parameters(), *(p for layer in stack[:layers] for p in layer.parameters())]
+        for p in frozen:
+            p.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def label_config(labels: Sequence[str]) -> dict[str, Any]:

@@ -13,8 +13,10 @@ Forward = Callable[[torch.Tensor, torch.Tensor], np.ndarray]  # (input_ids, atte
 
 
 def batched_proba(forward: Forward, tokenizer, texts: Sequence[str], num_labels: int, max_length: int = 128,
-                  batch_size: int = 64, sort_by_length: bool = True, progress: bool = False) -> np.ndarray:
-    """Probabilities (n, C) from any backend. Texts are batched by length so that little padding is computed."""
+                  batch_size: int = 64, sort_by_length: bool = True, progress: bool = False,
+                  desc: str = "predict") -> np.ndarray:
+    """Probabilities (n, C) from any backend (or any per-text vector of width C). Texts are batched by length
+    so that little padding is computed."""
     from tqdm.auto import tqdm
 
     if batch_size < 1:
@@ -26,7 +28,7 @@ def batched_proba(forward: Forward, tokenizer, texts: Sequence[str], num_labels:
     enc = tokenizer(texts, truncation=True, max_length=max_length)
     order = np.argsort([len(x) for x in enc["input_ids"]], kind="stable") if sort_by_length else np.arange(len(texts))
     collate = Collator(tokenizer.pad_token_id)
-    for start in tqdm(range(0, len(texts), batch_size), desc="predict", disable=not progress, leave=False):
+    for start in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False):
         rows = order[start:start + batch_size]
         batch = collate([{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
                           "label_mask": np.zeros(0)} for i in rows])
@@ -34,26 +36,32 @@ def batched_proba(forward: Forward, tokenizer, texts: Sequence[str], num_labels:
     return out
 
 
-def torch_forward(model) -> Forward:
+def autocast(precision: str, device: torch.device):
+    """bf16 autocast where a run was trained in bf16 (`mixed_precision`), so that it predicts as it trained."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def torch_forward(model, precision: str = "no") -> Forward:
     device = next(model.parameters()).device
 
     @torch.inference_mode()
     def forward(input_ids, attention_mask):
-        return torch.sigmoid(model(input_ids.to(device), attention_mask.to(device)).float()).cpu().numpy()
+        with autocast(precision, device):
+            return torch.sigmoid(model(input_ids.to(device), attention_mask.to(device)).float()).cpu().numpy()
 
     return forward
 
 
 def predict_proba(model, tokenizer, texts: Sequence[str], max_length: int = 128, batch_size: int = 64,
-                  sort_by_length: bool = True, progress: bool = False) -> np.ndarray:
-    """Sigmoid probabilities (n, C) of a PyTorch classifier, in eval mode (its mode is restored after); an
-    ensemble averages its members' (each with its own tokenizer)."""
+                  sort_by_length: bool = True, progress: bool = False, precision: str = "no") -> np.ndarray:
+    """Sigmoid probabilities (n, C) of a PyTorch classifier, in eval mode (its mode is restored after), under
+    bf16 autocast with `precision="bf16"`; an ensemble averages its members' (each with its own tokenizer)."""
     if getattr(model, "is_ensemble", False):
         return model.predict_proba(list(texts), batch_size, progress)
     was_training = model.training
     model.eval()
     try:
-        return batched_proba(torch_forward(model), tokenizer, texts, model.num_labels, max_length, batch_size,
+        return batched_proba(torch_forward(model, precision), tokenizer, texts, model.num_labels, max_length, batch_size,
                              sort_by_length, progress)
     finally:
         model.train(was_training)

@@ -182,6 +182,51 @@ WEIGHTING_TEXT = {"none": "", "static": ", per-label loss weights from the effec
                              "{c.difficulty_tau}"}
 
 
+def head_text(meta: dict) -> str:
+    text = HEAD_TEXT[meta.get("head", "linear")]
+    if meta.get("pooling") == "mean":  # the linear head reads the mean of the token embeddings instead
+        text = text.replace("on the first token (the seed's)", "on the mean of the token embeddings (padding excluded)")
+    return text
+
+
+def trained_text(r: RunResults) -> str:
+    frozen, precision = r.model_meta.get("freeze_layers", 0), r.model_meta.get("mixed_precision", "no")
+    what = ("every weight (full fine-tuning)" if not frozen else
+            "the head only: the encoder is frozen, each text's pooled features were computed once without gradients "
+            "(the frozen-encoder mode)" if frozen == -1 else
+            f"every weight above layer {frozen} (the embeddings and the lowest {frozen} layers frozen)")
+    n = r.provenance.get("trainable_parameters")
+    return (what + (f", {n:,} trainable parameters" if n else "") + "; arithmetic "
+            + ("in bf16 autocast (weights and optimiser in fp32), predictions too" if precision == "bf16" else
+               "in fp16 autocast" if precision == "fp16" else "in fp32"))
+
+
+def comparison_count(r: RunResults) -> str:
+    """How many languages with a published figure this run beats, on their test files."""
+    t = r.comparison
+    if r.config.own_data or "best_published" not in t or not t["best_published"].notna().any():
+        return ""
+    t = t[(t["scored_on"] == "test") & t["best_published"].notna()]
+    if not len(t):
+        return "No language with a published figure was scored on its test file."
+    beats = t[t["emotionlib"] > t["best_published"]]["lang"].tolist()
+    base = int((t["emotionlib"] > t["tfidf_lr"]).sum()) if "tfidf_lr" in t else None
+    return (f"On the test files of the **{len(t)} languages with a published figure**, this run beats the best "
+            f"published column on **{len(beats)}**" + (f" ({', '.join(beats)})" if beats else "") +
+            (f" and the TF-IDF baseline on {base}" if base is not None else "") +
+            f"; its mean is {t['emotionlib'].mean():.2f} against {t['best_published'].mean():.2f} for the best "
+            "published figures" + (f" and {t['tfidf_lr'].mean():.2f} for TF-IDF." if "tfidf_lr" in t else "."))
+
+
+def crosslingual_section(r: RunResults):
+    """The cross-lingual runs (`holdout_languages`), or a sentence saying there are none."""
+    from IPython.display import Markdown
+
+    if not r.layout.crosslingual.is_file():
+        return Markdown("No cross-lingual runs were made for this run (set `holdout_languages` to make them).")
+    return table(pd.read_csv(r.layout.crosslingual), digits=2)
+
+
 def setup_facts(r: RunResults) -> str:
     if r.is_ensemble:
         return ensemble_facts(r)
@@ -190,8 +235,8 @@ def setup_facts(r: RunResults) -> str:
     hw = p["hardware"]
     return "\n".join([
         f"- **Encoder**: `{c.model}` ({ENCODER_NAMES.get(c.model, r.model_meta.get('encoder_dir', ''))}), "
-        f"{HEAD_TEXT[r.model_meta.get('head', 'linear')]}, "
-        f"{len(r.model_meta['labels'])} labels: {', '.join(r.model_meta['labels'])}",
+        f"{head_text(r.model_meta)}, {len(r.model_meta['labels'])} labels: {', '.join(r.model_meta['labels'])}",
+        f"- **What trains**: {trained_text(r)}",
         f"- **Data**: {data_description(r)}, languages: {langs}; "
         f"{p['n_train']} training rows, {p['n_val']} validation rows (80/20 iterative stratification, split seed {c.split_seed}, training seed {c.seed})",
         f"- **Training**: loss `{c.loss}`" + (f" (alpha {c.focal_alpha}, gamma {c.focal_gamma})" if c.loss == "focal" else "")

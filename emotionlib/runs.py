@@ -158,6 +158,8 @@ class RunLayout:
     per_label = property(lambda self: self.root / "eval" / "per_label.csv")
     comparison = property(lambda self: self.root / "eval" / "published_comparison.csv")
     languages_png = property(lambda self: self.root / "eval" / "languages.png")
+    crosslingual = property(lambda self: self.root / "eval" / "crosslingual.csv")
+    crosslingual_png = property(lambda self: self.root / "eval" / "crosslingual.png")
     # 04 interpret
     interpret = property(lambda self: self.root / "interpret")
     interpret_summary = property(lambda self: self.root / "interpret" / "summary.json")

@@ -19,7 +19,8 @@ from emotionlib.config import Config, ConfigError, claim_config
 from emotionlib.data import prepare_data, training_parts
 from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
 from emotionlib.metrics import label_f1, language_scores, tune_thresholds
-from emotionlib.model import build_classifier, load_tokenizer, resolve_encoder, save_model, update_metadata
+from emotionlib.features import encoder_fingerprint, pooled_features
+from emotionlib.model import build_classifier, freeze_lower, load_tokenizer, resolve_encoder, save_model, update_metadata
 from emotionlib.predict import decide, predict_proba
 from emotionlib.runs import RunLayout, provenance, read_json, run_lock, write_json
 
@@ -129,7 +130,7 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, rank: int) -> Progr
 
 def _optimizer(model, cfg: Config) -> torch.optim.Optimizer:
     decay, no_decay = [], []
-    for p in model.parameters():
+    for p in (p for p in model.parameters() if p.requires_grad):  # frozen layers have no optimiser state
         (no_decay if p.ndim < 2 else decay).append(p)  # biases and LayerNorm weights are not decayed
     # the fused kernel does the whole update in one pass per tensor (CPU and CUDA): same maths, less time
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -160,7 +161,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     layout = RunLayout(cfg.run_dir)
     done = layout.train_summary.is_file()
     # cpu=True on a host without CUDA makes torchrun-style launches (LOCAL_RANK set) use gloo DDP on CPU
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision), cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
     with run_lock(layout) if main else contextlib.nullcontext():
         if main:
@@ -170,6 +171,16 @@ def train(cfg: Config, resume: bool = False) -> Path:
             accelerator.print(f"{layout.root}: already trained with these settings; training skipped")
             return layout.root
         return _train(cfg, layout, accelerator, encoder_dir, resume, started)
+
+
+def resolve_precision(wanted: str) -> str:
+    """`mixed_precision: auto`: bf16 on a GPU that has it, or on a CPU where oneDNN has bf16 kernels (AVX-512
+    or AMX; `torch.backends.cpu.get_cpu_capability()` is recorded in provenance); fp32 ("no") elsewhere."""
+    if wanted != "auto":
+        return wanted
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    return "bf16" if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no"
 
 
 def preflight(cfg: Config) -> Path:
@@ -221,17 +232,39 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
     run_dir, ckpt_dir = layout.root, layout.checkpoint
     train_parts, val_parts = training_parts(cfg, layout)
     labels = label_space(train_parts)
+    precision = resolve_precision(cfg.mixed_precision)  # what the run records and predicts with
     tokenizer = load_tokenizer(encoder_dir)
     train_ex, val_ex = D.Examples.from_splits(train_parts, labels), D.Examples.from_splits(val_parts, labels)
-    train_ds = D.EmotionDataset(train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length)
-    sampler = EpochSampler(train_ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length)
+    torch.manual_seed(cfg.seed)
+    classifier = build_classifier(encoder_dir, labels, cfg.head, pooling=cfg.pooling)
+    trainable = freeze_lower(classifier, cfg.freeze_layers)
+    feature_seconds = None
+    if cfg.freeze_layers == -1:  # the frozen-encoder mode: the head trains on features computed once
+        t0 = time.time()
+        cache = D.cache_dir() / "features" / encoder_fingerprint(encoder_dir, cfg.pooling, cfg.max_length,
+                                                                 precision)
+        feats = [pooled_features(classifier, tokenizer, ex.texts, cfg.max_length, cfg.eval_batch_size,
+                                 precision, cache) for ex in (train_ex, val_ex)]
+        feature_seconds = round(time.time() - t0, 2)  # 0 when every text was in the cache
+        train_ds, model = FeatureDataset(feats[0], train_ex), HeadOnly(classifier)
+        sampler = EpochSampler([1] * len(train_ds), cfg.batch_size, cfg.seed)
+        collate = None
+
+        def val_proba(m) -> np.ndarray:
+            with torch.inference_mode():
+                return torch.sigmoid(m.head(feats[1])).numpy()
+    else:
+        train_ds, model = D.EmotionDataset(train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length), classifier
+        sampler = EpochSampler(train_ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length)
+        collate = D.Collator(tokenizer.pad_token_id)
+
+        def val_proba(m) -> np.ndarray:
+            return predict_proba(m, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size,
+                                 precision=precision)
     # its own generator: creating an iterator must not draw from the global RNG that dropout uses,
     # or a resumed epoch would see other dropout masks than the uninterrupted one
-    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler,
-                          collate_fn=D.Collator(tokenizer.pad_token_id), generator=torch.Generator().manual_seed(cfg.seed))
-
-    torch.manual_seed(cfg.seed)
-    model = build_classifier(encoder_dir, labels, cfg.head, pooling=cfg.pooling)
+    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+                          generator=torch.Generator().manual_seed(cfg.seed))
     optimizer = _optimizer(model, cfg)
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size / accelerator.num_processes)
     scheduler = _scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs)
@@ -245,7 +278,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
 
     meta = {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "head": cfg.head, "pooling": cfg.pooling,
-            "labels": list(labels),
+            "freeze_layers": cfg.freeze_layers, "mixed_precision": precision, "labels": list(labels),
             "languages": D.train_languages(cfg), "max_length": cfg.max_length, "thresholds": [0.5] * len(labels)}
     if main:
         encoder = {}
@@ -255,6 +288,10 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
             encoder = me5_provenance()
         write_json(layout.provenance, provenance({"seed": cfg.seed, "encoder_dir": str(encoder_dir), **encoder,
                                                   "n_train": len(train_ds), "n_val": len(val_ex.ids),
+                                                  "trainable_parameters": trainable,
+                                                  "feature_seconds": feature_seconds,
+                                                  "mixed_precision": precision,
+                                                  "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                                                   "processes": accelerator.num_processes,
                                                   "data": read_json(layout.split)["checksums"]}))
 
@@ -272,7 +309,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
 
         unwrapped = accelerator.unwrap_model(model)
         entry = {"epoch": epoch + 1, "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
-                 **_validate(unwrapped, tokenizer, val_ex, loss_fn, cfg), "lr": scheduler.get_last_lr()[0],
+                 **_validate(val_proba(unwrapped), val_ex, loss_fn), "lr": scheduler.get_last_lr()[0],
                  "train_seconds": round(train_seconds, 2), "train_examples_per_second": round(seen / train_seconds, 2)}
         f1 = entry["val_label_f1"]
         entry["val_label_f1"] = [None if np.isnan(v) else round(float(v), 4) for v in f1]
@@ -281,13 +318,9 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
             progress.label_weights = label_weights.tolist()
         if label_weights is not None:  # the weights the next epoch trains with
             entry["label_weights"] = [round(w, 4) for w in label_weights.tolist()]
-        improved = entry["val_macro_f1"] > progress.best_f1
-        if improved:
-            progress.best_f1, progress.best_epoch, progress.stale_epochs = entry["val_macro_f1"], epoch + 1, 0
-            if main:
-                save_model(unwrapped, tokenizer, layout.model, meta | {"best_epoch": epoch + 1})
-        else:
-            progress.stale_epochs += 1
+        improved = record_epoch(progress, entry["val_macro_f1"], epoch + 1)
+        if improved and main:
+            save_model(classifier, tokenizer, layout.model, meta | {"best_epoch": epoch + 1})
         accelerator.print(f"epoch {epoch + 1}: train_loss {entry['train_loss']:.4f} val_loss {entry['val_loss']:.4f} "
                           f"val_macro_f1 {entry['val_macro_f1']:.4f}{' (best)' if improved else ''}")
         if main:
@@ -300,10 +333,22 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
         checkpoint()
 
     if main:
-        _finish(cfg, layout, val_ex, progress, started)
+        _finish(layout, val_ex, progress, started, val_proba)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
     return run_dir
+
+
+def record_epoch(progress: Progress, f1: float, epoch: int) -> bool:
+    """Update the best score and the stale-epoch count; True when `epoch` is the best so far. Stale epochs count
+    only once an epoch has beaten the all-negative predictor (macro-F1 0): an encoder may sit on that plateau for
+    an epoch or two before it learns, and patience must not end the run there."""
+    if f1 > progress.best_f1:
+        progress.best_f1, progress.best_epoch, progress.stale_epochs = f1, epoch, 0
+        return True
+    if progress.best_f1 > 0:
+        progress.stale_epochs += 1
+    return False
 
 
 def initial_label_weights(cfg: Config, train_ex: D.Examples) -> torch.Tensor | None:
@@ -343,7 +388,7 @@ def _train_epoch(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn,
     seen = 0
     for batch in bar:
         with accelerator.autocast():
-            logits = model(batch["input_ids"], batch["attention_mask"])
+            logits = model(**{k: v for k, v in batch.items() if k not in ("labels", "label_mask")})
             loss = loss_fn(logits.float(), batch["labels"], batch["label_mask"])
         accelerator.backward(loss)
         if cfg.max_grad_norm:
@@ -354,23 +399,47 @@ def _train_epoch(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn,
         progress.step_in_epoch += 1
         progress.global_step += 1
         progress.loss_sum += accelerator.gather(loss.detach()).mean().item()
-        seen += len(batch["input_ids"]) * accelerator.num_processes
+        seen += len(batch["labels"]) * accelerator.num_processes
         bar.set_postfix(loss=f"{progress.loss_sum / progress.step_in_epoch:.4f}")
         if cfg.checkpoint_every and progress.step_in_epoch % cfg.checkpoint_every == 0:
             checkpoint()
     return seen
 
 
-def _validate(model, tokenizer, val_ex: D.Examples, loss_fn, cfg: Config) -> dict:
+class FeatureDataset(torch.utils.data.Dataset):
+    """The frozen-encoder mode's training rows: a text's pooled features with its labels and label mask."""
+
+    def __init__(self, features: torch.Tensor, examples: D.Examples):
+        self.features, self.examples = features, examples
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"features": self.features[i], "labels": torch.from_numpy(self.examples.y[i]),
+                "label_mask": torch.from_numpy(self.examples.mask[i])}
+
+
+class HeadOnly(torch.nn.Module):
+    """The classifier's head alone, on precomputed features (it shares the classifier's head parameters)."""
+
+    def __init__(self, classifier: torch.nn.Module):
+        super().__init__()
+        self.head = classifier.head
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+
+def _validate(probs: np.ndarray, val_ex: D.Examples, loss_fn) -> dict:
     """Validation loss and macro-F1 at 0.5 (the early-stopping criterion), each language over its own labels."""
-    probs = predict_proba(model, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size)
     val = language_scores(val_ex.y, decide(probs), val_ex.mask, val_ex.langs, val_ex.labels)
     logits = torch.logit(torch.tensor(probs).clamp(1e-7, 1 - 1e-7))
     return {"val_loss": float(loss_fn(logits, torch.tensor(val_ex.y), torch.tensor(val_ex.mask))),
             "val_macro_f1": val["mean_macro_f1"], "val_label_f1": label_f1(val_ex.y, decide(probs), val_ex.mask)}
 
 
-def _finish(cfg: Config, layout: RunLayout, val_ex: D.Examples, progress: Progress, started: float) -> None:
+def _finish(layout: RunLayout, val_ex: D.Examples, progress: Progress, started: float, val_proba) -> None:
     """Tune per-label thresholds on the validation part with the best model, draw the training curves, and
     write the training summary (last: its presence means the training step is complete)."""
     import pandas as pd
@@ -378,8 +447,8 @@ def _finish(cfg: Config, layout: RunLayout, val_ex: D.Examples, progress: Progre
     from emotionlib.model import load_model
     from emotionlib.plots import training_curves
 
-    model, tokenizer, meta = load_model(layout.model)
-    probs = predict_proba(model, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size)
+    model, _, meta = load_model(layout.model)
+    probs = val_proba(model)
     thresholds = np.full(len(meta["labels"]), 0.5)
     cols = val_ex.mask.astype(bool).any(axis=0)
     thresholds[cols] = tune_thresholds(val_ex.y[:, cols], probs[:, cols])

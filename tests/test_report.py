@@ -62,3 +62,26 @@ def test_committed_notebooks_are_clean_and_parameterised():
         assert names == (set(FIELDS) if path.name < "03" else {"run_dir"}), path.name
         assert not any("'eval/" in c.source or '"eval/' in c.source or "interpret/" in c.source for c in code)
         assert not any("for " in c.source and ".backward(" in c.source for c in code)  # no training loop here
+
+
+def test_comparison_count_states_the_languages_beaten_on_test():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from emotionlib.config import load_config
+    from emotionlib.report import comparison_count, trained_text
+
+    t = pd.DataFrame({"lang": ["amh", "deu", "hin", "eng"], "scored_on": ["test", "test", "test", "dev"],
+                      "emotionlib": [60.0, 40.0, 86.0, 70.0], "tfidf_lr": [57.7, 46.1, 75.2, 60.0],
+                      "best_published": [65.0, 64.2, 85.5, None]})
+    r = SimpleNamespace(comparison=t, config=load_config("smoke"))
+    text = comparison_count(r)
+    assert "**3 languages with a published figure**" in text and "on **1** (hin)" in text
+    assert "TF-IDF baseline on 2" in text and "62.00 against 71.57" in text
+    frozen = SimpleNamespace(model_meta={"freeze_layers": -1, "mixed_precision": "bf16"},
+                             provenance={"trainable_parameters": 2310})
+    assert "head only" in trained_text(frozen) and "2,310 trainable" in trained_text(frozen)
+    assert "bf16 autocast" in trained_text(frozen)
+    partial = SimpleNamespace(model_meta={"freeze_layers": 6}, provenance={})
+    assert "lowest 6 layers frozen" in trained_text(partial) and "in fp32" in trained_text(partial)

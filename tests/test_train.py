@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from conftest import ROOT, run_cli
 from emotionlib.config import load_config
@@ -187,3 +188,75 @@ def test_loss_weighting_static_and_dynamic_are_logged_per_epoch(tmp_path):
         assert np.allclose(entry["label_weights"], difficulty_weights(f1, ~np.isnan(f1), 1.0), atol=1e-4)
     assert any(not np.allclose(e["label_weights"], 1.0) for e in log), "a label was learnt: weights must differ"
     assert "label_weights" not in log_of(train(load_config("smoke", base | {"run_id": "plain"})))[0]
+
+
+def test_patience_counts_from_the_first_epoch_that_beats_all_negative():
+    from emotionlib.train import Progress, record_epoch
+
+    progress, stops = Progress(), []
+    for epoch, f1 in enumerate([0.0, 0.0, 0.0, 0.3, 0.2, 0.25], start=1):
+        record_epoch(progress, f1, epoch)
+        stops.append(progress.stale_epochs >= 2)
+    assert stops == [False, False, False, False, False, True]  # the plateau at 0 does not use up the patience
+    assert (progress.best_epoch, progress.best_f1) == (4, 0.3)
+
+
+def test_freezing_lower_layers_keeps_them_and_trains_the_rest(tmp_path):
+    from safetensors.torch import load_file
+
+    from emotionlib.model import build_classifier, resolve_encoder
+    from emotionlib.train import train
+
+    run = train(load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "f1", "freeze_layers": 1,
+                                      "epochs": 1, "patience": 0}))
+    trained = load_file(run / "model" / "model.safetensors")
+    start = build_classifier(resolve_encoder("tiny-xlmr"), ["x"]).state_dict()
+    same = {k for k, v in start.items() if k in trained and torch.equal(v, trained[k])}
+    assert any(".embeddings." in k for k in same) and any(".layer.0." in k for k in same)
+    assert not any(".layer.1." in k and k.endswith("weight") for k in same)  # the top layer trained
+    prov = read_json(run / "provenance.json")
+    assert prov["trainable_parameters"] < sum(v.numel() for v in start.values())
+    with pytest.raises(Exception, match="exceeds the encoder's 2 layers"):
+        train(load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "f9", "freeze_layers": 9}))
+
+
+def test_frozen_encoder_mode_trains_the_head_on_cached_features(tmp_path, monkeypatch):
+    from emotionlib import data as D
+    from emotionlib.model import load_model
+    from emotionlib.predict import predict_proba
+    from emotionlib.runs import RunLayout
+    from emotionlib.train import train
+
+    monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
+    base = {"runs_dir": str(tmp_path), "freeze_layers": -1, "epochs": 3, "patience": 0, "learning_rate": 1e-2}
+    run = train(load_config("smoke", base | {"run_id": "frozen"}))
+    shards = sorted((tmp_path / "cache" / "features").glob("*/*.safetensors"))
+    assert len(shards) == 2 and read_json(run / "provenance.json")["feature_seconds"] > 0  # train part, val part
+    model, tok, meta = load_model(run / "model")
+    assert meta["freeze_layers"] == -1
+    # the saved model is the whole classifier: from the texts it gives what the head gave from the features
+    cfg = load_config("smoke", base | {"run_id": "frozen"})
+    _, val = D.training_parts(cfg, RunLayout(run))
+    probs = predict_proba(model, tok, val[0].texts, meta["max_length"])
+    from emotionlib.metrics import language_scores
+    ex = D.Examples.from_splits(val, meta["labels"])
+    f1 = language_scores(ex.y, (probs >= 0.5).astype(int), ex.mask, ex.langs, ex.labels)["mean_macro_f1"]
+    assert f1 == pytest.approx(read_json(run / "train_summary.json")["best_val_macro_f1"], abs=1e-6)
+    # the encoder did not move, and a second seed reuses every cached feature
+    from emotionlib.model import build_classifier, resolve_encoder
+    start = build_classifier(resolve_encoder("tiny-xlmr"), meta["labels"]).encoder.state_dict()
+    assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in start.items())
+    again = train(load_config("smoke", base | {"run_id": "frozen-s2", "seed": 7}))
+    assert read_json(again / "provenance.json")["feature_seconds"] < 5
+    assert sorted((tmp_path / "cache" / "features").glob("*/*.safetensors")) == shards
+    with pytest.raises(Exception, match="head=linear"):
+        load_config("smoke", base | {"head": "auto"})
+
+
+def test_auto_precision_follows_the_hardware():
+    from emotionlib.train import resolve_precision
+
+    assert resolve_precision("no") == "no" and resolve_precision("bf16") == "bf16"
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    if not torch.cuda.is_available():
+        assert resolve_precision("auto") == ("bf16" if native else "no")

@@ -1,0 +1,269 @@
+"""`make bench-levers` (also run by `make bench`): the speed levers for training me5-small on the CPU, side by side.
+
+Each variant is one short training through `emotionlib.train.train` (--rows rows of a language's train part), in
+its own child process (so its peak RSS is its own); the variants run interleaved, rep by rep, so that a slower
+spell of a shared machine falls on all of them. Fine-tuning variants train 1 epoch; the frozen-encoder mode
+trains --frozen-epochs epochs and its figure counts the feature pass (with an empty cache) in its time.
+
+  fp32                the quick profile on me5-small as it was (fp32, batches of 16 grouped by length)
+  bf16                bf16 autocast (where the CPU has oneDNN bf16 kernels; mixed_precision: auto picks it)
+  freeze6 / bf16+freeze6   embeddings and the lowest 6 of 12 layers frozen (no gradient below layer 7)
+  bf16 batch 32       twice the batch, still grouped by length
+  frozen encoder      freeze_layers: -1, bf16: pooled features once, then only the head trains
+  hf_trainer fp32 / bf16   transformers' Trainer, same model, data, batch, learning rate and schedule, with
+                      train_sampling_strategy="group_by_length" (the fair peer of a loop that groups)
+  torch.compile       eager against compiled bf16 training steps on the same batches, in one process
+                      (compilation time reported apart)
+
+  python benchmarks/levers.py --langs eng deu --rows 384 --reps 2 --out bench
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BASE = {"model": "me5-small", "learning_rate": 5e-5, "patience": 0}
+VARIANTS = {
+    "fp32": {},
+    "bf16": {"mixed_precision": "bf16"},
+    "freeze6": {"freeze_layers": 6},
+    "bf16+freeze6": {"mixed_precision": "bf16", "freeze_layers": 6},
+    "bf16 batch 32": {"mixed_precision": "bf16", "batch_size": 32},
+    "frozen encoder (bf16)": {"mixed_precision": "bf16", "freeze_layers": -1, "learning_rate": 1e-3},
+    "hf_trainer fp32": {"trainer": True},
+    "hf_trainer bf16": {"trainer": True, "mixed_precision": "bf16"},
+}
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_emotionlib(settings: dict, lang: str, rows: int, epochs: int, work: Path) -> dict:
+    from emotionlib.config import load_config
+    from emotionlib.runs import read_json
+    from emotionlib.train import train
+
+    cfg = load_config("quick", {**BASE, **settings, "languages": [lang], "max_train_rows": rows, "epochs": epochs,
+                                "runs_dir": str(work), "run_id": "lever"})
+    run = train(cfg)
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    prov = read_json(run / "provenance.json")
+    seconds = sum(e["train_seconds"] for e in log) + (prov.get("feature_seconds") or 0)
+    return {"seconds": seconds, "examples_per_second": prov["n_train"] * len(log) / seconds,
+            "feature_seconds": prov.get("feature_seconds"), "epochs": len(log),
+            "val_macro_f1_last_epoch": log[-1]["val_macro_f1"]}
+
+
+def child_trainer(settings: dict, lang: str, rows: int, work: Path) -> dict:
+    """Trainer on the same train part (the split emotionlib makes), same encoder, head, loss and schedule."""
+    import numpy as np
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from emotionlib import data as D
+    from emotionlib.config import load_config
+    from emotionlib.model import build_classifier, load_tokenizer, resolve_encoder
+
+    cfg = load_config("quick", {**BASE, "languages": [lang], "max_train_rows": rows, "runs_dir": str(work),
+                                "run_id": "split"})
+    D.prepare_data(cfg)
+    tr = D.training_parts(cfg)[0][0]
+    folder = resolve_encoder(cfg.model)
+    tok = load_tokenizer(folder)
+    torch.manual_seed(cfg.seed)
+    model = _TrainerModel(build_classifier(folder, tr.labels, "linear"))
+    enc = tok(tr.texts, truncation=True, max_length=cfg.max_length)
+    ds = [{"input_ids": i, "attention_mask": a, "labels": y.astype(np.float32)}
+          for i, a, y in zip(enc["input_ids"], enc["attention_mask"], tr.y)]
+    args = TrainingArguments(output_dir=str(work / "trainer"), per_device_train_batch_size=cfg.batch_size,
+                             learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, num_train_epochs=1,
+                             warmup_steps=cfg.warmup_ratio, lr_scheduler_type="linear",
+                             max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, report_to=[], save_strategy="no",
+                             logging_strategy="no", disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
+                             bf16=settings.get("mixed_precision") == "bf16", dataloader_num_workers=0,
+                             train_sampling_strategy="group_by_length")
+    out = Trainer(model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tok)).train()
+    seconds = out.metrics["train_runtime"]
+    return {"seconds": seconds, "examples_per_second": len(ds) / seconds, "epochs": 1}
+
+
+class _TrainerModel(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, input_ids, attention_mask, labels=None):
+        logits = self.inner(input_ids, attention_mask)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), labels) if labels is not None \
+            else None
+        return {"loss": loss, "logits": logits}
+
+
+def child_compile(lang: str, rows: int, work: Path, steps: int) -> dict:
+    """Eager and compiled bf16 training steps on the same length-grouped batches of 16, alternated batch by
+    batch after a warm-up pass that compiles every shape the timed batches have."""
+    from emotionlib import data as D
+    from emotionlib.config import load_config
+    from emotionlib.model import build_classifier, load_tokenizer, resolve_encoder
+    from emotionlib.train import EpochSampler
+
+    cfg = load_config("quick", {**BASE, "languages": [lang], "max_train_rows": rows, "runs_dir": str(work),
+                                "run_id": "split"})
+    D.prepare_data(cfg)
+    tr = D.training_parts(cfg)[0][0]
+    folder = resolve_encoder(cfg.model)
+    tok = load_tokenizer(folder)
+    ex = D.Examples.from_splits([tr], tr.labels)
+    ds = D.EmotionDataset(ex, tok, cfg.max_length)
+    dl = torch.utils.data.DataLoader(ds, batch_size=16, sampler=EpochSampler(ds.lengths, 16, 42, True),
+                                     collate_fn=D.Collator(tok.pad_token_id))
+    batches = list(dl)[:steps]
+    torch.manual_seed(0)
+    eager = build_classifier(folder, tr.labels, "linear")
+    torch.manual_seed(0)
+    compiled_inner = build_classifier(folder, tr.labels, "linear")
+    compiled = torch.compile(compiled_inner, dynamic=True)
+    opts = {m: torch.optim.AdamW(m.parameters(), lr=5e-5, fused=True) for m in (eager, compiled_inner)}
+
+    def step(model, opt_model, b):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(b["input_ids"], b["attention_mask"])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), b["labels"].float())
+        loss.backward()
+        opts[opt_model].step()
+        opts[opt_model].zero_grad()
+
+    t0 = time.perf_counter()
+    for b in batches:  # compiles (dynamic shapes: a few graphs, not one per length)
+        step(compiled, compiled_inner, b)
+    compile_seconds = time.perf_counter() - t0
+    times = {"eager": 0.0, "compiled": 0.0}
+    n = 0
+    for b in batches:
+        for name, model, inner in (("eager", eager, eager), ("compiled", compiled, compiled_inner)):
+            t = time.perf_counter()
+            step(model, inner, b)
+            times[name] += time.perf_counter() - t
+        n += len(b["input_ids"])
+    return {"seconds": times["compiled"], "examples_per_second": n / times["compiled"],
+            "eager_examples_per_second": n / times["eager"], "first_pass_seconds_with_compilation": compile_seconds,
+            "steps": len(batches)}
+
+
+def child(args) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="emotionlib-levers-"))
+    os.environ["EMOTIONLIB_CACHE"] = str(work / "cache")  # the frozen encoder computes its features afresh
+    settings = json.loads(args.settings)
+    if args.variant == "torch.compile":
+        result = child_compile(args.lang, args.rows, work, args.compile_steps)
+    elif settings.pop("trainer", False):
+        result = child_trainer(settings, args.lang, args.rows, work)
+    else:
+        epochs = args.frozen_epochs if settings.get("freeze_layers") == -1 else 1
+        result = child_emotionlib(settings, args.lang, args.rows, epochs, work)
+    result["peak_rss_mb"] = peak_mb()
+    print("RESULT " + json.dumps(result))
+
+
+def one_child(variant: str, settings: dict, lang: str, args) -> dict:
+    cmd = [sys.executable, __file__, "--child", "--variant", variant, "--settings", json.dumps(settings),
+           "--lang", lang, "--rows", str(args.rows), "--frozen-epochs", str(args.frozen_epochs),
+           "--compile-steps", str(args.compile_steps), "--threads", str(args.threads)]
+    t0 = time.time()
+    env = {k: v for k, v in os.environ.items() if k != "EMOTIONLIB_CACHE"}
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"{variant} on {lang} failed:\n{out.stderr[-3000:]}")
+    result = json.loads(line[7:])
+    print(f"  {lang} {variant}: {result['examples_per_second']:.1f} ex/s, peak {result['peak_rss_mb']:.0f} MB "
+          f"({time.time() - t0:.0f} s wall)", flush=True)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=ROOT / "bench")
+    p.add_argument("--langs", nargs="+", default=["eng", "deu"])
+    p.add_argument("--rows", type=int, default=384, help="training rows per variant (before the 80/20 split)")
+    p.add_argument("--reps", type=int, default=2)
+    p.add_argument("--frozen-epochs", type=int, default=5)
+    p.add_argument("--compile-steps", type=int, default=12)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--only", nargs="+", help="variant names (default: all, then torch.compile)")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--variant", default="")
+    p.add_argument("--settings", default="{}")
+    p.add_argument("--lang", default="eng")
+    args = p.parse_args()
+    if args.child:
+        return child(args)
+    variants = {k: v for k, v in VARIANTS.items() if not args.only or k in args.only}
+    with_compile = not args.only or "torch.compile" in args.only
+    t0 = time.time()
+    runs: dict = {lang: {name: [] for name in [*variants, *(["torch.compile"] if with_compile else [])]}
+                  for lang in args.langs}
+    for rep in range(args.reps):
+        for lang in args.langs:
+            print(f"rep {rep + 1}/{args.reps}, {lang}", flush=True)
+            for name, settings in variants.items():
+                runs[lang][name].append(one_child(name, settings, lang, args))
+            if with_compile:
+                runs[lang]["torch.compile"].append(one_child("torch.compile", {}, lang, args))
+    res = {"machine": machine(), "settings": vars(args) | {"out": str(args.out)}, "variants": VARIANTS,
+           "runs": runs, "wall_seconds": round(time.time() - t0, 1)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "levers.json").write_text(json.dumps(res, indent=2))
+    (args.out / "levers.md").write_text(table(res))
+    print(table(res))
+
+
+def table(res: dict) -> str:
+    m = res["machine"]
+    lines = [f"machine: {m['cpu']}, nproc {m['nproc']}, torch {m['torch']}, cpu capability {m['cpu_capability']}, "
+             f"oneDNN bf16 {m['onednn_bf16']}; {res['settings']['rows']} rows before the 80/20 split, "
+             f"{res['settings']['reps']} reps interleaved", "",
+             "| language | variant | examples/s (median) | vs fp32 | peak RSS MB |", "|---|---|---|---|---|"]
+    for lang, variants in res["runs"].items():
+        base = statistics.median(r["examples_per_second"] for r in variants["fp32"]) if variants.get("fp32") else None
+        for name, rs in variants.items():
+            eps = statistics.median(r["examples_per_second"] for r in rs)
+            extra = ""
+            if name == "torch.compile":
+                eager = statistics.median(r["eager_examples_per_second"] for r in rs)
+                comp = statistics.median(r["first_pass_seconds_with_compilation"] for r in rs)
+                extra = f" (eager bf16 steps {eager:.1f} ex/s; first pass with compilation {comp:.0f} s)"
+            ratio = f"{eps / base:.2f}x" if base else "—"
+            lines.append(f"| {lang} | {name}{extra} | {eps:.1f} | {ratio} | "
+                         f"{statistics.median(r['peak_rss_mb'] for r in rs):.0f} |")
+    lines += ["", f"total wall time: {res['wall_seconds']:.0f} s", ""]
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    from emotionlib.train import resolve_precision
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
+               "unknown") if Path("/proc/cpuinfo").is_file() else "unknown"
+    return {"nproc": os.cpu_count(), "cpu": cpu, "torch": torch.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "onednn_bf16": resolve_precision("auto") == "bf16" if not torch.cuda.is_available() else None}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The frozen-encoder mode's features (`freeze_layers: -1`): each text's pooled encoder output, computed once
+without gradients and cached on disk, so that training the head costs one forward pass per text and runs that
+share texts (the cross-lingual runs, other seeds) share the work."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from emotionlib.predict import autocast, batched_proba
+
+
+def encoder_fingerprint(encoder_dir: Path, pooling: str, max_length: int, precision: str) -> str:
+    """Names the cache: the encoder's weights and tokenizer (their sha256) and everything else that changes a
+    feature."""
+    from emotionlib.data import sha256_of
+
+    parts = [sha256_of(f) for f in sorted(Path(encoder_dir).glob("*.safetensors"))]
+    parts += [sha256_of(f) for f in sorted(Path(encoder_dir).glob("tokenizer*.json"))]
+    parts += [pooling, str(max_length), precision]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+class FeatureCache:
+    """Features by text (sha256 of its UTF-8), in safetensors shards under one folder per encoder fingerprint;
+    each shard is written whole (atomically), so a killed run leaves only complete shards."""
+
+    def __init__(self, folder: Path):
+        from safetensors.torch import load_file
+
+        self.folder = Path(folder)
+        self.rows: dict[bytes, torch.Tensor] = {}
+        for shard in sorted(self.folder.glob("*.safetensors")):
+            t = load_file(shard)
+            for key, row in zip(t["digests"].numpy(), t["features"]):
+                self.rows[key.tobytes()] = row
+
+    def add(self, digests: list[bytes], feats: torch.Tensor) -> None:
+        from safetensors.torch import save_file
+
+        from emotionlib.runs import atomic_path
+
+        if not digests:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        keys = torch.from_numpy(np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(len(digests), 32).copy())
+        name = hashlib.sha256(b"".join(sorted(digests))).hexdigest()[:16]
+        with atomic_path(self.folder / f"{name}.safetensors") as tmp:
+            save_file({"digests": keys, "features": feats.contiguous()}, tmp)
+        self.rows.update(zip(digests, feats))
+
+
+def pooled_features(model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int = 64,
+                    precision: str = "no", cache_dir: Path | None = None, progress: bool = True) -> torch.Tensor:
+    """(n, hidden) float32: what `model.head` reads for each text, in eval mode and without gradients; texts
+    already in the cache under `cache_dir` are not encoded again."""
+    cache = FeatureCache(cache_dir) if cache_dir else None
+    digests = [_digest(t) for t in texts]
+    todo = sorted({d: i for i, d in enumerate(digests) if not (cache and d in cache.rows)}.values())
+    hidden = model.head.in_features
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+
+    @torch.inference_mode()
+    def forward(input_ids, attention_mask):
+        with autocast(precision, device):
+            return model.features(input_ids.to(device), attention_mask.to(device))[0].float().cpu().numpy()
+
+    try:
+        new = torch.from_numpy(batched_proba(forward, tokenizer, [texts[i] for i in todo], hidden, max_length,
+                                             batch_size, progress=progress))
+    finally:
+        model.train(was_training)
+    if cache is None:
+        rows = dict(zip([digests[i] for i in todo], new))
+    else:
+        cache.add([digests[i] for i in todo], new)
+        rows = cache.rows
+    return torch.stack([rows[d] for d in digests]) if texts else torch.zeros(0, hidden)

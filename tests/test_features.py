@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from emotionlib.model import build_classifier, load_tokenizer, resolve_encoder
+
+    folder = resolve_encoder("tiny-xlmr")
+    torch.manual_seed(0)
+    return build_classifier(folder, ["a", "b"], pooling="mean").eval(), load_tokenizer(folder), folder
+
+
+TEXTS = ["I can't believe how happy I feel!", "Ich habe Angst.", "", "a much longer sentence " * 12, "Ich habe Angst."]
+
+
+def test_features_are_what_the_head_reads_and_are_cached_by_text(tiny, tmp_path):
+    from emotionlib.features import FeatureCache, pooled_features
+
+    model, tok, _ = tiny
+    feats = pooled_features(model, tok, TEXTS, 32, batch_size=2, cache_dir=tmp_path, progress=False)
+    assert feats.shape == (5, model.head.in_features) and torch.equal(feats[1], feats[4])
+    with torch.inference_mode():
+        one = tok(TEXTS[3], truncation=True, max_length=32, return_tensors="pt")
+        assert torch.allclose(feats[3], model.features(one["input_ids"], one["attention_mask"])[0][0], atol=1e-5)
+        logits = model.head(feats)
+    from emotionlib.predict import predict_proba
+    assert np.allclose(torch.sigmoid(logits).numpy(), predict_proba(model, tok, TEXTS, 32), atol=1e-5)
+    assert len(FeatureCache(tmp_path).rows) == 4  # one row per distinct text
+    shards = sorted(tmp_path.glob("*.safetensors"))
+    again = pooled_features(model, tok, list(reversed(TEXTS)), 32, cache_dir=tmp_path, progress=False)
+    assert torch.equal(again, feats.flip(0)) and sorted(tmp_path.glob("*.safetensors")) == shards  # nothing new
+
+
+def test_the_cache_is_named_by_weights_pooling_length_and_precision(tiny, tmp_path):
+    import shutil
+
+    from emotionlib.features import encoder_fingerprint
+
+    _, _, folder = tiny
+    key = encoder_fingerprint(folder, "mean", 128, "no")
+    assert key == encoder_fingerprint(folder, "mean", 128, "no")
+    assert len({key, encoder_fingerprint(folder, "cls", 128, "no"), encoder_fingerprint(folder, "mean", 64, "no"),
+                encoder_fingerprint(folder, "mean", 128, "bf16")}) == 4
+    other = shutil.copytree(folder, tmp_path / "enc")
+    (other / "config.json").write_text((other / "config.json").read_text())  # config alone does not rename
+    assert encoder_fingerprint(other, "mean", 128, "no") == key
+    weights = next(other.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes() + b" ")
+    assert encoder_fingerprint(other, "mean", 128, "no") != key
+
+
+def test_bf16_prediction_stays_close_to_fp32(tiny):
+    from emotionlib.predict import predict_proba
+
+    model, tok, _ = tiny
+    fp32 = predict_proba(model, tok, TEXTS, 32)
+    bf16 = predict_proba(model, tok, TEXTS, 32, precision="bf16")
+    assert bf16.dtype == np.float32 and np.abs(bf16 - fp32).max() < 0.02
