@@ -73,6 +73,16 @@ def bootstrap_ci(y_true, y_pred, n: int = 1000, seed: int = 0, level: float = 0.
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(y_true), size=(n, len(y_true)))
-    stats = [f1_score(y_true[i], y_pred[i], average="macro", zero_division=0) for i in idx]
+    stats = np.concatenate([_macro_f1_rows(y_true, y_pred, chunk) for chunk in np.array_split(idx, max(1, n // 100))])
     lo, hi = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
+
+
+def _macro_f1_rows(y_true: np.ndarray, y_pred: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """sklearn's macro-F1 (zero_division=0) of each resample idx[k], from counts: one pass instead of n calls."""
+    tp = (y_true & y_pred)[idx].sum(axis=1)
+    fp = ((1 - y_true) & y_pred)[idx].sum(axis=1)
+    fn = (y_true & (1 - y_pred))[idx].sum(axis=1)
+    denom = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape, dtype=float), where=denom > 0)
+    return f1.mean(axis=1)

@@ -61,8 +61,8 @@ def predict_proba(model, tokenizer, texts: Sequence[str], max_length: int = 128,
     was_training = model.training
     model.eval()
     try:
-        return batched_proba(torch_forward(model, precision), tokenizer, texts, model.num_labels, max_length, batch_size,
-                             sort_by_length, progress)
+        return batched_proba(torch_forward(model, precision), tokenizer, texts, model.num_labels, max_length,
+                             batch_size, sort_by_length, progress)
     finally:
         model.train(was_training)
 

@@ -18,9 +18,10 @@ from emotionlib import data as D
 from emotionlib.config import Config, ConfigError, claim_config
 from emotionlib.data import prepare_data, training_parts
 from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
-from emotionlib.metrics import label_f1, language_scores, tune_thresholds
 from emotionlib.features import encoder_fingerprint, pooled_features
-from emotionlib.model import build_classifier, freeze_lower, load_tokenizer, resolve_encoder, save_model, update_metadata
+from emotionlib.metrics import label_f1, language_scores, tune_thresholds
+from emotionlib.model import (build_classifier, freeze_lower, load_tokenizer, resolve_encoder, save_model,
+                              update_metadata)
 from emotionlib.predict import decide, predict_proba
 from emotionlib.runs import RunLayout, provenance, read_json, run_lock, write_json
 
@@ -161,7 +162,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
     layout = RunLayout(cfg.run_dir)
     done = layout.train_summary.is_file()
     # cpu=True on a host without CUDA makes torchrun-style launches (LOCAL_RANK set) use gloo DDP on CPU
-    accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision), cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision),
+                              cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
     with run_lock(layout) if main else contextlib.nullcontext():
         if main:

@@ -68,3 +68,16 @@ def test_bootstrap_interval_contains_the_estimate_and_is_seeded():
     est = f1_score(y, p, average="macro")
     assert lo < est < hi and hi - lo < 0.3
     assert bootstrap_ci(y, p, n=300, seed=1) == (lo, hi)
+
+
+def test_bootstrap_counts_give_sklearns_macro_f1_per_resample():
+    from sklearn.metrics import f1_score
+
+    from emotionlib.metrics import _macro_f1_rows
+
+    rng = np.random.default_rng(3)
+    y, p = (rng.random((300, 6)) < 0.2).astype(int), (rng.random((300, 6)) < 0.3).astype(int)
+    y[:, 4], p[:, 5] = 0, 0  # a label never present, a label never predicted: zero_division=0 either way
+    idx = rng.integers(0, 300, size=(40, 300))
+    expected = [f1_score(y[i], p[i], average="macro", zero_division=0) for i in idx]
+    assert np.allclose(_macro_f1_rows(y, p, idx), expected, atol=1e-12)
