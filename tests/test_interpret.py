@@ -67,3 +67,21 @@ def test_interpret_run_writes_every_view(smoke_run):
     assert s["lime_seconds_one_explanation"] > 0 and s["agreement_sentences"] >= 1
     assert -1 <= s["mean_rho_lime_attention"] <= 1
     assert (s["case_label"], s["case_word"]) == ("joy", "happy")
+
+
+def test_a_frozen_mean_pooled_bf16_run_is_explained_like_any_other(tmp_path, monkeypatch):
+    from emotionlib.config import load_config
+    from emotionlib.evaluate import evaluate
+    from emotionlib.interpret import interpret_run
+    from emotionlib.runs import read_json
+    from emotionlib.train import train
+
+    monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
+    run = train(load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "mean", "pooling": "mean",
+                                      "freeze_layers": -1, "mixed_precision": "bf16", "lime_num_samples": 50,
+                                      "agreement_sentences": 2}))
+    evaluate(run)
+    out = interpret_run(run)
+    s = read_json(out / "summary.json")
+    assert (out / "attention_case.png").is_file() and (out / "lime_case.csv").is_file()
+    assert s["case_label"] == "joy" and 0 <= s["case_probabilities"]["joy"] <= 1
