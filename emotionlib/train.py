@@ -153,17 +153,13 @@ def train(cfg: Config, resume: bool = False) -> Path:
     A run already trained with the same settings is left as it is (the step is skipped); an interrupted one
     continues with `resume=True` from its last checkpoint, or starts over cleanly when it has none.
     """
-    from accelerate import Accelerator
-
     started = time.time()
     encoder_dir = preflight(cfg)  # fails here, before anything is written, with what to fix
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     layout = RunLayout(cfg.run_dir)
     done = layout.train_summary.is_file()
-    # cpu=True on a host without CUDA makes torchrun-style launches (LOCAL_RANK set) use gloo DDP on CPU
-    accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision),
-                              cpu=not torch.cuda.is_available())
+    accelerator = _accelerator(resolve_precision(cfg.mixed_precision))
     main = accelerator.is_main_process
     with run_lock(layout) if main else contextlib.nullcontext():
         if main:
@@ -173,6 +169,19 @@ def train(cfg: Config, resume: bool = False) -> Path:
             accelerator.print(f"{layout.root}: already trained with these settings; training skipped")
             return layout.root
         return _train(cfg, layout, accelerator, encoder_dir, resume, started)
+
+
+def _accelerator(precision: str):
+    """An Accelerator in this precision. Accelerate keeps one state per process, so a later run in the same
+    process (a notebook kernel, the cross-lingual runs) with another precision resets its precision part; the
+    process group and device (PartialState) are kept."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and AcceleratorState._shared_state.get("_mixed_precision") != precision:
+        AcceleratorState._reset_state()
+    # cpu=True on a host without CUDA makes torchrun-style launches (LOCAL_RANK set) use gloo DDP on CPU
+    return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
 
 
 def resolve_precision(wanted: str) -> str:

@@ -260,3 +260,15 @@ def test_auto_precision_follows_the_hardware():
     native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     if not torch.cuda.is_available():
         assert resolve_precision("auto") == ("bf16" if native else "no")
+
+
+def test_runs_of_two_precisions_in_one_process(tmp_path):
+    """Accelerate keeps one state per process: a bf16 run after an fp32 one (a notebook kernel) must work."""
+    from emotionlib.model import load_model
+    from emotionlib.train import train
+
+    base = {"runs_dir": str(tmp_path), "epochs": 1, "max_train_rows": 32}
+    train(load_config("smoke", base | {"run_id": "fp32"}))
+    run = train(load_config("smoke", base | {"run_id": "bf16", "mixed_precision": "bf16"}))
+    assert load_model(run / "model")[2]["mixed_precision"] == "bf16"
+    assert read_json(run / "provenance.json")["mixed_precision"] == "bf16"
