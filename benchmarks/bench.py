@@ -220,9 +220,11 @@ def child(args) -> None:
     print("RESULT " + json.dumps(result))
 
 
-def one_child(base: list[str], label: str) -> dict:
+def one_child(base: list[str], label: str, script: str = __file__, env: dict | None = None) -> dict:
+    """One measurement in a fresh process of `script --child`; its RESULT line as a dict."""
     t0 = time.time()
-    out = subprocess.run([sys.executable, __file__, "--child", *base], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, script, "--child", *base], capture_output=True, text=True, cwd=ROOT,
+                         env=env)
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if out.returncode != 0 or line is None:
         raise RuntimeError(f"{label} failed:\n{out.stderr[-3000:]}")

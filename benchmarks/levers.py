@@ -24,7 +24,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,21 +67,28 @@ def child_emotionlib(settings: dict, lang: str, rows: int, epochs: int, work: Pa
             "val_macro_f1_last_epoch": log[-1]["val_macro_f1"]}
 
 
-def child_trainer(settings: dict, lang: str, rows: int, work: Path) -> dict:
-    """Trainer on the same train part (the split emotionlib makes), same encoder, head, loss and schedule."""
-    import numpy as np
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
-
+def train_part(lang: str, rows: int, work: Path):
+    """The config, train part (the split emotionlib makes), encoder folder and tokenizer of a variant."""
     from emotionlib import data as D
     from emotionlib.config import load_config
-    from emotionlib.model import build_classifier, load_tokenizer, resolve_encoder
+    from emotionlib.model import load_tokenizer, resolve_encoder
 
     cfg = load_config("quick", {**BASE, "languages": [lang], "max_train_rows": rows, "runs_dir": str(work),
                                 "run_id": "split"})
     D.prepare_data(cfg)
-    tr = D.training_parts(cfg)[0][0]
     folder = resolve_encoder(cfg.model)
-    tok = load_tokenizer(folder)
+    return cfg, D.training_parts(cfg)[0][0], folder, load_tokenizer(folder)
+
+
+def child_trainer(settings: dict, lang: str, rows: int, work: Path) -> dict:
+    """Trainer on the same train part, same encoder, head, loss and schedule (bench.py's wrapper)."""
+    import numpy as np
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from bench import _TrainerModel
+    from emotionlib.model import build_classifier
+
+    cfg, tr, folder, tok = train_part(lang, rows, work)
     torch.manual_seed(cfg.seed)
     model = _TrainerModel(build_classifier(folder, tr.labels, "linear"))
     enc = tok(tr.texts, truncation=True, max_length=cfg.max_length)
@@ -100,32 +106,14 @@ def child_trainer(settings: dict, lang: str, rows: int, work: Path) -> dict:
     return {"seconds": seconds, "examples_per_second": len(ds) / seconds, "epochs": 1}
 
 
-class _TrainerModel(torch.nn.Module):
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, input_ids, attention_mask, labels=None):
-        logits = self.inner(input_ids, attention_mask)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), labels) if labels is not None \
-            else None
-        return {"loss": loss, "logits": logits}
-
-
 def child_compile(lang: str, rows: int, work: Path, steps: int) -> dict:
     """Eager and compiled bf16 training steps on the same length-grouped batches of 16, alternated batch by
     batch after a warm-up pass that compiles every shape the timed batches have."""
     from emotionlib import data as D
-    from emotionlib.config import load_config
-    from emotionlib.model import build_classifier, load_tokenizer, resolve_encoder
+    from emotionlib.model import build_classifier
     from emotionlib.train import EpochSampler
 
-    cfg = load_config("quick", {**BASE, "languages": [lang], "max_train_rows": rows, "runs_dir": str(work),
-                                "run_id": "split"})
-    D.prepare_data(cfg)
-    tr = D.training_parts(cfg)[0][0]
-    folder = resolve_encoder(cfg.model)
-    tok = load_tokenizer(folder)
+    cfg, tr, folder, tok = train_part(lang, rows, work)
     ex = D.Examples.from_splits([tr], tr.labels)
     ds = D.EmotionDataset(ex, tok, cfg.max_length)
     dl = torch.utils.data.DataLoader(ds, batch_size=16, sampler=EpochSampler(ds.lengths, 16, 42, True),
@@ -181,19 +169,12 @@ def child(args) -> None:
 
 
 def one_child(variant: str, settings: dict, lang: str, args) -> dict:
-    cmd = [sys.executable, __file__, "--child", "--variant", variant, "--settings", json.dumps(settings),
-           "--lang", lang, "--rows", str(args.rows), "--frozen-epochs", str(args.frozen_epochs),
-           "--compile-steps", str(args.compile_steps), "--threads", str(args.threads)]
-    t0 = time.time()
+    from bench import one_child as run_child
+
     env = {k: v for k, v in os.environ.items() if k != "EMOTIONLIB_CACHE"}
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    if out.returncode != 0 or line is None:
-        raise RuntimeError(f"{variant} on {lang} failed:\n{out.stderr[-3000:]}")
-    result = json.loads(line[7:])
-    print(f"  {lang} {variant}: {result['examples_per_second']:.1f} ex/s, peak {result['peak_rss_mb']:.0f} MB "
-          f"({time.time() - t0:.0f} s wall)", flush=True)
-    return result
+    return run_child(["--variant", variant, "--settings", json.dumps(settings), "--lang", lang, "--rows",
+                      str(args.rows), "--frozen-epochs", str(args.frozen_epochs), "--compile-steps",
+                      str(args.compile_steps), "--threads", str(args.threads)], f"{lang} {variant}", __file__, env)
 
 
 def main() -> None:
