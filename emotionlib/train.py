@@ -249,29 +249,8 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
     torch.manual_seed(cfg.seed)
     classifier = build_classifier(encoder_dir, labels, cfg.head, pooling=cfg.pooling)
     trainable = freeze_lower(classifier, cfg.freeze_layers)
-    feature_seconds = None
-    if cfg.freeze_layers == -1:  # the frozen-encoder mode: the head trains on features computed once
-        t0 = time.time()
-        cache = D.cache_dir() / "features" / encoder_fingerprint(encoder_dir, cfg.pooling, cfg.max_length,
-                                                                 precision)
-        feats = [pooled_features(classifier, tokenizer, ex.texts, cfg.max_length, cfg.eval_batch_size,
-                                 precision, cache) for ex in (train_ex, val_ex)]
-        feature_seconds = round(time.time() - t0, 2)  # 0 when every text was in the cache
-        train_ds, model = FeatureDataset(feats[0], train_ex), HeadOnly(classifier)
-        sampler = EpochSampler([1] * len(train_ds), cfg.batch_size, cfg.seed)
-        collate = None
-
-        def val_proba(m) -> np.ndarray:
-            with torch.inference_mode():
-                return torch.sigmoid(m.head(feats[1])).numpy()
-    else:
-        train_ds, model = D.EmotionDataset(train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length), classifier
-        sampler = EpochSampler(train_ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length)
-        collate = D.Collator(tokenizer.pad_token_id)
-
-        def val_proba(m) -> np.ndarray:
-            return predict_proba(m, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size,
-                                 precision=precision)
+    train_ds, model, sampler, collate, val_proba, feature_seconds = _training_inputs(
+        cfg, classifier, tokenizer, train_ex, val_ex, encoder_dir, precision)
     # its own generator: creating an iterator must not draw from the global RNG that dropout uses,
     # or a resumed epoch would see other dropout masks than the uninterrupted one
     train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
@@ -348,6 +327,33 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
     return run_dir
+
+
+def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: D.Examples, val_ex: D.Examples,
+                     encoder_dir: Path, precision: str):
+    """What the loop iterates and trains, and how validation gets its probabilities: texts through the whole
+    classifier, or in the frozen-encoder mode cached features through the head alone (then also the seconds
+    the features took, 0 when all were cached)."""
+    if cfg.freeze_layers != -1:
+        train_ds = D.EmotionDataset(train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length)
+        sampler = EpochSampler(train_ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length)
+
+        def val_proba(m) -> np.ndarray:
+            return predict_proba(m, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size,
+                                 precision=precision)
+        return train_ds, classifier, sampler, D.Collator(tokenizer.pad_token_id), val_proba, None
+    t0 = time.time()
+    cache = D.cache_dir() / "features" / encoder_fingerprint(encoder_dir, cfg.pooling, cfg.max_length, precision)
+    feats = pooled_features(classifier, tokenizer, train_ex.texts + val_ex.texts, cfg.max_length,
+                            cfg.eval_batch_size, precision, cache)  # one pass, the cache read once
+    train_feats, val_feats = feats[:len(train_ex.texts)], feats[len(train_ex.texts):]
+    train_ds = FeatureDataset(train_feats, train_ex)
+
+    def head_proba(m) -> np.ndarray:
+        with torch.inference_mode():
+            return torch.sigmoid(m.head(val_feats)).numpy()
+    return (train_ds, HeadOnly(classifier), EpochSampler([1] * len(train_ds), cfg.batch_size, cfg.seed), None,
+            head_proba, round(time.time() - t0, 2))
 
 
 def record_epoch(progress: Progress, f1: float, epoch: int) -> bool:
