@@ -1,4 +1,5 @@
-"""The `Classifier` behind `emotionlib.load` and `python -m emotionlib predict`: a trained run, ready for use."""
+"""Loading a trained run (a network or an ensemble of runs), and the `Classifier` behind `emotionlib.load` and
+`python -m emotionlib predict`: a trained run, ready for use."""
 from __future__ import annotations
 
 import csv
@@ -7,13 +8,43 @@ from typing import Sequence
 
 import numpy as np
 
+from emotionlib.baseline import SavedBaseline
 from emotionlib.data import read_texts
+from emotionlib.ensemble import BASELINE, Ensemble, EnsembleError
 from emotionlib.export import ensure_onnx
-from emotionlib.model import load_model, load_tokenizer, read_metadata
+from emotionlib.model import is_ensemble, load_model, load_tokenizer, read_finished, read_metadata
 from emotionlib.predict import OnnxForward, batched_proba, decide, torch_forward
-from emotionlib.runs import RunLayout, atomic_path
+from emotionlib.runs import RunLayout, atomic_path, sha256_of
 
 BACKENDS = ("torch", "onnx")
+
+
+def load_run(run_dir: Path, attn_implementation: str = "sdpa"):
+    """(model in eval mode, tokenizer, metadata) of a finished run. An ensemble's model averages its members'
+    probabilities (each member a Classifier with its own tokenizer; the tokenizer returned is None)."""
+    meta = read_finished(run_dir)
+    layout = RunLayout(run_dir)
+    if not is_ensemble(meta):
+        return load_model(layout.model, attn_implementation)
+    members = []
+    for m in meta["members"]:
+        if m["name"] == BASELINE:
+            members.append(SavedBaseline(layout.baseline_model))
+            continue
+        run = find_member(layout.root, m)
+        if sha256_of(RunLayout(run).weights) != m["weights_sha256"]:
+            raise EnsembleError(f"{run}: its weights changed since the ensemble {layout.root} was fitted; fit the "
+                                "ensemble again")
+        members.append(Classifier(run))
+    return Ensemble(meta, members, [m["weight"] for m in meta["members"]]), None, meta
+
+
+def find_member(ensemble_dir: Path, member: dict) -> Path:
+    """A member beside the ensemble (runs moved together) or where it was when the ensemble was fitted."""
+    for candidate in (Path(ensemble_dir).parent / member["name"], Path(member["run"])):
+        if RunLayout(candidate).metadata.is_file():
+            return candidate
+    raise EnsembleError(f"ensemble {ensemble_dir}: member {member['name']} not found beside it nor at {member['run']}")
 
 
 class Classifier:
@@ -28,9 +59,9 @@ class Classifier:
             raise ValueError(f"backend {backend!r}: must be one of {BACKENDS}")
         self.run_dir, self.backend = Path(run_dir), backend
         model_dir = RunLayout(self.run_dir).model
-        ensemble = read_metadata(model_dir).get("kind") == "ensemble"
+        ensemble = is_ensemble(read_finished(self.run_dir))
         if backend == "torch":
-            self.model, self.tokenizer, self.meta = load_model(model_dir)
+            self.model, self.tokenizer, self.meta = load_run(self.run_dir)
             # as the run trained: bf16 autocast for a bf16 run
             self._forward = None if ensemble else torch_forward(self.model, self.meta.get("mixed_precision", "no"))
         elif ensemble:
@@ -40,7 +71,7 @@ class Classifier:
             self.meta, self.tokenizer = read_metadata(model_dir), load_tokenizer(model_dir)
             self._forward = OnnxForward(ensure_onnx(self.run_dir))
         self.labels: list[str] = list(self.meta["labels"])
-        self.thresholds = np.asarray(self.meta.get("thresholds", [0.5] * len(self.labels)), dtype=float)
+        self.thresholds = np.asarray(self.meta["thresholds"], dtype=float)
         self.max_length: int = self.meta["max_length"]
 
     def __repr__(self) -> str:

@@ -174,16 +174,10 @@ def cmd_baseline(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from emotionlib.config import check_config, load_config, parse_overrides, read_config
+    from emotionlib.config import config_of_run, parse_overrides
     from emotionlib.report import make_report
 
-    if args.run is None:
-        cfg = _config(args)
-    else:  # the run's own settings, found where the run is now
-        recorded = read_config(args.run)
-        recorded = recorded.replace(runs_dir=str(Path(args.run).resolve().parent), run_id=Path(args.run).name)
-        cfg = load_config(recorded.to_dict() | parse_overrides(args.set))
-        check_config(cfg, args.run)
+    cfg = _config(args) if args.run is None else config_of_run(args.run, parse_overrides(args.set))
     print(make_report(cfg))
     return 0
 
@@ -191,8 +185,8 @@ def cmd_run(args) -> int:
 def cmd_ensemble(args) -> int:
     import time
 
-    from emotionlib.ensemble import fit_ensemble
     from emotionlib.evaluate import evaluate
+    from emotionlib.stacking import fit_ensemble
     from emotionlib.model import read_metadata
     from emotionlib.runs import RunLayout
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from emotionlib import data as D
 from emotionlib.baseline import fit_language
+from emotionlib.runs import atomic_dir, check_replaceable
 
 REFERENCE_ENV = "EMOTIONLIB_REFERENCE"
 PUBLISHED_COLUMNS = ("LaBSE", "RemBERT", "XLM-R", "mBERT", "mDeBERTa")
@@ -75,6 +76,8 @@ def run_baseline(out_dir: Path | None, data_dir: str | None = None, languages: S
 
     from emotionlib import plots
 
+    if out_dir is not None:
+        check_replaceable(out_dir, "baseline")  # before the fitting, not after it
     source = D.DataSource.resolve(data_dir)
     langs = D.expand_languages(languages)
     rows = [fit_language(source, lang, seed) for lang in tqdm(langs, desc="baseline", unit="lang")]
@@ -83,12 +86,11 @@ def run_baseline(out_dir: Path | None, data_dir: str | None = None, languages: S
     table["baseline"] = (100 * table["test_macro_f1"].fillna(table["dev_macro_f1"])).round(2)
     table = add_best_published(table.merge(reference_table(), on="lang", how="left"), "baseline")
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out_dir / "baseline.csv", index=False)
-        plots.language_bars(mark_dev(table), ["baseline", "best_published"],
-                            "TF-IDF + logistic regression vs best published (BRIGHTER Table 5); * scored on dev",
-                            out_dir / "baseline.png")
+        with atomic_dir(out_dir, "baseline") as tmp:
+            table.to_csv(tmp / "baseline.csv", index=False)
+            plots.language_bars(mark_dev(table), ["baseline", "best_published"],
+                                "TF-IDF + logistic regression vs best published (BRIGHTER Table 5); * scored on dev",
+                                tmp / "baseline.png")
     return table
 
 

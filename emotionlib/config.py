@@ -5,6 +5,7 @@ Its fields are the papermill parameters of the notebooks, one to one.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import time
 from dataclasses import dataclass, fields
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+
+from emotionlib.runs import atomic_write_text, claim_run_dir
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "configs"
 LOSSES = ("bce", "focal")
@@ -21,6 +24,8 @@ PRECISIONS = ("no", "fp16", "bf16", "auto")
 HEADS = ("linear", "auto")
 PATH_FIELDS = ("data_dir", "train_csv", "dev_csv", "test_csv")
 CASE_STUDY = "I can't believe how happy I feel!"
+RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=-]{0,127}")  # one safe path component
+MIN_LENGTH = 8
 
 
 class ConfigError(ValueError):
@@ -166,8 +171,13 @@ class Config:
             fail("learning_rate", "must be positive")
         if self.focal_gamma < 0 or self.focal_alpha <= 0:
             fail("focal_gamma" if self.focal_gamma < 0 else "focal_alpha", "gamma >= 0 and alpha > 0")
-        if self.run_id and not re.fullmatch(r"[A-Za-z0-9._=-]+", self.run_id):
-            fail("run_id", "letters, digits, '.', '_', '=', '-' only")
+        if self.run_id and not RUN_ID.fullmatch(self.run_id):
+            fail("run_id", "one folder name of at most 128 letters, digits, '.', '_', '=', '-', beginning with a "
+                           "letter, digit or '_' (so never '.', '..' or a hidden name)")
+        if self.max_length < MIN_LENGTH:
+            fail("max_length", f"must be at least {MIN_LENGTH}: two of its positions go to the special tokens, and "
+                               "below that the model would see almost none of the text (below 3 the tokenizer "
+                               "cannot truncate at all)")
 
     @property
     def own_data(self) -> bool:
@@ -206,14 +216,40 @@ def _coerce(key: str, value: Any) -> Any:
                 raise ValueError(value)
             return int(value)
         if kind == "float":
-            return float(value)
+            if not math.isfinite(number := float(value)):
+                raise ValueError(value)
+            return number
         if kind.startswith("tuple"):
             if isinstance(value, str):
-                value = yaml.safe_load(value) if value.startswith("[") else value.split(",")
+                value = parse_yaml(value, f"config field {key!r}") if value.startswith("[") else value.split(",")
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(value)
             return tuple(str(v).strip() for v in value if str(v).strip())
         return "" if value is None else str(value)
-    except (TypeError, ValueError):
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"config field {key!r}: cannot read {value!r} as {kind}") from None
+
+
+def read_text(path: Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start})") from None
+
+
+def parse_yaml(text: str, where: str | Path) -> Any:
+    """YAML with a one-line error naming where it came from and the line: never a yaml traceback."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = " ".join((getattr(exc, "problem", None) or str(exc)).split())
+        raise ConfigError(f"{where}: {at}not valid YAML ({problem})") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: not valid YAML (nested too deeply)") from None
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
@@ -235,7 +271,7 @@ def load_profile(profile: str) -> dict[str, Any]:
     if not path.is_file():
         known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
         raise ConfigError(f"no profile {profile!r} ({path}); known profiles: {', '.join(known)}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = parse_yaml(read_text(path), path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a profile must be a mapping of config fields")
     for key in PATH_FIELDS:  # a profile's relative data paths are relative to the profile's own folder
@@ -268,8 +304,6 @@ def from_parameters(namespace: Mapping[str, Any]) -> Config:
 
 
 def save_config(cfg: Config, path: Path) -> None:
-    from emotionlib.runs import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
 
 
@@ -298,6 +332,7 @@ def check_config(cfg: Config, run_dir: Path) -> bool:
 def claim_config(cfg: Config, run_dir: Path) -> None:
     """Write the run's config.yaml once; a later step with other settings is refused, the fields named."""
     if not check_config(cfg, run_dir):
+        claim_run_dir(run_dir)  # a folder emotionlib did not make is refused here
         save_config(cfg, Path(run_dir) / "config.yaml")
 
 
@@ -305,4 +340,18 @@ def read_config(run_dir: Path) -> Config:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no config in this run directory (run the data or train step first)")
-    return load_config(yaml.safe_load(path.read_text(encoding="utf-8")))
+    data = parse_yaml(read_text(path), path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a run's config must be a mapping of config fields")
+    return load_config(data)
+
+
+def config_of_run(run_dir: str | Path, overrides: Mapping[str, Any] | None = None) -> Config:
+    """A run's own settings, found where the run is now (moved, copied or reached through a link); overrides
+    may change where and how fast it runs, not what it computes."""
+    run_dir = Path(run_dir).resolve()  # a link's own name is not the run's id
+    recorded = read_config(run_dir)
+    cfg = load_config(recorded.to_dict() | {"runs_dir": str(run_dir.parent), "run_id": run_dir.name}
+                      | dict(overrides or {}))
+    check_config(cfg, run_dir)
+    return cfg

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import os
 import sys
 import urllib.error
@@ -328,12 +329,7 @@ def read_table(path: str | os.PathLike, lang: str, split: str = "", labels: Sequ
     for n, row in enumerate(body, start=1):
         if len(row) != len(header):
             raise DataError(f"{path}: row {n} has {len(row)} fields, the header has {len(header)}")
-        rid = row[pos["id"]]
-        if not rid.strip():
-            raise DataError(f"{path}: row {n} has an empty id")
-        if rid in seen:
-            raise DataError(f"{path}: duplicate id {rid!r} in rows {seen[rid]} and {n}")
-        seen[rid] = n
+        rid = _row_id(row[pos["id"]], n, seen, path)
         ids.append(rid)
         texts.append(row[pos["text"]])
         values = []
@@ -354,17 +350,27 @@ def read_table(path: str | os.PathLike, lang: str, split: str = "", labels: Sequ
     return LangSplit(lang, split, ids, texts, names, y, path)
 
 
+def _row_id(rid: str, n: int, seen: dict[str, int], path: Path) -> str:
+    """Row n's id, refused when empty or already seen (a submission keys its rows by id)."""
+    if not rid.strip():
+        raise DataError(f"{path}: row {n} has an empty id")
+    if rid in seen:
+        raise DataError(f"{path}: duplicate id {rid!r} in rows {seen[rid]} and {n}")
+    seen[rid] = n
+    return rid
+
+
 def read_texts(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     """(ids, texts) of a prediction input: `id` and `text` are needed, other columns are ignored."""
     path = Path(path)
     rows = _rows(path)
     header = _header(rows, path)
     i, t = header.index("id"), header.index("text")
-    ids, texts = [], []
+    ids, texts, seen = [], [], {}
     for n, row in enumerate(rows[1:], start=1):
         if len(row) != len(header):
             raise DataError(f"{path}: row {n} has {len(row)} fields, the header has {len(header)}")
-        ids.append(row[i])
+        ids.append(_row_id(row[i], n, seen, path))
         texts.append(row[t])
     if not ids:
         raise DataError(f"{path}: no data rows below the header")
@@ -409,11 +415,22 @@ def split_train_val(data: LangSplit, val_fraction: float = 0.2, seed: int = 42) 
     """Seeded multi-label iterative stratification (Sechidis et al., 2011) into train and validation indices."""
     from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
-    if data.y is None:
-        raise DataError(f"{data.path}: unlabeled, cannot be split for training")
+    check_splittable(data, val_fraction)
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
     train_idx, val_idx = next(splitter.split(np.zeros(len(data)), data.y))
     return np.sort(train_idx), np.sort(val_idx)
+
+
+def check_splittable(data: LangSplit, val_fraction: float) -> None:
+    """Refuse, naming the file, a training file too small for both a training and a validation part."""
+    if data.y is None:
+        raise DataError(f"{data.path}: unlabeled, cannot be split for training")
+    n = len(data)
+    n_val = math.ceil(n * val_fraction)  # as scikit-learn rounds the test part
+    if n_val < 1 or n - n_val < 1:
+        need = next(k for k in range(2, 10_000) if 1 <= math.ceil(k * val_fraction) < k)
+        raise DataError(f"{data.path}: {n} labelled row{'s' if n != 1 else ''} cannot be split into a training and "
+                        f"a validation part (val_fraction {val_fraction}); at least {need} are needed")
 
 
 def label_proportions(parts: dict[str, LangSplit]) -> pd.DataFrame:
@@ -433,12 +450,12 @@ def prepare_data(cfg, layout: RunLayout | None = None) -> dict:
     layout = layout or RunLayout(cfg.run_dir)
     source = source_for(cfg)
     languages = train_languages(cfg)  # checks the codes before anything is written
-    claim_config(cfg, layout.root)
     if layout.split.is_file():
+        claim_config(cfg, layout.root)  # refuses other settings
         return read_json(layout.split)
     record = {"source": source.describe(), "val_fraction": cfg.val_fraction, "seed": cfg.split_seed, "languages": {}}
     proportions = []
-    for lang in languages:
+    for lang in languages:  # read and split everything first: a bad file is refused before the first write
         full = source.load("train", lang)
         train_idx, val_idx = split_train_val(full, cfg.val_fraction, cfg.split_seed)
         record["languages"][lang] = {"n_train": len(train_idx), "n_val": len(val_idx),
@@ -447,6 +464,7 @@ def prepare_data(cfg, layout: RunLayout | None = None) -> dict:
         proportions.append(table.assign(lang=lang).rename_axis("label").reset_index())
     pairs = [(s, lang) for lang in dict.fromkeys(languages + eval_languages(cfg)) for s in SPLITS]
     record["checksums"] = source.checksums(pairs)
+    claim_config(cfg, layout.root)
     with atomic_path(layout.label_proportions) as tmp:
         pd.concat(proportions).to_csv(tmp, index=False)
     write_json(layout.split, record)  # last: its presence means the data step is complete

@@ -57,7 +57,7 @@ def headline_set(cfg) -> list[str]:
 def evaluate(run_dir: Path, splits: Sequence[str] | None = None, languages: Sequence[str] | None = None) -> dict:
     """Score sets at 0.5 and at the tuned thresholds, with bootstrap intervals; one result file per set
     (eval/sets/<split>_<lang>.json), then the tables, figures and metrics.json are rebuilt from all of them."""
-    from emotionlib.model import load_model
+    from emotionlib.classifier import load_run
 
     layout = RunLayout(run_dir)
     cfg = read_config(layout.root)
@@ -71,7 +71,7 @@ def evaluate(run_dir: Path, splits: Sequence[str] | None = None, languages: Sequ
         metrics = read_json(layout.metrics)
         return {"metrics": metrics, "summary": pd.read_csv(layout.eval_summary)[
             ["set", "thresholds", "n", "macro_f1", "ci_low", "ci_high"]].round(4).to_dict("records")}
-    model, tokenizer, meta = load_model(layout.model)
+    model, tokenizer, meta = load_run(layout.root)
     sets = eval_sets(cfg, layout, splits, languages)
     if not sets:
         raise ValueError(f"{layout.root}: no labeled evaluation set among splits={splits} languages={languages}")

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emotionlib.config import read_config
 from emotionlib.predict import OnnxForward, batched_proba, predict_proba
-from emotionlib.runs import RunLayout, atomic_dir, read_json
+from emotionlib.model import ENCODER_NAMES, is_ensemble, load_model, read_finished, read_metadata
+from emotionlib.runs import RunLayout, atomic_dir, check_replaceable, read_json, sha256_of
 
 FORMATS = ("hf", "onnx")
 ONNX_FILE = "model.onnx"
@@ -18,17 +20,22 @@ CHECK_TEXTS = ["I can't believe how happy I feel!", "no", "The delivery was late
 
 
 def export(run_dir: Path, fmt: str, out: Path) -> Path:
+    """`python -m emotionlib export`: checked before any work, so that nothing of the user's is replaced. The
+    folder `out` must lie outside the run (and not contain it), and be new or an earlier export of this format."""
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: must be one of {FORMATS}")
+    run, dest = Path(run_dir).resolve(), Path(out).resolve()
+    if dest == run or run in dest.parents or dest in run.parents:
+        raise ValueError(f"--out {out}: lies inside the run {run_dir} or contains it; export to a folder outside it")
+    read_finished(run)
+    check_replaceable(out, f"export-{fmt}")
     return export_hf(run_dir, out) if fmt == "hf" else export_onnx(run_dir, out)
 
 
 # --- Hugging Face ------------------------------------------------------------------------------------------
 
 def refuse_ensemble(run_dir: Path, fmt: str) -> None:
-    from emotionlib.model import read_metadata
-
-    if read_metadata(RunLayout(run_dir).model).get("kind") == "ensemble":
+    if is_ensemble(read_metadata(RunLayout(run_dir).model)):
         raise ValueError(f"{run_dir}: an ensemble has no single network to export to {fmt}; export its members' "
                          "runs, and combine them with the weights in its model/metadata.json")
 
@@ -38,8 +45,6 @@ def export_hf(run_dir: Path, out: Path) -> Path:
 
     Only `head: auto` runs are exported: the seed's linear layer on the raw first token is no standard class.
     """
-    from emotionlib.model import load_model
-
     run_dir = Path(run_dir)
     refuse_ensemble(run_dir, "Hugging Face")
     model, tokenizer, meta = load_model(RunLayout(run_dir).model)
@@ -49,7 +54,7 @@ def export_hf(run_dir: Path, out: Path) -> Path:
     net = model.net
     net.config.thresholds = dict(zip(meta["labels"], meta["thresholds"]))  # read back as config.thresholds
     tokenizer.model_max_length = meta["max_length"]  # so truncation=True cuts where training did
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "export-hf") as tmp:
         net.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "README.md").write_text(model_card(run_dir, meta), encoding="utf-8")
@@ -58,8 +63,6 @@ def export_hf(run_dir: Path, out: Path) -> Path:
 
 def model_card(run_dir: Path, meta: dict) -> str:
     """README.md of an export: what the model is, its measured metrics and where they came from."""
-    from emotionlib.config import read_config
-    from emotionlib.model import ENCODER_NAMES
 
     cfg = read_config(run_dir)
     layout = RunLayout(run_dir)
@@ -116,16 +119,13 @@ class _Probabilities(torch.nn.Module):
 def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4) -> Path:
     """model.onnx (inputs input_ids and attention_mask with dynamic batch and length, output probabilities),
     the tokenizer and the run's labels and thresholds; checked against PyTorch before it is put in place."""
-    from emotionlib.data import sha256_of
-    from emotionlib.model import load_model
-
     layout = RunLayout(run_dir)
     refuse_ensemble(layout.root, "ONNX")
     model, tokenizer, meta = load_model(layout.model)
     enc = tokenizer(CHECK_TEXTS[:2], padding=True, return_tensors="pt")
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=meta["max_length"])
     shapes = ({0: batch, 1: length}, {0: batch, 1: length})
-    with atomic_dir(out) as tmp, _quiet_exporter():
+    with atomic_dir(out, "export-onnx") as tmp, _quiet_exporter():
         torch.onnx.export(_Probabilities(model).eval(), (enc["input_ids"], enc["attention_mask"]), tmp / ONNX_FILE,
                           input_names=["input_ids", "attention_mask"], output_names=["probabilities"],
                           dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
@@ -162,8 +162,6 @@ def _quiet_exporter():
 
 def ensure_onnx(run_dir: Path) -> Path:
     """The run's ONNX model under runs/<id>/onnx/, exported again when missing or made from other weights."""
-    from emotionlib.data import sha256_of
-
     layout = RunLayout(run_dir)
     folder = layout.onnx
     meta_path = folder / ONNX_META

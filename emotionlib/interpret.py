@@ -191,6 +191,7 @@ def interpret_run(run_dir: Path, case_text: str | None = None) -> Path:
     The case study is the config's `case_study` sentence (the seed's by default), and the rank of
     `case_study_word` among the LIME features of `case_study_label` is recorded when the model has that label.
     """
+    from emotionlib.classifier import load_run
     from emotionlib.config import read_config
     from emotionlib.model import load_model
 
@@ -201,7 +202,7 @@ def interpret_run(run_dir: Path, case_text: str | None = None) -> Path:
     if case_text == cfg.case_study and step_is_current(layout, "interpret", inputs, [layout.interpret_summary]):
         print(f"{layout.root}: interpretation is up to date with the model and its evaluation; skipped")
         return layout.interpret
-    model, tokenizer, meta = load_model(layout.model, attn_implementation="eager")
+    model, tokenizer, meta = load_run(layout.root, attn_implementation="eager")
     member = None
     if getattr(model, "is_ensemble", False):
         # attention belongs to one network: the views are those of the ensemble's largest-weight member

@@ -193,7 +193,7 @@ def me5_dir() -> Path:
         return target
     bin_path, tokenizer_json = source_file(WEIGHTS), source_file(TOKENIZER)
     try:
-        with atomic_dir(target) as tmp:
+        with atomic_dir(target, "encoder") as tmp:
             convert(bin_path, tokenizer_json, tmp)
     except OSError:
         if not (target / "source.json").is_file():  # not another process finishing first

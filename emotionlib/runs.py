@@ -1,9 +1,13 @@
 """The run directory: atomic writes and the provenance every result carries."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
+import re
+import secrets
+import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -15,12 +19,92 @@ TRACKED_PACKAGES = ("emotionlib", "torch", "transformers", "accelerate", "tokeni
                     "iterative-stratification", "lime", "numpy", "pandas", "papermill", "nbconvert")
 
 
+# --- what emotionlib made, and may therefore replace or remove ----------------------------------------------
+# Every folder emotionlib makes (a run, a model, a checkpoint, an export, a report, a cached encoder) holds a
+# marker naming its kind; a folder without it, or of another kind, is never written over or removed. Temporary
+# files and folders are named `.<target>.emotionlib-<random>.tmp` (and `.old` for a folder being replaced): no
+# user makes such a name, so a killed write's debris is removed by that name and nothing else is.
+MARKER = ".emotionlib"
+TEMP_RE = re.compile(r"\..+\.emotionlib-[a-z0-9_]{8}\.(tmp|old)")
+
+
+class NotOurs(ValueError):
+    """A folder emotionlib did not make (or made as something else): it is not written over or removed."""
+
+
+def temporary_name(target: Path, suffix: str = ".tmp") -> Path:
+    """A fresh temporary name beside `target`, of the form `remove_temporaries` recognises."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.emotionlib-{secrets.token_hex(4)}{suffix}")
+
+
+def mark(folder: Path, kind: str) -> None:
+    (Path(folder) / MARKER).write_text(json.dumps({"made_by": "emotionlib", "kind": kind}) + "\n", encoding="utf-8")
+
+
+def kind_of(folder: Path) -> str | None:
+    """The kind emotionlib marked `folder` with, or None for a folder it did not make."""
+    path = Path(folder) / MARKER
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("kind") if path.is_file() else None
+    except (ValueError, AttributeError, OSError):
+        return None
+
+
+def check_replaceable(path: Path, kind: str) -> None:
+    """Refuse, before any work, to replace `path` unless it is absent, empty, or a folder emotionlib made as `kind`."""
+    path = Path(path)
+    if not (path.exists() or path.is_symlink()):
+        return
+    if path.is_symlink() or not path.is_dir():
+        raise NotOurs(f"{path}: exists and is not a folder emotionlib made; give a new path")
+    found = kind_of(path)
+    if found is None and not any(path.iterdir()):
+        return  # an empty folder: nothing in it can be lost
+    if found is None:
+        raise NotOurs(f"{path}: exists and was not made by emotionlib (no {MARKER} marker in it); nothing was "
+                      "written; give a new path, or remove that folder yourself")
+    if found != kind:
+        raise NotOurs(f"{path}: was made by emotionlib as a {found}, not a {kind}; give another path")
+
+
+def make_dir(path: Path, kind: str) -> Path:
+    """A folder emotionlib owns: made and marked if absent, accepted if marked `kind`, else refused."""
+    path = Path(path)
+    if not path.exists():
+        path.mkdir(parents=True)
+        mark(path, kind)
+    else:
+        check_replaceable(path, kind)
+    return path
+
+
+def remove_owned(path: Path, kind: str) -> None:
+    """Remove a folder only if emotionlib made it as `kind` (by its exact path); anything else stays."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink() and kind_of(path) == kind:
+        shutil.rmtree(path)
+
+
+def claim_run_dir(root: Path) -> Path:
+    """The run folder, made and marked if absent. An existing folder is written into only if emotionlib made it
+    as a run (or if it is empty: nothing in it can be lost)."""
+    root = Path(root)
+    if root.is_dir() and not root.is_symlink() and kind_of(root) is None and not any(root.iterdir()):
+        mark(root, "run")  # an empty folder: nothing in it can be lost
+    try:
+        return make_dir(root, "run")
+    except NotOurs:
+        raise NotOurs(f"{root}: exists and was not made by emotionlib as a run (no {MARKER} run marker); "
+                      "refusing to write into it: choose another run_id or runs_dir") from None
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.emotionlib-", suffix=".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -34,31 +118,31 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside `path`; it replaces `path` (whole) only if the block succeeds."""
-    import shutil
-
+def atomic_dir(path: Path, kind: str) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; marked as `kind`, it replaces `path` (whole) only if the block
+    succeeds. An existing `path` that emotionlib did not make as `kind` is refused before the block runs."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{path}: is a file; give a folder")
+    check_replaceable(path, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.emotionlib-", suffix=".tmp"))
     os.chmod(tmp, 0o755)  # mkdtemp makes 0700
     try:
         yield tmp
-        old = path.with_name(f".{path.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
+        mark(tmp, kind)
         if path.exists():
+            check_replaceable(path, kind)  # still ours after the block
+            old = tmp.with_suffix(".old")
             os.rename(path, old)
-        os.rename(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
+            os.rename(tmp, path)
+            shutil.rmtree(old)  # the folder checked above, under our own temporary name
+        else:
+            os.rename(tmp, path)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)  # made by mkdtemp above
 
 
 def sha256_of(path: Path) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -192,17 +276,24 @@ class RunLayout:
     def relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.root))
 
-    def remove_temporaries(self) -> None:
-        """Remove the temporary files and folders a killed write left behind (names `.<name>.<random>[.tmp]`)."""
-        import shutil
+    def folders(self) -> list[Path]:
+        """Every folder of the run that emotionlib writes files into."""
+        return [self.root, self.split.parent, self.model, self.checkpoint, self.eval, self.eval_sets,
+                self.predictions("val", "x").parent, self.interpret, self.onnx, self.steps]
 
-        for p in sorted(self.root.rglob(".*")) if self.root.is_dir() else []:
-            if p.name == ".lock" or not (p.name.endswith((".tmp", ".old")) or p.is_dir()):
-                continue
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
+    def remove_temporaries(self) -> None:
+        """Remove what a killed write left: the temporaries named `.<name>.emotionlib-<random>.tmp|.old` in the
+        run's own folders (not below them), and only in a folder emotionlib made as a run."""
+        if kind_of(self.root) != "run":
+            return
+        for folder in self.folders():
+            for p in folder.iterdir() if folder.is_dir() and not folder.is_symlink() else ():
+                if not TEMP_RE.fullmatch(p.name) or p.is_symlink():
+                    continue
+                if p.is_dir():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink(missing_ok=True)
 
 
 class RunBusy(RuntimeError):
@@ -214,7 +305,7 @@ def run_lock(layout: RunLayout) -> Iterator[None]:
     """An exclusive lock on the run directory while a step writes; a second writer is refused at once."""
     import fcntl
 
-    layout.root.mkdir(parents=True, exist_ok=True)
+    claim_run_dir(layout.root)
     fd = os.open(layout.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

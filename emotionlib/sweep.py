@@ -164,7 +164,7 @@ def run_sweep(spec: SweepSpec, runs_dir: str = "runs", out_root: Path = Path("re
         os.environ["OMP_NUM_THREADS"] = saved
     runs = pd.DataFrame(rows)
     table = summarise(runs, spec.axes())
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "sweep") as tmp:
         runs.to_csv(tmp / "runs.csv", index=False)
         table.to_csv(tmp / "summary.csv", index=False)
         from emotionlib import plots

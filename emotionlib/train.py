@@ -5,7 +5,6 @@ import contextlib
 import json
 import math
 import resource
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,15 +14,16 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from emotionlib import data as D
-from emotionlib.config import Config, ConfigError, claim_config
+from emotionlib.config import Config, claim_config
 from emotionlib.data import prepare_data, training_parts
 from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
 from emotionlib.features import encoder_fingerprint, pooled_features
 from emotionlib.metrics import label_f1, language_scores, tune_thresholds
-from emotionlib.model import (build_classifier, freeze_lower, load_tokenizer, resolve_encoder, save_model,
+from emotionlib.model import (build_classifier, freeze_lower, load_tokenizer, save_model,
                               update_metadata)
 from emotionlib.predict import decide, predict_proba
-from emotionlib.runs import RunLayout, provenance, read_json, run_lock, write_json
+from emotionlib.preflight import check
+from emotionlib.runs import RunLayout, provenance, read_json, remove_owned, run_lock, write_json
 
 
 def label_space(parts: list[D.LangSplit]) -> tuple[str, ...]:
@@ -79,7 +79,7 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, progress: Progress,
     optimiser's other fields and the scheduler as JSON in its metadata, so one rename replaces it whole."""
     from safetensors.torch import save_file
 
-    from emotionlib.runs import atomic_path
+    from emotionlib.runs import atomic_path, make_dir
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     opt = optimizer.state_dict()
@@ -92,7 +92,7 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, progress: Progress,
                 opt_meta["scalars"][f"{pid}.{key}"] = value
     tensors["rng"] = rng_states.contiguous()
     state = {"progress": progress.__dict__, "optimizer": opt_meta, "scheduler": scheduler.state_dict()}
-    path.mkdir(parents=True, exist_ok=True)
+    make_dir(path, "checkpoint")
     with atomic_path(path / CHECKPOINT) as tmp:
         save_file(tensors, tmp, metadata={"state": json.dumps(state)})
 
@@ -154,7 +154,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     continues with `resume=True` from its last checkpoint, or starts over cleanly when it has none.
     """
     started = time.time()
-    encoder_dir = preflight(cfg)  # fails here, before anything is written, with what to fix
+    encoder_dir = check(cfg)  # fails here, before anything is written, with what to fix
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     layout = RunLayout(cfg.run_dir)
@@ -194,35 +194,6 @@ def resolve_precision(wanted: str) -> str:
     return "bf16" if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no"
 
 
-def preflight(cfg: Config) -> Path:
-    """Everything a training run needs, checked before any file is written: languages, data, encoder, length."""
-    if cfg.multilingual == "per_language" and len(D.train_languages(cfg)) > 1:
-        raise ValueError("multilingual=per_language trains one run per language: use train_all() or "
-                         "`python -m emotionlib train`, or give one language")
-    D.train_languages(cfg), D.eval_languages(cfg)  # unknown codes fail here
-    source = D.source_for(cfg)
-    for lang in D.train_languages(cfg):
-        # BRIGHTER files are checked against their manifest; your own are read now, so that a bad row is named
-        # before a run folder exists
-        if cfg.own_data:
-            source.load("train", lang)
-        else:
-            source.path("train", lang)
-    encoder_dir = resolve_encoder(cfg.model)
-    positions = encoder_positions(encoder_dir)
-    if cfg.max_length > positions:
-        raise ConfigError(f"config field 'max_length': {cfg.max_length} exceeds the {positions} positions of "
-                          f"encoder {cfg.model!r}")
-    return encoder_dir
-
-
-def encoder_positions(encoder_dir: Path) -> int:
-    """Token positions the encoder can take (RoBERTa-style models reserve padding_idx + 1 of theirs)."""
-    config = read_json(Path(encoder_dir) / "config.json")
-    offset = config.get("pad_token_id", 0) + 1 if config.get("model_type") in ("roberta", "xlm-roberta") else 0
-    return int(config.get("max_position_embeddings", 512)) - offset
-
-
 def _claim(cfg: Config, layout: RunLayout, resume: bool, done: bool) -> None:
     """The main process's guards: same settings as the run's, a split, and no debris of a killed attempt."""
     claim_config(cfg, layout.root)
@@ -234,8 +205,8 @@ def _claim(cfg: Config, layout: RunLayout, resume: bool, done: bool) -> None:
     if not (resume and checkpoint_state(layout.checkpoint) is not None):  # from the beginning: no stale epochs
         for path in (layout.train_log, layout.train_summary, layout.training_curves):
             path.unlink(missing_ok=True)
-        shutil.rmtree(layout.model, ignore_errors=True)
-        shutil.rmtree(layout.checkpoint, ignore_errors=True)
+        remove_owned(layout.model, "model")
+        remove_owned(layout.checkpoint, "checkpoint")
 
 
 def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resume: bool, started: float) -> Path:
@@ -324,7 +295,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
 
     if main:
         _finish(layout, val_ex, progress, started, val_proba)
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
+        remove_owned(ckpt_dir, "checkpoint")
     accelerator.wait_for_everyone()
     return run_dir
 

@@ -118,6 +118,7 @@ def test_mpnet_pieces_are_joined_checked_and_cached_atomically(tmp_path, monkeyp
     import hashlib
 
     from emotionlib.model import MPNET_FILES, EncoderUnavailable, mpnet_dir
+    from emotionlib.runs import MARKER
 
     monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
     files = {name: f"contents of {name}".encode() for name in MPNET_FILES} | {"desktop.ini": b"x"}
@@ -127,7 +128,7 @@ def test_mpnet_pieces_are_joined_checked_and_cached_atomically(tmp_path, monkeyp
         mpnet_dir(parts, expected_sha256="0" * 64)
     assert not any((tmp_path / "cache").iterdir())  # nothing half-written is left in the cache
     folder = mpnet_dir(parts, expected_sha256=weights_sha)
-    assert sorted(p.name for p in folder.iterdir()) == sorted(MPNET_FILES)  # desktop.ini is not copied
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*MPNET_FILES, MARKER])  # desktop.ini is not copied
     assert (folder / "model.safetensors").read_bytes() == files["model.safetensors"]
     (folder / "model.safetensors").write_bytes(b"altered")  # a cached copy altered later is rebuilt
     assert (mpnet_dir(parts, expected_sha256=weights_sha) / "model.safetensors").read_bytes() == b"contents of model.safetensors"

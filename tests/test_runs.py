@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, run_cli
 from emotionlib.config import ConfigError, load_config
-from emotionlib.runs import RunLayout, read_json, run_lock
+from emotionlib.runs import RunLayout, read_json, run_lock, temporary_name
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ def test_resume_without_a_checkpoint_starts_over_cleanly(tmp_path):
     layout = RunLayout(train(cfg))
     layout.train_summary.unlink()  # as if killed at the end of epoch 2, before the summary and with no checkpoint
     shutil.rmtree(layout.checkpoint, ignore_errors=True)
-    debris = layout.root / ".checkpoint.safetensors.abc123.tmp"
+    debris = temporary_name(layout.train_summary)  # as a killed write of the summary leaves it
     debris.write_bytes(b"x" * 1000)
     train(cfg, resume=True)
     log = [line for line in layout.train_log.read_text().splitlines()]
@@ -291,7 +291,7 @@ def test_a_kill_at_any_step_then_the_same_command_finishes_the_run(step, finishe
     shutil.copytree(finished_run, layout.root)
     done = tree(layout.root)
     KILLED_IN[step](layout)
-    (layout.root / f".{step}.debris.tmp").write_text("half a file")
+    temporary_name(layout.root / step).write_text("half a file")  # what a killed write leaves
     again = run_cli("run", "--run", str(layout.root))
     assert again.returncode == 0, again.stderr[-2000:]
     after = tree(layout.root)

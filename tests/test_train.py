@@ -216,8 +216,9 @@ def test_freezing_lower_layers_keeps_them_and_trains_the_rest(tmp_path):
     assert not any(".layer.1." in k and k.endswith("weight") for k in same)  # the top layer trained
     prov = read_json(run / "provenance.json")
     assert prov["trainable_parameters"] < sum(v.numel() for v in start.values())
-    with pytest.raises(Exception, match="exceeds the encoder's 2 layers"):
+    with pytest.raises(Exception, match="'freeze_layers': 9 exceeds the 2 layers of encoder 'tiny-xlmr'"):
         train(load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "f9", "freeze_layers": 9}))
+    assert not (tmp_path / "f9").exists()  # refused before the first write
 
 
 def test_frozen_encoder_mode_trains_the_head_on_cached_features(tmp_path, monkeypatch):
