@@ -345,19 +345,22 @@ def test_sigint_to_the_main_process_of_run_is_a_one_line_message(tmp_path):
 
 # --- 15: a failed PDF keeps the HTML and names it -------------------------------------------------------------------
 
-@pytest.mark.slow
 def test_chromium_failure_keeps_the_html_report_and_names_it(tmp_path, monkeypatch):
+    """make_report with the notebooks stood in for (their execution is tested elsewhere) and a failing Chromium."""
     from emotionlib import report
 
     fake = tmp_path / "chromium"
     fake.write_text("#!/bin/sh\necho 'FATAL: no usable sandbox' >&2\nexit 3\n")
     fake.chmod(0o755)
     monkeypatch.setattr(report, "chromium", lambda: str(fake))
+    monkeypatch.setattr(report, "execute_notebooks", lambda cfg, out, *a, **k: [])
+    monkeypatch.setattr(report, "render_html", lambda nb, html: html.write_text("<html>the report</html>") and html)
     cfg = load_config("smoke", {"runs_dir": str(tmp_path / "runs"), "run_id": "pdf"})
     with pytest.raises(RuntimeError, match="FATAL: no usable sandbox") as err:
         report.make_report(cfg, tmp_path / "reports")
     html = tmp_path / "reports" / "pdf" / "report.html"
-    assert html.is_file() and str(html) in str(err.value)
+    assert html.read_text() == "<html>the report</html>" and str(html) in str(err.value)
+    assert ".emotionlib-" not in str(err.value)  # no temporary path that is gone by now
     assert not (tmp_path / "reports" / "pdf" / "report.pdf").exists()
 
 
