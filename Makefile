@@ -23,7 +23,7 @@ RUN_ID ?= $(basename $(notdir $(PROFILE)))-$(shell date +%Y%m%d-%H%M%S)
 # MODEL=me5-small on a profile made for another encoder takes me5-small's own settings (README, "me5-small"):
 # lr 5e-5, bf16 where the CPU has oneDNN bf16 kernels, mean pooling, the lowest 6 layers frozen; LR= and SET=
 # still override them.
-ENCODER_SETS := $(if $(and $(filter me5-small,$(MODEL)),$(filter-out multilingual,$(basename $(notdir $(PROFILE))))),\
+ENCODER_SETS := $(if $(and $(filter me5-small,$(MODEL)),$(filter-out multilingual crosslingual,$(basename $(notdir $(PROFILE))))),\
 	learning_rate=5e-5 mixed_precision=auto pooling=mean freeze_layers=6)
 SETS := run_id=$(RUN_ID) runs_dir=$(CURDIR)/runs $(ENCODER_SETS) \
 	$(if $(LOSS),loss=$(LOSS)) $(if $(EPOCHS),epochs=$(EPOCHS)) $(if $(MODEL),model=$(MODEL)) \

@@ -12,6 +12,7 @@ from emotionlib.baseline import SavedBaseline
 from emotionlib.data import read_texts
 from emotionlib.ensemble import BASELINE, Ensemble, EnsembleError
 from emotionlib.export import ensure_onnx
+from emotionlib.langstack import LanguageStack
 from emotionlib.model import is_ensemble, load_model, load_tokenizer, read_finished, read_metadata
 from emotionlib.predict import OnnxForward, batched_proba, decide, torch_forward
 from emotionlib.runs import RunLayout, atomic_path, sha256_of
@@ -19,13 +20,17 @@ from emotionlib.runs import RunLayout, atomic_path, sha256_of
 BACKENDS = ("torch", "onnx")
 
 
-def load_run(run_dir: Path, attn_implementation: str = "sdpa"):
+def load_run(run_dir: Path, attn_implementation: str = "sdpa", stack: bool = True):
     """(model in eval mode, tokenizer, metadata) of a finished run. An ensemble's model averages its members'
-    probabilities (each member a Classifier with its own tokenizer; the tokenizer returned is None)."""
+    probabilities (each member a Classifier with its own tokenizer; the tokenizer returned is None). A run with a
+    per-language stack gives its `LanguageStack` (the network alone with `stack=False`)."""
     meta = read_finished(run_dir)
     layout = RunLayout(run_dir)
     if not is_ensemble(meta):
-        return load_model(layout.model, attn_implementation)
+        network, tokenizer, meta = load_model(layout.model, attn_implementation)
+        if stack and layout.stack_meta.is_file():
+            return LanguageStack(layout.root, network, tokenizer, meta), tokenizer, meta
+        return network, tokenizer, meta
     members = []
     for m in meta["members"]:
         if m["name"] == BASELINE:
@@ -59,14 +64,14 @@ class Classifier:
             raise ValueError(f"backend {backend!r}: must be one of {BACKENDS}")
         self.run_dir, self.backend = Path(run_dir), backend
         model_dir = RunLayout(self.run_dir).model
-        ensemble = is_ensemble(read_finished(self.run_dir))
+        ensemble = is_ensemble(read_finished(self.run_dir)) or RunLayout(self.run_dir).stack_meta.is_file()
         if backend == "torch":
             self.model, self.tokenizer, self.meta = load_run(self.run_dir)
             # as the run trained: bf16 autocast for a bf16 run
             self._forward = None if ensemble else torch_forward(self.model, self.meta.get("mixed_precision", "no"))
         elif ensemble:
-            raise ValueError(f"{self.run_dir}: an ensemble predicts with backend 'torch' (export its members' own "
-                             "runs to ONNX)")
+            raise ValueError(f"{self.run_dir}: an ensemble or a per-language stack predicts with backend 'torch' "
+                             "(the ONNX export holds one network)")
         else:
             self.meta, self.tokenizer = read_metadata(model_dir), load_tokenizer(model_dir)
             self._forward = OnnxForward(ensure_onnx(self.run_dir))
@@ -77,23 +82,32 @@ class Classifier:
     def __repr__(self) -> str:
         return f"Classifier({str(self.run_dir)!r}, backend={self.backend!r}, labels={self.labels})"
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """Probabilities (n, labels), columns in the order of `self.labels`."""
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False,
+                      lang: str | None = None) -> np.ndarray:
+        """Probabilities (n, labels), columns in the order of `self.labels`. `lang` (a BRIGHTER code) is needed by
+        a run stacked per language on several languages."""
         if isinstance(texts, str):
             texts = [texts]
+        if getattr(self.model, "by_language", False):
+            return self.model.predict_proba(list(texts), batch_size, progress, lang=lang)
         if self._forward is None:  # an ensemble: each member with its own tokenizer
             return self.model.predict_proba(list(texts), batch_size, progress)
         return batched_proba(self._forward, self.tokenizer, texts, len(self.labels), self.max_length, batch_size,
                              progress=progress)
 
-    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[dict]:
+    def thresholds_for(self, lang: str | None = None) -> np.ndarray:
+        """The tuned thresholds; a per-language stack's are those fitted for `lang`."""
+        return self.model.thresholds_for(lang) if getattr(self.model, "by_language", False) else self.thresholds
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64, lang: str | None = None) -> list[dict]:
         """Per text: the labels over their tuned thresholds and every label's probability."""
-        probs = self.predict_proba(texts, batch_size)
+        probs = self.predict_proba(texts, batch_size, lang=lang)
         return [{"labels": [lab for lab, on in zip(self.labels, row) if on],
                  "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, prob)}}
-                for prob, row in zip(probs, decide(probs, self.thresholds))]
+                for prob, row in zip(probs, decide(probs, self.thresholds_for(lang)))]
 
-    def predict_file(self, input_csv: str | Path, output_csv: str | Path, batch_size: int = 64) -> Path:
+    def predict_file(self, input_csv: str | Path, output_csv: str | Path, batch_size: int = 64,
+                     lang: str | None = None) -> Path:
         """SemEval Track A submission format: id plus one 0/1 column per label; written atomically."""
         input_csv, output_csv = Path(input_csv), Path(output_csv)
         if batch_size < 1:
@@ -103,7 +117,7 @@ class Classifier:
         if output_csv.resolve() == input_csv.resolve():
             raise ValueError(f"{output_csv}: --output equals --input; the input would be overwritten")
         ids, texts = read_texts(input_csv)
-        pred = decide(self.predict_proba(texts, batch_size, progress=True), self.thresholds)
+        pred = decide(self.predict_proba(texts, batch_size, progress=True, lang=lang), self.thresholds_for(lang))
         with atomic_path(output_csv) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(["id", *self.labels])
@@ -113,6 +127,6 @@ class Classifier:
 
 
 def predict_file(run_dir: Path, input_csv: Path, output_csv: Path, batch_size: int = 64,
-                 backend: str = "torch") -> Path:
+                 backend: str = "torch", lang: str | None = None) -> Path:
     """`python -m emotionlib predict`: the run's Classifier on a CSV with `id` and `text` columns."""
-    return Classifier(run_dir, backend).predict_file(input_csv, output_csv, batch_size)
+    return Classifier(run_dir, backend).predict_file(input_csv, output_csv, batch_size, lang)

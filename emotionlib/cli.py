@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                    help="onnx: onnxruntime on the run's ONNX export (made under runs/<id>/onnx/ on first use)")
+    p.add_argument("--lang", default=None, help="the texts' language (BRIGHTER code): a run stacked per language "
+                                                "on several languages needs it")
 
     p = sub.add_parser("export", help="export a trained run: a Hugging Face folder (head: auto runs) or ONNX")
     p.add_argument("--run", required=True, type=Path)
@@ -135,7 +137,7 @@ def cmd_train(args) -> int:
 def cmd_predict(args) -> int:
     from emotionlib.classifier import predict_file
 
-    print(predict_file(args.run, args.input, args.output, args.batch_size, args.backend))
+    print(predict_file(args.run, args.input, args.output, args.batch_size, args.backend, args.lang))
     return 0
 
 

@@ -22,6 +22,7 @@ LOSS_WEIGHTINGS = ("none", "static", "dynamic")
 MULTILINGUAL_MODES = ("joint", "per_language")
 PRECISIONS = ("no", "fp16", "bf16", "auto")
 HEADS = ("linear", "auto")
+STACK_MEMBERS = ("network", "features_lr", "tfidf_lr")
 PATH_FIELDS = ("data_dir", "train_csv", "dev_csv", "test_csv")
 CASE_STUDY = "I can't believe how happy I feel!"
 RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=-]{0,127}")  # one safe path component
@@ -59,6 +60,13 @@ class Config:
     # -1 freezes the whole encoder: each text's pooled features are computed once (and cached), then only the
     # head trains (the frozen-encoder mode, `head: linear` only)
     freeze_layers: int = 0
+    # per-language stacking after training (langstack): members among network, features_lr (a logistic regression
+    # per label on the mean-pooled hidden states of `feature_layers` of the pretrained encoder) and tfidf_lr,
+    # combined per language with weights and thresholds fitted on that language's validation part; empty: none
+    stack: tuple[str, ...] = ()
+    feature_layers: tuple[int, ...] = (-1,)  # 1.. the encoder's layers, 0 its embeddings, -1 the last
+    stack_folds: int = 5  # cross-fitting folds of the validation part (the stack's out-of-sample figure)
+    stack_min_val: int = 100  # fewer validation rows: equal weights and thresholds 0.5 for that language
     max_length: int = 128
     pad_to_max_length: bool = False  # the seed's fixed padding; dynamic padding otherwise
     group_by_length: bool = False
@@ -103,11 +111,22 @@ class Config:
         def fail(field: str, why: str) -> None:
             raise ConfigError(f"config field {field!r}: {why} (got {getattr(self, field)!r})")
 
-        for name in ("languages", "eval_languages", "holdout_languages", "labels", "ignore_columns"):
+        for name in ("languages", "eval_languages", "holdout_languages", "labels", "ignore_columns", "stack",
+                     "feature_layers"):
             value = getattr(self, name)
-            if isinstance(value, str):
-                value = tuple(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, (str, int)):
+                value = tuple(v.strip() for v in str(value).split(",") if v.strip())
             object.__setattr__(self, name, tuple(str(v) for v in value))
+        try:
+            object.__setattr__(self, "feature_layers", tuple(int(v) for v in self.feature_layers))
+        except ValueError:
+            fail("feature_layers", "whole numbers: encoder layers (0 the embeddings, -1 the last)")
+        if not self.feature_layers or len(set(self.feature_layers)) != len(self.feature_layers):
+            fail("feature_layers", "at least one layer, none twice")
+        if set(self.stack) - set(STACK_MEMBERS) or len(set(self.stack)) != len(self.stack):
+            fail("stack", f"members among {STACK_MEMBERS}, each once (empty: no stack)")
+        if self.stack_folds < 2:
+            fail("stack_folds", "must be at least 2")
         for name in ("train_csv", "dev_csv", "test_csv"):
             if getattr(self, name):  # absolute, so that notebooks executed elsewhere find the same files
                 object.__setattr__(self, name, str(Path(getattr(self, name)).expanduser().resolve()))
@@ -164,7 +183,7 @@ class Config:
                      "lime_num_features", "agreement_sentences"):
             if getattr(self, name) < 1:
                 fail(name, "must be a positive integer")
-        for name in ("max_train_rows", "patience", "checkpoint_every", "num_threads", "n_bootstrap"):
+        for name in ("max_train_rows", "patience", "checkpoint_every", "num_threads", "n_bootstrap", "stack_min_val"):
             if getattr(self, name) < 0:
                 fail(name, "must be >= 0")
         if self.learning_rate <= 0:

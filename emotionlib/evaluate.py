@@ -61,7 +61,7 @@ def evaluate(run_dir: Path, splits: Sequence[str] | None = None, languages: Sequ
 
     layout = RunLayout(run_dir)
     cfg = read_config(layout.root)
-    inputs = step_inputs(layout, [layout.config, layout.split, layout.weights, layout.metadata])
+    inputs = step_inputs(layout, [layout.config, layout.split, layout.weights, layout.metadata, layout.stack_meta])
     source = D.source_for(cfg)  # the scored files: BRIGHTER's are checked against the manifest, your own hashed
     inputs |= {f"data {k}": v for k, v in source.checksums(
         (s, lang) for lang in D.eval_languages(cfg) for s in ("dev", "test")).items()}
@@ -72,6 +72,8 @@ def evaluate(run_dir: Path, splits: Sequence[str] | None = None, languages: Sequ
         return {"metrics": metrics, "summary": pd.read_csv(layout.eval_summary)[
             ["set", "thresholds", "n", "macro_f1", "ci_low", "ci_high"]].round(4).to_dict("records")}
     model, tokenizer, meta = load_run(layout.root)
+    if getattr(model, "by_language", False):  # the stack's features of the scored texts are cached, as in fitting
+        model.cache_root = D.cache_dir() / "features"
     sets = eval_sets(cfg, layout, splits, languages)
     if not sets:
         raise ValueError(f"{layout.root}: no labeled evaluation set among splits={splits} languages={languages}")
@@ -93,14 +95,20 @@ def score_set(d: D.LangSplit, model, tokenizer, meta: dict, cfg, layout: RunLayo
     labels = [lab for lab in model_labels if lab in d.labels]  # a zero-shot language may have others
     cols = [model_labels.index(lab) for lab in labels]
     gold = d.y[:, [d.labels.index(lab) for lab in labels]]
-    probs = predict_proba(model, tokenizer, d.texts, meta["max_length"], cfg.eval_batch_size,
-                          precision=meta.get("mixed_precision", "no"))[:, cols]
+    members = {}
+    if getattr(model, "by_language", False):  # a per-language stack: its thresholds, and each member beside it
+        probs, tuned = stacked_proba(model, d, labels, gold, cfg.eval_batch_size, members)
+    else:
+        probs = predict_proba(model, tokenizer, d.texts, meta["max_length"], cfg.eval_batch_size,
+                              precision=meta.get("mixed_precision", "no"))[:, cols]
     layout.predictions(d.split, d.lang).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(layout.predictions(d.split, d.lang)) as tmp:
         pd.DataFrame(probs, columns=labels).assign(id=d.ids).to_csv(tmp, index=False)
     zero_shot = d.lang not in D.train_languages(cfg)
     entry = {"split": d.split, "lang": d.lang, "zero_shot": zero_shot, "labels": labels,
              "labels_not_scored": [lab for lab in d.labels if lab not in labels], "n": len(d)}
+    if members:
+        entry["members_macro_f1"] = members
     rows, label_rows = [], []
     for name, thr in (("threshold_0.5", 0.5), ("tuned_thresholds", tuned[cols])):
         pred = decide(probs, thr)
@@ -120,6 +128,55 @@ def score_set(d: D.LangSplit, model, tokenizer, meta: dict, cfg, layout: RunLayo
     plots.per_label_bars(per_label, f"{key}: per-label scores (tuned thresholds)",
                          layout.eval_figure("per_label", d.split, d.lang))
     return {"entry": entry, "rows": rows, "label_rows": label_rows}
+
+
+def stacked_proba(stack, d: D.LangSplit, labels: list[str], gold: np.ndarray, batch_size: int,
+                  members: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A stack's probabilities over `labels` and its thresholds for `d`'s language (in the model's label order);
+    fills `members` with each member's macro-F1 at its own thresholds fitted on the
+    language's validation part (the stack's members are scored on the same rows)."""
+    cols = [stack.labels.index(lab) for lab in labels]
+    tuned = stack.thresholds_for(d.lang)
+    if d.lang not in stack.stack["languages"]:  # zero-shot: the network alone
+        return stack.predict_proba(d.texts, batch_size, lang=d.lang)[:, cols], tuned
+    f = stack.stack["languages"][d.lang]
+    own = [f["labels"].index(lab) for lab in labels]
+    probs = stack.member_proba(d.texts, d.lang, batch_size)
+    for name, p in probs.items():
+        members[name] = scores(gold, decide(p[:, own], np.asarray(f["member_thresholds"][name])[own]), labels)[
+            "macro_f1"]
+    mixed = np.zeros((len(d), len(stack.labels)), dtype=np.float32)
+    mixed[:, [stack.labels.index(lab) for lab in f["labels"]]] = sum(f["weights"][n] * probs[n] for n in probs)
+    return mixed[:, cols], tuned
+
+
+def stack_languages(layout: RunLayout, comparison: pd.DataFrame, sets: dict) -> pd.DataFrame:
+    """Per language (x100): the stack, each of its members (at their own thresholds) on the same file, the TF-IDF
+    baseline and the best published figure, the stack's cross-fitted validation figure and its member weights;
+    written with the chart of "stack minus best published"."""
+    stack = read_json(layout.stack_meta)
+    rows = []
+    for c in comparison.to_dict("records"):
+        f = stack["languages"].get(c["lang"])
+        if f is None:
+            continue
+        members = sets.get(f"{c['scored_on']}/{c['lang']}", {}).get("members_macro_f1", {})
+        row = {"lang": c["lang"], "scored_on": c["scored_on"], "stack": c["emotionlib"]}
+        row |= {m: round(100 * v, 2) for m, v in members.items()}
+        row |= {"tfidf_baseline": c.get("tfidf_lr"), "best_published": c.get("best_published"),
+                "stack_minus_best": c.get("emotionlib_minus_best"),
+                "stack_minus_tfidf": round(c["emotionlib"] - c["tfidf_lr"], 2) if "tfidf_lr" in c else None,
+                "val_cross_fitted": round(100 * f["val_oof"], 2)}
+        row |= {f"w_{m}": w for m, w in f["weights"].items()}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    with atomic_path(layout.stack_languages) as tmp:
+        table.to_csv(tmp, index=False)
+    shown = table[table["best_published"].notna()] if "best_published" in table else table.iloc[:0]
+    if len(shown):
+        plots.difference_bars(mark_dev(shown), "stack_minus_best", "per-language stack minus the best published "
+                              "figure (macro-F1 points; * scored on dev)", layout.stack_minus_best_png)
+    return table
 
 
 def collect(cfg, layout: RunLayout, meta: dict) -> tuple[dict, pd.DataFrame]:
@@ -145,6 +202,8 @@ def collect(cfg, layout: RunLayout, meta: dict) -> tuple[dict, pd.DataFrame]:
                             "macro-F1 x100: this run, TF-IDF baseline" + ("" if cfg.own_data else
                                                                          ", best published (* scored on dev)"),
                             layout.languages_png)
+    if layout.stack_meta.is_file() and len(comparison):
+        stack_languages(layout, comparison, sets)
     key = next((k for k in headline_set(cfg) if k in sets), None)
     headline = None
     if key:

@@ -85,3 +85,50 @@ def pooled_features(model, tokenizer, texts: Sequence[str], max_length: int, bat
         cache.add([digests[i] for i in todo], new)
         rows = cache.rows
     return torch.stack([rows[d] for d in digests]) if texts else torch.zeros(0, hidden)
+
+
+
+class LayerFeatures:
+    """For each text, the mean over its tokens (padding excluded) of a pretrained encoder's hidden states at
+    `layers` (0 the embeddings, 1.. the layers, -1 the last), side by side: (n, len(layers) * hidden) float32, the
+    frozen-feature member's input. The encoder is loaded once; texts already in a cache are not encoded again."""
+
+    def __init__(self, encoder_dir: Path, layers: Sequence[int], max_length: int, precision: str = "no"):
+        from emotionlib.model import load_encoder, load_tokenizer
+
+        self.encoder = load_encoder(Path(encoder_dir), "sdpa").eval()
+        depth = self.encoder.config.num_hidden_layers
+        if not layers or any(not -depth - 1 <= i <= depth for i in layers):
+            raise ValueError(f"feature_layers {list(layers)}: each must be from {-depth - 1} to {depth} for "
+                             f"{encoder_dir} ({depth} layers)")
+        self.layers = [i % (depth + 1) for i in layers]
+        self.tokenizer, self.max_length, self.precision = load_tokenizer(Path(encoder_dir)), max_length, precision
+        self.width = self.encoder.config.hidden_size * len(self.layers)
+        self.fingerprint = encoder_fingerprint(encoder_dir, "mean@" + ",".join(map(str, self.layers)), max_length,
+                                               precision)
+
+    @torch.inference_mode()
+    def _forward(self, input_ids, attention_mask) -> np.ndarray:
+        device = next(self.encoder.parameters()).device
+        with autocast(self.precision, device):
+            states = self.encoder(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
+                                  output_hidden_states=True).hidden_states
+        m = attention_mask.to(device).unsqueeze(-1).float()
+        return torch.cat([(states[i].float() * m).sum(1) / m.sum(1).clamp_min(1.0) for i in self.layers],
+                         1).cpu().numpy()
+
+    def __call__(self, texts: Sequence[str], cache_root: Path | None = None, batch_size: int = 64,
+                 progress: bool = True) -> np.ndarray:
+        """Features of `texts`; with `cache_root`, cached under cache_root/<fingerprint>/."""
+        texts = list(texts)
+        cache = FeatureCache(Path(cache_root) / self.fingerprint) if cache_root else None
+        digests = [_digest(t) for t in texts]
+        todo = sorted({d: i for i, d in enumerate(digests) if not (cache and d in cache.rows)}.values())
+        new = torch.from_numpy(batched_proba(self._forward, self.tokenizer, [texts[i] for i in todo], self.width,
+                                             self.max_length, batch_size, progress=progress, desc="features"))
+        if cache is None:
+            rows = dict(zip([digests[i] for i in todo], new))
+        else:
+            cache.add([digests[i] for i in todo], new)
+            rows = cache.rows
+        return torch.stack([rows[d] for d in digests]).numpy() if texts else np.zeros((0, self.width), np.float32)

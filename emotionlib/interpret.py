@@ -202,7 +202,8 @@ def interpret_run(run_dir: Path, case_text: str | None = None) -> Path:
     if case_text == cfg.case_study and step_is_current(layout, "interpret", inputs, [layout.interpret_summary]):
         print(f"{layout.root}: interpretation is up to date with the model and its evaluation; skipped")
         return layout.interpret
-    model, tokenizer, meta = load_run(layout.root, attn_implementation="eager")
+    # a per-language stack's views are those of its network (LIME and attention explain one network)
+    model, tokenizer, meta = load_run(layout.root, attn_implementation="eager", stack=False)
     member = None
     if getattr(model, "is_ensemble", False):
         # attention belongs to one network: the views are those of the ensemble's largest-weight member
@@ -273,4 +274,5 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
         "mean_rho_lime_attention": float(agree["rho_lime_attention"].mean()) if len(agree) else None,
         "mean_rho_lime_rollout": float(agree["rho_lime_rollout"].mean()) if len(agree) else None,
         "explained_member": member.root.name if member else None,
+        "explains_stack_network": layout.stack_meta.is_file(),
         "note": "Attention weights are not explanations (Jain & Wallace 2019; Wiegreffe & Pinter 2019)."})

@@ -80,6 +80,17 @@ def language_bars(table: pd.DataFrame, columns: Sequence[str], title: str, path:
     return _save(fig, path)
 
 
+def difference_bars(table: pd.DataFrame, column: str, title: str, path: Path | None = None):
+    """One bar per language: `column` (a difference in points), green above zero, red below."""
+    fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(table)), 3.5))
+    values = table[column].to_numpy(dtype=float)
+    ax.bar(table["lang"], values, color=["C2" if v >= 0 else "C3" for v in values])
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set(title=title, ylabel="macro-F1 points", xlabel="")
+    ax.tick_params(axis="x", rotation=90)
+    return _save(fig, path)
+
+
 def weight_bars(words: Sequence[str], weights: Sequence[float], title: str, ax=None, path: Path | None = None):
     """Horizontal bars of signed weights (LIME) or attention mass per word."""
     own = ax is None

@@ -230,6 +230,8 @@ class RunLayout:
     metadata = property(lambda self: self.root / "model" / "metadata.json")
     baseline_model = property(lambda self: self.root / "model" / "baseline")  # an ensemble's TF-IDF member
     checkpoint = property(lambda self: self.root / "checkpoint")
+    stack = property(lambda self: self.root / "stack")  # the per-language stack on top of the network (langstack)
+    stack_meta = property(lambda self: self.root / "stack" / "stack.json")
     provenance = property(lambda self: self.root / "provenance.json")
     train_log = property(lambda self: self.root / "train_log.jsonl")
     train_summary = property(lambda self: self.root / "train_summary.json")
@@ -242,6 +244,8 @@ class RunLayout:
     per_label = property(lambda self: self.root / "eval" / "per_label.csv")
     comparison = property(lambda self: self.root / "eval" / "published_comparison.csv")
     languages_png = property(lambda self: self.root / "eval" / "languages.png")
+    stack_languages = property(lambda self: self.root / "eval" / "stack_languages.csv")  # per-language stack
+    stack_minus_best_png = property(lambda self: self.root / "eval" / "stack_minus_best.png")
     crosslingual = property(lambda self: self.root / "eval" / "crosslingual.csv")
     crosslingual_png = property(lambda self: self.root / "eval" / "crosslingual.png")
     # 04 interpret

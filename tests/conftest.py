@@ -48,7 +48,7 @@ def run_cli(*args: str, **kwargs):
                           cwd=ROOT, **kwargs)
 
 
-SLOW_FIXTURES = {"smoke_run", "tickets_run", "smoke_report"}  # each trains a model or renders a report
+SLOW_FIXTURES = {"smoke_run", "tickets_run", "smoke_report", "stacked_run"}  # each trains a model or renders a report
 
 
 def pytest_collection_modifyitems(items):

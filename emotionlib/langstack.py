@@ -1,0 +1,349 @@
+"""Per-language stacking: on top of a trained run's network, for each of the run's languages, a frozen-feature
+member (a logistic regression per label on mean-pooled hidden states of several pretrained-encoder layers) and the
+TF-IDF baseline, combined with member weights and per-label thresholds fitted on that language's validation part.
+
+The combination (the features member's C, the weights over the simplex, the thresholds) is fitted once on the whole
+validation part, for dev and test; its validation figure is cross-fitted: fitted on k-1 folds of the validation
+part, scored on the held-out fold, so no row is scored by a combination fitted on it. A language with fewer than
+`stack_min_val` validation rows gets equal weights (the features member at C=0.1) and threshold 0.5: too few rows
+to fit anything on.
+
+Written under runs/<run_id>/stack/ (JSON and safetensors, no pickles); `classifier.load_run` loads it, and
+`evaluate`, `predict` and `emotionlib.load` then use it, with the language of the texts.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from emotionlib import baseline as B
+from emotionlib import data as D
+from emotionlib.config import read_config
+from emotionlib.ensemble import BASELINE, best_f1_per_label, fit_weights
+from emotionlib.features import LayerFeatures
+from emotionlib.metrics import THRESHOLD_GRID, scores
+from emotionlib.predict import decide, predict_proba
+from emotionlib.runs import RunLayout, atomic_dir, provenance, read_json, record_step, step_inputs, \
+    step_is_current, write_json
+
+MEMBERS = ("network", "features_lr", BASELINE)
+LR_CS = (0.03, 0.1, 0.3, 1.0)
+SMALL_C = 0.1  # the features member's C where a language's validation part is too small to choose it
+STEP = 0.1  # the grid step of the member weights
+
+
+# --- fitting the combination on one language's validation rows ------------------------------------------------
+
+def tune(y: np.ndarray, probs: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID) -> np.ndarray:
+    """Per label, the grid threshold of best F1 (ties to the one nearest 0.5), vectorised over the grid."""
+    grid = np.asarray(grid)
+    pred = probs[:, :, None] >= grid[None, None, :]  # (n, C, T)
+    t = (y > 0)[:, :, None]
+    f1 = 2 * (pred & t).sum(0) / np.maximum(pred.sum(0) + t.sum(0), 1)  # (C, T)
+    best = np.isclose(f1, f1.max(1, keepdims=True))
+    dist = np.where(best, np.abs(grid - 0.5)[None, :], np.inf)
+    return grid[dist.argmin(1)]
+
+
+def combine(probs: dict[str, np.ndarray], y: np.ndarray) -> dict:
+    """The combination fitted on these rows: the features member's C (its best tuned macro-F1), the weights of
+    the members (grid over the simplex, ties to the most equal) and the per-label thresholds of their average."""
+    ones = np.ones_like(y)
+    lr = [k for k in probs if k.startswith("features_lr")]
+    names = [k for k in probs if not k.startswith("features_lr")]
+    if lr:
+        names.append(max(lr, key=lambda k: np.nanmean(best_f1_per_label(y, probs[k], ones))))
+    weights = fit_weights([probs[n] for n in names], y, ones, STEP)
+    mixed = np.tensordot(weights, np.stack([probs[n] for n in names]), 1)
+    return {"names": names, "weights": weights, "thresholds": tune(y, mixed)}
+
+
+def mix(probs: dict[str, np.ndarray], fit: dict) -> np.ndarray:
+    return np.tensordot(fit["weights"], np.stack([probs[n] for n in fit["names"]]), 1)
+
+
+def cross_fit(probs: dict[str, np.ndarray], y: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """0/1 predictions for every row from a combination fitted on the other folds (multi-label stratified)."""
+    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+    out = np.zeros_like(y, dtype=int)
+    for fit_rows, held in MultilabelStratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y):
+        fit = combine({k: p[fit_rows] for k, p in probs.items()}, y[fit_rows])
+        out[held] = decide(mix({k: p[held] for k, p in probs.items()}, fit), fit["thresholds"])
+    return out
+
+
+def fixed(probs: dict[str, np.ndarray]) -> dict:
+    """The rule for a small validation part: equal weights, the features member at SMALL_C, thresholds 0.5."""
+    names = [k for k in probs if not k.startswith("features_lr") or k == f"features_lr C={SMALL_C:g}"]
+    return {"names": names, "weights": np.full(len(names), 1 / len(names)), "thresholds": None}
+
+
+# --- the members of one language -------------------------------------------------------------------------------
+
+def fit_features_lr(x_train: np.ndarray, y_train: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(coef (C, d), intercept (C,)) of one balanced logistic regression per label on standardised features,
+    folded back to the raw features; a label with one class in training gets a constant +-30 logit."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = x_train.mean(0), x_train.std(0) + 1e-6
+    z = (x_train - mean) / scale
+    coef, intercept = np.zeros((y_train.shape[1], x_train.shape[1])), np.zeros(y_train.shape[1])
+    for j in range(y_train.shape[1]):
+        if y_train[:, j].min() == y_train[:, j].max():
+            intercept[j] = 30.0 if y_train[0, j] > 0 else -30.0
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lbfgs may stop at max_iter on a few labels: the fit is still usable
+            clf = LogisticRegression(C=c, class_weight="balanced", max_iter=1000, random_state=seed)
+            clf.fit(z, y_train[:, j])
+        coef[j] = clf.coef_[0] / scale
+        intercept[j] = clf.intercept_[0] - float(clf.coef_[0] @ (mean / scale))
+    return coef.astype(np.float32), intercept.astype(np.float32)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))).astype(np.float32)
+
+
+def network_proba(network, tokenizer, meta: dict, texts: Sequence[str], feats: np.ndarray | None,
+                  block: int | None, batch_size: int = 64) -> np.ndarray:
+    """The network's probabilities (run label order). A frozen-encoder network reads the same mean-pooled last
+    layer that the features hold (`block`): its head is applied to them rather than encoding the texts again."""
+    import torch
+
+    if block is not None and feats is not None:
+        width = network.head.in_features
+        with torch.inference_mode():
+            logits = network.head(torch.from_numpy(feats[:, block * width:(block + 1) * width]))
+        return torch.sigmoid(logits).numpy().astype(np.float32)
+    return predict_proba(network, tokenizer, texts, meta["max_length"], batch_size,
+                         precision=meta.get("mixed_precision", "no"))
+
+
+def head_block(cfg, layers: list[int], depth: int) -> int | None:
+    """Which block of the features the network's head reads, when it is a frozen-encoder network that reads the
+    mean-pooled last layer of the same encoder; else None (the network encodes texts itself)."""
+    if cfg.freeze_layers == -1 and cfg.head == "linear" and cfg.pooling == "mean" and depth in layers:
+        return layers.index(depth)
+    return None
+
+
+# --- fitting and writing the stack ---------------------------------------------------------------------------
+
+def fit_stack(cfg) -> "pd.DataFrame | None":
+    """Fit the stack of a trained run when `cfg.stack` names members, write runs/<run_id>/stack/, and return the
+    per-language table (validation, cross-fitted); None when the config stacks nothing. Skipped when current."""
+    import pandas as pd
+
+    from emotionlib.model import load_model, read_finished, resolve_encoder
+
+    if not cfg.stack:
+        return None
+    layout = RunLayout(cfg.run_dir)
+    inputs = step_inputs(layout, [layout.config, layout.split, layout.weights, layout.metadata])
+    if step_is_current(layout, "stack", inputs, [layout.stack_meta]):
+        print(f"{layout.root}: the stack is up to date with the model and split; skipped")
+        return stack_table(read_json(layout.stack_meta))
+    started = time.time()
+    read_finished(layout.root)
+    network, tokenizer, meta = load_model(layout.model)
+    train_parts, val_parts = D.training_parts(cfg, layout)
+    encoder_dir = resolve_encoder(cfg.model)
+    feats = LayerFeatures(encoder_dir, cfg.feature_layers, cfg.max_length)
+    block = head_block(cfg, feats.layers, feats.encoder.config.num_hidden_layers)
+    texts = [t for p in train_parts + val_parts for t in p.texts]
+    print(f"stack: features of {len(texts)} training texts (layers {feats.layers})", flush=True)
+    cached = dict(zip(texts, feats(texts, D.cache_dir() / "features", cfg.eval_batch_size)))
+    fits, saved = {}, {}
+    for tr, va in zip(train_parts, val_parts):
+        t0 = time.time()
+        fits[va.lang], saved[va.lang] = fit_language(cfg, tr, va, cached, network, tokenizer, meta, block)
+        print(f"stack {va.lang}: validation (cross-fitted) {fits[va.lang]['val_oof']:.3f}, weights "
+              f"{fits[va.lang]['weights']} [{time.time() - t0:.0f} s]", flush=True)
+    stack = {"kind": "language-stack", "members": list(cfg.stack), "encoder": cfg.model,
+             "encoder_fingerprint": feats.fingerprint, "feature_layers": feats.layers, "network_block": block,
+             "max_length": cfg.max_length, "labels": list(meta["labels"]), "folds": cfg.stack_folds,
+             "min_val": cfg.stack_min_val, "weight_step": STEP, "lr_cs": list(LR_CS), "languages": fits,
+             "wall_seconds": round(time.time() - started, 1),
+             "provenance": provenance({"data": read_json(layout.split)["checksums"]})}
+    write_stack(layout, stack, saved)
+    record_step(layout, "stack", inputs, [layout.stack_meta])
+    return stack_table(stack)
+
+
+def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, tokenizer, meta: dict,
+                 block: int | None) -> tuple[dict, dict]:
+    """One language: its members fitted on its training part, scored on its validation part, and combined."""
+    x_tr = np.stack([cached[t] for t in tr.texts])
+    x_va = np.stack([cached[t] for t in va.texts])
+    cols = [meta["labels"].index(lab) for lab in va.labels]
+    probs, saved = {}, {}
+    if "network" in cfg.stack:
+        probs["network"] = network_proba(network, tokenizer, meta, va.texts, x_va, block, cfg.eval_batch_size)[:, cols]
+    if "features_lr" in cfg.stack:
+        for c in LR_CS:
+            coef, intercept = fit_features_lr(x_tr, tr.y, c, cfg.seed)
+            probs[f"features_lr C={c:g}"] = sigmoid(x_va @ coef.T + intercept)
+            saved[f"features_lr C={c:g}"] = (coef, intercept)
+    if BASELINE in cfg.stack:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a label without positives in training is predicted constant 0
+            saved[BASELINE] = B.make_pipeline(cfg.seed).fit(tr.texts, tr.y)
+        probs[BASELINE] = saved[BASELINE].predict_proba(va.texts).astype(np.float32)
+    small = len(va) < cfg.stack_min_val
+    fit = fixed(probs) if small else combine(probs, va.y)
+    thresholds = np.full(len(va.labels), 0.5) if small else fit["thresholds"]
+    oof = decide(mix(probs, fit), thresholds) if small else cross_fit(probs, va.y, cfg.stack_folds, cfg.seed)
+    member_thresholds = {n: (np.full(len(va.labels), 0.5) if small else tune(va.y, probs[n])) for n in fit["names"]}
+    member_oof = {}  # each member alone, cross-fitted the same way (the features member's C chosen in the folds)
+    for n in fit["names"]:
+        alone = {k: p for k, p in probs.items() if k.split(" ")[0] == n.split(" ")[0]}
+        member_oof[n] = scores(va.y, decide(probs[n], 0.5) if small else
+                               cross_fit(alone, va.y, cfg.stack_folds, cfg.seed), va.labels)["macro_f1"]
+    keep = {n: saved[n] for n in fit["names"] if n in saved}
+    record = {"labels": list(va.labels), "n_train": len(tr), "n_val": len(va),
+              "rule": "fixed (validation part too small)" if small else "fitted on the validation part",
+              "members": [n.split(" ")[0] for n in fit["names"]],
+              "features_lr_c": next((float(n.split("=")[1]) for n in fit["names"] if "C=" in n), None),
+              "weights": {n.split(" ")[0]: round(float(w), 4) for n, w in zip(fit["names"], fit["weights"])},
+              "thresholds": [float(t) for t in thresholds],
+              "member_thresholds": {n.split(" ")[0]: [float(t) for t in v] for n, v in member_thresholds.items()},
+              "val_in_sample": scores(va.y, decide(mix(probs, fit), thresholds), va.labels)["macro_f1"],
+              "val_oof": scores(va.y, oof, va.labels)["macro_f1"],
+              "members_val_oof": {n.split(" ")[0]: v for n, v in member_oof.items()}}
+    return record, {n.split(" ")[0]: v for n, v in keep.items()}
+
+
+def write_stack(layout: RunLayout, stack: dict, saved: dict) -> None:
+    """runs/<run_id>/stack/, whole or not at all: stack.json, features_lr-<lang>.safetensors, tfidf_lr-<lang>/."""
+    from safetensors.numpy import save_file
+
+    with atomic_dir(layout.stack, "stack") as tmp:
+        for lang, members in saved.items():
+            if "features_lr" in members:
+                coef, intercept = members["features_lr"]
+                save_file({"coef": coef, "intercept": intercept}, str(Path(tmp) / f"features_lr-{lang}.safetensors"))
+            if BASELINE in members:
+                B.save_pipeline(members[BASELINE], stack["languages"][lang]["labels"], Path(tmp) / f"{BASELINE}-{lang}")
+        write_json(Path(tmp) / "stack.json", stack)
+
+
+def stack_table(stack: dict) -> "pd.DataFrame":
+    """One row per language: validation figures (cross-fitted) of the stack and of each member, and the weights."""
+    import pandas as pd
+
+    rows = []
+    for lang, f in stack["languages"].items():
+        row = {"lang": lang, "n_val": f["n_val"], "stack_val_oof": f["val_oof"]}
+        row |= {f"{n}_val_oof": v for n, v in f["members_val_oof"].items()}
+        row |= {f"w_{n}": w for n, w in f["weights"].items()} | {"features_lr_c": f["features_lr_c"]}
+        rows.append(row)
+    return pd.DataFrame(rows).round(4)
+
+
+# --- using it -------------------------------------------------------------------------------------------------
+
+class LanguageStack:
+    """A run's network with its per-language stack: `predict_proba(texts, lang)` in the run's label order (labels
+    the language lacks get 0). A language the stack does not hold (zero-shot) gets the network alone."""
+
+    by_language = True
+    is_ensemble = False
+    training = False
+
+    def __init__(self, run_dir: Path, network, tokenizer, meta: dict):
+        from emotionlib.model import resolve_encoder
+
+        layout = RunLayout(run_dir)
+        self.stack = read_json(layout.stack_meta)
+        self.folder, self.network, self.tokenizer, self.meta = layout.stack, network, tokenizer, meta
+        self.labels = list(meta["labels"])
+        if self.stack["labels"] != self.labels:
+            raise ValueError(f"{layout.stack_meta}: labels {self.stack['labels']} differ from the model's "
+                             f"{self.labels}; fit the stack again")
+        self.languages = list(self.stack["languages"])
+        self.features = LayerFeatures(resolve_encoder(self.stack["encoder"]), self.stack["feature_layers"],
+                                      self.stack["max_length"])
+        if self.features.fingerprint != self.stack["encoder_fingerprint"]:
+            raise ValueError(f"{layout.stack_meta}: the encoder {self.stack['encoder']!r} is not the one the stack "
+                             "was fitted with (its weights or tokenizer changed); fit the stack again")
+        self._members: dict[str, dict] = {}
+        self.cache_root: Path | None = None  # set to cache the features of the texts it scores (evaluate does)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+    def eval(self):
+        return self
+
+    def train(self, mode: bool = True):
+        return self
+
+    def language(self, lang: str | None) -> str | None:
+        if lang is None and len(self.languages) == 1:
+            return self.languages[0]
+        if lang is None:
+            raise ValueError(f"this run stacks per language ({', '.join(self.languages)}): give the texts' language "
+                             "(lang=... or --lang)")
+        return lang
+
+    def members(self, lang: str) -> dict:
+        """The saved members of `lang`, loaded once."""
+        if lang not in self._members:
+            from safetensors.numpy import load_file
+
+            out = {}
+            path = self.folder / f"features_lr-{lang}.safetensors"
+            if path.is_file():
+                out["features_lr"] = load_file(str(path))
+            if (self.folder / f"{BASELINE}-{lang}").is_dir():
+                out[BASELINE] = B.SavedBaseline(self.folder / f"{BASELINE}-{lang}")
+            self._members[lang] = out
+        return self._members[lang]
+
+    def thresholds_for(self, lang: str | None) -> np.ndarray:
+        """The per-label thresholds (run label order) fitted for `lang`; the network's own for another language."""
+        lang = self.language(lang)
+        out = np.asarray(self.meta["thresholds"], dtype=float).copy()
+        if lang in self.stack["languages"]:
+            f = self.stack["languages"][lang]
+            out[[self.labels.index(lab) for lab in f["labels"]]] = f["thresholds"]
+        return out
+
+    def member_proba(self, texts: Sequence[str], lang: str, batch_size: int = 64, progress: bool = False,
+                     weighted_only: bool = False) -> dict[str, np.ndarray]:
+        """Each member's probabilities over `lang`'s labels (in that language's label order); with
+        `weighted_only`, only the members of non-zero weight (the encoder runs only if one of them reads it)."""
+        f = self.stack["languages"][lang]
+        cols = [self.labels.index(lab) for lab in f["labels"]]
+        names = [n for n in f["members"] if f["weights"][n] > 0 or not weighted_only]
+        reads = "features_lr" in names or ("network" in names and self.stack["network_block"] is not None)
+        feats = self.features(texts, self.cache_root, batch_size, progress) if reads else None
+        saved, out = self.members(lang), {}
+        for name in names:
+            if name == "network":
+                out[name] = network_proba(self.network, self.tokenizer, self.meta, texts, feats,
+                                          self.stack["network_block"], batch_size)[:, cols]
+            elif name == "features_lr":
+                out[name] = sigmoid(feats @ saved[name]["coef"].T + saved[name]["intercept"])
+            else:
+                out[name] = saved[name].predict_proba(texts)
+        return out
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False,
+                      lang: str | None = None) -> np.ndarray:
+        lang, texts = self.language(lang), list(texts)
+        if lang not in self.stack["languages"]:
+            return predict_proba(self.network, self.tokenizer, texts, self.meta["max_length"], batch_size,
+                                 precision=self.meta.get("mixed_precision", "no"), progress=progress)
+        f = self.stack["languages"][lang]
+        probs = self.member_proba(texts, lang, batch_size, progress, weighted_only=True)
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        out[:, [self.labels.index(lab) for lab in f["labels"]]] = sum(f["weights"][n] * probs[n] for n in probs)
+        return out

@@ -1,0 +1,161 @@
+"""Per-language stacking: members fitted on each language's training part, weights and thresholds on its
+validation part only, cross-fitted figures, saved without pickles, and used with the texts' language."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import emotionlib
+from conftest import run_cli
+from emotionlib import langstack as L
+from emotionlib.config import ConfigError, load_config
+from emotionlib.metrics import tune_thresholds
+from emotionlib.runs import RunLayout, read_json
+
+STACK = {"languages": ["arq", "sun"], "stack": ["network", "features_lr", "tfidf_lr"], "feature_layers": [1, -1]}
+
+
+def test_tune_equals_the_metrics_module_on_random_data():
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        y = rng.integers(0, 2, size=(120, 4))
+        y[:, 3] = 0  # a label without positives: every threshold ties, 0.5 is kept
+        p = rng.random((120, 4))
+        assert np.allclose(L.tune(y, p), tune_thresholds(y, p))
+
+
+def test_combine_weights_the_informative_member_and_keeps_the_better_c():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=(400, 3))
+    good = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, y.shape), 0, 1)
+    noise = rng.random(y.shape)
+    fit = L.combine({"network": noise, "features_lr C=0.1": noise[::-1].copy(), "features_lr C=1": good}, y)
+    assert fit["names"] == ["network", "features_lr C=1"]
+    assert fit["weights"][1] >= 0.8 and np.isclose(fit["weights"].sum(), 1)
+
+
+def test_cross_fitting_never_fits_on_the_rows_it_predicts(monkeypatch):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=(400, 3))
+    row = np.tile((np.arange(400) / 1000)[:, None], (1, 3)).astype(np.float32)  # each row's index, as a member
+    fitted_on, real = [], L.combine
+    monkeypatch.setattr(L, "combine", lambda probs, y: fitted_on.append(
+        set(np.rint(probs["network"][:, 0] * 1000).astype(int))) or real(probs, y))
+    L.cross_fit({"network": row}, y, folds=5, seed=0)
+    held = [set(range(400)) - rows for rows in fitted_on]
+    assert len(held) == 5 and all(70 <= len(h) <= 90 for h in held)
+    assert set().union(*held) == set(range(400)) and sum(map(len, held)) == 400  # every row predicted once
+
+
+def test_features_lr_folds_the_scaler_into_its_coefficients():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(3, 5, size=(200, 8)).astype(np.float32)
+    y = np.stack([(x[:, 0] + rng.normal(0, 2, 200) > 3), np.zeros(200)], 1).astype(int)
+    coef, intercept = L.fit_features_lr(x, y, 1.0, 0)
+    ref = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000))
+    want = ref.fit(x, y[:, 0]).predict_proba(x)[:, 1]
+    got = L.sigmoid(x @ coef.T + intercept)
+    assert np.allclose(got[:, 0], want, atol=2e-3)
+    assert np.all(got[:, 1] < 1e-6)  # a label never positive in training: never predicted
+
+
+def test_config_refuses_bad_stack_settings():
+    for bad in ({"stack": ["network", "svm"]}, {"stack": ["network", "network"]}, {"feature_layers": "x"},
+                {"feature_layers": [1, 1]}, {"stack_folds": 1}, {"stack_min_val": -1}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            load_config("smoke", bad)
+    assert load_config("smoke", {"feature_layers": "6,9,-1"}).feature_layers == (6, 9, -1)
+
+
+@pytest.fixture(scope="module")
+def stacked_run(smoke_cfg):
+    """A smoke run on two small languages with its stack fitted and evaluated on val and dev."""
+    from emotionlib.evaluate import evaluate
+    from emotionlib.train import train
+
+    cfg = smoke_cfg.replace(run_id="smoke-stack", **STACK)
+    train(cfg)
+    table = L.fit_stack(cfg)
+    evaluate(cfg.run_dir, splits=["val", "dev"])
+    return cfg, table
+
+
+def test_the_stack_is_fitted_per_language_and_saved_without_pickles(stacked_run):
+    cfg, table = stacked_run
+    layout = RunLayout(cfg.run_dir)
+    stack = read_json(layout.stack_meta)
+    assert list(table["lang"]) == ["arq", "sun"] == list(stack["languages"])
+    for lang, f in stack["languages"].items():
+        assert f["rule"] == "fitted on the validation part"
+        assert np.isclose(sum(f["weights"].values()), 1.0) and set(f["weights"]) == set(cfg.stack)
+        assert len(f["thresholds"]) == len(f["labels"]) and all(0 < t < 1 for t in f["thresholds"])
+        assert 0 <= f["val_oof"] <= 1 and set(f["members_val_oof"]) == set(cfg.stack)
+    files = sorted(p.name for p in layout.stack.rglob("*") if p.is_file())
+    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".joblib", ".pt", ".bin"))]
+    assert "features_lr-arq.safetensors" in files and "baseline.json" in files
+    # fitted once: a second call is skipped (same model and split)
+    assert L.fit_stack(cfg).equals(table)
+
+
+def test_evaluate_scores_the_stack_and_each_member(stacked_run):
+    cfg, _ = stacked_run
+    layout = RunLayout(cfg.run_dir)
+    entry = read_json(layout.set_metrics("dev", "arq"))["entry"]
+    assert set(entry["members_macro_f1"]) == set(cfg.stack)
+    stack = read_json(layout.stack_meta)["languages"]["arq"]
+    labels = entry["labels"]
+    assert entry["labels"] == [lab for lab in read_json(layout.metadata)["labels"] if lab in stack["labels"]]
+    # the tuned thresholds scored are the language's own, not the network's
+    clf = emotionlib.load(cfg.run_dir)
+    thr = clf.thresholds_for("arq")
+    assert np.allclose([thr[clf.labels.index(lab)] for lab in labels],
+                       [stack["thresholds"][stack["labels"].index(lab)] for lab in labels])
+    rows = pd.read_csv(layout.stack_languages)
+    assert list(rows["lang"]) == ["arq", "sun"] and {"network", "features_lr", "tfidf_lr"} <= set(rows)
+
+
+def test_a_stacked_run_predicts_with_the_language(stacked_run, tmp_path):
+    cfg, _ = stacked_run
+    clf = emotionlib.load(cfg.run_dir)
+    with pytest.raises(ValueError, match="give the texts' language"):
+        clf.predict(["x"])
+    out = clf.predict(["a text", "another text"], lang="sun")
+    assert len(out) == 2 and set(out[0]["probabilities"]) == set(clf.labels)
+    stack = read_json(RunLayout(cfg.run_dir).stack_meta)["languages"]["sun"]
+    absent = [lab for lab in clf.labels if lab not in stack["labels"]]
+    assert all(out[0]["probabilities"][lab] == 0 for lab in absent)  # a label the language lacks
+    zero_shot = clf.predict_proba(["a text"], lang="eng")  # not stacked: the network alone
+    from emotionlib.classifier import load_run
+    from emotionlib.predict import predict_proba
+
+    network, tok, meta = load_run(cfg.run_dir, stack=False)
+    assert np.allclose(zero_shot, predict_proba(network, tok, ["a text"], meta["max_length"]), atol=1e-6)
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"id": ["a", "b"], "text": ["one", "two"]}).to_csv(src, index=False)
+    r = run_cli("predict", "--run", str(cfg.run_dir), "--input", str(src), "--output", str(tmp_path / "o.csv"),
+                "--lang", "arq")
+    assert r.returncode == 0, r.stderr
+    assert list(pd.read_csv(tmp_path / "o.csv")["id"]) == ["a", "b"]
+    with pytest.raises(ValueError, match="backend 'torch'"):
+        emotionlib.load(cfg.run_dir, backend="onnx")
+
+
+def test_a_small_validation_part_gets_the_fixed_rule(stacked_run):
+    cfg, _ = stacked_run
+    from emotionlib import data as D
+    from emotionlib.model import load_model, resolve_encoder
+
+    tr, va = (parts[0] for parts in D.training_parts(cfg))
+    network, tok, meta = load_model(RunLayout(cfg.run_dir).model)
+    feats = L.LayerFeatures(resolve_encoder(cfg.model), [1], cfg.max_length)
+    cached = dict(zip(tr.texts + va.texts, feats(tr.texts + va.texts, progress=False)))
+    record, saved = L.fit_language(cfg.replace(stack_min_val=10_000, stack=["features_lr", "tfidf_lr"]), tr, va,
+                                   cached, network, tok, meta, None)
+    assert record["rule"].startswith("fixed")
+    assert record["weights"] == {"features_lr": 0.5, "tfidf_lr": 0.5} and set(record["thresholds"]) == {0.5}
+    assert record["features_lr_c"] == L.SMALL_C and set(saved) == {"features_lr", "tfidf_lr"}
