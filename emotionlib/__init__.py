@@ -6,6 +6,20 @@
 """
 
 
+def version() -> str:
+    """The installed package's version (pyproject's), or 'unknown' when emotionlib is not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("emotionlib")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+__version__ = version()
+
+
 def load(run_dir, backend: str = "torch"):
     """The trained run in `run_dir` as a `Classifier` (labels, tuned thresholds, `predict`, `predict_proba`)."""
     from emotionlib.classifier import Classifier

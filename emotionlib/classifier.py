@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from emotionlib.baseline import SavedBaseline
-from emotionlib.data import read_texts
+from emotionlib.data import from_vector, read_texts
 from emotionlib.ensemble import BASELINE, Ensemble, EnsembleError
 from emotionlib.export import ensure_onnx
 from emotionlib.langstack import LanguageStack
@@ -102,7 +102,7 @@ class Classifier:
     def predict(self, texts: Sequence[str], batch_size: int = 64, lang: str | None = None) -> list[dict]:
         """Per text: the labels over their tuned thresholds and every label's probability."""
         probs = self.predict_proba(texts, batch_size, lang=lang)
-        return [{"labels": [lab for lab, on in zip(self.labels, row) if on],
+        return [{"labels": from_vector(row, self.labels),
                  "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, prob)}}
                 for prob, row in zip(probs, decide(probs, self.thresholds_for(lang)))]
 

@@ -7,6 +7,9 @@ import os
 import sys
 from pathlib import Path
 
+from emotionlib import version
+from emotionlib.runs import RunLayout, git_commit
+
 
 def _config(args):
     from emotionlib.config import load_config, parse_overrides
@@ -15,13 +18,18 @@ def _config(args):
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
+    from emotionlib.config import field_help
+
     p.add_argument("--config", "--profile", default="quick", help="profile name (smoke, quick, paper) or YAML path")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config fields")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config fields (below)")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = "config fields (--set key=value), with their defaults:\n" + field_help()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emotionlib", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    parser.add_argument("--version", action="version", version=f"emotionlib {version()} (commit {git_commit()})")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="inspect the SemEval-2025 Task 11 data")
@@ -33,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
 
+    _add_model_commands(sub)
+    _add_pipeline_commands(sub)
+    return parser
+
+
+def _add_model_commands(sub) -> None:
+    """predict, export, evaluate, interpret, baseline: the commands that take a trained run (or the data)."""
     p = sub.add_parser("predict", help="write SemEval submission format for a CSV")
     p.add_argument("--run", required=True, type=Path)
     p.add_argument("--input", required=True, type=Path)
@@ -62,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--languages", default="all")
 
+
+def _add_pipeline_commands(sub) -> None:
+    """run/report, profiles, ensemble, sweep: the commands that make runs and reports."""
     for name, text in (("run", "the whole pipeline: prepare, train, evaluate, interpret (notebooks 01-04 through "
                                 "papermill), then render the report (05); finished steps are skipped"),
                        ("report", "the same as run (the name `make report` uses)")):
@@ -69,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config(p)
         p.add_argument("--run", type=Path, default=None,
                        help="an existing run directory: its own settings are used (and --set may not change them)")
+        p.add_argument("--runs-dir", default=None, help="where runs/<run_id>/ goes (default: the profile's, runs/)")
+        p.add_argument("--reports-dir", type=Path, default=Path("reports"), help="where reports/<run_id>/ goes")
+
+    p = sub.add_parser("profiles", help="the shipped profiles, one line each")
+    p.add_argument("--fields", action="store_true", help="also every config field with its default and help")
 
     p = sub.add_parser("ensemble", help="combine trained runs (and the TF-IDF baseline): weights and thresholds "
                                         "fitted on their shared validation part; writes a run directory")
@@ -84,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="runs at a time, each with cores/jobs threads")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--out", type=Path, default=Path("reports"))
-    return parser
+
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,10 +201,33 @@ def cmd_baseline(args) -> int:
 
 def cmd_run(args) -> int:
     from emotionlib.config import config_of_run, parse_overrides
-    from emotionlib.report import make_report
+    from emotionlib.pipeline import make_report
 
+    if args.runs_dir is not None:
+        if args.run is not None:
+            raise ValueError("--runs-dir is for a new run; --run names an existing one (its folder is where it is)")
+        args.set = [*args.set, f"runs_dir={Path(args.runs_dir).resolve()}"]
     cfg = _config(args) if args.run is None else config_of_run(args.run, parse_overrides(args.set))
-    print(make_report(cfg))
+    print(make_report(cfg, args.reports_dir))
+    return 0
+
+
+def cmd_profiles(args) -> int:
+    """Each shipped profile with the first line of its description; sweep specifications after them."""
+    from emotionlib.config import PROFILES_DIR, profile_summary
+
+    rows = [profile_summary(p) for p in sorted(PROFILES_DIR.glob("*.yaml"))]
+    width = max(len(name) for name, _, _ in rows)
+    for kind in ("profile", "sweep"):
+        print(f"{kind}s ({PROFILES_DIR}):" if kind == "profile" else "sweep specifications (make sweep SWEEP=...):")
+        for name, what, line in rows:
+            if what == kind:
+                print(f"  {name:<{width}}  {line}")
+    if args.fields:
+        from emotionlib.config import field_help
+
+        print("config fields (--set key=value, papermill parameters), with their defaults:")
+        print(field_help())
     return 0
 
 
@@ -190,7 +237,6 @@ def cmd_ensemble(args) -> int:
     from emotionlib.evaluate import evaluate
     from emotionlib.stacking import fit_ensemble
     from emotionlib.model import read_metadata
-    from emotionlib.runs import RunLayout
 
     out = args.out or Path("runs") / f"ensemble-{time.strftime('%Y%m%d-%H%M%S')}"
     fit_ensemble(args.runs, out, args.with_baseline, args.step)
@@ -211,4 +257,4 @@ def cmd_sweep(args) -> int:
 
 COMMANDS = {"data": cmd_data, "train": cmd_train, "predict": cmd_predict, "export": cmd_export,
             "evaluate": cmd_evaluate, "interpret": cmd_interpret, "baseline": cmd_baseline, "run": cmd_run,
-            "report": cmd_run, "ensemble": cmd_ensemble, "sweep": cmd_sweep}
+            "report": cmd_run, "profiles": cmd_profiles, "ensemble": cmd_ensemble, "sweep": cmd_sweep}

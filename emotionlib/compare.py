@@ -11,6 +11,7 @@ import pandas as pd
 from emotionlib import data as D
 from emotionlib.baseline import fit_language
 from emotionlib.runs import atomic_dir, check_replaceable
+from emotionlib import plots
 
 REFERENCE_ENV = "EMOTIONLIB_REFERENCE"
 PUBLISHED_COLUMNS = ("LaBSE", "RemBERT", "XLM-R", "mBERT", "mDeBERTa")
@@ -73,8 +74,6 @@ def run_baseline(out_dir: Path | None, data_dir: str | None = None, languages: S
                  seed: int = 42) -> pd.DataFrame:
     """The per-language table (x100), beside BRIGHTER Table 5; languages with unlabeled test are scored on dev."""
     from tqdm.auto import tqdm
-
-    from emotionlib import plots
 
     if out_dir is not None:
         check_replaceable(out_dir, "baseline")  # before the fitting, not after it

@@ -8,7 +8,7 @@ import dataclasses
 import math
 import re
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -16,7 +16,16 @@ import yaml
 
 from emotionlib.runs import atomic_write_text, claim_run_dir
 
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def shipped(name: str, repo_folder: str) -> Path:
+    """A folder the wheel ships as `emotionlib/<name>/` (pyproject maps the repository's top-level folder there);
+    in a checkout, the top-level folder itself."""
+    installed = Path(__file__).resolve().parent / name
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / repo_folder
+
+
+PROFILES_DIR = shipped("profiles", "configs")
 LOSSES = ("bce", "focal")
 LOSS_WEIGHTINGS = ("none", "static", "dynamic")
 MULTILINGUAL_MODES = ("joint", "per_language")
@@ -29,90 +38,103 @@ RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=-]{0,127}")  # one safe path comp
 MIN_LENGTH = 8
 
 
+def _f(default: Any, help: str):
+    """A config field with its help text, the one place it is written."""
+    return field(default=default, metadata={"help": help})
+
+
 class ConfigError(ValueError):
     """A profile, override or field value that cannot make a valid run configuration."""
 
 
 @dataclass(frozen=True)
 class Config:
-    profile: str = "quick"
-    run_id: str = ""  # empty: <profile>-<timestamp>
-    runs_dir: str = "runs"
-    data_dir: str = ""  # empty: $EMOTIONLIB_DATA_DIR, then the cache, then the pinned download
-    # your own data instead of BRIGHTER: a train CSV (or a folder with train.csv, dev.csv, test.csv) with
-    # id, text and 0/1 label columns; `languages` then names this one data set (data_name)
-    train_csv: str = ""
-    dev_csv: str = ""
-    test_csv: str = ""
-    data_name: str = "custom"
-    labels: tuple[str, ...] = ()  # empty: every header column other than id, text and ignore_columns
-    ignore_columns: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ("eng",)  # or ("all",)
-    eval_languages: tuple[str, ...] = ()  # empty: the training languages; others are scored zero-shot
-    multilingual: str = "joint"  # joint: one model on all languages; per_language: one run per language
-    # cross-lingual runs (Track C's spirit): each language here is also held out of a run `<run_id>-without-<lang>`
-    # trained on the other languages and scored on it zero-shot (evaluate step; table in the report)
-    holdout_languages: tuple[str, ...] = ()
-    model: str = "xlm-roberta-base"
-    head: str = "linear"  # linear: the seed's one layer on the raw first token; auto: the encoder's own head
-    pooling: str = "cls"  # what the linear head reads: the first token (the seed's) or the mean of the tokens
-    # 0 fine-tunes every weight; k freezes the embeddings and the lowest k layers (no gradient below them);
-    # -1 freezes the whole encoder: each text's pooled features are computed once (and cached), then only the
-    # head trains (the frozen-encoder mode, `head: linear` only)
-    freeze_layers: int = 0
-    # per-language stacking after training (langstack): members among network, features_lr (a logistic regression
-    # per label on the mean-pooled hidden states of `feature_layers` of the pretrained encoder) and tfidf_lr,
-    # combined per language with weights and thresholds fitted on that language's validation part; empty: none
-    stack: tuple[str, ...] = ()
-    feature_layers: tuple[int, ...] = (-1,)  # 1.. the encoder's layers, 0 its embeddings, -1 the last
-    stack_folds: int = 5  # cross-fitting folds of the validation part (the stack's out-of-sample figure)
-    stack_min_val: int = 100  # fewer validation rows: equal weights and thresholds 0.5 for that language
-    max_length: int = 128
-    pad_to_max_length: bool = False  # the seed's fixed padding; dynamic padding otherwise
-    group_by_length: bool = False
-    max_train_rows: int = 0  # 0: all rows (smoke runs use a slice)
-    val_fraction: float = 0.2
-    # the 80/20 split's own seed, apart from `seed`: runs of several seeds share one validation part, so their
-    # scores compare pairwise and they can be ensembled
-    split_seed: int = 42
-    loss: str = "bce"
-    focal_alpha: float = 1.0
-    focal_gamma: float = 2.0
-    pos_weight: bool = False
-    # per-label loss weights (mean 1): static from each label's effective number of positives (Cui et al., 2019);
-    # dynamic re-set after every epoch from the validation F1 of each label, (1 - F1)^tau (Sinha et al., 2020)
-    loss_weighting: str = "none"
-    class_balance_beta: float = 0.999
-    difficulty_tau: float = 1.0
-    learning_rate: float = 2e-5
-    weight_decay: float = 0.01
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    epochs: int = 3
-    # epochs without validation macro-F1 gain before stopping, counted once an epoch beats the all-negative
-    # predictor (macro-F1 0: an encoder may sit there an epoch or two before it learns); 0 disables
-    patience: int = 2
-    warmup_ratio: float = 0.0
-    lr_schedule: str = "linear"  # linear warm-up then linear decay, or constant after warm-up
-    max_grad_norm: float = 1.0
-    checkpoint_every: int = 0  # optimiser steps between mid-epoch checkpoints; 0: epoch ends only
-    mixed_precision: str = "no"  # auto: bf16 where the GPU or CPU computes it natively (oneDNN), else fp32
-    num_threads: int = 0  # 0: torch's default
-    seed: int = 42
-    n_bootstrap: int = 1000
-    lime_num_samples: int = 1000
-    lime_num_features: int = 10
-    agreement_sentences: int = 20
-    case_study: str = CASE_STUDY
-    case_study_label: str = "joy"  # the label whose LIME ranking of case_study_word the report states
-    case_study_word: str = "happy"
+    """Every setting of a run, each with its help (`emotionlib profiles --fields`, `emotionlib train --help`)."""
+
+    profile: str = _f("quick", "the profile (configs/<name>.yaml) the other fields came from")
+    run_id: str = _f("", "the run's folder name under runs_dir; empty: <profile>-<timestamp>")
+    runs_dir: str = _f("runs", "where run folders go")
+    data_dir: str = _f("", "the BRIGHTER files; empty: $EMOTIONLIB_DATA_DIR, then the cache, then the pinned download")
+    train_csv: str = _f("", "your own data instead of BRIGHTER: a train CSV (or a folder with train.csv, dev.csv, "
+                            "test.csv) with id, text and 0/1 label columns")
+    dev_csv: str = _f("", "your own dev CSV (with train_csv)")
+    test_csv: str = _f("", "your own test CSV (with train_csv)")
+    data_name: str = _f("custom", "the name `languages` takes for your own data set")
+    labels: tuple[str, ...] = _f((), "your own data's label columns; empty: every column but id, text and "
+                                     "ignore_columns")
+    ignore_columns: tuple[str, ...] = _f((), "columns of your own data that are neither text nor labels")
+    languages: tuple[str, ...] = _f(("eng",), "BRIGHTER language codes to train on, or all")
+    eval_languages: tuple[str, ...] = _f((), "languages to score; empty: the training languages (others are "
+                                             "scored zero-shot)")
+    multilingual: str = _f("joint", "joint: one model on all languages; per_language: one run per language")
+    holdout_languages: tuple[str, ...] = _f((), "cross-lingual runs: each is held out of a run "
+                                                "<run_id>-without-<lang> and scored on zero-shot")
+    model: str = _f("xlm-roberta-base", "the encoder: xlm-roberta-base, minilm, mpnet, me5-small, tiny-xlmr, a "
+                                        "folder or a Hugging Face id")
+    head: str = _f("linear", "linear: the seed's one layer on the pooled encoder output; auto: the encoder's own "
+                             "sequence-classification head")
+    pooling: str = _f("cls", "what the linear head reads: the first token (cls, the seed's) or the mean of the "
+                             "tokens (mean)")
+    freeze_layers: int = _f(0, "0 fine-tunes every weight; k freezes the embeddings and the lowest k layers; -1 "
+                               "freezes the whole encoder (features computed once and cached, the head alone trains)")
+    stack: tuple[str, ...] = _f((), "per-language stacking after training, members among network, features_lr, "
+                                    "tfidf_lr; weights and thresholds fitted per language on its validation part; "
+                                    "empty: none")
+    feature_layers: tuple[int, ...] = _f((-1,), "the features_lr member's encoder layers, mean-pooled side by side "
+                                                "(0 the embeddings, -1 the last)")
+    stack_folds: int = _f(5, "cross-fitting folds of the validation part (the stack's out-of-sample figure)")
+    stack_min_val: int = _f(100, "a language with fewer validation rows gets equal weights and thresholds 0.5")
+    max_length: int = _f(128, "tokens per text, the special tokens included")
+    pad_to_max_length: bool = _f(False, "pad every text to max_length (the seed's); dynamic padding otherwise")
+    group_by_length: bool = _f(False, "batch texts of similar length together (less padding)")
+    max_train_rows: int = _f(0, "at most this many training rows per language; 0: all")
+    val_fraction: float = _f(0.2, "the validation part of each training file (iterative stratification)")
+    split_seed: int = _f(42, "the split's own seed: runs of several seeds share one validation part")
+    loss: str = _f("bce", "bce or focal")
+    focal_alpha: float = _f(1.0, "focal loss alpha")
+    focal_gamma: float = _f(2.0, "focal loss gamma")
+    pos_weight: bool = _f(False, "BCE positive-class weights, negatives/positives per label")
+    loss_weighting: str = _f("none", "per-label loss weights (mean 1): static from the effective number of positives "
+                                     "(Cui et al., 2019) or dynamic from each epoch's validation F1 (Sinha et al., "
+                                     "2020)")
+    class_balance_beta: float = _f(0.999, "beta of the static weights")
+    difficulty_tau: float = _f(1.0, "tau of the dynamic weights, (1 - F1)^tau")
+    learning_rate: float = _f(2e-5, "AdamW learning rate")
+    weight_decay: float = _f(0.01, "AdamW weight decay")
+    batch_size: int = _f(16, "training texts per step")
+    eval_batch_size: int = _f(64, "texts per forward pass when predicting")
+    epochs: int = _f(3, "at most this many epochs")
+    patience: int = _f(2, "epochs without validation macro-F1 gain before stopping (counted once an epoch beats the "
+                          "all-negative predictor); 0 disables")
+    warmup_ratio: float = _f(0.0, "the share of steps the learning rate warms up over")
+    lr_schedule: str = _f("linear", "linear warm-up then linear decay, or constant after warm-up")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm")
+    checkpoint_every: int = _f(0, "optimiser steps between mid-epoch checkpoints; 0: epoch ends only")
+    mixed_precision: str = _f("no", "no, fp16, bf16, or auto: bf16 where the GPU or CPU computes it natively "
+                                    "(oneDNN), else fp32")
+    num_threads: int = _f(0, "torch threads; 0: torch's default")
+    seed: int = _f(42, "the training seed")
+    n_bootstrap: int = _f(1000, "bootstrap resamples of each scored set's 95% interval")
+    lime_num_samples: int = _f(1000, "LIME perturbations per explanation")
+    lime_num_features: int = _f(10, "LIME tokens shown per emotion (the seed's top 10)")
+    agreement_sentences: int = _f(20, "sentences of the LIME-attention agreement")
+    case_study: str = _f(CASE_STUDY, "the sentence the report explains")
+    case_study_label: str = _f("joy", "the label whose LIME ranking of case_study_word the report states")
+    case_study_word: str = _f("happy", "the word whose LIME rank the report states")
 
     def __post_init__(self) -> None:
-        def fail(field: str, why: str) -> None:
-            raise ConfigError(f"config field {field!r}: {why} (got {getattr(self, field)!r})")
+        self._normalise()
+        self._check_data()
+        for name, ok, why in RULES:
+            if not ok(self):
+                self._fail(name, why)
 
-        for name in ("languages", "eval_languages", "holdout_languages", "labels", "ignore_columns", "stack",
-                     "feature_layers"):
+    def _fail(self, name: str, why: str) -> None:
+        raise ConfigError(f"config field {name!r}: {why} (got {getattr(self, name)!r})")
+
+    def _normalise(self) -> None:
+        """Lists from a comma-separated string, whole layer numbers, absolute data paths."""
+        for name in LIST_FIELDS:
             value = getattr(self, name)
             if isinstance(value, (str, int)):
                 value = tuple(v.strip() for v in str(value).split(",") if v.strip())
@@ -120,83 +142,24 @@ class Config:
         try:
             object.__setattr__(self, "feature_layers", tuple(int(v) for v in self.feature_layers))
         except ValueError:
-            fail("feature_layers", "whole numbers: encoder layers (0 the embeddings, -1 the last)")
-        if not self.feature_layers or len(set(self.feature_layers)) != len(self.feature_layers):
-            fail("feature_layers", "at least one layer, none twice")
-        if set(self.stack) - set(STACK_MEMBERS) or len(set(self.stack)) != len(self.stack):
-            fail("stack", f"members among {STACK_MEMBERS}, each once (empty: no stack)")
-        if self.stack_folds < 2:
-            fail("stack_folds", "must be at least 2")
+            self._fail("feature_layers", "whole numbers: encoder layers (0 the embeddings, -1 the last)")
         for name in ("train_csv", "dev_csv", "test_csv"):
             if getattr(self, name):  # absolute, so that notebooks executed elsewhere find the same files
                 object.__setattr__(self, name, str(Path(getattr(self, name)).expanduser().resolve()))
+
+    def _check_data(self) -> None:
+        """Your own data (train_csv) or BRIGHTER's: the fields that belong to the one and not the other."""
         if self.train_csv:
             if not re.fullmatch(r"[A-Za-z0-9_-]+", self.data_name):
-                fail("data_name", "letters, digits, '_', '-' only")
+                self._fail("data_name", "letters, digits, '_', '-' only")
             for name in ("eval_languages", "holdout_languages"):
                 if getattr(self, name):
-                    fail(name, "zero-shot languages are for the BRIGHTER data, not with train_csv")
+                    self._fail(name, "zero-shot languages are for the BRIGHTER data, not with train_csv")
             object.__setattr__(self, "languages", (self.data_name,))
         else:
             for name in ("dev_csv", "test_csv", "labels", "ignore_columns"):
                 if getattr(self, name):
-                    fail(name, "only used with your own data (set train_csv)")
-        if len(set(self.labels)) != len(self.labels):
-            fail("labels", "a label is named twice")
-        if set(self.labels) & {"id", "text"}:
-            fail("labels", "'id' and 'text' are the id and text columns, not labels")
-        if not self.languages:
-            fail("languages", "at least one language, or 'all'")
-        if not self.runs_dir.strip():
-            fail("runs_dir", "must name a folder (empty would write runs into the current directory)")
-        if self.head not in HEADS:
-            fail("head", f"must be one of {HEADS}")
-        if self.pooling not in ("cls", "mean"):
-            fail("pooling", "must be 'cls' or 'mean'")
-        if self.pooling == "mean" and self.head == "auto":
-            fail("pooling", "mean pooling is for head: linear (the encoder's own head reads the first token)")
-        if not self.case_study.strip():
-            fail("case_study", "must be a non-empty sentence")
-        if self.loss not in LOSSES:
-            fail("loss", f"must be one of {LOSSES}")
-        if self.loss_weighting not in LOSS_WEIGHTINGS:
-            fail("loss_weighting", f"must be one of {LOSS_WEIGHTINGS}")
-        if not 0 < self.class_balance_beta < 1:
-            fail("class_balance_beta", "must lie strictly between 0 and 1")
-        if self.difficulty_tau < 0:
-            fail("difficulty_tau", "must be >= 0")
-        if self.multilingual not in MULTILINGUAL_MODES:
-            fail("multilingual", f"must be one of {MULTILINGUAL_MODES}")
-        if self.lr_schedule not in ("linear", "constant"):
-            fail("lr_schedule", "must be 'linear' or 'constant'")
-        if self.mixed_precision not in PRECISIONS:
-            fail("mixed_precision", f"must be one of {PRECISIONS}")
-        if self.freeze_layers < -1:
-            fail("freeze_layers", "must be -1 (the whole encoder), 0 (none) or a number of layers")
-        if self.freeze_layers == -1 and self.head != "linear":
-            fail("freeze_layers", "the frozen-encoder mode (-1) trains the seed's linear head: set head=linear")
-        if not 0 < self.val_fraction < 1:
-            fail("val_fraction", "must lie strictly between 0 and 1")
-        if not 0 <= self.warmup_ratio < 1:
-            fail("warmup_ratio", "must lie in [0, 1)")
-        for name in ("max_length", "batch_size", "eval_batch_size", "epochs", "lime_num_samples",
-                     "lime_num_features", "agreement_sentences"):
-            if getattr(self, name) < 1:
-                fail(name, "must be a positive integer")
-        for name in ("max_train_rows", "patience", "checkpoint_every", "num_threads", "n_bootstrap", "stack_min_val"):
-            if getattr(self, name) < 0:
-                fail(name, "must be >= 0")
-        if self.learning_rate <= 0:
-            fail("learning_rate", "must be positive")
-        if self.focal_gamma < 0 or self.focal_alpha <= 0:
-            fail("focal_gamma" if self.focal_gamma < 0 else "focal_alpha", "gamma >= 0 and alpha > 0")
-        if self.run_id and not RUN_ID.fullmatch(self.run_id):
-            fail("run_id", "one folder name of at most 128 letters, digits, '.', '_', '=', '-', beginning with a "
-                           "letter, digit or '_' (so never '.', '..' or a hidden name)")
-        if self.max_length < MIN_LENGTH:
-            fail("max_length", f"must be at least {MIN_LENGTH}: two of its positions go to the special tokens, and "
-                               "below that the model would see almost none of the text (below 3 the tokenizer "
-                               "cannot truncate at all)")
+                    self._fail(name, "only used with your own data (set train_csv)")
 
     @property
     def own_data(self) -> bool:
@@ -214,6 +177,52 @@ class Config:
         return load_config(self.to_dict() | changes)
 
 
+def field_help() -> str:
+    """One line per config field, `name = default: help`, from the fields' own help (for --help and profiles)."""
+    return "\n".join(f"  {f.name} = {f.default!r}: {f.metadata['help']}" for f in fields(Config))
+
+
+LIST_FIELDS = ("languages", "eval_languages", "holdout_languages", "labels", "ignore_columns", "stack", "feature_layers")
+POSITIVE = ("max_length", "batch_size", "eval_batch_size", "epochs", "lime_num_samples", "lime_num_features",
+            "agreement_sentences")
+NON_NEGATIVE = ("max_train_rows", "patience", "checkpoint_every", "num_threads", "n_bootstrap", "stack_min_val")
+CHOICES = {"head": HEADS, "pooling": ("cls", "mean"), "loss": LOSSES, "loss_weighting": LOSS_WEIGHTINGS,
+           "multilingual": MULTILINGUAL_MODES, "lr_schedule": ("linear", "constant"), "mixed_precision": PRECISIONS}
+# Every allowed-value check of a Config, in the order they run: (field, test, why it failed)
+RULES = (
+    ("feature_layers", lambda c: c.feature_layers and len(set(c.feature_layers)) == len(c.feature_layers),
+     "at least one layer, none twice"),
+    ("stack", lambda c: not set(c.stack) - set(STACK_MEMBERS) and len(set(c.stack)) == len(c.stack),
+     f"members among {STACK_MEMBERS}, each once (empty: no stack)"),
+    ("stack_folds", lambda c: c.stack_folds >= 2, "must be at least 2"),
+    ("labels", lambda c: len(set(c.labels)) == len(c.labels), "a label is named twice"),
+    ("labels", lambda c: not set(c.labels) & {"id", "text"}, "'id' and 'text' are the id and text columns, not labels"),
+    ("languages", lambda c: bool(c.languages), "at least one language, or 'all'"),
+    ("runs_dir", lambda c: bool(c.runs_dir.strip()),
+     "must name a folder (empty would write runs into the current directory)"),
+    *((name, lambda c, name=name, ok=ok: getattr(c, name) in ok, f"must be one of {ok}") for name, ok in CHOICES.items()),
+    ("pooling", lambda c: not (c.pooling == "mean" and c.head == "auto"),
+     "mean pooling is for head: linear (the encoder's own head reads the first token)"),
+    ("case_study", lambda c: bool(c.case_study.strip()), "must be a non-empty sentence"),
+    ("class_balance_beta", lambda c: 0 < c.class_balance_beta < 1, "must lie strictly between 0 and 1"),
+    ("difficulty_tau", lambda c: c.difficulty_tau >= 0, "must be >= 0"),
+    ("freeze_layers", lambda c: c.freeze_layers >= -1, "must be -1 (the whole encoder), 0 (none) or a number of layers"),
+    ("freeze_layers", lambda c: not (c.freeze_layers == -1 and c.head != "linear"),
+     "the frozen-encoder mode (-1) trains the seed's linear head: set head=linear"),
+    ("val_fraction", lambda c: 0 < c.val_fraction < 1, "must lie strictly between 0 and 1"),
+    ("warmup_ratio", lambda c: 0 <= c.warmup_ratio < 1, "must lie in [0, 1)"),
+    *((name, lambda c, name=name: getattr(c, name) >= 1, "must be a positive integer") for name in POSITIVE),
+    *((name, lambda c, name=name: getattr(c, name) >= 0, "must be >= 0") for name in NON_NEGATIVE),
+    ("learning_rate", lambda c: c.learning_rate > 0, "must be positive"),
+    ("focal_gamma", lambda c: c.focal_gamma >= 0, "gamma >= 0 and alpha > 0"),
+    ("focal_alpha", lambda c: c.focal_alpha > 0, "gamma >= 0 and alpha > 0"),
+    ("run_id", lambda c: not c.run_id or RUN_ID.fullmatch(c.run_id),
+     "one folder name of at most 128 letters, digits, '.', '_', '=', '-', beginning with a letter, digit or '_' "
+     "(so never '.', '..' or a hidden name)"),
+    ("max_length", lambda c: c.max_length >= MIN_LENGTH,
+     f"must be at least {MIN_LENGTH}: two of its positions go to the special tokens, and below that the model would "
+     "see almost none of the text (below 3 the tokenizer cannot truncate at all)"),
+)
 FIELDS = tuple(f.name for f in fields(Config))
 _TYPES = {f.name: f.type for f in fields(Config)}
 
@@ -280,6 +289,14 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
             raise ConfigError(f"override {pair!r} is not of the form key=value")
         out[key.strip()] = value.strip()
     return out
+
+
+def profile_summary(path: Path) -> tuple[str, str, str]:
+    """(name, 'profile' or 'sweep', the first line of its leading comment) of a YAML file of configs/."""
+    text = read_text(path)
+    first = next((line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#")), "")
+    data = parse_yaml(text, path) or {}
+    return path.stem, "sweep" if isinstance(data, dict) and "grids" in data else "profile", first
 
 
 def load_profile(profile: str) -> dict[str, Any]:

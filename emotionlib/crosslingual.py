@@ -9,6 +9,9 @@ import pandas as pd
 from emotionlib import data as D
 from emotionlib.config import Config, ConfigError, read_config
 from emotionlib.runs import RunLayout, atomic_path
+from emotionlib import plots
+from emotionlib.evaluate import evaluate
+from emotionlib.train import train
 
 # top-level families (Glottolog), so that the held-out languages can be chosen across families
 FAMILIES = {"afr": "Indo-European", "amh": "Afro-Asiatic", "arq": "Afro-Asiatic", "ary": "Afro-Asiatic",
@@ -34,10 +37,6 @@ def holdout_config(cfg: Config, lang: str) -> Config:
 def run_holdouts(run_dir: str | Path) -> pd.DataFrame | None:
     """Train and score each held-out run (finished ones are skipped), then write the table and its chart under
     the run's eval/ folder; None when the run holds out no language. Needs the run's own evaluation."""
-    from emotionlib import plots
-    from emotionlib.evaluate import evaluate
-    from emotionlib.train import train
-
     layout = RunLayout(run_dir)
     cfg = read_config(layout.root)
     if not cfg.holdout_languages:

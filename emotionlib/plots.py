@@ -11,12 +11,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from emotionlib.runs import atomic_path  # noqa: E402
 
 
 def _save(fig, path: Path | None):
     if path is not None:
-        from emotionlib.runs import atomic_path
-
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(Path(path)) as tmp:
             fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")

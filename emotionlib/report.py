@@ -1,25 +1,16 @@
-"""The technical report: Markdown sections built from a run's files, papermill execution of the numbered
-notebooks, and nbconvert rendering to HTML (no code) and PDF (headless Chromium)."""
+"""The technical report's text: Markdown sections and tables built from a run's files (nothing is recomputed),
+called by notebook 05. Executing the notebooks and rendering the report is `pipeline`."""
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from emotionlib.config import Config, check_config, read_config
+from emotionlib.config import Config, read_config
 from emotionlib.model import ENCODER_NAMES
-from emotionlib.runs import RunLayout, atomic_dir, read_json, write_json
+from emotionlib.runs import RunLayout, read_json
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ("01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb", "04_interpret.ipynb", "05_report.ipynb")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-pdf-header-footer"]
 
 
 # --- reading a run ---------------------------------------------------------------------------------------
@@ -317,124 +308,6 @@ def interpret_facts(r: RunResults) -> str:
             f"rollout {f3(i['mean_rho_lime_rollout'])}.")
 
 
-# --- executing and rendering ---------------------------------------------------------------------------
-
-CONFIG_NOTEBOOKS = NOTEBOOKS[:2]  # 01 and 02 take the config fields; 03-05 only the run directory
-
-
-def notebook_parameters(cfg: Config, name: str) -> dict:
-    if name not in CONFIG_NOTEBOOKS:
-        return {"run_dir": str(cfg.run_dir.resolve())}
-    params = cfg.to_dict()
-    params["runs_dir"] = str(Path(cfg.runs_dir).resolve())
-    return params
-
-
-class NotebookFailed(RuntimeError):
-    """A notebook's cell raised; the message is the notebook, the cell and the error, on one line."""
-
-
-def execute_notebooks(cfg: Config, out_dir: Path, notebooks=NOTEBOOKS, log_output: bool = True) -> list[Path]:
-    """Run the numbered notebooks in order with papermill; executed copies go to `out_dir`."""
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    done = []
-    for name in notebooks:
-        t0 = time.time()
-        print(f"[{time.strftime('%H:%M:%S')}] executing {name}", file=sys.stderr, flush=True)
-        try:
-            pm.execute_notebook(ROOT / "notebooks" / name, out_dir / name, parameters=notebook_parameters(cfg, name),
-                                cwd=ROOT / "notebooks", kernel_name="python3", log_output=log_output,
-                                progress_bar=False, shutdown_kernel="immediate")
-            # immediate: when this process is interrupted, the kernel is killed at once rather than asked to stop
-            # mid-cell (which made it print a ZMQError traceback); a finished notebook has nothing left to flush
-        except PapermillExecutionError as exc:
-            raise NotebookFailed(f"{name}, cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None
-        print(f"  {name} done in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
-        done.append(out_dir / name)
-    return done
-
-
-def render_html(notebook: Path, html: Path) -> Path:
-    """nbconvert to HTML without code cells: the report reads as a document."""
-    from nbconvert import HTMLExporter
-
-    from emotionlib.runs import atomic_write_text
-
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_filename(str(notebook))
-    atomic_write_text(html, body)
-    return html
-
-
-def chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if path := shutil.which(name):
-            return path
-    return None
-
-
-class PdfFailed(RuntimeError):
-    """Chromium could not print the report; `reason` is its exit status and last line, without the paths."""
-
-    def __init__(self, message: str, reason: str):
-        super().__init__(message)
-        self.reason = reason
-
-
-def render_pdf(html: Path, pdf: Path) -> Path | None:
-    """Print the HTML to PDF with Debian's headless Chromium; without one, say how to install it and go on."""
-    from emotionlib.runs import atomic_path
-
-    exe = chromium()
-    if exe is None:
-        print("PDF skipped: no Chromium found. Install it with: sudo apt-get install -y chromium "
-              "(or run `make setup` as root)", file=sys.stderr)
-        return None
-    profile = Path(tempfile.mkdtemp(prefix="emotionlib-chromium-"))
-    try:
-        with atomic_path(pdf) as tmp:
-            out = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={tmp}",
-                                  html.resolve().as_uri()], capture_output=True, text=True, timeout=300)
-            if out.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
-                said = (out.stderr.strip().splitlines() or ["(no message)"])[-1]
-                raise PdfFailed(f"{exe} could not print {html} to PDF (exit {out.returncode}): {said}",
-                                f"{exe} exited {out.returncode}: {said}")
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-    return pdf
-
-
-def make_report(cfg: Config, reports_dir: Path = ROOT / "reports") -> Path:
-    """`make report`: execute notebooks 01-05 for one run and render reports/<run_id>/report.{html,pdf}."""
-    from emotionlib.model import is_ensemble, read_metadata
-    from emotionlib.preflight import check
-
-    t0 = time.time()
-    check_config(cfg, cfg.run_dir)  # an existing run with other settings is refused before anything runs
-    meta = RunLayout(cfg.run_dir).metadata
-    ensemble = meta.is_file() and is_ensemble(read_metadata(meta.parent))  # fitted already: only evaluate, interpret and render remain
-    if not ensemble:
-        check(cfg)  # languages, data, encoder and length, before a notebook or folder is made
-    out = Path(reports_dir) / cfg.run_id
-    failed = None
-    with atomic_dir(out, "report") as tmp:  # a failed step leaves no half-written report folder (the run keeps its steps)
-        execute_notebooks(cfg, tmp, NOTEBOOKS[2:] if ensemble else NOTEBOOKS)
-        html = render_html(tmp / NOTEBOOKS[-1], tmp / "report.html")
-        try:
-            pdf = render_pdf(html, tmp / "report.pdf")
-        except PdfFailed as exc:  # the HTML report is complete: keep it, and say where it is
-            pdf, failed = None, exc.reason
-        write_json(tmp / "render.json", {"run": cfg.run_id, "wall_seconds": round(time.time() - t0, 1),
-                                         "pdf": pdf is not None, "pdf_error": failed})
-    if failed:
-        raise RuntimeError(f"the PDF could not be made ({failed}); the HTML report is at {out / 'report.html'}")
-    print(f"report: {out / 'report.html'}" + (f" and {out / 'report.pdf'}" if pdf else " (no PDF)"), file=sys.stderr)
-    return out
-
-
 def strength(rho) -> str:
     """Words for a correlation's size, so the prose follows the measured figure."""
     if rho is None or pd.isna(rho):
@@ -474,7 +347,7 @@ def discussion(r: RunResults) -> str:
     return "\n".join(lines)
 
 
-def sweep_citation(reports_dir: Path = ROOT / "reports"):
+def sweep_citation(reports_dir: Path = Path("reports")):
     """Every `make sweep` table of this checkout (mean ± sd over seeds), oldest first, cited with where it lives."""
     from IPython.display import HTML, Markdown
 
@@ -492,7 +365,7 @@ def _sweep_table(path: Path) -> str:
     for m, name in (("val_f1_0.5", "validation macro-F1 @0.5"), ("dev_f1_tuned", "dev macro-F1 (tuned)")):
         shown[name] = [f"{a:.3f} ± {b:.3f}" for a, b in zip(t[f"{m}_mean"], t[f"{m}_sd"])]
     shown["best epoch"] = t["best_epoch_mean"].round(1)
-    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    where = path.resolve().relative_to(Path.cwd()) if path.resolve().is_relative_to(Path.cwd()) else path
     text = (f"Sweep `{path.parent.name}` (profile `{Path(str(spec.get('profile', '?'))).stem}`, seeds "
             f"{spec.get('seeds', '?')}, commit `{spec.get('provenance', {}).get('commit', '?')}`; `{where}`), "
             "mean ± sd over seeds, best validation mean first:")

@@ -167,8 +167,12 @@ def read_json(path: Path) -> Any:
 
 
 def git_commit(cwd: Path | None = None) -> str:
-    """The commit of the checkout, with '+dirty' when there are uncommitted changes; 'unknown' outside git."""
-    cwd = cwd or Path(__file__).resolve().parent
+    """The commit of the emotionlib checkout, with '+dirty' when there are uncommitted changes; 'unknown' for an
+    installed wheel (whose folder may lie inside somebody else's git repository) or outside git."""
+    checkout = Path(__file__).resolve().parent.parent
+    if cwd is None and not ((checkout / ".git").exists() and (checkout / "pyproject.toml").is_file()):
+        return "unknown"
+    cwd = cwd or checkout
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                              check=True).stdout.strip()

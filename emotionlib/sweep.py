@@ -20,6 +20,10 @@ import yaml
 
 from emotionlib.config import FIELDS, Config, ConfigError, load_config, parse_overrides
 from emotionlib.runs import RunLayout, atomic_dir, provenance, read_json, write_json
+from emotionlib import plots
+from emotionlib.data import train_languages
+from emotionlib.evaluate import evaluate
+from emotionlib.train import train
 
 METRICS = ("val_f1_0.5", "val_f1_tuned", "dev_f1_0.5", "dev_f1_tuned", "best_epoch", "train_seconds")
 
@@ -96,11 +100,6 @@ def _value(v: Any) -> str:
 
 def run_one(cfg: Config) -> dict:
     """Train (skipped when done) and evaluate one run; its figures for the sweep table."""
-    from emotionlib.evaluate import evaluate
-    from emotionlib.train import train
-
-    from emotionlib.data import train_languages
-
     run_dir = train(cfg)
     metrics = evaluate(run_dir)["metrics"]
     lang = train_languages(cfg)[0]
@@ -167,8 +166,6 @@ def run_sweep(spec: SweepSpec, runs_dir: str = "runs", out_root: Path = Path("re
     with atomic_dir(out, "sweep") as tmp:
         runs.to_csv(tmp / "runs.csv", index=False)
         table.to_csv(tmp / "summary.csv", index=False)
-        from emotionlib import plots
-
         plots.sweep_bars(table, spec.axes(), tmp / "sweep.png")
         write_json(tmp / "sweep.json", {"name": spec.name, "profile": spec.profile, "set": spec.base,
                                         "seeds": list(spec.seeds), "grids": list(spec.grids), "jobs": jobs,

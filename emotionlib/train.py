@@ -6,7 +6,6 @@ import json
 import math
 import resource
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +16,16 @@ from emotionlib import data as D
 from emotionlib.config import Config, claim_config
 from emotionlib.data import prepare_data, training_parts
 from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
-from emotionlib.features import encoder_fingerprint, pooled_features
+from emotionlib.checkpoints import Progress, checkpoint_state, restore, save_checkpoint
+from emotionlib.features import FeatureDataset, HeadOnly, encoder_fingerprint, pooled_features
 from emotionlib.metrics import label_f1, language_scores, tune_thresholds
-from emotionlib.model import (build_classifier, freeze_lower, load_tokenizer, save_model,
+from emotionlib.model import (build_classifier, freeze_lower, load_model, load_tokenizer, save_model,
                               update_metadata)
 from emotionlib.predict import decide, predict_proba
 from emotionlib.preflight import check
 from emotionlib.runs import RunLayout, provenance, read_json, remove_owned, run_lock, write_json
+from emotionlib.me5 import provenance as me5_provenance
+from emotionlib.plots import training_curves
 
 
 def label_space(parts: list[D.LangSplit]) -> tuple[str, ...]:
@@ -56,79 +58,6 @@ class EpochSampler(Sampler):
         return iter(torch.randperm(len(self.lengths), generator=g).tolist())
 
 
-# --- checkpoints (safetensors + JSON, no pickles) ---------------------------------------------------------
-
-@dataclass
-class Progress:
-    epoch: int = 0  # the epoch in progress
-    step_in_epoch: int = 0  # optimiser steps done in it
-    global_step: int = 0
-    loss_sum: float = 0.0
-    best_f1: float = -1.0
-    best_epoch: int = -1
-    stale_epochs: int = 0
-    done: bool = False
-    label_weights: list | None = None  # loss_weighting: dynamic, the weights the next epoch trains with
-
-
-CHECKPOINT = "checkpoint.safetensors"
-
-
-def save_checkpoint(path: Path, model, optimizer, scheduler, progress: Progress, rng_states: torch.Tensor) -> None:
-    """One safetensors file: weights, optimiser tensors and per-process RNG states, with the progress, the
-    optimiser's other fields and the scheduler as JSON in its metadata, so one rename replaces it whole."""
-    from safetensors.torch import save_file
-
-    from emotionlib.runs import atomic_path, make_dir
-
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    opt = optimizer.state_dict()
-    opt_meta = {"param_groups": opt["param_groups"], "scalars": {}}
-    for pid, state in opt["state"].items():
-        for key, value in state.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.{pid}.{key}"] = value.detach().cpu().contiguous()
-            else:
-                opt_meta["scalars"][f"{pid}.{key}"] = value
-    tensors["rng"] = rng_states.contiguous()
-    state = {"progress": progress.__dict__, "optimizer": opt_meta, "scheduler": scheduler.state_dict()}
-    make_dir(path, "checkpoint")
-    with atomic_path(path / CHECKPOINT) as tmp:
-        save_file(tensors, tmp, metadata={"state": json.dumps(state)})
-
-
-def checkpoint_state(path: Path) -> dict | None:
-    """The JSON state of the checkpoint in `path`, or None if there is none."""
-    from safetensors import safe_open
-
-    if not (path / CHECKPOINT).is_file():
-        return None
-    with safe_open(path / CHECKPOINT, framework="pt") as f:
-        return json.loads(f.metadata()["state"])
-
-
-def load_checkpoint(path: Path, model, optimizer, scheduler, rank: int) -> Progress:
-    from safetensors.torch import load_file
-
-    state = checkpoint_state(path)
-    tensors = load_file(path / CHECKPOINT)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    opt_state: dict = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, pid, name = key.split(".", 2)
-            opt_state.setdefault(int(pid), {})[name] = value
-    for key, value in state["optimizer"]["scalars"].items():
-        pid, name = key.split(".", 1)
-        opt_state.setdefault(int(pid), {})[name] = value
-    optimizer.load_state_dict({"state": opt_state, "param_groups": state["optimizer"]["param_groups"]})
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(tensors["rng"][rank].clone())
-    return Progress(**state["progress"])
-
-
-# --- the loop ----------------------------------------------------------------------------------------------
-
 def _optimizer(model, cfg: Config) -> torch.optim.Optimizer:
     decay, no_decay = [], []
     for p in (p for p in model.parameters() if p.requires_grad):  # frozen layers have no optimiser state
@@ -159,7 +88,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
         torch.set_num_threads(cfg.num_threads)
     layout = RunLayout(cfg.run_dir)
     done = layout.train_summary.is_file()
-    accelerator = _accelerator(resolve_precision(cfg.mixed_precision))
+    precision = resolve_precision(cfg.mixed_precision)  # what the run trains, records and predicts with
+    accelerator = _accelerator(precision)
     main = accelerator.is_main_process
     with run_lock(layout) if main else contextlib.nullcontext():
         if main:
@@ -168,7 +98,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         if done:
             accelerator.print(f"{layout.root}: already trained with these settings; training skipped")
             return layout.root
-        return _train(cfg, layout, accelerator, encoder_dir, resume, started)
+        return _train(cfg, layout, accelerator, encoder_dir, precision, resume, started)
 
 
 def _accelerator(precision: str):
@@ -209,12 +139,12 @@ def _claim(cfg: Config, layout: RunLayout, resume: bool, done: bool) -> None:
         remove_owned(layout.checkpoint, "checkpoint")
 
 
-def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resume: bool, started: float) -> Path:
+def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, precision: str, resume: bool,
+           started: float) -> Path:
     main = accelerator.is_main_process
     run_dir, ckpt_dir = layout.root, layout.checkpoint
     train_parts, val_parts = training_parts(cfg, layout)
     labels = label_space(train_parts)
-    precision = resolve_precision(cfg.mixed_precision)  # what the run records and predicts with
     tokenizer = load_tokenizer(encoder_dir)
     train_ex, val_ex = D.Examples.from_splits(train_parts, labels), D.Examples.from_splits(val_parts, labels)
     torch.manual_seed(cfg.seed)
@@ -222,18 +152,12 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
     trainable = freeze_lower(classifier, cfg.freeze_layers)
     train_ds, model, sampler, collate, val_proba, feature_seconds = _training_inputs(
         cfg, classifier, tokenizer, train_ex, val_ex, encoder_dir, precision)
-    # its own generator: creating an iterator must not draw from the global RNG that dropout uses,
-    # or a resumed epoch would see other dropout masks than the uninterrupted one
-    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
-                          generator=torch.Generator().manual_seed(cfg.seed))
-    optimizer = _optimizer(model, cfg)
-    steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size / accelerator.num_processes)
-    scheduler = _scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs)
+    train_dl, optimizer, scheduler = _optimisation(cfg, model, train_ds, sampler, collate, accelerator.num_processes)
     pos_weight = positive_weights(train_ex.y, train_ex.mask) if cfg.pos_weight else None
     label_weights = initial_label_weights(cfg, train_ex)
     loss_fn = make_loss(cfg.loss, cfg.focal_alpha, cfg.focal_gamma, pos_weight, label_weights)
 
-    progress = _restore(layout, model, optimizer, scheduler, accelerator) if resume else Progress()
+    progress = restore(layout, model, optimizer, scheduler, accelerator) if resume else Progress()
     if label_weights is not None and progress.label_weights is not None:
         label_weights.copy_(torch.tensor(progress.label_weights))
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
@@ -242,19 +166,12 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
             "freeze_layers": cfg.freeze_layers, "mixed_precision": precision, "labels": list(labels),
             "languages": D.train_languages(cfg), "max_length": cfg.max_length, "thresholds": [0.5] * len(labels)}
     if main:
-        encoder = {}
-        if cfg.model == "me5-small":  # not the original weights: say which files they were dequantised from
-            from emotionlib.me5 import provenance as me5_provenance
-
-            encoder = me5_provenance()
-        write_json(layout.provenance, provenance({"seed": cfg.seed, "encoder_dir": str(encoder_dir), **encoder,
-                                                  "n_train": len(train_ds), "n_val": len(val_ex.ids),
-                                                  "trainable_parameters": trainable,
-                                                  "feature_seconds": feature_seconds,
-                                                  "mixed_precision": precision,
-                                                  "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                                                  "processes": accelerator.num_processes,
-                                                  "data": read_json(layout.split)["checksums"]}))
+        write_json(layout.provenance, provenance({
+            "seed": cfg.seed, "encoder_dir": str(encoder_dir), **encoder_provenance(cfg.model),
+            "n_train": len(train_ds), "n_val": len(val_ex.ids), "trainable_parameters": trainable,
+            "feature_seconds": feature_seconds, "mixed_precision": precision,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "processes": accelerator.num_processes,
+            "data": read_json(layout.split)["checksums"]}))
 
     def checkpoint() -> None:
         rng = accelerator.gather(torch.get_rng_state().unsqueeze(0).to(accelerator.device)).cpu()
@@ -268,29 +185,12 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
         seen = _train_epoch(cfg, accelerator, model, optimizer, scheduler, loss_fn, train_dl, progress, checkpoint)
         train_seconds = time.time() - t0
 
-        unwrapped = accelerator.unwrap_model(model)
         entry = {"epoch": epoch + 1, "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
-                 **_validate(val_proba(unwrapped), val_ex, loss_fn), "lr": scheduler.get_last_lr()[0],
-                 "train_seconds": round(train_seconds, 2), "train_examples_per_second": round(seen / train_seconds, 2)}
-        f1 = entry["val_label_f1"]
-        entry["val_label_f1"] = [None if np.isnan(v) else round(float(v), 4) for v in f1]
-        if cfg.loss_weighting == "dynamic":  # the next epoch weighs each label by its validation difficulty
-            label_weights.copy_(torch.tensor(difficulty_weights(np.nan_to_num(f1), ~np.isnan(f1), cfg.difficulty_tau)))
-            progress.label_weights = label_weights.tolist()
-        if label_weights is not None:  # the weights the next epoch trains with
-            entry["label_weights"] = [round(w, 4) for w in label_weights.tolist()]
-        improved = record_epoch(progress, entry["val_macro_f1"], epoch + 1)
-        if improved and main:
-            save_model(classifier, tokenizer, layout.model, meta | {"best_epoch": epoch + 1})
-        accelerator.print(f"epoch {epoch + 1}: train_loss {entry['train_loss']:.4f} val_loss {entry['val_loss']:.4f} "
-                          f"val_macro_f1 {entry['val_macro_f1']:.4f}{' (best)' if improved else ''}")
-        if main:
-            with open(layout.train_log, "a", encoding="utf-8") as f:
-                f.write(json.dumps(entry) + "\n")
-        progress.epoch, progress.step_in_epoch, progress.loss_sum = epoch + 1, 0, 0.0
-        if cfg.patience and progress.stale_epochs >= cfg.patience:
-            accelerator.print(f"early stopping: no validation gain for {cfg.patience} epochs")
-            progress.done = True
+                 **_validate(val_proba(accelerator.unwrap_model(model)), val_ex, loss_fn),
+                 "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 2),
+                 "train_examples_per_second": round(seen / train_seconds, 2)}
+        _end_epoch(cfg, layout, accelerator, progress, entry, label_weights,
+                   lambda: save_model(classifier, tokenizer, layout.model, meta | {"best_epoch": epoch + 1}))
         checkpoint()
 
     if main:
@@ -298,6 +198,49 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, resum
         remove_owned(ckpt_dir, "checkpoint")
     accelerator.wait_for_everyone()
     return run_dir
+
+
+def _optimisation(cfg: Config, model, train_ds, sampler, collate, processes: int):
+    """(loader, AdamW, schedule) of a training run."""
+    # its own generator: creating an iterator must not draw from the global RNG that dropout uses,
+    # or a resumed epoch would see other dropout masks than the uninterrupted one
+    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+                          generator=torch.Generator().manual_seed(cfg.seed))
+    optimizer = _optimizer(model, cfg)
+    steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size / processes)
+    return train_dl, optimizer, _scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs)
+
+
+def encoder_provenance(model: str) -> dict:
+    """me5-small is not the original weights: which files they were dequantised from (nothing for others)."""
+    if model != "me5-small":
+        return {}
+    return me5_provenance()
+
+
+def _end_epoch(cfg: Config, layout: RunLayout, accelerator, progress: Progress, entry: dict, label_weights,
+               save_best) -> None:
+    """An epoch's bookkeeping: the next epoch's label weights, the best model kept (`save_best`), the log line,
+    and early stopping."""
+    epoch, f1 = entry["epoch"], entry["val_label_f1"]
+    entry["val_label_f1"] = [None if np.isnan(v) else round(float(v), 4) for v in f1]
+    if cfg.loss_weighting == "dynamic":  # the next epoch weighs each label by its validation difficulty
+        label_weights.copy_(torch.tensor(difficulty_weights(np.nan_to_num(f1), ~np.isnan(f1), cfg.difficulty_tau)))
+        progress.label_weights = label_weights.tolist()
+    if label_weights is not None:  # the weights the next epoch trains with
+        entry["label_weights"] = [round(w, 4) for w in label_weights.tolist()]
+    improved = record_epoch(progress, entry["val_macro_f1"], epoch)
+    if improved and accelerator.is_main_process:
+        save_best()
+    accelerator.print(f"epoch {epoch}: train_loss {entry['train_loss']:.4f} val_loss {entry['val_loss']:.4f} "
+                      f"val_macro_f1 {entry['val_macro_f1']:.4f}{' (best)' if improved else ''}")
+    if accelerator.is_main_process:
+        with open(layout.train_log, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+    progress.epoch, progress.step_in_epoch, progress.loss_sum = epoch, 0, 0.0
+    if cfg.patience and progress.stale_epochs >= cfg.patience:
+        accelerator.print(f"early stopping: no validation gain for {cfg.patience} epochs")
+        progress.done = True
 
 
 def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: D.Examples, val_ex: D.Examples,
@@ -349,19 +292,6 @@ def initial_label_weights(cfg: Config, train_ex: D.Examples) -> torch.Tensor | N
     return None
 
 
-def _restore(layout: RunLayout, model, optimizer, scheduler, accelerator) -> Progress:
-    """Progress, weights, optimiser and RNG states from the run's checkpoint; a fresh start when there is none."""
-    if checkpoint_state(layout.checkpoint) is None:
-        accelerator.print(f"{layout.root}: no checkpoint to resume from; starting from the beginning")
-        return Progress()
-    progress = load_checkpoint(layout.checkpoint, model, optimizer, scheduler, accelerator.process_index)
-    accelerator.print(f"resuming {layout.root} at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
-    if accelerator.is_main_process and layout.train_log.is_file():  # epochs after the checkpoint run again
-        kept = [ln for ln in layout.train_log.read_text().splitlines() if json.loads(ln)["epoch"] <= progress.epoch]
-        layout.train_log.write_text("".join(ln + "\n" for ln in kept))
-    return progress
-
-
 def _train_epoch(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn, train_dl, progress: Progress,
                  checkpoint) -> int:
     """One pass over the training part (from where an interrupted epoch stopped); returns the examples seen."""
@@ -394,31 +324,6 @@ def _train_epoch(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn,
     return seen
 
 
-class FeatureDataset(torch.utils.data.Dataset):
-    """The frozen-encoder mode's training rows: a text's pooled features with its labels and label mask."""
-
-    def __init__(self, features: torch.Tensor, examples: D.Examples):
-        self.features, self.examples = features, examples
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-    def __getitem__(self, i: int) -> dict:
-        return {"features": self.features[i], "labels": torch.from_numpy(self.examples.y[i]),
-                "label_mask": torch.from_numpy(self.examples.mask[i])}
-
-
-class HeadOnly(torch.nn.Module):
-    """The classifier's head alone, on precomputed features (it shares the classifier's head parameters)."""
-
-    def __init__(self, classifier: torch.nn.Module):
-        super().__init__()
-        self.head = classifier.head
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-
 def _validate(probs: np.ndarray, val_ex: D.Examples, loss_fn) -> dict:
     """Validation loss and macro-F1 at 0.5 (the early-stopping criterion), each language over its own labels."""
     val = language_scores(val_ex.y, decide(probs), val_ex.mask, val_ex.langs, val_ex.labels)
@@ -431,9 +336,6 @@ def _finish(layout: RunLayout, val_ex: D.Examples, progress: Progress, started: 
     """Tune per-label thresholds on the validation part with the best model, draw the training curves, and
     write the training summary (last: its presence means the training step is complete)."""
     import pandas as pd
-
-    from emotionlib.model import load_model
-    from emotionlib.plots import training_curves
 
     model, _, meta = load_model(layout.model)
     probs = val_proba(model)

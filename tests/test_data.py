@@ -12,6 +12,32 @@ import pytest
 from emotionlib import data as D
 
 
+# --- helpers: writing a split back, and labels to a vector (the inverse of data.from_vector) -----------------
+
+def write_split(data: D.LangSplit, path: Path) -> Path:
+    """Write a split in the official column layout; texts are written byte for byte."""
+    path = Path(path)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["id", "text", *data.labels])
+        for i, (rid, text) in enumerate(zip(data.ids, data.texts)):
+            w.writerow([rid, text, *(data.y[i] if data.y is not None else [""] * len(data.labels))])
+    return path
+
+
+def to_vector(value, labels=D.LABELS) -> np.ndarray:
+    """Human-readable labels ("joy", ["anger", "fear"], "Joy, Fear") -> 0/1 vector over `labels`."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    vec = np.zeros(len(labels), dtype=np.int64)
+    for name in (n.strip().lower() for n in names):
+        if not name:
+            continue
+        if name not in labels:
+            raise D.DataError(f"label {name!r} is not among this language's labels ({', '.join(labels)})")
+        vec[list(labels).index(name)] = 1
+    return vec
+
+
 def write(path: Path, text: str | bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
@@ -60,7 +86,7 @@ def test_round_trip_is_byte_for_byte_for_every_file(data_dir, tmp_path):
             with open(d.path, encoding="utf-8", newline="") as f:  # the texts as the csv module reads them
                 raw = [row[1] for row in list(csv.reader(f))[1:]]
             assert d.texts == raw
-            again = D.read_split(D.write_split(d, tmp_path / f"{split}_{lang}.csv"), lang=lang)
+            again = D.read_split(write_split(d, tmp_path / f"{split}_{lang}.csv"), lang=lang)
             assert again.texts == d.texts and again.ids == d.ids and again.labels == d.labels
             assert (again.y is None and d.y is None) or np.array_equal(again.y, d.y)
 
@@ -70,7 +96,7 @@ def test_round_trip_of_hard_texts(tmp_path):
              "привет", "مرحبا", "trailing space ", "\ttab", ""]
     d = D.LangSplit("eng", "train", [f"id{i}" for i in range(len(texts))], texts, ("joy",),
                     np.zeros((len(texts), 1), dtype=int))
-    again = D.read_split(D.write_split(d, tmp_path / "eng.csv"))
+    again = D.read_split(write_split(d, tmp_path / "eng.csv"))
     assert again.texts == texts
 
 
@@ -194,13 +220,13 @@ def test_interrupted_download_leaves_no_partial_file(cache, data_dir, monkeypatc
 
 def test_label_vectorisation_both_ways():
     eng = ("anger", "fear", "joy", "sadness", "surprise")
-    assert D.to_vector("joy").tolist() == [0, 0, 0, 1, 0, 0]
-    assert D.to_vector(["anger", "fear"]).tolist() == [1, 0, 1, 0, 0, 0]
-    assert D.to_vector("Joy, Fear", eng).tolist() == [0, 1, 1, 0, 0]
-    assert D.to_vector("", eng).tolist() == [0] * 5
+    assert to_vector("joy").tolist() == [0, 0, 0, 1, 0, 0]
+    assert to_vector(["anger", "fear"]).tolist() == [1, 0, 1, 0, 0, 0]
+    assert to_vector("Joy, Fear", eng).tolist() == [0, 1, 1, 0, 0]
+    assert to_vector("", eng).tolist() == [0] * 5
     assert D.from_vector([0, 1, 1, 0, 0], eng) == ["fear", "joy"]
     with pytest.raises(D.DataError, match="'disgust' is not among"):
-        D.to_vector("disgust", eng)
+        to_vector("disgust", eng)
 
 
 def test_split_keeps_label_shares_within_two_points(data_dir):

@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, run_cli
+from conftest import run_cli
 from emotionlib.config import ConfigError, load_config, parse_overrides
 from emotionlib.data import DataError, read_table, read_texts
 
@@ -347,7 +347,7 @@ def test_sigint_to_the_main_process_of_run_is_a_one_line_message(tmp_path):
 
 def test_chromium_failure_keeps_the_html_report_and_names_it(tmp_path, monkeypatch):
     """make_report with the notebooks stood in for (their execution is tested elsewhere) and a failing Chromium."""
-    from emotionlib import report
+    from emotionlib import pipeline as report
 
     fake = tmp_path / "chromium"
     fake.write_text("#!/bin/sh\necho 'FATAL: no usable sandbox' >&2\nexit 3\n")

@@ -1,7 +1,5 @@
 """Per-language stacking: members fitted on each language's training part, weights and thresholds on its
 validation part only, cross-fitted figures, saved without pickles, and used with the texts' language."""
-import json
-
 import numpy as np
 import pandas as pd
 import pytest

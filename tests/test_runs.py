@@ -225,7 +225,7 @@ def test_debug_shows_the_traceback():
 
 
 def test_chromium_failure_is_reported_with_its_message_and_leaves_nothing(tmp_path, monkeypatch):
-    from emotionlib import report
+    from emotionlib import pipeline as report
 
     fake = tmp_path / "chromium"
     fake.write_text("#!/bin/sh\necho 'some noise' >&2\necho 'FATAL: no usable sandbox' >&2\nexit 3\n")

@@ -98,7 +98,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics(tmp_path):
     assert full.returncode == 0, full.stderr
     proc = subprocess.Popen(_train_cmd(runs, "killed"), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    from emotionlib.train import checkpoint_state
+    from emotionlib.checkpoints import checkpoint_state
 
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -191,7 +191,8 @@ def test_loss_weighting_static_and_dynamic_are_logged_per_epoch(tmp_path):
 
 
 def test_patience_counts_from_the_first_epoch_that_beats_all_negative():
-    from emotionlib.train import Progress, record_epoch
+    from emotionlib.checkpoints import Progress
+    from emotionlib.train import record_epoch
 
     progress, stops = Progress(), []
     for epoch, f1 in enumerate([0.0, 0.0, 0.0, 0.3, 0.2, 0.25], start=1):

@@ -1,0 +1,90 @@
+"""Checkpoints of a training run: one safetensors file (weights, optimiser tensors, RNG states) with the progress,
+the optimiser's other fields and the scheduler as JSON in its metadata -- no pickles -- and resuming from it."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from emotionlib.runs import RunLayout, atomic_path, make_dir
+
+
+@dataclass
+class Progress:
+    epoch: int = 0  # the epoch in progress
+    step_in_epoch: int = 0  # optimiser steps done in it
+    global_step: int = 0
+    loss_sum: float = 0.0
+    best_f1: float = -1.0
+    best_epoch: int = -1
+    stale_epochs: int = 0
+    done: bool = False
+    label_weights: list | None = None  # loss_weighting: dynamic, the weights the next epoch trains with
+
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, progress: Progress, rng_states: torch.Tensor) -> None:
+    """One safetensors file: weights, optimiser tensors and per-process RNG states, with the progress, the
+    optimiser's other fields and the scheduler as JSON in its metadata, so one rename replaces it whole."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    opt_meta = {"param_groups": opt["param_groups"], "scalars": {}}
+    for pid, state in opt["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                opt_meta["scalars"][f"{pid}.{key}"] = value
+    tensors["rng"] = rng_states.contiguous()
+    state = {"progress": progress.__dict__, "optimizer": opt_meta, "scheduler": scheduler.state_dict()}
+    make_dir(path, "checkpoint")
+    with atomic_path(path / CHECKPOINT) as tmp:
+        save_file(tensors, tmp, metadata={"state": json.dumps(state)})
+
+
+def checkpoint_state(path: Path) -> dict | None:
+    """The JSON state of the checkpoint in `path`, or None if there is none."""
+    if not (path / CHECKPOINT).is_file():
+        return None
+    with safe_open(path / CHECKPOINT, framework="pt") as f:
+        return json.loads(f.metadata()["state"])
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler, rank: int) -> Progress:
+    state = checkpoint_state(path)
+    tensors = load_file(path / CHECKPOINT)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    opt_state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            opt_state.setdefault(int(pid), {})[name] = value
+    for key, value in state["optimizer"]["scalars"].items():
+        pid, name = key.split(".", 1)
+        opt_state.setdefault(int(pid), {})[name] = value
+    optimizer.load_state_dict({"state": opt_state, "param_groups": state["optimizer"]["param_groups"]})
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(tensors["rng"][rank].clone())
+    return Progress(**state["progress"])
+
+
+# --- the loop ----------------------------------------------------------------------------------------------
+
+
+def restore(layout: RunLayout, model, optimizer, scheduler, accelerator) -> Progress:
+    """Progress, weights, optimiser and RNG states from the run's checkpoint; a fresh start when there is none."""
+    if checkpoint_state(layout.checkpoint) is None:
+        accelerator.print(f"{layout.root}: no checkpoint to resume from; starting from the beginning")
+        return Progress()
+    progress = load_checkpoint(layout.checkpoint, model, optimizer, scheduler, accelerator.process_index)
+    accelerator.print(f"resuming {layout.root} at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
+    if accelerator.is_main_process and layout.train_log.is_file():  # epochs after the checkpoint run again
+        kept = [ln for ln in layout.train_log.read_text().splitlines() if json.loads(ln)["epoch"] <= progress.epoch]
+        layout.train_log.write_text("".join(ln + "\n" for ln in kept))
+    return progress
