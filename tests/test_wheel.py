@@ -14,8 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*cmd, cwd=None):
-    out = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, env=os.environ | {
-        "PYTHONNOUSERSITE": "1"})
+    # the dependencies' data files (nbconvert's templates, the kernel spec) lie in this environment's share/jupyter,
+    # as they would in the throwaway environment had pip installed the dependencies there
+    env = os.environ | {"PYTHONNOUSERSITE": "1", "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter")}
+    out = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, env=env)
     assert out.returncode == 0, f"{cmd}: {out.stderr[-3000:]}"
     return out.stdout
 
