@@ -72,14 +72,14 @@ def test_config_refuses_bad_stack_settings():
 
 @pytest.fixture(scope="module")
 def stacked_run(smoke_cfg):
-    """A smoke run on two small languages with its stack fitted and evaluated on val and dev."""
+    """A smoke run on two small languages with its stack fitted and evaluated (val, dev and test)."""
     from emotionlib.evaluate import evaluate
     from emotionlib.train import train
 
     cfg = smoke_cfg.replace(run_id="smoke-stack", **STACK)
     train(cfg)
     table = L.fit_stack(cfg)
-    evaluate(cfg.run_dir, splits=["val", "dev"])
+    evaluate(cfg.run_dir)
     return cfg, table
 
 
@@ -157,3 +157,19 @@ def test_a_small_validation_part_gets_the_fixed_rule(stacked_run):
     assert record["rule"].startswith("fixed")
     assert record["weights"] == {"features_lr": 0.5, "tfidf_lr": 0.5} and set(record["thresholds"]) == {0.5}
     assert record["features_lr_c"] == L.SMALL_C and set(saved) == {"features_lr", "tfidf_lr"}
+
+
+def test_the_report_counts_from_the_stack_table(stacked_run):
+    from types import SimpleNamespace
+
+    from emotionlib.report import stack_count, stack_section
+
+    cfg, _ = stacked_run
+    layout = RunLayout(cfg.run_dir)
+    t = pd.read_csv(layout.stack_languages)
+    assert list(t["scored_on"]) == ["test", "test"] and layout.stack_minus_best_png.is_file()
+    assert np.allclose(t["stack_minus_best"], (t["stack"] - t["best_published"]).round(2), atol=0.011)
+    text = stack_count(SimpleNamespace(layout=layout))
+    above = int((t["stack_minus_best"] > 0).sum())
+    assert f"above the best published figure on **{above}**" in text and f"**{t['stack'].mean():.2f}**" in text
+    assert "Romanian" in text and len(stack_section(SimpleNamespace(layout=layout)).data) > 0
