@@ -32,8 +32,8 @@ from emotionlib.runs import (RunLayout, atomic_dir, provenance, read_json, recor
                              step_is_current, write_json)
 
 MEMBERS = ("network", "features_lr", BASELINE)
-LR_CS = (0.03, 0.1, 0.3, 1.0)
-SMALL_C = 0.1  # the features member's C where a language's validation part is too small to choose it
+LR_CS = (0.003, 0.01, 0.03, 0.1)  # standardised features of ~1,000 dimensions want strong regularisation
+SMALL_C = 0.03  # the features member's C where a language's validation part is too small to choose it
 STEP = 0.1  # the grid step of the member weights
 
 
@@ -86,25 +86,32 @@ def fixed(probs: dict[str, np.ndarray]) -> dict:
 
 # --- the members of one language -------------------------------------------------------------------------------
 
-def fit_features_lr(x_train: np.ndarray, y_train: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(coef (C, d), intercept (C,)) of one balanced logistic regression per label on standardised features,
-    folded back to the raw features; a label with one class in training gets a constant +-30 logit."""
+def fit_features_lr(x_train: np.ndarray, y_train: np.ndarray, cs: Sequence[float],
+                    seed: int) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """For each C (ascending, each fit warm-started from the previous one), (coef (C, d), intercept (C,)) of one
+    balanced logistic regression per label on standardised features, folded back to the raw features; a label
+    with one class in training gets a constant +-30 logit."""
     from sklearn.linear_model import LogisticRegression
 
+    cs = sorted(cs)
     mean, scale = x_train.mean(0), x_train.std(0) + 1e-6
     z = (x_train - mean) / scale
-    coef, intercept = np.zeros((y_train.shape[1], x_train.shape[1])), np.zeros(y_train.shape[1])
+    out = {c: (np.zeros((y_train.shape[1], x_train.shape[1]), np.float32), np.zeros(y_train.shape[1], np.float32))
+           for c in cs}
     for j in range(y_train.shape[1]):
         if y_train[:, j].min() == y_train[:, j].max():
-            intercept[j] = 30.0 if y_train[0, j] > 0 else -30.0
+            for c in cs:
+                out[c][1][j] = 30.0 if y_train[0, j] > 0 else -30.0
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # lbfgs may stop at max_iter on a few labels: the fit is still usable
-            clf = LogisticRegression(C=c, class_weight="balanced", max_iter=1000, random_state=seed)
-            clf.fit(z, y_train[:, j])
-        coef[j] = clf.coef_[0] / scale
-        intercept[j] = clf.intercept_[0] - float(clf.coef_[0] @ (mean / scale))
-    return coef.astype(np.float32), intercept.astype(np.float32)
+        clf = LogisticRegression(C=cs[0], class_weight="balanced", max_iter=1000, tol=1e-3, warm_start=True,
+                                 random_state=seed)
+        for c in cs:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # lbfgs may stop at max_iter on a few labels: the fit is still usable
+                clf.set_params(C=c).fit(z, y_train[:, j])
+            out[c][0][j] = clf.coef_[0] / scale
+            out[c][1][j] = clf.intercept_[0] - float(clf.coef_[0] @ (mean / scale))
+    return out
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -183,8 +190,7 @@ def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, t
     if "network" in cfg.stack:
         probs["network"] = network_proba(network, tokenizer, meta, va.texts, x_va, block, cfg.eval_batch_size)[:, cols]
     if "features_lr" in cfg.stack:
-        for c in LR_CS:
-            coef, intercept = fit_features_lr(x_tr, tr.y, c, cfg.seed)
+        for c, (coef, intercept) in fit_features_lr(x_tr, tr.y, LR_CS, cfg.seed).items():
             probs[f"features_lr C={c:g}"] = sigmoid(x_va @ coef.T + intercept)
             saved[f"features_lr C={c:g}"] = (coef, intercept)
     if BASELINE in cfg.stack:

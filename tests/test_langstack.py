@@ -28,8 +28,8 @@ def test_combine_weights_the_informative_member_and_keeps_the_better_c():
     y = rng.integers(0, 2, size=(400, 3))
     good = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, y.shape), 0, 1)
     noise = rng.random(y.shape)
-    fit = L.combine({"network": noise, "features_lr C=0.1": noise[::-1].copy(), "features_lr C=1": good}, y)
-    assert fit["names"] == ["network", "features_lr C=1"]
+    fit = L.combine({"network": noise, "features_lr C=0.01": noise[::-1].copy(), "features_lr C=0.1": good}, y)
+    assert fit["names"] == ["network", "features_lr C=0.1"]
     assert fit["weights"][1] >= 0.8 and np.isclose(fit["weights"].sum(), 1)
 
 
@@ -54,12 +54,14 @@ def test_features_lr_folds_the_scaler_into_its_coefficients():
     rng = np.random.default_rng(1)
     x = rng.normal(3, 5, size=(200, 8)).astype(np.float32)
     y = np.stack([(x[:, 0] + rng.normal(0, 2, 200) > 3), np.zeros(200)], 1).astype(int)
-    coef, intercept = L.fit_features_lr(x, y, 1.0, 0)
-    ref = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000))
-    want = ref.fit(x, y[:, 0]).predict_proba(x)[:, 1]
-    got = L.sigmoid(x @ coef.T + intercept)
-    assert np.allclose(got[:, 0], want, atol=2e-3)
-    assert np.all(got[:, 1] < 1e-6)  # a label never positive in training: never predicted
+    path = L.fit_features_lr(x, y, [1.0, 0.01], 0)
+    assert list(path) == [0.01, 1.0]  # ascending: each C starts from the previous fit
+    for c, (coef, intercept) in path.items():
+        ref = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=1000))
+        want = ref.fit(x, y[:, 0]).predict_proba(x)[:, 1]
+        got = L.sigmoid(x @ coef.T + intercept)
+        assert np.allclose(got[:, 0], want, atol=1e-2)
+        assert np.all(got[:, 1] < 1e-6)  # a label never positive in training: never predicted
 
 
 def test_config_refuses_bad_stack_settings():
