@@ -32,6 +32,7 @@ MULTILINGUAL_MODES = ("joint", "per_language")
 PRECISIONS = ("no", "fp16", "bf16", "auto")
 HEADS = ("linear", "auto")
 STACK_MEMBERS = ("network", "features_lr", "tfidf_lr")
+LABELS_KNOWN = ("anger", "disgust", "fear", "joy", "sadness", "surprise")  # BRIGHTER's (data.LABELS)
 PATH_FIELDS = ("data_dir", "train_csv", "dev_csv", "test_csv")
 CASE_STUDY = "I can't believe how happy I feel!"
 RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=-]{0,127}")  # one safe path component
@@ -84,6 +85,12 @@ class Config:
                                                 "(0 the embeddings, -1 the last)")
     stack_folds: int = _f(5, "cross-fitting folds of the validation part (the stack's out-of-sample figure)")
     stack_min_val: int = _f(100, "a language with fewer validation rows gets equal weights and thresholds 0.5")
+    augment: str = _f("none", "offline augmentation of the training part: none, eda (random swap, deletion, "
+                              "insertion of words) or neighbours (words replaced by nearest neighbours in the "
+                              "encoder's input embeddings)")
+    augment_strength: float = _f(0.1, "the share of a text's words an augmentation changes (at least one)")
+    augment_labels: tuple[str, ...] = _f((), "augment the rows carrying one of these labels; empty: every row")
+    augment_copies: int = _f(1, "augmented rows per source row")
     max_length: int = _f(128, "tokens per text, the special tokens included")
     pad_to_max_length: bool = _f(False, "pad every text to max_length (the seed's); dynamic padding otherwise")
     group_by_length: bool = _f(False, "batch texts of similar length together (less padding)")
@@ -182,12 +189,14 @@ def field_help() -> str:
     return "\n".join(f"  {f.name} = {f.default!r}: {f.metadata['help']}" for f in fields(Config))
 
 
-LIST_FIELDS = ("languages", "eval_languages", "holdout_languages", "labels", "ignore_columns", "stack", "feature_layers")
+LIST_FIELDS = ("languages", "eval_languages", "holdout_languages", "labels", "ignore_columns", "stack", "feature_layers",
+               "augment_labels")
 POSITIVE = ("max_length", "batch_size", "eval_batch_size", "epochs", "lime_num_samples", "lime_num_features",
-            "agreement_sentences")
+            "agreement_sentences", "augment_copies")
 NON_NEGATIVE = ("max_train_rows", "patience", "checkpoint_every", "num_threads", "n_bootstrap", "stack_min_val")
 CHOICES = {"head": HEADS, "pooling": ("cls", "mean"), "loss": LOSSES, "loss_weighting": LOSS_WEIGHTINGS,
-           "multilingual": MULTILINGUAL_MODES, "lr_schedule": ("linear", "constant"), "mixed_precision": PRECISIONS}
+           "multilingual": MULTILINGUAL_MODES, "lr_schedule": ("linear", "constant"), "mixed_precision": PRECISIONS,
+           "augment": ("none", "eda", "neighbours")}
 # Every allowed-value check of a Config, in the order they run: (field, test, why it failed)
 RULES = (
     ("feature_layers", lambda c: c.feature_layers and len(set(c.feature_layers)) == len(c.feature_layers),
@@ -195,6 +204,9 @@ RULES = (
     ("stack", lambda c: not set(c.stack) - set(STACK_MEMBERS) and len(set(c.stack)) == len(c.stack),
      f"members among {STACK_MEMBERS}, each once (empty: no stack)"),
     ("stack_folds", lambda c: c.stack_folds >= 2, "must be at least 2"),
+    ("augment_strength", lambda c: 0 < c.augment_strength <= 1, "must lie in (0, 1]"),
+    ("augment_labels", lambda c: not set(c.augment_labels) - set(LABELS_KNOWN) or bool(c.train_csv),
+     f"BRIGHTER labels among {LABELS_KNOWN}"),
     ("labels", lambda c: len(set(c.labels)) == len(c.labels), "a label is named twice"),
     ("labels", lambda c: not set(c.labels) & {"id", "text"}, "'id' and 'text' are the id and text columns, not labels"),
     ("languages", lambda c: bool(c.languages), "at least one language, or 'all'"),

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from emotionlib import data as D
+from emotionlib.augment import augment_training
 from emotionlib.config import Config, claim_config
 from emotionlib.data import prepare_data, training_parts
 from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
@@ -144,6 +145,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     main = accelerator.is_main_process
     run_dir, ckpt_dir = layout.root, layout.checkpoint
     train_parts, val_parts = training_parts(cfg, layout)
+    train_parts, augmented = augment_training(cfg, train_parts, encoder_dir)  # the training part only
     labels = label_space(train_parts)
     tokenizer = load_tokenizer(encoder_dir)
     train_ex, val_ex = D.Examples.from_splits(train_parts, labels), D.Examples.from_splits(val_parts, labels)
@@ -168,8 +170,8 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     if main:
         write_json(layout.provenance, provenance({
             "seed": cfg.seed, "encoder_dir": str(encoder_dir), **encoder_provenance(cfg.model),
-            "n_train": len(train_ds), "n_val": len(val_ex.ids), "trainable_parameters": trainable,
-            "feature_seconds": feature_seconds, "mixed_precision": precision,
+            "n_train": len(train_ds), "n_val": len(val_ex.ids), "augmented_rows": augmented,
+            "trainable_parameters": trainable, "feature_seconds": feature_seconds, "mixed_precision": precision,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "processes": accelerator.num_processes,
             "data": read_json(layout.split)["checksums"]}))
 
