@@ -73,6 +73,7 @@ class Classifier:
             raise ValueError(f"{self.run_dir}: an ensemble or a per-language stack predicts with backend 'torch' "
                              "(the ONNX export holds one network)")
         else:
+            self.model = None  # the network runs in onnxruntime
             self.meta, self.tokenizer = read_metadata(model_dir), load_tokenizer(model_dir)
             self._forward = OnnxForward(ensure_onnx(self.run_dir))
         self.labels: list[str] = list(self.meta["labels"])
