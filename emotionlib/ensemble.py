@@ -77,16 +77,12 @@ def _greedy_weights(stacked: np.ndarray, y: np.ndarray, mask: np.ndarray, picks:
     return counts / counts.sum()
 
 
-class Ensemble:
-    """The weighted average of the members' probabilities (the model `classifier.load_run` gives an ensemble)."""
+class Combined:
+    """What a model made of other predictors answers where code expects a torch network: its labels, and modes
+    that change nothing (it has no layers of its own to switch)."""
 
-    is_ensemble = True
     training = False
-
-    def __init__(self, meta: dict, members: Sequence, weights: Sequence[float]):
-        """`members`: loaded predictors (each with `predict_proba(texts)`), in the order of `meta["members"]`."""
-        self.meta, self.labels = meta, meta["labels"]
-        self.members, self.weights = list(members), list(weights)
+    labels: list[str]
 
     @property
     def num_labels(self) -> int:
@@ -97,6 +93,17 @@ class Ensemble:
 
     def train(self, mode: bool = True):
         return self
+
+
+class Ensemble(Combined):
+    """The weighted average of the members' probabilities (the model `classifier.load_run` gives an ensemble)."""
+
+    is_ensemble = True
+
+    def __init__(self, meta: dict, members: Sequence, weights: Sequence[float]):
+        """`members`: loaded predictors (each with `predict_proba(texts)`), in the order of `meta["members"]`."""
+        self.meta, self.labels = meta, meta["labels"]
+        self.members, self.weights = list(members), list(weights)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)

@@ -143,9 +143,7 @@ def stacked_proba(stack, d: D.LangSplit, labels: list[str], gold: np.ndarray, ba
     for name, p in probs.items():
         members[name] = scores(gold, decide(p[:, own], np.asarray(f["member_thresholds"][name])[own]), labels)[
             "macro_f1"]
-    mixed = np.zeros((len(d), len(stack.labels)), dtype=np.float32)
-    mixed[:, [stack.labels.index(lab) for lab in f["labels"]]] = sum(f["weights"][n] * probs[n] for n in probs)
-    return mixed[:, cols], tuned
+    return stack.mix(probs, d.lang)[:, cols], tuned
 
 
 def stack_languages(layout: RunLayout, comparison: pd.DataFrame, sets: dict) -> pd.DataFrame:

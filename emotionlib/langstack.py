@@ -23,7 +23,7 @@ import pandas as pd
 
 from emotionlib import baseline as B
 from emotionlib import data as D
-from emotionlib.ensemble import BASELINE, best_f1_per_label, fit_weights
+from emotionlib.ensemble import BASELINE, Combined, best_f1_per_label, fit_weights
 from emotionlib.features import LayerFeatures
 from emotionlib.metrics import THRESHOLD_GRID, scores
 from emotionlib.predict import decide, predict_proba
@@ -249,13 +249,12 @@ def stack_table(stack: dict) -> pd.DataFrame:
 
 # --- using it -------------------------------------------------------------------------------------------------
 
-class LanguageStack:
+class LanguageStack(Combined):
     """A run's network with its per-language stack: `predict_proba(texts, lang)` in the run's label order (labels
     the language lacks get 0). A language the stack does not hold (zero-shot) gets the network alone."""
 
     by_language = True
     is_ensemble = False
-    training = False
 
     def __init__(self, run_dir: Path, network, tokenizer, meta: dict):
         layout = RunLayout(run_dir)
@@ -273,16 +272,6 @@ class LanguageStack:
                              "was fitted with (its weights or tokenizer changed); fit the stack again")
         self._members: dict[str, dict] = {}
         self.cache_root: Path | None = None  # set to cache the features of the texts it scores (evaluate does)
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.labels)
-
-    def eval(self):
-        return self
-
-    def train(self, mode: bool = True):
-        return self
 
     def language(self, lang: str | None) -> str | None:
         if lang is None and len(self.languages) == 1:
@@ -341,8 +330,11 @@ class LanguageStack:
         if lang not in self.stack["languages"]:
             return predict_proba(self.network, self.tokenizer, texts, self.meta["max_length"], batch_size,
                                  precision=self.meta.get("mixed_precision", "no"), progress=progress)
+        return self.mix(self.member_proba(texts, lang, batch_size, progress, weighted_only=True), lang)
+
+    def mix(self, probs: dict[str, np.ndarray], lang: str) -> np.ndarray:
+        """The weighted sum of members' probabilities of `lang`, in the run's label order (0 for labels it lacks)."""
         f = self.stack["languages"][lang]
-        probs = self.member_proba(texts, lang, batch_size, progress, weighted_only=True)
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        out = np.zeros((len(next(iter(probs.values()))), len(self.labels)), dtype=np.float32)
         out[:, [self.labels.index(lab) for lab in f["labels"]]] = sum(f["weights"][n] * probs[n] for n in probs)
         return out
