@@ -93,8 +93,21 @@ class Classifier:
             return self.model.predict_proba(list(texts), batch_size, progress, lang=lang)
         if self._forward is None:  # an ensemble: each member with its own tokenizer
             return self.model.predict_proba(list(texts), batch_size, progress)
-        return batched_proba(self._forward, self.tokenizer, texts, len(self.labels), self.max_length, batch_size,
+        forward = self._forward
+        if getattr(self.model, "languages", None):  # a head with parts per language: those of the texts' language
+            forward = torch_forward(self.model, self.meta.get("mixed_precision", "no"), self.language(lang))
+        return batched_proba(forward, self.tokenizer, texts, len(self.labels), self.max_length, batch_size,
                              progress=progress)
+
+    def language(self, lang: str | None) -> str:
+        """The texts' language for a head with parts per language (needed when it has several)."""
+        languages = self.model.languages
+        if lang is None and len(languages) == 1:
+            return languages[0]
+        if lang is None:
+            raise ValueError(f"{self.run_dir}: its head has parts per language ({', '.join(languages)}): give the "
+                             "texts' language (lang=... or --lang); another language gets the shared head")
+        return lang
 
     def thresholds_for(self, lang: str | None = None) -> np.ndarray:
         """The tuned thresholds; a per-language stack's are those fitted for `lang`."""

@@ -76,6 +76,9 @@ class Config:
                              "sequence-classification head")
     pooling: str = _f("cls", "what the linear head reads: the first token (cls, the seed's) or the mean of the "
                              "tokens (mean)")
+    head_per_language: str = _f("none", "parts of the linear head per training language, trained jointly with "
+                                        "the shared head: none, bias (each language's own label priors) or head "
+                                        "(its own linear layer too); other languages get the shared head")
     freeze_layers: int = _f(0, "0 fine-tunes every weight; k freezes the embeddings and the lowest k layers; -1 "
                                "freezes the whole encoder (features computed once and cached, the head alone trains)")
     stack: tuple[str, ...] = _f((), "per-language stacking after training, members among network, features_lr, "
@@ -196,7 +199,7 @@ POSITIVE = ("max_length", "batch_size", "eval_batch_size", "epochs", "lime_num_s
 NON_NEGATIVE = ("max_train_rows", "patience", "checkpoint_every", "num_threads", "n_bootstrap", "stack_min_val")
 CHOICES = {"head": HEADS, "pooling": ("cls", "mean"), "loss": LOSSES, "loss_weighting": LOSS_WEIGHTINGS,
            "multilingual": MULTILINGUAL_MODES, "lr_schedule": ("linear", "constant"), "mixed_precision": PRECISIONS,
-           "augment": ("none", "eda", "neighbours")}
+           "augment": ("none", "eda", "neighbours"), "head_per_language": ("none", "bias", "head")}
 # Every allowed-value check of a Config, in the order they run: (field, test, why it failed)
 RULES = (
     ("feature_layers", lambda c: c.feature_layers and len(set(c.feature_layers)) == len(c.feature_layers),
@@ -215,6 +218,11 @@ RULES = (
     *((name, lambda c, name=name, ok=ok: getattr(c, name) in ok, f"must be one of {ok}") for name, ok in CHOICES.items()),
     ("pooling", lambda c: not (c.pooling == "mean" and c.head == "auto"),
      "mean pooling is for head: linear (the encoder's own head reads the first token)"),
+    ("head_per_language", lambda c: c.head_per_language == "none" or c.head == "linear",
+     "parts per language extend the seed's linear head: set head=linear"),
+    ("head_per_language", lambda c: c.head_per_language == "none" or (
+        not c.train_csv and (c.languages == ("all",) or len(c.languages) > 1)),
+     "parts per language need several BRIGHTER training languages"),
     ("case_study", lambda c: bool(c.case_study.strip()), "must be a non-empty sentence"),
     ("class_balance_beta", lambda c: 0 < c.class_balance_beta < 1, "must lie strictly between 0 and 1"),
     ("difficulty_tau", lambda c: c.difficulty_tau >= 0, "must be >= 0"),

@@ -539,8 +539,9 @@ class Examples:
 class EmotionDataset:
     """A torch map-style dataset (seed 3.1): tokenised once, truncated to `max_length`, float label vectors."""
 
-    def __init__(self, examples: Examples, tokenizer, max_length: int = 128, pad_to_max_length: bool = False):
-        self.examples = examples
+    def __init__(self, examples: Examples, tokenizer, max_length: int = 128, pad_to_max_length: bool = False,
+                 lang_ids: Sequence[int] | None = None):
+        self.examples, self.lang_ids = examples, lang_ids  # lang_ids: for a classifier with parts per language
         enc = tokenizer(examples.texts, truncation=True, max_length=max_length,
                         padding="max_length" if pad_to_max_length else False)
         self.input_ids = enc["input_ids"]
@@ -558,6 +559,8 @@ class EmotionDataset:
                 "label_mask": self.examples.mask[i]}
         if self.examples.y is not None:
             item["labels"] = self.examples.y[i]
+        if self.lang_ids is not None:
+            item["lang_ids"] = int(self.lang_ids[i])
         return item
 
 
@@ -581,4 +584,6 @@ class Collator:
                  "label_mask": torch.tensor(np.stack([it["label_mask"] for it in items]))}
         if "labels" in items[0]:
             batch["labels"] = torch.tensor(np.stack([it["labels"] for it in items]))
+        if "lang_ids" in items[0]:
+            batch["lang_ids"] = torch.tensor([it["lang_ids"] for it in items], dtype=torch.long)
         return batch

@@ -98,7 +98,7 @@ def score_set(d: D.LangSplit, model, tokenizer, meta: dict, cfg, layout: RunLayo
         probs, tuned = stacked_proba(model, d, labels, gold, cfg.eval_batch_size, members)
     else:
         probs = predict_proba(model, tokenizer, d.texts, meta["max_length"], cfg.eval_batch_size,
-                              precision=meta.get("mixed_precision", "no"))[:, cols]
+                              precision=meta.get("mixed_precision", "no"), langs=[d.lang] * len(d))[:, cols]
     layout.predictions(d.split, d.lang).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(layout.predictions(d.split, d.lang)) as tmp:
         pd.DataFrame(probs, columns=labels).assign(id=d.ids).to_csv(tmp, index=False)

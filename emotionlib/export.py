@@ -122,6 +122,10 @@ def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4) -> Path:
     layout = RunLayout(run_dir)
     refuse_ensemble(layout.root, "ONNX")
     model, tokenizer, meta = load_model(layout.model)
+    if meta.get("head_per_language", "none") != "none":
+        raise ValueError(f"{layout.root}: its head has parts per language (head_per_language: "
+                         f"{meta['head_per_language']}), which the ONNX graph (input_ids, attention_mask) cannot "
+                         "select; predict with backend 'torch'")
     enc = tokenizer(CHECK_TEXTS[:2], padding=True, return_tensors="pt")
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=meta["max_length"])
     shapes = ({0: batch, 1: length}, {0: batch, 1: length})

@@ -132,25 +132,36 @@ class LayerFeatures:
 
 
 class FeatureDataset(torch.utils.data.Dataset):
-    """The frozen-encoder mode's training rows: a text's pooled features with its labels and label mask."""
+    """The frozen-encoder mode's training rows: a text's pooled features with its labels and label mask (and its
+    language id, for a classifier with parts per language)."""
 
-    def __init__(self, features: torch.Tensor, examples: Examples):
-        self.features, self.examples = features, examples
+    def __init__(self, features: torch.Tensor, examples: Examples, lang_ids: torch.Tensor | None = None):
+        self.features, self.examples, self.lang_ids = features, examples, lang_ids
 
     def __len__(self) -> int:
         return len(self.features)
 
     def __getitem__(self, i: int) -> dict:
-        return {"features": self.features[i], "labels": torch.from_numpy(self.examples.y[i]),
+        item = {"features": self.features[i], "labels": torch.from_numpy(self.examples.y[i]),
                 "label_mask": torch.from_numpy(self.examples.mask[i])}
+        if self.lang_ids is not None:
+            item["lang_ids"] = self.lang_ids[i]
+        return item
 
 
 class HeadOnly(torch.nn.Module):
-    """The classifier's head alone, on precomputed features (it shares the classifier's head parameters)."""
+    """The classifier's head alone (with its parts per language), on precomputed features; it shares the
+    classifier's parameters, and its state holds only them."""
 
     def __init__(self, classifier: torch.nn.Module):
         super().__init__()
         self.head = classifier.head
+        for name in ("language_bias", "language_weight"):
+            if hasattr(classifier, name):
+                setattr(self, name, getattr(classifier, name))
+        self._logits = classifier.logits  # a bound method: the encoder is not registered here
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
+    def logits(self, features: torch.Tensor, lang_ids: torch.Tensor | None = None) -> torch.Tensor:
+        return self._logits(features, lang_ids)
+
+    forward = logits

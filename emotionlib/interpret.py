@@ -31,15 +31,17 @@ MIN_WORDS = 5  # sentences shorter than this are left out of the agreement figur
 # --- LIME ----------------------------------------------------------------------------------------------
 
 def explain_lime(model, tokenizer, text: str, labels: Sequence[str], max_length: int = 128,
-                 num_samples: int = 1000, num_features: int = 10, seed: int = 42, batch_size: int = 128):
-    """Each emotion as its own binary problem (absent, present), all fitted on one set of perturbations.
+                 num_samples: int = 1000, num_features: int = 10, seed: int = 42, batch_size: int = 128,
+                 lang: str | None = None):
+    """Each emotion as its own binary problem (absent, present), all fitted on one set of perturbations (scored
+    with `lang`'s parts of a head that has parts per language).
 
     Returns {label: [(word, weight), ...]} sorted by |weight|, plus the raw lime Explanation.
     """
     from lime.lime_text import LimeTextExplainer
 
     def classifier_fn(texts):
-        p = predict_proba(model, tokenizer, texts, max_length, batch_size)
+        p = predict_proba(model, tokenizer, texts, max_length, batch_size, langs=[lang] * len(texts))
         return np.stack([1 - p, p], axis=2).reshape(len(texts), -1)  # columns: not-l0, l0, not-l1, l1, ...
 
     names = [n for lab in labels for n in (f"not {lab}", lab)]
@@ -120,7 +122,7 @@ def layer_head_summary(att: np.ndarray, content: np.ndarray) -> np.ndarray:
 # --- agreement -----------------------------------------------------------------------------------------
 
 def agreement(model, tokenizer, texts: Sequence[str], probs: np.ndarray, labels: Sequence[str],
-              max_length: int, num_samples: int, seed: int) -> pd.DataFrame:
+              max_length: int, num_samples: int, seed: int, lang: str | None = None) -> pd.DataFrame:
     """Per sentence of at least MIN_WORDS distinct words, Spearman's rho over words between LIME weights (top
     predicted label) and raw first-layer/first-head attention, and between LIME and rollout from the first token."""
     from scipy.stats import spearmanr
@@ -131,7 +133,8 @@ def agreement(model, tokenizer, texts: Sequence[str], probs: np.ndarray, labels:
         if len(words) < MIN_WORDS:  # a rank correlation over a handful of words says little
             continue
         j = int(np.argmax(p))
-        lime_w, _ = explain_lime(model, tokenizer, text, [labels[j]], max_length, num_samples, len(words), seed)
+        lime_w, _ = explain_lime(model, tokenizer, text, [labels[j]], max_length, num_samples, len(words), seed,
+                                 lang=lang)
         lime_w = dict(lime_w[labels[j]])
         att, info = attentions(model, tokenizer, text, max_length)
         raw = lime_words_values(text, info, att[0, 0, 0])
@@ -166,7 +169,7 @@ def scored_set(layout: RunLayout, cfg, model=None, tokenizer=None, meta: dict | 
                 return gold, pd.read_csv(path, dtype={"id": str}).set_index("id").loc[gold.ids]
             if model is not None:
                 labels = [lab for lab in meta["labels"] if lab in gold.labels]
-                probs = predict_proba(model, tokenizer, gold.texts, meta["max_length"])
+                probs = predict_proba(model, tokenizer, gold.texts, meta["max_length"], langs=[lang] * len(gold))
                 probs = probs[:, [meta["labels"].index(lab) for lab in labels]]
                 return gold, pd.DataFrame(probs, columns=labels, index=pd.Index(gold.ids, name="id"))
     raise FileNotFoundError(f"{layout.root}: no labeled set to explain")
@@ -221,10 +224,12 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
     lime_args = dict(max_length=meta["max_length"], num_samples=cfg.lime_num_samples,
                      num_features=cfg.lime_num_features, seed=cfg.seed)
 
+    # the case study is the seed's English sentence: English parts of a per-language head, if it has them
+    case_lang = "eng" if "eng" in getattr(model, "languages", []) else None
     t0 = time.perf_counter()
-    case, _ = explain_lime(model, tokenizer, case_text, labels, **lime_args)
+    case, _ = explain_lime(model, tokenizer, case_text, labels, lang=case_lang, **lime_args)
     lime_seconds = time.perf_counter() - t0
-    case_probs = predict_proba(model, tokenizer, [case_text], meta["max_length"])[0]
+    case_probs = predict_proba(model, tokenizer, [case_text], meta["max_length"], langs=[case_lang])[0]
     case_table = pd.DataFrame([{"label": lab, "rank": i + 1, "word": w, "weight": wt}
                                for lab, ws in case.items() for i, (w, wt) in enumerate(ws)])
     case_table.to_csv(layout.lime_case, index=False)
@@ -236,7 +241,7 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
     examples = pick_examples(gold, probs, dict(zip(labels, meta["thresholds"])))
     ex_rows = []
     for r in examples.itertuples():
-        weights, _ = explain_lime(model, tokenizer, r.text, [r.label], **lime_args)
+        weights, _ = explain_lime(model, tokenizer, r.text, [r.label], lang=gold.lang, **lime_args)
         ex_rows += [{"label": r.label, "kind": r.kind, "id": r.id, "rank": i + 1, "word": w, "weight": wt}
                     for i, (w, wt) in enumerate(weights[r.label])]
     examples.to_csv(layout.examples, index=False)
@@ -259,7 +264,7 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
     rng = np.random.default_rng(cfg.seed)
     pick = np.sort(rng.choice(len(gold), size=min(cfg.agreement_sentences, len(gold)), replace=False))
     agree = agreement(model, tokenizer, [gold.texts[i] for i in pick], probs.to_numpy()[pick], list(probs.columns),
-                      meta["max_length"], cfg.lime_num_samples, cfg.seed)
+                      meta["max_length"], cfg.lime_num_samples, cfg.seed, lang=gold.lang)
     agree.to_csv(layout.agreement, index=False)
 
     write_json(layout.interpret_summary, {

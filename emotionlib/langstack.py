@@ -119,18 +119,20 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def network_proba(network, tokenizer, meta: dict, texts: Sequence[str], feats: np.ndarray | None,
-                  block: int | None, batch_size: int = 64) -> np.ndarray:
-    """The network's probabilities (run label order). A frozen-encoder network reads the same mean-pooled last
-    layer that the features hold (`block`): its head is applied to them rather than encoding the texts again."""
+                  block: int | None, lang: str, batch_size: int = 64) -> np.ndarray:
+    """The network's probabilities (run label order) for texts of `lang`. A frozen-encoder network reads the same
+    mean-pooled last layer that the features hold (`block`): its head is applied to them rather than encoding the
+    texts again."""
     import torch
 
     if block is not None and feats is not None:
         width = network.head.in_features
+        ids = network.language_ids([lang] * len(feats)) if network.languages else None
         with torch.inference_mode():
-            logits = network.head(torch.from_numpy(feats[:, block * width:(block + 1) * width]))
+            logits = network.logits(torch.from_numpy(feats[:, block * width:(block + 1) * width]), ids)
         return torch.sigmoid(logits).numpy().astype(np.float32)
     return predict_proba(network, tokenizer, texts, meta["max_length"], batch_size,
-                         precision=meta.get("mixed_precision", "no"))
+                         precision=meta.get("mixed_precision", "no"), langs=[lang] * len(texts))
 
 
 def head_block(cfg, layers: list[int], depth: int) -> int | None:
@@ -188,7 +190,8 @@ def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, t
     cols = [meta["labels"].index(lab) for lab in va.labels]
     probs, saved = {}, {}
     if "network" in cfg.stack:
-        probs["network"] = network_proba(network, tokenizer, meta, va.texts, x_va, block, cfg.eval_batch_size)[:, cols]
+        probs["network"] = network_proba(network, tokenizer, meta, va.texts, x_va, block, va.lang,
+                                         cfg.eval_batch_size)[:, cols]
     if "features_lr" in cfg.stack:
         for c, (coef, intercept) in fit_features_lr(x_tr, tr.y, LR_CS, cfg.seed).items():
             probs[f"features_lr C={c:g}"] = sigmoid(x_va @ coef.T + intercept)
@@ -317,7 +320,7 @@ class LanguageStack(Combined):
         for name in names:
             if name == "network":
                 out[name] = network_proba(self.network, self.tokenizer, self.meta, texts, feats,
-                                          self.stack["network_block"], batch_size)[:, cols]
+                                          self.stack["network_block"], lang, batch_size)[:, cols]
             elif name == "features_lr":
                 out[name] = sigmoid(feats @ saved[name]["coef"].T + saved[name]["intercept"])
             else:
@@ -329,7 +332,8 @@ class LanguageStack(Combined):
         lang, texts = self.language(lang), list(texts)
         if lang not in self.stack["languages"]:
             return predict_proba(self.network, self.tokenizer, texts, self.meta["max_length"], batch_size,
-                                 precision=self.meta.get("mixed_precision", "no"), progress=progress)
+                                 precision=self.meta.get("mixed_precision", "no"), progress=progress,
+                                 langs=[lang] * len(texts))
         return self.mix(self.member_proba(texts, lang, batch_size, progress, weighted_only=True), lang)
 
     def mix(self, probs: dict[str, np.ndarray], lang: str) -> np.ndarray:

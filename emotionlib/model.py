@@ -33,6 +33,7 @@ ENCODER_NAMES = {"minilm": "all-MiniLM-L6-v2 (from the PyPI package gt-all-minil
 
 
 POOLINGS = ("cls", "mean")
+LANGUAGE_HEADS = ("none", "bias", "head")
 
 
 class EncoderUnavailable(RuntimeError):
@@ -41,24 +42,57 @@ class EncoderUnavailable(RuntimeError):
 
 class EmotionClassifier(nn.Module):
     """Seed section 2 (`head: linear`): logits = h W^T + b, h the encoder's first-token embedding (`pooling:
-    cls`, the seed's) or the mean of its token embeddings (`pooling: mean`)."""
+    cls`, the seed's) or the mean of its token embeddings (`pooling: mean`).
+
+    `head_per_language` adds to the shared head, for each training language, its own bias vector (`bias`: its
+    label priors) or its own linear layer and bias (`head`), zero at the start and trained jointly. A text of
+    another language (language id -1, or no ids at all) gets the shared head alone."""
 
     head_kind = "linear"
 
-    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str = "cls"):
+    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str = "cls", languages: Sequence[str] = (),
+                 head_per_language: str = "none"):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling {pooling!r}: must be one of {POOLINGS}")
+        if head_per_language not in LANGUAGE_HEADS:
+            raise ValueError(f"head_per_language {head_per_language!r}: must be one of {LANGUAGE_HEADS}")
+        if head_per_language != "none" and not languages:
+            raise ValueError("head_per_language needs the training languages")
         self.encoder, self.pooling = encoder, pooling
-        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+        hidden = encoder.config.hidden_size
+        self.head = nn.Linear(hidden, num_labels)
+        self.head_per_language = head_per_language
+        self.languages = list(languages) if head_per_language != "none" else []
+        if head_per_language != "none":
+            self.language_bias = nn.Parameter(torch.zeros(len(self.languages), num_labels))
+        if head_per_language == "head":
+            self.language_weight = nn.Parameter(torch.zeros(len(self.languages), num_labels, hidden))
 
     @property
     def num_labels(self) -> int:
         return self.head.out_features
 
-    def forward(self, input_ids, attention_mask, output_attentions: bool = False, **_: Any):
+    def language_ids(self, langs: Sequence[str]) -> torch.Tensor:
+        """Each text's language as the index of its per-language parts (-1: a language without them)."""
+        index = {lang: i for i, lang in enumerate(self.languages)}
+        return torch.tensor([index.get(lang, -1) for lang in langs], dtype=torch.long)
+
+    def logits(self, pooled: torch.Tensor, lang_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The head on pooled features: the shared layer, plus each row's language's own parts."""
+        out = self.head(pooled)
+        if not self.languages or lang_ids is None:
+            return out
+        lang_ids = lang_ids.to(pooled.device)
+        idx = lang_ids.clamp_min(0)
+        extra = self.language_bias[idx]
+        if self.head_per_language == "head":
+            extra = extra + torch.einsum("nh,nch->nc", pooled, self.language_weight[idx].to(pooled.dtype))
+        return out + extra.to(out.dtype) * (lang_ids >= 0).unsqueeze(1).to(out.dtype)
+
+    def forward(self, input_ids, attention_mask, output_attentions: bool = False, lang_ids=None, **_: Any):
         pooled, attentions = self.features(input_ids, attention_mask, output_attentions)
-        logits = self.head(pooled)
+        logits = self.logits(pooled, lang_ids)
         return (logits, attentions) if output_attentions else logits
 
     def features(self, input_ids, attention_mask, output_attentions: bool = False):
@@ -127,13 +161,16 @@ def attention_for(config, wanted: str) -> str:
 
 
 def build_classifier(encoder_dir: Path, labels: Sequence[str], head: str = "linear",
-                     attn_implementation: str = "sdpa", pooling: str = "cls") -> nn.Module:
-    """A classifier on the pretrained encoder in `encoder_dir`, with the seed's linear head or the encoder's own."""
+                     attn_implementation: str = "sdpa", pooling: str = "cls", languages: Sequence[str] = (),
+                     head_per_language: str = "none") -> nn.Module:
+    """A classifier on the pretrained encoder in `encoder_dir`, with the seed's linear head (and optionally parts
+    per language) or the encoder's own."""
     from transformers import AutoConfig
 
     attn_implementation = attention_for(AutoConfig.from_pretrained(encoder_dir), attn_implementation)
     if head == "linear":
-        return EmotionClassifier(load_encoder(encoder_dir, attn_implementation), len(labels), pooling)
+        return EmotionClassifier(load_encoder(encoder_dir, attn_implementation), len(labels), pooling, languages,
+                                 head_per_language)
     from transformers import AutoModelForSequenceClassification
 
     with _quiet_transformers():  # the new head's weights are expected to be missing from the checkpoint
@@ -433,7 +470,9 @@ def load_model(model_dir: Path, attn_implementation: str = "sdpa"):
             encoder = AutoModel.from_config(config, add_pooling_layer=False, attn_implementation=attn_implementation)
         except TypeError:
             encoder = AutoModel.from_config(config, attn_implementation=attn_implementation)
-        model = EmotionClassifier(encoder, len(meta["labels"]), meta.get("pooling", "cls"))
+        per_language = meta.get("head_per_language", "none")
+        model = EmotionClassifier(encoder, len(meta["labels"]), meta.get("pooling", "cls"),
+                                  meta.get("languages", []) if per_language != "none" else (), per_language)
     try:
         state = load_file(weights)
     except Exception as exc:  # safetensors raises its own error type for a truncated or empty file

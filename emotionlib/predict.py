@@ -41,28 +41,46 @@ def autocast(precision: str, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def torch_forward(model, precision: str = "no") -> Forward:
+def torch_forward(model, precision: str = "no", lang: str | None = None) -> Forward:
+    """A PyTorch classifier as a Forward; a classifier with parts per language uses those of `lang` (none for
+    a language it was not trained on, or no language)."""
     device = next(model.parameters()).device
+    per_language = bool(getattr(model, "languages", None)) and lang is not None
+    lang_id = int(model.language_ids([lang])[0]) if per_language else None
 
     @torch.inference_mode()
     def forward(input_ids, attention_mask):
+        extra = {"lang_ids": torch.full((len(input_ids),), lang_id, device=device)} if per_language else {}
         with autocast(precision, device):
-            return torch.sigmoid(model(input_ids.to(device), attention_mask.to(device)).float()).cpu().numpy()
+            logits = model(input_ids.to(device), attention_mask.to(device), **extra)
+        return torch.sigmoid(logits.float()).cpu().numpy()
 
     return forward
 
 
 def predict_proba(model, tokenizer, texts: Sequence[str], max_length: int = 128, batch_size: int = 64,
-                  sort_by_length: bool = True, progress: bool = False, precision: str = "no") -> np.ndarray:
+                  sort_by_length: bool = True, progress: bool = False, precision: str = "no",
+                  langs: Sequence[str] | None = None) -> np.ndarray:
     """Sigmoid probabilities (n, C) of a PyTorch classifier, in eval mode (its mode is restored after), under
-    bf16 autocast with `precision="bf16"`; an ensemble averages its members' (each with its own tokenizer)."""
+    bf16 autocast with `precision="bf16"`; an ensemble averages its members' (each with its own tokenizer).
+    `langs`, each text's language, selects the parts per language of a classifier that has them (texts are then
+    batched language by language)."""
     if getattr(model, "is_ensemble", False):
         return model.predict_proba(list(texts), batch_size, progress)
+    texts = list(texts)
+    if langs is not None and len(langs) != len(texts):
+        raise ValueError(f"{len(langs)} languages for {len(texts)} texts")
+    groups = {None: np.arange(len(texts))}
+    if langs is not None and getattr(model, "languages", None):
+        groups = {lang: np.flatnonzero(np.asarray(langs) == lang) for lang in dict.fromkeys(langs)}
     was_training = model.training
     model.eval()
+    out = np.zeros((len(texts), model.num_labels), dtype=np.float32)
     try:
-        return batched_proba(torch_forward(model, precision), tokenizer, texts, model.num_labels, max_length,
-                             batch_size, sort_by_length, progress)
+        for lang, rows in groups.items():
+            out[rows] = batched_proba(torch_forward(model, precision, lang), tokenizer, [texts[i] for i in rows],
+                                      model.num_labels, max_length, batch_size, sort_by_length, progress)
+        return out
     finally:
         model.train(was_training)
 

@@ -37,6 +37,9 @@ def _check_members(runs: Sequence[Path]) -> tuple[dict, list[str]]:
         if is_ensemble(read_metadata(layout.model)):
             raise EnsembleError(f"{run}: is an ensemble; give its members instead")
         record, meta = read_json(layout.split), read_json(layout.metadata)
+        if meta.get("head_per_language", "none") != "none":
+            raise EnsembleError(f"{run}: its head has parts per language, which an ensemble of runs cannot select "
+                                "(it predicts without a language); stack it per language instead (config `stack`)")
         mine = {lang: info["val_ids"] for lang, info in record["languages"].items()}
         if split is None:
             split, labels, first = mine, meta["labels"], run

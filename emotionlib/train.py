@@ -150,7 +150,8 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     tokenizer = load_tokenizer(encoder_dir)
     train_ex, val_ex = D.Examples.from_splits(train_parts, labels), D.Examples.from_splits(val_parts, labels)
     torch.manual_seed(cfg.seed)
-    classifier = build_classifier(encoder_dir, labels, cfg.head, pooling=cfg.pooling)
+    classifier = build_classifier(encoder_dir, labels, cfg.head, pooling=cfg.pooling,
+                                  languages=D.train_languages(cfg), head_per_language=cfg.head_per_language)
     trainable = freeze_lower(classifier, cfg.freeze_layers)
     train_ds, model, sampler, collate, val_proba, feature_seconds = _training_inputs(
         cfg, classifier, tokenizer, train_ex, val_ex, encoder_dir, precision)
@@ -165,7 +166,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
 
     meta = {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "head": cfg.head, "pooling": cfg.pooling,
-            "freeze_layers": cfg.freeze_layers, "mixed_precision": precision, "labels": list(labels),
+            "head_per_language": cfg.head_per_language, "freeze_layers": cfg.freeze_layers, "mixed_precision": precision, "labels": list(labels),
             "languages": D.train_languages(cfg), "max_length": cfg.max_length, "thresholds": [0.5] * len(labels)}
     if main:
         write_json(layout.provenance, provenance({
@@ -250,24 +251,28 @@ def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: D.Examples, v
     """What the loop iterates and trains, and how validation gets its probabilities: texts through the whole
     classifier, or in the frozen-encoder mode cached features through the head alone (then also the seconds
     the features took, 0 when all were cached)."""
+    per_language = bool(getattr(classifier, "languages", None))
+    train_ids = classifier.language_ids(train_ex.langs) if per_language else None
     if cfg.freeze_layers != -1:
-        train_ds = D.EmotionDataset(train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length)
+        train_ds = D.EmotionDataset(train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length,
+                                    train_ids.tolist() if per_language else None)
         sampler = EpochSampler(train_ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length)
 
         def val_proba(m) -> np.ndarray:
             return predict_proba(m, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size,
-                                 precision=precision)
+                                 precision=precision, langs=val_ex.langs)
         return train_ds, classifier, sampler, D.Collator(tokenizer.pad_token_id), val_proba, None
     t0 = time.time()
     cache = D.cache_dir() / "features" / encoder_fingerprint(encoder_dir, cfg.pooling, cfg.max_length, precision)
     feats = pooled_features(classifier, tokenizer, train_ex.texts + val_ex.texts, cfg.max_length,
                             cfg.eval_batch_size, precision, cache)  # one pass, the cache read once
     train_feats, val_feats = feats[:len(train_ex.texts)], feats[len(train_ex.texts):]
-    train_ds = FeatureDataset(train_feats, train_ex)
+    train_ds = FeatureDataset(train_feats, train_ex, train_ids)
+    val_ids = classifier.language_ids(val_ex.langs) if per_language else None
 
-    def head_proba(m) -> np.ndarray:
+    def head_proba(m) -> np.ndarray:  # m: the head being trained, or the saved classifier
         with torch.inference_mode():
-            return torch.sigmoid(m.head(val_feats)).numpy()
+            return torch.sigmoid(m.logits(val_feats, val_ids)).numpy()
     return (train_ds, HeadOnly(classifier), EpochSampler([1] * len(train_ds), cfg.batch_size, cfg.seed), None,
             head_proba, round(time.time() - t0, 2))
 

@@ -161,3 +161,38 @@ def test_an_encoder_without_sdpa_falls_back_to_eager_attention():
     assert attention_for(MPNetConfig(), "sdpa") == "eager"
     assert attention_for(BertConfig(), "sdpa") == "sdpa"
     assert attention_for(BertConfig(), "eager") == "eager"
+
+
+def test_parts_per_language_start_at_the_shared_head_and_shift_only_their_language(tiny, tmp_path):
+    folder, tok = tiny
+    torch.manual_seed(0)
+    model = EmotionClassifier(load_encoder(folder), 3, pooling="mean", languages=["arq", "sun"],
+                              head_per_language="head").eval()
+    texts = ["a happy day", "a sad night indeed"]
+    batch = tok(texts, padding=True, return_tensors="pt")
+    ids = model.language_ids(["sun", "xxx"])
+    assert ids.tolist() == [1, -1]  # -1: a language without parts of its own
+    with torch.no_grad():
+        shared = model(batch["input_ids"], batch["attention_mask"])
+        assert torch.allclose(model(batch["input_ids"], batch["attention_mask"], lang_ids=ids), shared)  # zero start
+        model.language_bias[1] = torch.tensor([1.0, -2.0, 0.5])
+        model.language_weight[1, 0] = 0.1
+        pooled, _ = model.features(batch["input_ids"], batch["attention_mask"])
+        out = model(batch["input_ids"], batch["attention_mask"], lang_ids=ids)
+    want = shared[0] + torch.tensor([1.0, -2.0, 0.5]) + torch.tensor([0.1 * pooled[0].sum(), 0.0, 0.0])
+    assert torch.allclose(out[0], want, atol=1e-5)
+    assert torch.allclose(out[1], shared[1])  # the unknown language keeps the shared head
+    meta = {"labels": list("abc"), "max_length": 128, "thresholds": [0.5] * 3, "pooling": "mean",
+            "languages": ["arq", "sun"], "head_per_language": "head"}
+    save_model(model, tok, tmp_path / "m", meta)
+    loaded, _, _ = load_model(tmp_path / "m")
+    assert loaded.languages == ["arq", "sun"] and loaded.head_per_language == "head"
+    for langs in (["sun", "sun"], ["arq", "sun"], None):
+        assert np.allclose(predict_proba(model, tok, texts, langs=langs), predict_proba(loaded, tok, texts, langs=langs),
+                           atol=1e-6)
+    assert not np.allclose(predict_proba(loaded, tok, texts, langs=["sun"] * 2),
+                           predict_proba(loaded, tok, texts, langs=["arq"] * 2))
+    with pytest.raises(ValueError, match="2 languages for 1 texts"):
+        predict_proba(loaded, tok, texts[:1], langs=["sun", "arq"])
+    with pytest.raises(ValueError, match="head_per_language 'yes'"):
+        EmotionClassifier(load_encoder(folder), 3, languages=["arq"], head_per_language="yes")

@@ -274,3 +274,59 @@ def test_runs_of_two_precisions_in_one_process(tmp_path):
     run = train(load_config("smoke", base | {"run_id": "bf16", "mixed_precision": "bf16"}))
     assert load_model(run / "model")[2]["mixed_precision"] == "bf16"
     assert read_json(run / "provenance.json")["mixed_precision"] == "bf16"
+
+
+@pytest.mark.parametrize("mode", [{"freeze_layers": -1, "head_per_language": "head", "epochs": 3,
+                                   "learning_rate": 1e-2},
+                                  {"freeze_layers": 0, "head_per_language": "bias"}])
+def test_parts_per_language_train_jointly_and_predict_with_the_texts_language(tmp_path, monkeypatch, mode):
+    import emotionlib
+    from emotionlib import data as D
+    from emotionlib.ensemble import EnsembleError
+    from emotionlib.evaluate import evaluate
+    from emotionlib.metrics import language_scores
+    from emotionlib.model import load_model
+    from emotionlib.predict import predict_proba
+    from emotionlib.runs import RunLayout
+    from emotionlib.stacking import fit_ensemble
+    from emotionlib.train import train
+
+    monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
+    cfg = load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "per-lang", "languages": ["arq", "sun"],
+                                "patience": 0} | mode)
+    run = train(cfg)
+    model, tok, meta = load_model(run / "model")
+    assert meta["head_per_language"] == mode["head_per_language"] and model.languages == ["arq", "sun"]
+    assert model.language_bias.abs().sum() > 0  # trained, not left at zero
+    # the saved classifier, given each row's language, reproduces the validation figure training recorded
+    _, val = D.training_parts(cfg, RunLayout(run))
+    ex = D.Examples.from_splits(val, meta["labels"])
+    probs = predict_proba(model, tok, ex.texts, meta["max_length"], langs=ex.langs)
+    f1 = language_scores(ex.y, (probs >= 0.5).astype(int), ex.mask, ex.langs, ex.labels)["mean_macro_f1"]
+    assert f1 == pytest.approx(read_json(run / "train_summary.json")["best_val_macro_f1"], abs=1e-6)
+    evaluate(run)
+    assert (RunLayout(run).set_metrics("dev", "sun")).is_file()
+    clf = emotionlib.load(run)
+    with pytest.raises(ValueError, match="parts per language"):
+        clf.predict(val[1].texts[:3])
+    sun = clf.predict_proba(val[1].texts[:3], lang="sun")
+    assert np.allclose(sun, predict_proba(model, tok, val[1].texts[:3], langs=["sun"] * 3), atol=1e-6)
+    assert np.allclose(clf.predict_proba(val[1].texts[:3], lang="eng"),  # another language: the shared head
+                       predict_proba(model, tok, val[1].texts[:3]), atol=1e-6)
+    assert not np.allclose(sun, clf.predict_proba(val[1].texts[:3], lang="arq"))
+    with pytest.raises(ValueError, match="parts per language"):
+        emotionlib.load(run, backend="onnx")
+    with pytest.raises(EnsembleError, match="parts per language"):
+        fit_ensemble([run], tmp_path / "ens")
+
+
+def test_config_refuses_parts_per_language_it_cannot_train():
+    from emotionlib.config import ConfigError
+
+    with pytest.raises(ConfigError, match="several BRIGHTER training languages"):
+        load_config("smoke", {"head_per_language": "bias"})  # English alone
+    with pytest.raises(ConfigError, match="head=linear"):
+        load_config("smoke", {"head_per_language": "head", "languages": ["arq", "sun"], "head": "auto"})
+    with pytest.raises(ConfigError, match="must be one of"):
+        load_config("smoke", {"head_per_language": "true", "languages": "all"})
+    assert load_config("smoke", {"head_per_language": "head", "languages": "all"}).head_per_language == "head"

@@ -1,0 +1,89 @@
+"""Issue 20, item 1: does `head_per_language` (each language's own bias vector, or its own linear layer, on top of
+the shared head, trained jointly) beat the single joint head of the `multilingual` profile, in the frozen mode?
+
+    python benchmarks/head_per_language.py --seeds 42 43 44 --stack-seeds 42 --out bench
+
+For each variant (none, bias, head) and seed, a run of the `multilingual` profile's training step (frozen
+multilingual-e5-small, cached features; the profile's own settings otherwise) is trained under <out>/runs and
+compared on the 28 validation parts:
+
+- `val@0.5`: the mean over languages of the validation macro-F1 at threshold 0.5 at the best epoch (training's own
+  early-stopping figure, so an upper estimate);
+- for the seeds in --stack-seeds, the profile's per-language stack is fitted on the run, and two cross-fitted
+  figures are read from it (each fold scored by weights and thresholds fitted on the other folds): `network`, the
+  head alone at per-language thresholds, and `stack`, the whole per-language stack.
+
+Nothing else should run meanwhile (the seconds are wall time). Writes <out>/head_per_language.{json,md}.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from emotionlib.config import load_config  # noqa: E402
+from emotionlib.langstack import fit_stack  # noqa: E402
+from emotionlib.runs import RunLayout, provenance, read_json, write_json  # noqa: E402
+from emotionlib.train import train  # noqa: E402
+
+VARIANTS = ("none", "bias", "head")
+
+
+def mean_sd(values: list[float]) -> str:
+    if not values:
+        return "—"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.4f} ± {sd:.4f}" if len(values) > 1 else f"{values[0]:.4f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    ap.add_argument("--stack-seeds", type=int, nargs="*", default=[42])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    ap.add_argument("--out", type=Path, default=Path("bench"))
+    args = ap.parse_args()
+    runs_dir = (args.out / "runs").resolve()
+    rows = []
+    for variant in args.variants:
+        for seed in args.seeds:
+            cfg = load_config("multilingual", {"run_id": f"hpl-{variant}-s{seed}", "runs_dir": str(runs_dir),
+                                               "seed": seed, "head_per_language": variant})
+            layout = RunLayout(cfg.run_dir)
+            if not layout.train_summary.is_file():
+                train(cfg)
+            summary = read_json(layout.train_summary)
+            row = {"variant": variant, "seed": seed, "val_at_0.5": summary["best_val_macro_f1"],
+                   "best_epoch": summary["best_epoch"], "train_seconds": summary["wall_seconds"]}
+            if seed in args.stack_seeds:
+                fit_stack(cfg)
+                langs = read_json(layout.stack_meta)["languages"].values()
+                row["network_cross_fitted"] = statistics.mean(f["members_val_oof"]["network"] for f in langs)
+                row["stack_cross_fitted"] = statistics.mean(f["val_oof"] for f in langs)
+                row["mean_network_weight"] = statistics.mean(f["weights"]["network"] for f in langs)
+            print(row, flush=True)
+            rows.append(row)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "head_per_language.json", {"rows": rows, "args": vars(args) | {"out": str(args.out)},
+                                                     "provenance": provenance()})
+    lines = ["| head_per_language | seeds | val@0.5 (mean ± sd) | network, cross-fitted | stack, cross-fitted | "
+             "mean network weight | train s (mean) |", "|---|---|---|---|---|---|---|"]
+    for variant in args.variants:
+        mine = [r for r in rows if r["variant"] == variant]
+        stacked = [r for r in mine if "stack_cross_fitted" in r]
+        lines.append(f"| {variant} | {' '.join(str(r['seed']) for r in mine)} | "
+                     f"{mean_sd([r['val_at_0.5'] for r in mine])} | "
+                     f"{mean_sd([r['network_cross_fitted'] for r in stacked])} | "
+                     f"{mean_sd([r['stack_cross_fitted'] for r in stacked])} | "
+                     f"{mean_sd([r['mean_network_weight'] for r in stacked])} | "
+                     f"{statistics.mean(r['train_seconds'] for r in mine):.0f} |")
+    (args.out / "head_per_language.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
