@@ -62,6 +62,22 @@ def test_onnx_backend_matches_pytorch_on_the_english_test_file(smoke_run, data_d
     assert (smoke_run / "onnx" / "model.onnx").is_file()  # exported on first use, inside the run
     onnx_probs = onnx_clf.predict_proba(texts, batch_size=37)  # dynamic batch and length axes
     assert onnx_probs.shape == (2765, 5) and np.abs(onnx_probs - torch_probs).max() < 1e-4
+    from emotionlib.runs import read_json
+
+    fusions = read_json(smoke_run / "onnx" / "emotionlib.json")["fusions"]  # ONNX Runtime's transformer fusions
+    assert fusions.get("Attention") == 2 and fusions.get("SkipLayerNormalization", 0) >= 2
+
+
+def test_a_fusion_that_changes_the_predictions_is_not_kept(smoke_run, tmp_path, monkeypatch):
+    from emotionlib import export as E
+    from emotionlib.runs import read_json
+
+    real = E._check
+    monkeypatch.setattr(E, "_check", lambda folder, tok, meta, ref, graph=None: 1.0 if graph else real(
+        folder, tok, meta, ref))
+    E.export_onnx(smoke_run, tmp_path / "plain")
+    assert read_json(tmp_path / "plain" / "emotionlib.json")["fusions"] == {}
+    assert sorted(p.name for p in (tmp_path / "plain").glob("*.onnx")) == ["model.onnx"]  # the fused one removed
 
 
 def test_onnx_is_exported_again_when_the_weights_change(smoke_run, tmp_path):
