@@ -84,6 +84,9 @@ class Config:
     stack: tuple[str, ...] = _f((), "per-language stacking after training, members among network, features_lr, "
                                     "tfidf_lr; weights and thresholds fitted per language on its validation part; "
                                     "empty: none")
+    stack_runs: tuple[str, ...] = _f((), "further networks in the stack, each a run of this config with some "
+                                         "fields changed, as space-separated key=value (e.g. 'seed=43' or 'model=minilm "
+                                         "learning_rate=1e-4'); trained beside this run as <run_id>-m1, -m2, ...")
     feature_layers: tuple[int, ...] = _f((-1,), "the features_lr member's encoder layers, mean-pooled side by side "
                                                 "(0 the embeddings, -1 the last)")
     stack_folds: int = _f(5, "cross-fitting folds of the validation part (the stack's out-of-sample figure)")
@@ -193,7 +196,11 @@ def field_help() -> str:
 
 
 LIST_FIELDS = ("languages", "eval_languages", "holdout_languages", "labels", "ignore_columns", "stack", "feature_layers",
-               "augment_labels")
+               "augment_labels", "stack_runs")
+# what a stack's further runs may not change: they share this run's data, split and labels, and have no stack
+MEMBER_FIXED = ("run_id", "runs_dir", "data_dir", "train_csv", "dev_csv", "test_csv", "data_name", "labels",
+                "ignore_columns", "languages", "eval_languages", "holdout_languages", "multilingual", "max_train_rows",
+                "val_fraction", "split_seed", "stack", "stack_runs", "stack_folds", "stack_min_val", "feature_layers")
 POSITIVE = ("max_length", "batch_size", "eval_batch_size", "epochs", "lime_num_samples", "lime_num_features",
             "agreement_sentences", "augment_copies")
 NON_NEGATIVE = ("max_train_rows", "patience", "checkpoint_every", "num_threads", "n_bootstrap", "stack_min_val")
@@ -207,6 +214,9 @@ RULES = (
     ("stack", lambda c: not set(c.stack) - set(STACK_MEMBERS) and len(set(c.stack)) == len(c.stack),
      f"members among {STACK_MEMBERS}, each once (empty: no stack)"),
     ("stack_folds", lambda c: c.stack_folds >= 2, "must be at least 2"),
+    ("stack_runs", lambda c: not c.stack_runs or bool(c.stack), "further runs are members of a stack: set `stack` too"),
+    ("stack_runs", lambda c: all(_member_error(e) is None for e in c.stack_runs),
+     "each entry space-separated key=value of config fields other than " + ", ".join(MEMBER_FIXED)),
     ("augment_strength", lambda c: 0 < c.augment_strength <= 1, "must lie in (0, 1]"),
     ("augment_labels", lambda c: not set(c.augment_labels) - set(LABELS_KNOWN) or bool(c.train_csv),
      f"BRIGHTER labels among {LABELS_KNOWN}"),
@@ -298,6 +308,32 @@ def parse_yaml(text: str, where: str | Path) -> Any:
         raise ConfigError(f"{where}: {at}not valid YAML ({problem})") from None
     except RecursionError:
         raise ConfigError(f"{where}: not valid YAML (nested too deeply)") from None
+
+
+def member_overrides(entry: str) -> dict[str, Any]:
+    """One `stack_runs` entry ('seed=43 model=minilm') as coerced field values."""
+    pairs = parse_overrides(entry.split())
+    if not pairs:
+        raise ConfigError(f"stack_runs entry {entry!r} changes nothing")
+    for key in pairs:
+        if key in MEMBER_FIXED:
+            raise ConfigError(f"stack_runs entry {entry!r}: {key!r} is shared with the run it extends")
+    return {k: _coerce(k, v) for k, v in pairs.items()}
+
+
+def _member_error(entry: str) -> str | None:
+    try:
+        member_overrides(entry)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def member_configs(cfg: "Config") -> list[tuple[str, "Config"]]:
+    """The further networks of cfg's stack: (member name, its run's config), named network-m1, network-m2, ..."""
+    return [(f"network-m{i}", cfg.replace(run_id=f"{cfg.run_id}-m{i}", stack=[], stack_runs=[],
+                                          **member_overrides(entry)))
+            for i, entry in enumerate(cfg.stack_runs, start=1)]
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:

@@ -24,11 +24,12 @@ import pandas as pd
 from emotionlib import baseline as B
 from emotionlib import data as D
 from emotionlib.ensemble import BASELINE, Combined, best_f1_per_label, fit_weights
+from emotionlib.config import member_configs
 from emotionlib.features import LayerFeatures
 from emotionlib.metrics import THRESHOLD_GRID, scores
 from emotionlib.predict import decide, predict_proba
 from emotionlib.model import load_model, read_finished, resolve_encoder
-from emotionlib.runs import (RunLayout, atomic_dir, provenance, read_json, record_step, step_inputs,
+from emotionlib.runs import (RunLayout, atomic_dir, provenance, read_json, record_step, sha256_of, step_inputs,
                              step_is_current, write_json)
 
 MEMBERS = ("network", "features_lr", BASELINE)
@@ -151,27 +152,34 @@ def fit_stack(cfg) -> pd.DataFrame | None:
     if not cfg.stack:
         return None
     layout = RunLayout(cfg.run_dir)
+    runs = train_runs(cfg)
     inputs = step_inputs(layout, [layout.config, layout.split, layout.weights, layout.metadata])
+    inputs |= {f"run {name}": sha256_of(RunLayout(run).weights) for name, run in runs.items()}
     if step_is_current(layout, "stack", inputs, [layout.stack_meta]):
         print(f"{layout.root}: the stack is up to date with the model and split; skipped")
         return stack_table(read_json(layout.stack_meta))
     started = time.time()
     read_finished(layout.root)
     network, tokenizer, meta = load_model(layout.model)
+    others = {name: load_member(layout.root, run, meta["labels"]) for name, run in runs.items()}
     train_parts, val_parts = D.training_parts(cfg, layout)
     encoder_dir = resolve_encoder(cfg.model)
     feats = LayerFeatures(encoder_dir, cfg.feature_layers, cfg.max_length)
     block = head_block(cfg, feats.layers, feats.encoder.config.num_hidden_layers)
     texts = [t for p in train_parts + val_parts for t in p.texts]
-    print(f"stack: features of {len(texts)} training texts (layers {feats.layers})", flush=True)
-    cached = dict(zip(texts, feats(texts, D.cache_dir() / "features", cfg.eval_batch_size)))
+    cached = {}
+    if "features_lr" in cfg.stack or ("network" in cfg.stack and block is not None):
+        print(f"stack: features of {len(texts)} training texts (layers {feats.layers})", flush=True)
+        cached = dict(zip(texts, feats(texts, D.cache_dir() / "features", cfg.eval_batch_size)))
     fits, saved = {}, {}
     for tr, va in zip(train_parts, val_parts):
         t0 = time.time()
-        fits[va.lang], saved[va.lang] = fit_language(cfg, tr, va, cached, network, tokenizer, meta, block)
+        fits[va.lang], saved[va.lang] = fit_language(cfg, tr, va, cached, network, tokenizer, meta, block, others)
         print(f"stack {va.lang}: validation (cross-fitted) {fits[va.lang]['val_oof']:.3f}, weights "
               f"{fits[va.lang]['weights']} [{time.time() - t0:.0f} s]", flush=True)
-    stack = {"kind": "language-stack", "members": list(cfg.stack), "encoder": cfg.model,
+    stack = {"kind": "language-stack", "members": list(cfg.stack) + list(runs), "encoder": cfg.model,
+             "runs": {name: {"run_id": run.name, "weights_sha256": sha256_of(RunLayout(run).weights),
+                             "stack_runs_entry": entry} for (name, run), entry in zip(runs.items(), cfg.stack_runs)},
              "encoder_fingerprint": feats.fingerprint, "feature_layers": feats.layers, "network_block": block,
              "max_length": cfg.max_length, "labels": list(meta["labels"]), "folds": cfg.stack_folds,
              "min_val": cfg.stack_min_val, "weight_step": STEP, "lr_cs": list(LR_CS), "languages": fits,
@@ -183,15 +191,18 @@ def fit_stack(cfg) -> pd.DataFrame | None:
 
 
 def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, tokenizer, meta: dict,
-                 block: int | None) -> tuple[dict, dict]:
-    """One language: its members fitted on its training part, scored on its validation part, and combined."""
-    x_tr = np.stack([cached[t] for t in tr.texts])
-    x_va = np.stack([cached[t] for t in va.texts])
+                 block: int | None, others: dict | None = None) -> tuple[dict, dict]:
+    """One language: its members fitted on its training part, scored on its validation part, and combined
+    (`others`: the further runs' networks, name -> (network, tokenizer, metadata))."""
+    x_tr = np.stack([cached[t] for t in tr.texts]) if cached else None
+    x_va = np.stack([cached[t] for t in va.texts]) if cached else None
     cols = [meta["labels"].index(lab) for lab in va.labels]
     probs, saved = {}, {}
     if "network" in cfg.stack:
         probs["network"] = network_proba(network, tokenizer, meta, va.texts, x_va, block, va.lang,
                                          cfg.eval_batch_size)[:, cols]
+    for name, (net, tok, m) in (others or {}).items():
+        probs[name] = network_proba(net, tok, m, va.texts, None, None, va.lang, cfg.eval_batch_size)[:, cols]
     if "features_lr" in cfg.stack:
         for c, (coef, intercept) in fit_features_lr(x_tr, tr.y, LR_CS, cfg.seed).items():
             probs[f"features_lr C={c:g}"] = sigmoid(x_va @ coef.T + intercept)
@@ -223,6 +234,26 @@ def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, t
               "val_oof": scores(va.y, oof, va.labels)["macro_f1"],
               "members_val_oof": {n.split(" ")[0]: v for n, v in member_oof.items()}}
     return record, {n.split(" ")[0]: v for n, v in keep.items()}
+
+
+def train_runs(cfg) -> dict[str, Path]:
+    """The stack's further runs (config `stack_runs`), each trained where it is missing or unfinished; member
+    name -> run folder."""
+    from emotionlib.train import train  # here: loading a stack for prediction needs no training code
+
+    runs = {}
+    for name, member in member_configs(cfg):
+        print(f"stack member {name}: run {member.run_id}", flush=True)
+        runs[name] = Path(train(member, resume=True))
+    return runs
+
+
+def load_member(run_dir: Path, member: Path, labels: list[str]):
+    """(network, tokenizer, metadata) of a further run of the stack; its labels must be the run's."""
+    network, tokenizer, meta = load_model(RunLayout(member).model)
+    if meta["labels"] != list(labels):
+        raise ValueError(f"{member}: labels {meta['labels']} differ from {list(labels)} of {run_dir}")
+    return network, tokenizer, meta
 
 
 def write_stack(layout: RunLayout, stack: dict, saved: dict) -> None:
@@ -274,7 +305,21 @@ class LanguageStack(Combined):
             raise ValueError(f"{layout.stack_meta}: the encoder {self.stack['encoder']!r} is not the one the stack "
                              "was fitted with (its weights or tokenizer changed); fit the stack again")
         self._members: dict[str, dict] = {}
+        self._runs: dict[str, tuple] = {}
         self.cache_root: Path | None = None  # set to cache the features of the texts it scores (evaluate does)
+
+    def run_member(self, name: str):
+        """(network, tokenizer, metadata) of a further run of the stack, found beside this run, loaded once; its
+        weights must be those the stack was fitted with."""
+        if name not in self._runs:
+            info = self.stack["runs"][name]
+            member = self.folder.parent.parent / info["run_id"]
+            weights = RunLayout(member).weights
+            if not weights.is_file() or sha256_of(weights) != info["weights_sha256"]:
+                raise ValueError(f"{member}: the stack's member {name} is missing or its weights changed since the "
+                                 "stack was fitted; fit the stack again")
+            self._runs[name] = load_member(self.folder.parent, member, self.labels)
+        return self._runs[name]
 
     def language(self, lang: str | None) -> str | None:
         if lang is None and len(self.languages) == 1:
@@ -323,6 +368,9 @@ class LanguageStack(Combined):
                                           self.stack["network_block"], lang, batch_size)[:, cols]
             elif name == "features_lr":
                 out[name] = sigmoid(feats @ saved[name]["coef"].T + saved[name]["intercept"])
+            elif name in self.stack.get("runs", {}):
+                net, tok, meta = self.run_member(name)
+                out[name] = network_proba(net, tok, meta, texts, None, None, lang, batch_size)[:, cols]
             else:
                 out[name] = saved[name].predict_proba(texts)
         return out

@@ -175,3 +175,58 @@ def test_the_report_counts_from_the_stack_table(stacked_run):
     above = int((t["stack_minus_best"] > 0).sum())
     assert f"above the best published figure on **{above}**" in text and f"**{t['stack'].mean():.2f}**" in text
     assert "Romanian" in text and len(stack_section(SimpleNamespace(layout=layout)).data) > 0
+
+
+def test_config_checks_the_stacks_further_runs():
+    from emotionlib.config import member_configs
+
+    cfg = load_config("smoke", {"run_id": "smoke", "stack": ["network"],
+                                "stack_runs": ["seed=43", "pooling=mean learning_rate=1e-4"]})
+    (n1, c1), (n2, c2) = member_configs(cfg)
+    assert (n1, c1.run_id, c1.seed, c1.stack, c1.stack_runs) == ("network-m1", "smoke-m1", 43, (), ())
+    assert (n2, c2.pooling, c2.learning_rate, c2.seed) == ("network-m2", "mean", 1e-4, cfg.seed)
+    for bad in ({"stack_runs": ["seed=43"]}, {"stack": ["network"], "stack_runs": ["languages=deu"]},
+                {"stack": ["network"], "stack_runs": ["seed"]}, {"stack": ["network"], "stack_runs": ["colour=red"]},
+                {"stack": ["network"], "stack_runs": ["epochs=many"]}):
+        with pytest.raises(ConfigError, match="stack_runs"):
+            load_config("smoke", bad)
+
+
+def test_further_runs_are_trained_once_and_stacked_beside_the_network(smoke_cfg):
+    """One language (arq), the run's network, a second seed and a mean-pooled variant, and TF-IDF: the missing
+    runs are trained by fit_stack, weighed per language like any member, and used by evaluate and predict."""
+    from emotionlib.evaluate import evaluate
+    from emotionlib.train import train
+
+    cfg = smoke_cfg.replace(run_id="smoke-runs", languages=["arq"], max_train_rows=300, stack=["network", "tfidf_lr"],
+                            stack_runs=["seed=7", "pooling=mean"], stack_min_val=20)
+    train(cfg)
+    table = L.fit_stack(cfg)
+    runs = cfg.run_dir.parent
+    assert (runs / "smoke-runs-m1" / "train_summary.json").is_file() and (runs / "smoke-runs-m2").is_dir()
+    stack = read_json(RunLayout(cfg.run_dir).stack_meta)
+    f = stack["languages"]["arq"]
+    assert stack["members"] == ["network", "tfidf_lr", "network-m1", "network-m2"]
+    assert f["rule"] == "fitted on the validation part" and set(f["weights"]) == set(stack["members"])
+    assert {"network-m1_val_oof", "w_network-m2"} <= set(table.columns)
+    assert stack["runs"]["network-m2"]["stack_runs_entry"] == "pooling=mean"
+    mtime = (runs / "smoke-runs-m1" / "model" / "model.safetensors").stat().st_mtime
+    assert L.fit_stack(cfg).equals(table)  # current: nothing trained or fitted again
+    assert (runs / "smoke-runs-m1" / "model" / "model.safetensors").stat().st_mtime == mtime
+    evaluate(cfg.run_dir)
+    entry = read_json(RunLayout(cfg.run_dir).set_metrics("dev", "arq"))["entry"]
+    assert set(entry["members_macro_f1"]) == set(stack["members"])
+    clf = emotionlib.load(cfg.run_dir)
+    texts = ["I am so angry", "what a lovely day"]
+    probs = clf.model.member_proba(texts, "arq")
+    assert set(probs) == set(stack["members"])
+    assert not np.allclose(probs["network"], probs["network-m1"])  # another seed, another network
+    assert clf.predict_proba(texts).shape == (2, len(clf.labels))  # one language: no lang needed
+    # a member whose weights changed since the stack was fitted is refused by name
+    from safetensors.torch import load_file, save_file
+
+    path = runs / "smoke-runs-m2" / "model" / "model.safetensors"
+    state = load_file(path)
+    save_file({k: v + 1 for k, v in state.items()}, path)
+    with pytest.raises(ValueError, match="network-m2 is missing or its weights changed"):
+        emotionlib.load(cfg.run_dir).model.member_proba(texts, "arq")
