@@ -131,6 +131,14 @@ class LayerFeatures:
         return torch.stack([rows[d] for d in digests]).numpy() if texts else np.zeros((0, self.width), np.float32)
 
 
+def head_block(cfg, layers: list[int], depth: int) -> int | None:
+    """Which block of the features the network's head reads, when it is a frozen-encoder network that reads the
+    mean-pooled last layer of the same encoder; else None (the network encodes texts itself)."""
+    if cfg.freeze_layers == -1 and cfg.head == "linear" and cfg.pooling == "mean" and depth in layers:
+        return layers.index(depth)
+    return None
+
+
 class FeatureDataset(torch.utils.data.Dataset):
     """The frozen-encoder mode's training rows: a text's pooled features with its labels and label mask (and its
     language id, for a classifier with parts per language)."""

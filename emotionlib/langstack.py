@@ -25,7 +25,7 @@ from emotionlib import baseline as B
 from emotionlib import data as D
 from emotionlib.ensemble import BASELINE, Combined, best_f1_per_label, fit_weights
 from emotionlib.config import member_configs
-from emotionlib.features import LayerFeatures
+from emotionlib.features import LayerFeatures, head_block
 from emotionlib.metrics import THRESHOLD_GRID, scores
 from emotionlib.predict import decide, predict_proba
 from emotionlib.model import load_model, read_finished, resolve_encoder
@@ -134,14 +134,6 @@ def network_proba(network, tokenizer, meta: dict, texts: Sequence[str], feats: n
         return torch.sigmoid(logits).numpy().astype(np.float32)
     return predict_proba(network, tokenizer, texts, meta["max_length"], batch_size,
                          precision=meta.get("mixed_precision", "no"), langs=[lang] * len(texts))
-
-
-def head_block(cfg, layers: list[int], depth: int) -> int | None:
-    """Which block of the features the network's head reads, when it is a frozen-encoder network that reads the
-    mean-pooled last layer of the same encoder; else None (the network encodes texts itself)."""
-    if cfg.freeze_layers == -1 and cfg.head == "linear" and cfg.pooling == "mean" and depth in layers:
-        return layers.index(depth)
-    return None
 
 
 # --- fitting and writing the stack ---------------------------------------------------------------------------

@@ -18,7 +18,8 @@ from emotionlib.config import Config, claim_config
 from emotionlib.data import prepare_data, training_parts
 from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
 from emotionlib.checkpoints import Progress, checkpoint_state, restore, save_checkpoint
-from emotionlib.features import FeatureDataset, HeadOnly, encoder_fingerprint, pooled_features
+from emotionlib.features import (FeatureDataset, HeadOnly, LayerFeatures, encoder_fingerprint, head_block,
+                                 pooled_features)
 from emotionlib.metrics import label_f1, language_scores, tune_thresholds
 from emotionlib.model import (build_classifier, freeze_lower, load_model, load_tokenizer, save_model,
                               update_metadata)
@@ -263,9 +264,7 @@ def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: D.Examples, v
                                  precision=precision, langs=val_ex.langs)
         return train_ds, classifier, sampler, D.Collator(tokenizer.pad_token_id), val_proba, None
     t0 = time.time()
-    cache = D.cache_dir() / "features" / encoder_fingerprint(encoder_dir, cfg.pooling, cfg.max_length, precision)
-    feats = pooled_features(classifier, tokenizer, train_ex.texts + val_ex.texts, cfg.max_length,
-                            cfg.eval_batch_size, precision, cache)  # one pass, the cache read once
+    feats = frozen_features(cfg, classifier, tokenizer, train_ex.texts + val_ex.texts, encoder_dir, precision)
     train_feats, val_feats = feats[:len(train_ex.texts)], feats[len(train_ex.texts):]
     train_ds = FeatureDataset(train_feats, train_ex, train_ids)
     val_ids = classifier.language_ids(val_ex.langs) if per_language else None
@@ -275,6 +274,22 @@ def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: D.Examples, v
             return torch.sigmoid(m.logits(val_feats, val_ids)).numpy()
     return (train_ds, HeadOnly(classifier), EpochSampler([1] * len(train_ds), cfg.batch_size, cfg.seed), None,
             head_proba, round(time.time() - t0, 2))
+
+
+def frozen_features(cfg: Config, classifier, tokenizer, texts: list[str], encoder_dir: Path,
+                    precision: str) -> torch.Tensor:
+    """What the frozen-encoder head reads for `texts`, from one cached pass. When the config stacks and the head
+    reads the mean-pooled last layer, that is one block of the stack's multi-layer features, so training and the
+    stack share a single encoding pass; otherwise the pooled last layer, cached on its own."""
+    if cfg.stack:
+        layered = LayerFeatures(encoder_dir, cfg.feature_layers, cfg.max_length)
+        block = head_block(cfg, layered.layers, layered.encoder.config.num_hidden_layers)
+        if block is not None:
+            width = classifier.head.in_features
+            x = layered(texts, D.cache_dir() / "features", cfg.eval_batch_size)
+            return torch.from_numpy(np.ascontiguousarray(x[:, block * width:(block + 1) * width]))
+    cache = D.cache_dir() / "features" / encoder_fingerprint(encoder_dir, cfg.pooling, cfg.max_length, precision)
+    return pooled_features(classifier, tokenizer, texts, cfg.max_length, cfg.eval_batch_size, precision, cache)
 
 
 def record_epoch(progress: Progress, f1: float, epoch: int) -> bool:

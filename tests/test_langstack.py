@@ -230,3 +230,28 @@ def test_further_runs_are_trained_once_and_stacked_beside_the_network(smoke_cfg)
     save_file({k: v + 1 for k, v in state.items()}, path)
     with pytest.raises(ValueError, match="network-m2 is missing or its weights changed"):
         emotionlib.load(cfg.run_dir).model.member_proba(texts, "arq")
+
+
+def test_a_frozen_head_trains_on_the_stacks_own_feature_pass(tmp_path, monkeypatch):
+    """Frozen mean-pooled head + a stack over layers that include the last: one encoding pass serves both steps,
+    and the saved classifier, from the texts, gives what the head gave from that block."""
+    from emotionlib import data as D
+    from emotionlib.metrics import language_scores
+    from emotionlib.model import load_model
+    from emotionlib.predict import predict_proba
+    from emotionlib.train import train
+
+    monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
+    cfg = load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "one-pass", "languages": ["arq"],
+                                "max_train_rows": 200, "freeze_layers": -1, "pooling": "mean", "epochs": 2,
+                                "learning_rate": 1e-2, "stack": ["network", "features_lr"], "feature_layers": [1, -1]})
+    run = train(cfg)
+    shards = sorted((tmp_path / "cache" / "features").glob("*/*.safetensors"))
+    L.fit_stack(cfg)
+    assert sorted((tmp_path / "cache" / "features").glob("*/*.safetensors")) == shards and len(shards) == 1
+    model, tok, meta = load_model(run / "model")
+    _, val = D.training_parts(cfg, RunLayout(run))
+    ex = D.Examples.from_splits(val, meta["labels"])
+    probs = predict_proba(model, tok, ex.texts, meta["max_length"])
+    f1 = language_scores(ex.y, (probs >= 0.5).astype(int), ex.mask, ex.langs, ex.labels)["mean_macro_f1"]
+    assert f1 == pytest.approx(read_json(run / "train_summary.json")["best_val_macro_f1"], abs=1e-6)
