@@ -47,9 +47,10 @@ def f1(d: D.LangSplit, probs: np.ndarray, thresholds) -> float:
     return round(100 * scores(d.y, decide(probs, thresholds), d.labels)["macro_f1"], 2)
 
 
-def run_ours(lang: str, seed: int, epochs: int, runs_dir: Path) -> tuple[dict, object]:
-    cfg = load_config("quick", {"model": "me5-small", "languages": [lang], "learning_rate": 5e-5,
-                                "mixed_precision": "auto", "pooling": "mean", "freeze_layers": 6, "epochs": epochs,
+def run_ours(lang: str, seed: int, epochs: int, runs_dir: Path, model: str, freeze: int,
+             precision: str) -> tuple[dict, object]:
+    cfg = load_config("quick", {"model": model, "languages": [lang], "learning_rate": 5e-5,
+                                "mixed_precision": precision, "pooling": "mean", "freeze_layers": freeze, "epochs": epochs,
                                 "patience": 1, "seed": seed, "run_id": f"ours-{lang}-s{seed}",
                                 "runs_dir": str(runs_dir)})
     layout = RunLayout(cfg.run_dir)
@@ -127,13 +128,17 @@ def main() -> None:
     ap.add_argument("--languages", nargs="+", default=["arq", "tat", "hau", "amh"])
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--epochs", type=int, default=3, help="ours: at most this many epochs")
+    ap.add_argument("--model", default="me5-small", help="the encoder of both (tiny-xlmr: a smoke check)")
+    ap.add_argument("--freeze", type=int, default=6, help="ours: the lowest layers frozen")
+    ap.add_argument("--precision", default="auto", help="ours: mixed_precision (auto, no, bf16)")
     ap.add_argument("--out", type=Path, default=Path("bench"))
     args = ap.parse_args()
     runs_dir = (args.out / "runs").resolve()
     reference = reference_table().set_index("lang")
     rows = []
     for lang in args.languages:
-        ours, cfg = run_ours(lang, args.seed, args.epochs, runs_dir)
+        ours, cfg = run_ours(lang, args.seed, args.epochs, runs_dir, args.model, args.freeze,
+                             args.precision)
         print(f"{lang} ours: {ours}", flush=True)
         peer = run_peer(cfg, lang, args.seed, args.out)
         print(f"{lang} peer: {peer}", flush=True)
