@@ -25,6 +25,9 @@ def encoder_fingerprint(encoder_dir: Path, pooling: str, max_length: int, precis
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+CHUNK = 4096  # texts per cache shard written during a pass: what an interruption can lose
+
+
 def _digest(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
 
@@ -56,14 +59,36 @@ class FeatureCache:
         self.rows.update(zip(digests, feats))
 
 
+def cached_pass(encode, tokenizer, texts: Sequence[str], width: int, max_length: int, batch_size: int,
+                cache_dir: Path | None, progress: bool = True, desc: str = "features") -> torch.Tensor:
+    """(n, width) float32 features of `texts` by `encode` (a Forward), each text encoded once: texts already in
+    the cache under `cache_dir` are read from it, and the others are encoded shortest first in chunks of CHUNK
+    texts, each chunk written to the cache as soon as it is done, so an interrupted pass resumes where it
+    stopped."""
+    from tqdm.auto import tqdm
+
+    texts = list(texts)
+    cache = FeatureCache(cache_dir) if cache_dir else None
+    rows = cache.rows if cache else {}
+    digests = [_digest(t) for t in texts]
+    todo = sorted({d: i for i, d in enumerate(digests) if d not in rows}.values(), key=lambda i: len(texts[i]))
+    with tqdm(total=len(todo), desc=desc, disable=not progress or not todo, dynamic_ncols=True) as bar:
+        for start in range(0, len(todo), CHUNK):
+            part = todo[start:start + CHUNK]
+            new = torch.from_numpy(batched_proba(encode, tokenizer, [texts[i] for i in part], width, max_length,
+                                                 batch_size))
+            if cache is None:
+                rows.update(zip([digests[i] for i in part], new))
+            else:
+                cache.add([digests[i] for i in part], new)
+            bar.update(len(part))
+    return torch.stack([rows[d] for d in digests]) if texts else torch.zeros(0, width)
+
+
 def pooled_features(model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int = 64,
                     precision: str = "no", cache_dir: Path | None = None, progress: bool = True) -> torch.Tensor:
     """(n, hidden) float32: what `model.head` reads for each text, in eval mode and without gradients; texts
     already in the cache under `cache_dir` are not encoded again."""
-    cache = FeatureCache(cache_dir) if cache_dir else None
-    digests = [_digest(t) for t in texts]
-    todo = sorted({d: i for i, d in enumerate(digests) if not (cache and d in cache.rows)}.values())
-    hidden = model.head.in_features
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -74,17 +99,10 @@ def pooled_features(model, tokenizer, texts: Sequence[str], max_length: int, bat
             return model.features(input_ids.to(device), attention_mask.to(device))[0].float().cpu().numpy()
 
     try:
-        new = torch.from_numpy(batched_proba(forward, tokenizer, [texts[i] for i in todo], hidden, max_length,
-                                             batch_size, progress=progress))
+        return cached_pass(forward, tokenizer, texts, model.head.in_features, max_length, batch_size, cache_dir,
+                           progress)
     finally:
         model.train(was_training)
-    if cache is None:
-        rows = dict(zip([digests[i] for i in todo], new))
-    else:
-        cache.add([digests[i] for i in todo], new)
-        rows = cache.rows
-    return torch.stack([rows[d] for d in digests]) if texts else torch.zeros(0, hidden)
-
 
 
 class LayerFeatures:
@@ -117,18 +135,9 @@ class LayerFeatures:
     def __call__(self, texts: Sequence[str], cache_root: Path | None = None, batch_size: int = 64,
                  progress: bool = True) -> np.ndarray:
         """Features of `texts`; with `cache_root`, cached under cache_root/<fingerprint>/."""
-        texts = list(texts)
-        cache = FeatureCache(Path(cache_root) / self.fingerprint) if cache_root else None
-        digests = [_digest(t) for t in texts]
-        todo = sorted({d: i for i, d in enumerate(digests) if not (cache and d in cache.rows)}.values())
-        new = torch.from_numpy(batched_proba(self._forward, self.tokenizer, [texts[i] for i in todo], self.width,
-                                             self.max_length, batch_size, progress=progress, desc="features"))
-        if cache is None:
-            rows = dict(zip([digests[i] for i in todo], new))
-        else:
-            cache.add([digests[i] for i in todo], new)
-            rows = cache.rows
-        return torch.stack([rows[d] for d in digests]).numpy() if texts else np.zeros((0, self.width), np.float32)
+        cache = Path(cache_root) / self.fingerprint if cache_root else None
+        return cached_pass(self._forward, self.tokenizer, texts, self.width, self.max_length, batch_size, cache,
+                           progress).numpy()
 
 
 def head_block(cfg, layers: list[int], depth: int) -> int | None:

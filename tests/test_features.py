@@ -58,3 +58,29 @@ def test_bf16_prediction_stays_close_to_fp32(tiny):
     fp32 = predict_proba(model, tok, TEXTS, 32)
     bf16 = predict_proba(model, tok, TEXTS, 32, precision="bf16")
     assert bf16.dtype == np.float32 and np.abs(bf16 - fp32).max() < 0.02
+
+
+def test_an_interrupted_pass_keeps_its_finished_chunks_and_resumes(tiny, tmp_path, monkeypatch):
+    from emotionlib import features as F
+
+    model, tok, folder = tiny
+    texts = [f"text number {i} " + "word " * (i % 7) for i in range(23)]
+    layered = F.LayerFeatures(folder, [1, -1], 32)
+    whole = layered(texts, None, progress=False)
+    monkeypatch.setattr(F, "CHUNK", 5)
+    real, calls = F.batched_proba, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed during the third chunk
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(F, "batched_proba", failing)
+    with pytest.raises(KeyboardInterrupt):
+        layered(texts, tmp_path, progress=False)
+    assert len(F.FeatureCache(tmp_path / layered.fingerprint).rows) == 10  # two chunks written, nothing half
+    monkeypatch.setattr(F, "batched_proba", lambda *a, **k: calls.append(1) or real(*a, **k))
+    resumed = layered(texts, tmp_path, progress=False)
+    assert len(calls) == 3 + 3  # the 13 texts left, in chunks of 5
+    assert np.allclose(resumed, whole, atol=1e-5)
