@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from emotionlib import plots
-from emotionlib.predict import predict_proba
+from emotionlib.predict import batched_proba, predict_proba
 from emotionlib.runs import RunLayout, record_step, run_lock, step_inputs, step_is_current, write_json
 from emotionlib import data as D
 from emotionlib.classifier import load_run
@@ -32,16 +32,28 @@ MIN_WORDS = 5  # sentences shorter than this are left out of the agreement figur
 
 def explain_lime(model, tokenizer, text: str, labels: Sequence[str], max_length: int = 128,
                  num_samples: int = 1000, num_features: int = 10, seed: int = 42, batch_size: int = 128,
-                 lang: str | None = None):
-    """Each emotion as its own binary problem (absent, present), all fitted on one set of perturbations (scored
-    with `lang`'s parts of a head that has parts per language).
+                 lang: str | None = None, model_labels: Sequence[str] | None = None, forward=None):
+    """Each emotion of `labels` as its own binary problem (absent, present), all fitted on one set of
+    perturbations. `model_labels`: the model's labels in the order of its outputs, when `labels` is a subset of
+    them; `lang`: the language whose parts a head with parts per language uses; `forward`: another backend for the
+    same network (e.g. its ONNX graph), which scores the perturbations instead of PyTorch.
 
     Returns {label: [(word, weight), ...]} sorted by |weight|, plus the raw lime Explanation.
     """
     from lime.lime_text import LimeTextExplainer
 
+    outputs = list(model_labels or labels)
+    cols = [outputs.index(lab) for lab in labels]
+
     def classifier_fn(texts):
-        p = predict_proba(model, tokenizer, texts, max_length, batch_size, langs=[lang] * len(texts))
+        if forward is not None:
+            p = batched_proba(forward, tokenizer, texts, len(outputs), max_length, batch_size)
+        else:
+            p = predict_proba(model, tokenizer, texts, max_length, batch_size, langs=[lang] * len(texts))
+        if p.shape[1] != len(outputs):
+            raise ValueError(f"the model has {p.shape[1]} outputs, {len(outputs)} labels named: give model_labels, "
+                             "the model's labels in output order, when explaining some of them")
+        p = p[:, cols]
         return np.stack([1 - p, p], axis=2).reshape(len(texts), -1)  # columns: not-l0, l0, not-l1, l1, ...
 
     names = [n for lab in labels for n in (f"not {lab}", lab)]
@@ -122,7 +134,8 @@ def layer_head_summary(att: np.ndarray, content: np.ndarray) -> np.ndarray:
 # --- agreement -----------------------------------------------------------------------------------------
 
 def agreement(model, tokenizer, texts: Sequence[str], probs: np.ndarray, labels: Sequence[str],
-              max_length: int, num_samples: int, seed: int, lang: str | None = None) -> pd.DataFrame:
+              max_length: int, num_samples: int, seed: int, lang: str | None = None,
+              model_labels: Sequence[str] | None = None) -> pd.DataFrame:
     """Per sentence of at least MIN_WORDS distinct words, Spearman's rho over words between LIME weights (top
     predicted label) and raw first-layer/first-head attention, and between LIME and rollout from the first token."""
     from scipy.stats import spearmanr
@@ -134,7 +147,7 @@ def agreement(model, tokenizer, texts: Sequence[str], probs: np.ndarray, labels:
             continue
         j = int(np.argmax(p))
         lime_w, _ = explain_lime(model, tokenizer, text, [labels[j]], max_length, num_samples, len(words), seed,
-                                 lang=lang)
+                                 lang=lang, model_labels=model_labels or labels)
         lime_w = dict(lime_w[labels[j]])
         att, info = attentions(model, tokenizer, text, max_length)
         raw = lime_words_values(text, info, att[0, 0, 0])
@@ -241,7 +254,8 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
     examples = pick_examples(gold, probs, dict(zip(labels, meta["thresholds"])))
     ex_rows = []
     for r in examples.itertuples():
-        weights, _ = explain_lime(model, tokenizer, r.text, [r.label], lang=gold.lang, **lime_args)
+        weights, _ = explain_lime(model, tokenizer, r.text, [r.label], lang=gold.lang, model_labels=labels,
+                                  **lime_args)
         ex_rows += [{"label": r.label, "kind": r.kind, "id": r.id, "rank": i + 1, "word": w, "weight": wt}
                     for i, (w, wt) in enumerate(weights[r.label])]
     examples.to_csv(layout.examples, index=False)
@@ -264,7 +278,7 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
     rng = np.random.default_rng(cfg.seed)
     pick = np.sort(rng.choice(len(gold), size=min(cfg.agreement_sentences, len(gold)), replace=False))
     agree = agreement(model, tokenizer, [gold.texts[i] for i in pick], probs.to_numpy()[pick], list(probs.columns),
-                      meta["max_length"], cfg.lime_num_samples, cfg.seed, lang=gold.lang)
+                      meta["max_length"], cfg.lime_num_samples, cfg.seed, lang=gold.lang, model_labels=labels)
     agree.to_csv(layout.agreement, index=False)
 
     write_json(layout.interpret_summary, {

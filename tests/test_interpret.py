@@ -85,3 +85,14 @@ def test_a_frozen_mean_pooled_bf16_run_is_explained_like_any_other(tmp_path, mon
     s = read_json(out / "summary.json")
     assert (out / "attention_case.png").is_file() and (out / "lime_case.csv").is_file()
     assert s["case_label"] == "joy" and 0 <= s["case_probabilities"]["joy"] <= 1
+
+
+def test_an_explanation_of_one_label_is_that_labels(loaded):
+    """Explaining a subset of labels explains those labels, not the model's first ones."""
+    model, tok, meta = loaded
+    every, _ = explain_lime(model, tok, SENTENCE, meta["labels"], num_samples=200, seed=3)
+    for lab in meta["labels"][1:3]:
+        one, _ = explain_lime(model, tok, SENTENCE, [lab], num_samples=200, seed=3, model_labels=meta["labels"])
+        assert one[lab] == every[lab]
+    with pytest.raises(ValueError, match="give model_labels"):
+        explain_lime(model, tok, SENTENCE, [meta["labels"][1]], num_samples=20, seed=3)
