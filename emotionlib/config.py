@@ -130,6 +130,8 @@ class Config:
     n_bootstrap: int = _f(1000, "bootstrap resamples of each scored set's 95% interval")
     lime_num_samples: int = _f(1000, "LIME perturbations per explanation")
     lime_num_features: int = _f(10, "LIME tokens shown per emotion (the seed's top 10)")
+    lime_backend: str = _f("torch", "what scores LIME's perturbations: torch, or onnx (the run's network exported "
+                                    "to ONNX with ONNX Runtime's fusions; probabilities within 1e-4 of PyTorch's)")
     agreement_sentences: int = _f(20, "sentences of the LIME-attention agreement")
     case_study: str = _f(CASE_STUDY, "the sentence the report explains")
     case_study_label: str = _f("joy", "the label whose LIME ranking of case_study_word the report states")
@@ -206,7 +208,8 @@ POSITIVE = ("max_length", "batch_size", "eval_batch_size", "epochs", "lime_num_s
 NON_NEGATIVE = ("max_train_rows", "patience", "checkpoint_every", "num_threads", "n_bootstrap", "stack_min_val")
 CHOICES = {"head": HEADS, "pooling": ("cls", "mean"), "loss": LOSSES, "loss_weighting": LOSS_WEIGHTINGS,
            "multilingual": MULTILINGUAL_MODES, "lr_schedule": ("linear", "constant"), "mixed_precision": PRECISIONS,
-           "augment": ("none", "eda", "neighbours"), "head_per_language": ("none", "bias", "head")}
+           "augment": ("none", "eda", "neighbours"), "head_per_language": ("none", "bias", "head"),
+           "lime_backend": ("torch", "onnx")}
 # Every allowed-value check of a Config, in the order they run: (field, test, why it failed)
 RULES = (
     ("feature_layers", lambda c: c.feature_layers and len(set(c.feature_layers)) == len(c.feature_layers),

@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 
 from emotionlib import plots
-from emotionlib.predict import batched_proba, predict_proba
+from emotionlib.export import ensure_onnx
+from emotionlib.predict import OnnxForward, batched_proba, predict_proba
 from emotionlib.runs import RunLayout, record_step, run_lock, step_inputs, step_is_current, write_json
 from emotionlib import data as D
 from emotionlib.classifier import load_run
@@ -230,12 +231,20 @@ def interpret_run(run_dir: Path, case_text: str | None = None) -> Path:
     return layout.interpret
 
 
+def lime_forward(cfg, network_run: RunLayout, meta: dict):
+    """What scores LIME's perturbations: None (the PyTorch model) or, with `lime_backend: onnx`, the network's
+    ONNX graph (exported under its run on first use; a head with parts per language stays in PyTorch)."""
+    if cfg.lime_backend != "onnx" or meta.get("head_per_language", "none") != "none":
+        return None
+    return OnnxForward(ensure_onnx(network_run.root))
+
+
 def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: str,
                member: RunLayout | None = None) -> None:
     labels = meta["labels"]
     layout.interpret.mkdir(parents=True, exist_ok=True)
     lime_args = dict(max_length=meta["max_length"], num_samples=cfg.lime_num_samples,
-                     num_features=cfg.lime_num_features, seed=cfg.seed)
+                     num_features=cfg.lime_num_features, seed=cfg.seed, forward=lime_forward(cfg, member or layout, meta))
 
     # the case study is the seed's English sentence: English parts of a per-language head, if it has them
     case_lang = "eng" if "eng" in getattr(model, "languages", []) else None

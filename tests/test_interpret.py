@@ -96,3 +96,17 @@ def test_an_explanation_of_one_label_is_that_labels(loaded):
         assert one[lab] == every[lab]
     with pytest.raises(ValueError, match="give model_labels"):
         explain_lime(model, tok, SENTENCE, [meta["labels"][1]], num_samples=20, seed=3)
+
+
+def test_lime_through_the_onnx_graph_gives_the_same_seeded_explanation(loaded, smoke_run):
+    from emotionlib.config import load_config
+    from emotionlib.interpret import lime_forward
+    from emotionlib.runs import RunLayout
+
+    model, tok, meta = loaded
+    assert lime_forward(load_config("smoke"), RunLayout(smoke_run), meta) is None  # torch unless asked
+    forward = lime_forward(load_config("smoke", {"lime_backend": "onnx"}), RunLayout(smoke_run), meta)
+    a, _ = explain_lime(model, tok, SENTENCE, meta["labels"], num_samples=200, seed=5)
+    b, _ = explain_lime(model, tok, SENTENCE, meta["labels"], num_samples=200, seed=5, forward=forward)
+    for lab in meta["labels"]:
+        assert np.allclose([v for _, v in a[lab]], [dict(b[lab]).get(w, 0) for w, _ in a[lab]], atol=1e-3)
