@@ -120,7 +120,9 @@ class Config:
     patience: int = _f(2, "epochs without validation macro-F1 gain before stopping (counted once an epoch beats the "
                           "all-negative predictor); 0 disables")
     warmup_ratio: float = _f(0.0, "the share of steps the learning rate warms up over")
-    lr_schedule: str = _f("linear", "linear warm-up then linear decay, or constant after warm-up")
+    lr_schedule: str = _f("linear", "linear warm-up then linear decay, cosine decay, or constant after warm-up")
+    layer_lr_decay: float = _f(1.0, "layer-wise learning-rate decay: each encoder layer learns at the rate of the "
+                                    "layer above times this (the embeddings lowest); 1: one rate for all")
     max_grad_norm: float = _f(1.0, "gradient clipping norm")
     checkpoint_every: int = _f(0, "optimiser steps between mid-epoch checkpoints; 0: epoch ends only")
     mixed_precision: str = _f("no", "no, fp16, bf16, or auto: bf16 where the GPU or CPU computes it natively "
@@ -207,7 +209,7 @@ POSITIVE = ("max_length", "batch_size", "eval_batch_size", "epochs", "lime_num_s
             "agreement_sentences", "augment_copies")
 NON_NEGATIVE = ("max_train_rows", "patience", "checkpoint_every", "num_threads", "n_bootstrap", "stack_min_val")
 CHOICES = {"head": HEADS, "pooling": ("cls", "mean"), "loss": LOSSES, "loss_weighting": LOSS_WEIGHTINGS,
-           "multilingual": MULTILINGUAL_MODES, "lr_schedule": ("linear", "constant"), "mixed_precision": PRECISIONS,
+           "multilingual": MULTILINGUAL_MODES, "lr_schedule": ("linear", "cosine", "constant"), "mixed_precision": PRECISIONS,
            "augment": ("none", "eda", "neighbours"), "head_per_language": ("none", "bias", "head"),
            "lime_backend": ("torch", "onnx")}
 # Every allowed-value check of a Config, in the order they run: (field, test, why it failed)
@@ -244,6 +246,7 @@ RULES = (
      "the frozen-encoder mode (-1) trains the seed's linear head: set head=linear"),
     ("val_fraction", lambda c: 0 < c.val_fraction < 1, "must lie strictly between 0 and 1"),
     ("warmup_ratio", lambda c: 0 <= c.warmup_ratio < 1, "must lie in [0, 1)"),
+    ("layer_lr_decay", lambda c: 0 < c.layer_lr_decay <= 1, "must lie in (0, 1]"),
     *((name, lambda c, name=name: getattr(c, name) >= 1, "must be a positive integer") for name in POSITIVE),
     *((name, lambda c, name=name: getattr(c, name) >= 0, "must be >= 0") for name in NON_NEGATIVE),
     ("learning_rate", lambda c: c.learning_rate > 0, "must be positive"),

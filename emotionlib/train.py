@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import json
 import math
 import resource
@@ -29,6 +30,8 @@ from emotionlib.runs import RunLayout, provenance, read_json, remove_owned, run_
 from emotionlib.me5 import provenance as me5_provenance
 from emotionlib.plots import training_curves
 
+
+LAYER = re.compile(r"\.layers?\.(\d+)\.")  # an encoder layer's parameters: ...encoder.layer.<i>. (BERT, XLM-R, MPNet)
 
 def label_space(parts: list[D.LangSplit]) -> tuple[str, ...]:
     """One file's labels as it orders them; for several languages their union in BRIGHTER's canonical order."""
@@ -61,20 +64,44 @@ class EpochSampler(Sampler):
 
 
 def _optimizer(model, cfg: Config) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
-    for p in (p for p in model.parameters() if p.requires_grad):  # frozen layers have no optimiser state
-        (no_decay if p.ndim < 2 else decay).append(p)  # biases and LayerNorm weights are not decayed
+    """AdamW over the trainable parameters: biases and LayerNorm weights not decayed, and with `layer_lr_decay`
+    < 1 each encoder layer's learning rate that of the layer above times the decay (the embeddings lowest)."""
+    groups: dict[tuple[float, float], list] = {}
+    depth = encoder_depth(model)
+    for name, p in model.named_parameters():
+        if not p.requires_grad:  # frozen layers have no optimiser state
+            continue
+        lr = cfg.learning_rate * cfg.layer_lr_decay ** (depth + 1 - layer_of(name, depth))
+        wd = 0.0 if p.ndim < 2 else cfg.weight_decay
+        groups.setdefault((lr, wd), []).append(p)
     # the fused kernel does the whole update in one pass per tensor (CPU and CUDA): same maths, less time
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate, fused=True)
+    return torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
+                             lr=cfg.learning_rate, fused=True)
+
+
+def encoder_depth(model) -> int:
+    """The number of layers in the model's encoder stack (0 if it has none, e.g. a head alone)."""
+    layers = {int(m.group(1)) for name, _ in model.named_parameters() if (m := LAYER.search(name))}
+    return max(layers) + 1 if layers else 0
+
+
+def layer_of(name: str, depth: int) -> int:
+    """A parameter's height for layer-wise decay: 0 the embeddings, i + 1 encoder layer i, depth + 1 the head
+    (and anything else above the layers)."""
+    if (m := LAYER.search(name)) is not None:
+        return int(m.group(1)) + 1
+    return 0 if "embeddings" in name else depth + 1
 
 
 def _scheduler(optimizer, cfg: Config, total_steps: int):
-    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+    from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
+                              get_linear_schedule_with_warmup)
 
     warmup = int(cfg.warmup_ratio * total_steps)
     if cfg.lr_schedule == "linear":
         return get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+    if cfg.lr_schedule == "cosine":
+        return get_cosine_schedule_with_warmup(optimizer, warmup, total_steps)
     return get_constant_schedule_with_warmup(optimizer, warmup)
 
 

@@ -330,3 +330,29 @@ def test_config_refuses_parts_per_language_it_cannot_train():
     with pytest.raises(ConfigError, match="must be one of"):
         load_config("smoke", {"head_per_language": "true", "languages": "all"})
     assert load_config("smoke", {"head_per_language": "head", "languages": "all"}).head_per_language == "head"
+
+
+def test_layer_wise_learning_rates_and_the_cosine_schedule():
+    from emotionlib.model import build_classifier, resolve_encoder
+    from emotionlib.train import _optimizer, _scheduler
+
+    model = build_classifier(resolve_encoder("tiny-xlmr"), ["a", "b"])  # 2 layers
+    cfg = load_config("smoke", {"layer_lr_decay": 0.5, "learning_rate": 1e-3, "lr_schedule": "cosine"})
+    opt = _optimizer(model, cfg)
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    wd_of = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert lr_of[id(named["head.weight"])] == 1e-3
+    assert lr_of[id(named["encoder.encoder.layer.1.attention.self.query.weight"])] == 5e-4
+    assert lr_of[id(named["encoder.encoder.layer.0.output.dense.weight"])] == 2.5e-4
+    assert lr_of[id(named["encoder.embeddings.word_embeddings.weight"])] == 1.25e-4
+    assert wd_of[id(named["head.bias"])] == 0.0 and wd_of[id(named["head.weight"])] == cfg.weight_decay
+    sched = _scheduler(opt, cfg, 100)
+    for _ in range(50):
+        opt.step()
+        sched.step()
+    assert sched.get_last_lr()[0] == pytest.approx(opt.param_groups[0]["initial_lr"] * 0.5, rel=1e-6)  # cosine midpoint
+    plain = _optimizer(model, load_config("smoke"))  # no decay: the two groups of before (decayed or not)
+    assert [g["weight_decay"] for g in plain.param_groups] == [0.01, 0.0]
+    with pytest.raises(Exception, match="layer_lr_decay"):
+        load_config("smoke", {"layer_lr_decay": 0})
