@@ -121,6 +121,8 @@ class Config:
                           "all-negative predictor); 0 disables")
     warmup_ratio: float = _f(0.0, "the share of steps the learning rate warms up over")
     lr_schedule: str = _f("linear", "linear warm-up then linear decay, cosine decay, or constant after warm-up")
+    ema_decay: float = _f(0.0, "validate and keep an exponential moving average of the weights with this decay "
+                                "per step (warmed up as min(decay, (1+t)/(10+t))); 0: the weights themselves")
     layer_lr_decay: float = _f(1.0, "layer-wise learning-rate decay: each encoder layer learns at the rate of the "
                                     "layer above times this (the embeddings lowest); 1: one rate for all")
     max_grad_norm: float = _f(1.0, "gradient clipping norm")
@@ -247,6 +249,7 @@ RULES = (
     ("val_fraction", lambda c: 0 < c.val_fraction < 1, "must lie strictly between 0 and 1"),
     ("warmup_ratio", lambda c: 0 <= c.warmup_ratio < 1, "must lie in [0, 1)"),
     ("layer_lr_decay", lambda c: 0 < c.layer_lr_decay <= 1, "must lie in (0, 1]"),
+    ("ema_decay", lambda c: 0 <= c.ema_decay < 1, "must lie in [0, 1) (0: no moving average)"),
     *((name, lambda c, name=name: getattr(c, name) >= 1, "must be a positive integer") for name in POSITIVE),
     *((name, lambda c, name=name: getattr(c, name) >= 0, "must be >= 0") for name in NON_NEGATIVE),
     ("learning_rate", lambda c: c.learning_rate > 0, "must be positive"),

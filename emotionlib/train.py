@@ -18,7 +18,7 @@ from emotionlib.augment import augment_training
 from emotionlib.config import Config, claim_config
 from emotionlib.data import prepare_data, training_parts
 from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
-from emotionlib.checkpoints import Progress, checkpoint_state, restore, save_checkpoint
+from emotionlib.checkpoints import Ema, Progress, checkpoint_state, restore, save_checkpoint
 from emotionlib.features import (FeatureDataset, HeadOnly, LayerFeatures, encoder_fingerprint, head_block,
                                  pooled_features)
 from emotionlib.metrics import label_f1, language_scores, tune_thresholds
@@ -188,7 +188,8 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     label_weights = initial_label_weights(cfg, train_ex)
     loss_fn = make_loss(cfg.loss, cfg.focal_alpha, cfg.focal_gamma, pos_weight, label_weights)
 
-    progress = restore(layout, model, optimizer, scheduler, accelerator) if resume else Progress()
+    ema = Ema(model, cfg.ema_decay) if cfg.ema_decay else None
+    progress = restore(layout, model, optimizer, scheduler, accelerator, ema) if resume else Progress()
     if label_weights is not None and progress.label_weights is not None:
         label_weights.copy_(torch.tensor(progress.label_weights))
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
@@ -207,21 +208,23 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     def checkpoint() -> None:
         rng = accelerator.gather(torch.get_rng_state().unsqueeze(0).to(accelerator.device)).cpu()
         if main:
-            save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), optimizer, scheduler, progress, rng)
+            save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), optimizer, scheduler, progress, rng, ema)
         accelerator.wait_for_everyone()
 
     while progress.epoch < cfg.epochs and not progress.done:
         epoch = progress.epoch
         t0 = time.time()
-        seen = _train_epoch(cfg, accelerator, model, optimizer, scheduler, loss_fn, train_dl, progress, checkpoint)
+        seen = _train_epoch(cfg, accelerator, model, optimizer, scheduler, loss_fn, train_dl, progress, checkpoint,
+                            ema)
         train_seconds = time.time() - t0
 
-        entry = {"epoch": epoch + 1, "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
-                 **_validate(val_proba(accelerator.unwrap_model(model)), val_ex, loss_fn),
-                 "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 2),
-                 "train_examples_per_second": round(seen / train_seconds, 2)}
-        _end_epoch(cfg, layout, accelerator, progress, entry, label_weights,
-                   lambda: save_model(classifier, tokenizer, layout.model, meta | {"best_epoch": epoch + 1}))
+        with ema.applied() if ema else contextlib.nullcontext():  # the average is what is validated and kept
+            entry = {"epoch": epoch + 1, "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
+                     **_validate(val_proba(accelerator.unwrap_model(model)), val_ex, loss_fn),
+                     "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 2),
+                     "train_examples_per_second": round(seen / train_seconds, 2)}
+            _end_epoch(cfg, layout, accelerator, progress, entry, label_weights,
+                       lambda: save_model(classifier, tokenizer, layout.model, meta | {"best_epoch": epoch + 1}))
         checkpoint()
 
     if main:
@@ -342,7 +345,7 @@ def initial_label_weights(cfg: Config, train_ex: D.Examples) -> torch.Tensor | N
 
 
 def _train_epoch(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn, train_dl, progress: Progress,
-                 checkpoint) -> int:
+                 checkpoint, ema: Ema | None = None) -> int:
     """One pass over the training part (from where an interrupted epoch stopped); returns the examples seen."""
     from tqdm.auto import tqdm
 
@@ -363,6 +366,8 @@ def _train_epoch(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn,
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
+        if ema is not None:
+            ema.update()
         progress.step_in_epoch += 1
         progress.global_step += 1
         progress.loss_sum += accelerator.gather(loss.detach()).mean().item()

@@ -356,3 +356,36 @@ def test_layer_wise_learning_rates_and_the_cosine_schedule():
     assert [g["weight_decay"] for g in plain.param_groups] == [0.01, 0.0]
     with pytest.raises(Exception, match="layer_lr_decay"):
         load_config("smoke", {"layer_lr_decay": 0})
+
+
+def test_the_weights_moving_average_is_validated_kept_and_resumed(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from emotionlib import train as T
+
+    base = {"runs_dir": str(tmp_path), "epochs": 2, "patience": 0, "ema_decay": 0.9}
+    full = T.train(load_config("smoke", base | {"run_id": "ema"}))
+    plain = T.train(load_config("smoke", base | {"run_id": "plain", "ema_decay": 0.0}))
+    a, p = log_of(full), log_of(plain)
+    assert a[0]["train_loss"] == pytest.approx(p[0]["train_loss"], abs=1e-9)  # the same training steps ...
+    assert a[0]["val_loss"] != pytest.approx(p[0]["val_loss"], abs=1e-6)  # ... validated through the average
+    w_ema, w_plain = load_file(full / "model" / "model.safetensors"), load_file(plain / "model" / "model.safetensors")
+    assert not all(torch.equal(w_ema[k], w_plain[k]) for k in w_ema)
+    real, calls = T._train_epoch, []
+
+    def stop_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(T, "_train_epoch", stop_in_epoch_two)
+    cfg = load_config("smoke", base | {"run_id": "ema-resumed"})
+    with pytest.raises(KeyboardInterrupt):
+        T.train(cfg)
+    monkeypatch.setattr(T, "_train_epoch", real)
+    resumed = T.train(cfg, resume=True)
+    b = log_of(resumed)
+    assert [e["epoch"] for e in b] == [1, 2]
+    for x, y in zip(a, b):
+        assert x["val_loss"] == pytest.approx(y["val_loss"], abs=1e-9) and x["val_macro_f1"] == y["val_macro_f1"]
