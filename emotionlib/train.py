@@ -144,13 +144,21 @@ def _accelerator(precision: str):
 
 
 def resolve_precision(wanted: str) -> str:
-    """`mixed_precision: auto`: bf16 on a GPU that has it, or on a CPU where oneDNN has bf16 kernels (AVX-512
-    or AMX; `torch.backends.cpu.get_cpu_capability()` is recorded in provenance); fp32 ("no") elsewhere."""
+    """`mixed_precision: auto`: bf16 on a GPU that has it, or on a CPU with native bf16 dot products (AVX512-BF16
+    or AMX); fp32 ("no") elsewhere. oneDNN also runs bf16 on plain AVX-512 by converting, which measured slower
+    than fp32 (benchmarks/precision.py), so that does not count. `torch.backends.cpu.get_cpu_capability()` is
+    recorded in provenance."""
     if wanted != "auto":
         return wanted
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    return "bf16" if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no"
+    return "bf16" if native_cpu_bf16() else "no"
+
+
+def native_cpu_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX tiles) and oneDNN has kernels for it."""
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return bool(native and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _claim(cfg: Config, layout: RunLayout, resume: bool, done: bool) -> None:

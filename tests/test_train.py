@@ -259,9 +259,23 @@ def test_auto_precision_follows_the_hardware():
     from emotionlib.train import resolve_precision
 
     assert resolve_precision("no") == "no" and resolve_precision("bf16") == "bf16"
-    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    native = (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()) and \
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     if not torch.cuda.is_available():
         assert resolve_precision("auto") == ("bf16" if native else "no")
+
+
+def test_auto_precision_wants_native_bf16_not_avx512_alone(monkeypatch):
+    from emotionlib import train as T
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)  # oneDNN converts on AVX-512
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    assert T.resolve_precision("auto") == "no"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert T.resolve_precision("auto") == "bf16"
 
 
 def test_runs_of_two_precisions_in_one_process(tmp_path):
