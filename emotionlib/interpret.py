@@ -239,12 +239,31 @@ def lime_forward(cfg, network_run: RunLayout, meta: dict):
     return OnnxForward(ensure_onnx(network_run.root))
 
 
+def attention_views(layout: RunLayout, model, tokenizer, case_text: str, max_length: int) -> None:
+    """The case study's attention from the first token (layer 1, head 1), the layer x head share on content
+    tokens, and the rollout: CSV and PNG each."""
+    att, info = attentions(model, tokenizer, case_text, max_length)
+    first = merge_words(case_text, info, att[0, 0, 0])
+    first.to_csv(layout.attention_case, index=False)
+    plots.token_bars(first["word"], first["value"], "Layer 1, head 1: attention from the first token",
+                     layout.attention_case_png)
+    summary = layer_head_summary(att, info["content"])
+    pd.DataFrame(summary, index=[f"layer {i + 1}" for i in range(len(summary))],
+                 columns=[f"head {h + 1}" for h in range(summary.shape[1])]).to_csv(layout.layer_head)
+    plots.heatmap(summary, "First-token attention on content tokens (share)", "head", "layer",
+                  layout.layer_head_png)
+    roll = merge_words(case_text, info, rollout(att)[0])
+    roll.to_csv(layout.rollout_case, index=False)
+    plots.token_bars(roll["word"], roll["value"], "Attention rollout from the first token", layout.rollout_case_png)
+
+
 def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: str,
                member: RunLayout | None = None) -> None:
     labels = meta["labels"]
     layout.interpret.mkdir(parents=True, exist_ok=True)
     lime_args = dict(max_length=meta["max_length"], num_samples=cfg.lime_num_samples,
-                     num_features=cfg.lime_num_features, seed=cfg.seed, forward=lime_forward(cfg, member or layout, meta))
+                     num_features=cfg.lime_num_features, seed=cfg.seed,
+                     forward=lime_forward(cfg, member or layout, meta))
 
     # the case study is the seed's English sentence: English parts of a per-language head, if it has them
     case_lang = "eng" if "eng" in getattr(model, "languages", []) else None
@@ -270,19 +289,7 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
     examples.to_csv(layout.examples, index=False)
     pd.DataFrame(ex_rows).to_csv(layout.lime_examples, index=False)
 
-    att, info = attentions(model, tokenizer, case_text, meta["max_length"])
-    first = merge_words(case_text, info, att[0, 0, 0])
-    first.to_csv(layout.attention_case, index=False)
-    plots.token_bars(first["word"], first["value"], "Layer 1, head 1: attention from the first token",
-                     layout.attention_case_png)
-    summary = layer_head_summary(att, info["content"])
-    pd.DataFrame(summary, index=[f"layer {i + 1}" for i in range(len(summary))],
-                 columns=[f"head {h + 1}" for h in range(summary.shape[1])]).to_csv(layout.layer_head)
-    plots.heatmap(summary, "First-token attention on content tokens (share)", "head", "layer",
-                  layout.layer_head_png)
-    roll = merge_words(case_text, info, rollout(att)[0])
-    roll.to_csv(layout.rollout_case, index=False)
-    plots.token_bars(roll["word"], roll["value"], "Attention rollout from the first token", layout.rollout_case_png)
+    attention_views(layout, model, tokenizer, case_text, meta["max_length"])
 
     rng = np.random.default_rng(cfg.seed)
     pick = np.sort(rng.choice(len(gold), size=min(cfg.agreement_sentences, len(gold)), replace=False))

@@ -195,23 +195,19 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     pos_weight = positive_weights(train_ex.y, train_ex.mask) if cfg.pos_weight else None
     label_weights = initial_label_weights(cfg, train_ex)
     loss_fn = make_loss(cfg.loss, cfg.focal_alpha, cfg.focal_gamma, pos_weight, label_weights)
-
     ema = Ema(model, cfg.ema_decay) if cfg.ema_decay else None
     progress = restore(layout, model, optimizer, scheduler, accelerator, ema) if resume else Progress()
     if label_weights is not None and progress.label_weights is not None:
         label_weights.copy_(torch.tensor(progress.label_weights))
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
 
-    meta = {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "head": cfg.head, "pooling": cfg.pooling,
-            "head_per_language": cfg.head_per_language, "freeze_layers": cfg.freeze_layers, "mixed_precision": precision, "labels": list(labels),
-            "languages": D.train_languages(cfg), "max_length": cfg.max_length, "thresholds": [0.5] * len(labels)}
+    meta = model_metadata(cfg, encoder_dir, precision, labels)
     if main:
         write_json(layout.provenance, provenance({
-            "seed": cfg.seed, "encoder_dir": str(encoder_dir), **encoder_provenance(cfg.model),
-            "n_train": len(train_ds), "n_val": len(val_ex.ids), "augmented_rows": augmented,
-            "trainable_parameters": trainable, "feature_seconds": feature_seconds, "mixed_precision": precision,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "processes": accelerator.num_processes,
-            "data": read_json(layout.split)["checksums"]}))
+            "seed": cfg.seed, "encoder_dir": str(encoder_dir), **encoder_provenance(cfg.model), "n_train": len(train_ds),
+            "n_val": len(val_ex.ids), "augmented_rows": augmented, "trainable_parameters": trainable,
+            "feature_seconds": feature_seconds, "mixed_precision": precision, "processes": accelerator.num_processes,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "data": read_json(layout.split)["checksums"]}))
 
     def checkpoint() -> None:
         rng = accelerator.gather(torch.get_rng_state().unsqueeze(0).to(accelerator.device)).cpu()
@@ -231,8 +227,8 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
                      **_validate(val_proba(accelerator.unwrap_model(model)), val_ex, loss_fn),
                      "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 2),
                      "train_examples_per_second": round(seen / train_seconds, 2)}
-            _end_epoch(cfg, layout, accelerator, progress, entry, label_weights,
-                       lambda: save_model(classifier, tokenizer, layout.model, meta | {"best_epoch": epoch + 1}))
+            _end_epoch(cfg, layout, accelerator, progress, entry, label_weights, lambda: save_model(
+                classifier, tokenizer, layout.model, meta | {"best_epoch": epoch + 1}))
         checkpoint()
 
     if main:
@@ -240,6 +236,14 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
         remove_owned(ckpt_dir, "checkpoint")
     accelerator.wait_for_everyone()
     return run_dir
+
+
+def model_metadata(cfg: Config, encoder_dir: Path, precision: str, labels) -> dict:
+    """What a saved model records of how it was built (model/metadata.json; its thresholds tuned at the end)."""
+    return {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "head": cfg.head, "pooling": cfg.pooling,
+            "head_per_language": cfg.head_per_language, "freeze_layers": cfg.freeze_layers,
+            "mixed_precision": precision, "labels": list(labels), "languages": D.train_languages(cfg),
+            "max_length": cfg.max_length, "thresholds": [0.5] * len(labels)}
 
 
 def _optimisation(cfg: Config, model, train_ds, sampler, collate, processes: int):
