@@ -29,6 +29,7 @@ from emotionlib.features import LayerFeatures, head_block
 from emotionlib.metrics import THRESHOLD_GRID, scores
 from emotionlib.predict import decide, predict_proba
 from emotionlib.model import load_model, read_finished, resolve_encoder
+from emotionlib.train import train
 from emotionlib.runs import (RunLayout, atomic_dir, provenance, read_json, record_step, sha256_of, step_inputs,
                              step_is_current, write_json)
 
@@ -231,8 +232,6 @@ def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, t
 def train_runs(cfg) -> dict[str, Path]:
     """The stack's further runs (config `stack_runs`), each trained where it is missing or unfinished; member
     name -> run folder."""
-    from emotionlib.train import train  # here: loading a stack for prediction needs no training code
-
     runs = {}
     for name, member in member_configs(cfg):
         print(f"stack member {name}: run {member.run_id}", flush=True)
