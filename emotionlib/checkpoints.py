@@ -100,21 +100,20 @@ class Ema:
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
         torch._foreach_lerp_(list(self.shadow.values()), [p.detach() for p in self.params.values()], 1 - decay)
 
+    @torch.no_grad()
+    def _swap(self) -> None:
+        for k, p in self.params.items():
+            live = p.detach().clone()
+            p.copy_(self.shadow[k])
+            self.shadow[k] = live
+
     @contextmanager
     def applied(self):
-        with torch.no_grad():
-            for k, p in self.params.items():
-                swap = p.detach().clone()
-                p.copy_(self.shadow[k])
-                self.shadow[k] = swap
+        self._swap()
         try:
             yield
         finally:
-            with torch.no_grad():
-                for k, p in self.params.items():
-                    swap = p.detach().clone()
-                    p.copy_(self.shadow[k])
-                    self.shadow[k] = swap
+            self._swap()
 
 
 # --- the loop ----------------------------------------------------------------------------------------------
