@@ -146,8 +146,9 @@ def fit_stack(cfg) -> pd.DataFrame | None:
         return None
     layout = RunLayout(cfg.run_dir)
     runs = train_runs(cfg)
+    run_weights = {name: sha256_of(RunLayout(run).weights) for name, run in runs.items()}  # hashed once
     inputs = step_inputs(layout, [layout.config, layout.split, layout.weights, layout.metadata])
-    inputs |= {f"run {name}": sha256_of(RunLayout(run).weights) for name, run in runs.items()}
+    inputs |= {f"run {name}": sha for name, sha in run_weights.items()}
     if step_is_current(layout, "stack", inputs, [layout.stack_meta]):
         print(f"{layout.root}: the stack is up to date with the model and split; skipped")
         return stack_table(read_json(layout.stack_meta))
@@ -171,8 +172,8 @@ def fit_stack(cfg) -> pd.DataFrame | None:
         print(f"stack {va.lang}: validation (cross-fitted) {fits[va.lang]['val_oof']:.3f}, weights "
               f"{fits[va.lang]['weights']} [{time.time() - t0:.0f} s]", flush=True)
     stack = {"kind": "language-stack", "members": list(cfg.stack) + list(runs), "encoder": cfg.model,
-             "runs": {name: {"run_id": run.name, "weights_sha256": sha256_of(RunLayout(run).weights),
-                             "stack_runs_entry": entry} for (name, run), entry in zip(runs.items(), cfg.stack_runs)},
+             "runs": {name: {"run_id": run.name, "weights_sha256": run_weights[name], "stack_runs_entry": entry}
+                      for (name, run), entry in zip(runs.items(), cfg.stack_runs)},
              "encoder_fingerprint": feats.fingerprint, "feature_layers": feats.layers, "network_block": block,
              "max_length": cfg.max_length, "labels": list(meta["labels"]), "folds": cfg.stack_folds,
              "min_val": cfg.stack_min_val, "weight_step": STEP, "lr_cs": list(LR_CS), "languages": fits,
