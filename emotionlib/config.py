@@ -79,6 +79,9 @@ class Config:
     head_per_language: str = _f("none", "parts of the linear head per training language, trained jointly with "
                                         "the shared head: none, bias (each language's own label priors) or head "
                                         "(its own linear layer too); other languages get the shared head")
+    language_temperature: float = _f(1.0, "language-balanced sampling in a joint run: an epoch draws each "
+                                          "language's rows in proportion to n ** (1 / T); 1: every row once, "
+                                          "larger evens the languages out")
     freeze_layers: int = _f(0, "0 fine-tunes every weight; k freezes the embeddings and the lowest k layers; -1 "
                                "freezes the whole encoder (features computed once and cached, the head alone trains)")
     stack: tuple[str, ...] = _f((), "per-language stacking after training, members among network, features_lr, "
@@ -240,6 +243,10 @@ RULES = (
     ("head_per_language", lambda c: c.head_per_language == "none" or (
         not c.train_csv and (c.languages == ("all",) or len(c.languages) > 1)),
      "parts per language need several BRIGHTER training languages"),
+    ("language_temperature", lambda c: c.language_temperature >= 1, "must be >= 1 (1: every row once per epoch)"),
+    ("language_temperature", lambda c: c.language_temperature == 1 or (
+        not c.train_csv and (c.languages == ("all",) or len(c.languages) > 1)),
+     "language-balanced sampling needs several BRIGHTER training languages"),
     ("case_study", lambda c: bool(c.case_study.strip()), "must be a non-empty sentence"),
     ("class_balance_beta", lambda c: 0 < c.class_balance_beta < 1, "must lie strictly between 0 and 1"),
     ("difficulty_tau", lambda c: c.difficulty_tau >= 0, "must be >= 0"),

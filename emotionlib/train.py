@@ -42,10 +42,16 @@ def label_space(parts: list[D.LangSplit]) -> tuple[str, ...]:
 
 
 class EpochSampler(Sampler):
-    """A shuffle that depends only on (seed, epoch), so an interrupted epoch replays identically on resume."""
+    """A shuffle that depends only on (seed, epoch), so an interrupted epoch replays identically on resume.
 
-    def __init__(self, lengths: list[int], batch_size: int, seed: int, group_by_length: bool = False):
+    With `langs` and a `temperature` above 1 an epoch is as many rows as the data, drawn per language in
+    proportion to n ** (1 / temperature) (Conneau et al., 2020): small languages are seen more than once, large
+    ones in part, each language's rows without repetition until all were seen."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, group_by_length: bool = False,
+                 langs: list[str] | None = None, temperature: float = 1.0):
         self.lengths, self.batch_size, self.seed, self.group = lengths, batch_size, seed, group_by_length
+        self.langs, self.temperature = langs, temperature
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -56,11 +62,46 @@ class EpochSampler(Sampler):
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        if self.langs is not None and self.temperature != 1:
+            rows = language_draw(self.langs, self.temperature, g)
+            if not self.group:
+                return iter(rows.tolist())
+            from transformers.trainer_pt_utils import get_length_grouped_indices
+
+            order = get_length_grouped_indices([self.lengths[i] for i in rows.tolist()], self.batch_size, generator=g)
+            return iter(rows[order].tolist())
         if self.group:
             from transformers.trainer_pt_utils import get_length_grouped_indices
 
             return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=g))
         return iter(torch.randperm(len(self.lengths), generator=g).tolist())
+
+
+def language_shares(langs: list[str], temperature: float) -> dict[str, int]:
+    """Rows per language in one epoch of temperature sampling: in proportion to n ** (1 / temperature), rounded
+    by largest remainder so that they add up to the number of rows."""
+    names, counts = np.unique(np.asarray(langs), return_counts=True)
+    q = counts ** (1.0 / temperature)
+    want = q / q.sum() * len(langs)
+    k = np.floor(want).astype(int)
+    k[np.argsort(k - want)[:len(langs) - k.sum()]] += 1  # the largest remainders
+    return {str(n): int(c) for n, c in zip(names, k)}
+
+
+def language_draw(langs: list[str], temperature: float, g: torch.Generator) -> torch.Tensor:
+    """One epoch's row indices under temperature sampling (see `EpochSampler`), shuffled."""
+    where = {}
+    for i, lang in enumerate(langs):
+        where.setdefault(lang, []).append(i)
+    drawn = []
+    for lang, k in language_shares(langs, temperature).items():
+        if not k:
+            continue
+        rows = torch.tensor(where[lang])
+        cycles = [rows[torch.randperm(len(rows), generator=g)] for _ in range(-(-k // len(rows)))]
+        drawn.append(torch.cat(cycles)[:k])
+    picked = torch.cat(drawn)
+    return picked[torch.randperm(len(picked), generator=g)]
 
 
 def _optimizer(model, cfg: Config) -> torch.optim.Optimizer:
@@ -206,6 +247,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
         write_json(layout.provenance, provenance({
             "seed": cfg.seed, "encoder_dir": str(encoder_dir), **encoder_provenance(cfg.model), "n_train": len(train_ds),
             "n_val": len(val_ex.ids), "augmented_rows": augmented, "trainable_parameters": trainable,
+            "language_rows_per_epoch": language_shares(train_ex.langs, cfg.language_temperature),
             "feature_seconds": feature_seconds, "mixed_precision": precision, "processes": accelerator.num_processes,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "data": read_json(layout.split)["checksums"]}))
 
@@ -299,7 +341,8 @@ def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: D.Examples, v
     if cfg.freeze_layers != -1:
         train_ds = D.EmotionDataset(train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length,
                                     train_ids.tolist() if per_language else None)
-        sampler = EpochSampler(train_ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length)
+        sampler = EpochSampler(train_ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length, train_ex.langs,
+                               cfg.language_temperature)
 
         def val_proba(m) -> np.ndarray:
             return predict_proba(m, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size,
@@ -314,7 +357,9 @@ def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: D.Examples, v
     def head_proba(m) -> np.ndarray:  # m: the head being trained, or the saved classifier
         with torch.inference_mode():
             return torch.sigmoid(m.logits(val_feats, val_ids)).numpy()
-    return (train_ds, HeadOnly(classifier), EpochSampler([1] * len(train_ds), cfg.batch_size, cfg.seed), None,
+    sampler = EpochSampler([1] * len(train_ds), cfg.batch_size, cfg.seed, False, train_ex.langs,
+                           cfg.language_temperature)
+    return (train_ds, HeadOnly(classifier), sampler, None,
             head_proba, round(time.time() - t0, 2))
 
 

@@ -292,7 +292,7 @@ def test_runs_of_two_precisions_in_one_process(tmp_path):
 
 @pytest.mark.parametrize("mode", [{"freeze_layers": -1, "head_per_language": "head", "epochs": 3,
                                    "learning_rate": 1e-2},
-                                  {"freeze_layers": 0, "head_per_language": "bias"}])
+                                  {"freeze_layers": 0, "head_per_language": "bias", "language_temperature": 3.0}])
 def test_parts_per_language_train_jointly_and_predict_with_the_texts_language(tmp_path, monkeypatch, mode):
     import emotionlib
     from emotionlib import data as D
@@ -312,6 +312,8 @@ def test_parts_per_language_train_jointly_and_predict_with_the_texts_language(tm
     model, tok, meta = load_model(run / "model")
     assert meta["head_per_language"] == mode["head_per_language"] and model.languages == ["arq", "sun"]
     assert model.language_bias.abs().sum() > 0  # trained, not left at zero
+    shares = read_json(run / "provenance.json")["language_rows_per_epoch"]
+    assert sum(shares.values()) == read_json(run / "provenance.json")["n_train"]
     # the saved classifier, given each row's language, reproduces the validation figure training recorded
     _, val = D.training_parts(cfg, RunLayout(run))
     ex = D.Examples.from_splits(val, meta["labels"])
@@ -344,6 +346,36 @@ def test_config_refuses_parts_per_language_it_cannot_train():
     with pytest.raises(ConfigError, match="must be one of"):
         load_config("smoke", {"head_per_language": "true", "languages": "all"})
     assert load_config("smoke", {"head_per_language": "head", "languages": "all"}).head_per_language == "head"
+
+
+def test_language_temperature_sampling_evens_out_languages_and_replays_by_epoch():
+    from emotionlib.config import ConfigError
+    from emotionlib.train import EpochSampler, language_shares
+
+    langs = ["big"] * 900 + ["mid"] * 90 + ["tiny"] * 10
+    assert language_shares(langs, 1.0) == {"big": 900, "mid": 90, "tiny": 10}
+    shares = language_shares(langs, 3.0)
+    assert sum(shares.values()) == 1000 and shares["big"] < 900 and shares["tiny"] > 10
+    q = np.array([900, 90, 10]) ** (1 / 3)
+    assert np.allclose([shares[k] for k in ("big", "mid", "tiny")], q / q.sum() * 1000, atol=1)
+    sampler = EpochSampler([5] * 1000, 16, seed=42, langs=langs, temperature=3.0)
+    rows = list(sampler)
+    assert len(rows) == 1000 == len(sampler)
+    drawn = {k: [i for i in rows if langs[i] == k] for k in shares}
+    assert {k: len(v) for k, v in drawn.items()} == shares
+    assert len(set(drawn["big"])) == shares["big"]  # a large language is drawn in part, no row twice
+    assert set(drawn["tiny"]) == set(range(990, 1000))  # a small one: every row, then again
+    assert list(sampler) == rows  # the same epoch replays identically (resume)
+    sampler.set_epoch(1)
+    assert list(sampler) != rows
+    grouped = EpochSampler(list(range(1000)), 16, seed=42, group_by_length=True, langs=langs, temperature=3.0)
+    assert sorted(grouped) == sorted(rows)  # grouping reorders the same draw
+    # temperature 1 is the plain shuffle, so runs made before sampling existed replay unchanged
+    assert list(EpochSampler([5] * 1000, 16, 42, langs=langs)) == list(EpochSampler([5] * 1000, 16, 42))
+    with pytest.raises(ConfigError, match="several BRIGHTER training languages"):
+        load_config("smoke", {"language_temperature": 3})
+    with pytest.raises(ConfigError, match=">= 1"):
+        load_config("smoke", {"language_temperature": 0.5, "languages": "all"})
 
 
 def test_layer_wise_learning_rates_and_the_cosine_schedule():
