@@ -6,6 +6,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
 from emotionlib.data import Collator
 
@@ -25,14 +26,17 @@ def batched_proba(forward: Forward, tokenizer, texts: Sequence[str], num_labels:
     out = np.zeros((len(texts), num_labels), dtype=np.float32)
     if not texts:
         return out
-    enc = tokenizer(texts, truncation=True, max_length=max_length)
+    with record_function("predict:tokenise"):  # the labels name the phases in a profile (benchmarks/profile_phases.py)
+        enc = tokenizer(texts, truncation=True, max_length=max_length)
     order = np.argsort([len(x) for x in enc["input_ids"]], kind="stable") if sort_by_length else np.arange(len(texts))
     collate = Collator(tokenizer.pad_token_id)
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False):
         rows = order[start:start + batch_size]
-        batch = collate([{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
-                          "label_mask": np.zeros(0)} for i in rows])
-        out[rows] = forward(batch["input_ids"], batch["attention_mask"])
+        with record_function("predict:collate"):
+            batch = collate([{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
+                              "label_mask": np.zeros(0)} for i in rows])
+        with record_function("predict:forward"):
+            out[rows] = forward(batch["input_ids"], batch["attention_mask"])
     return out
 
 

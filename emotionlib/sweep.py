@@ -110,7 +110,10 @@ def run_one(cfg: Config) -> dict:
 
     summary = read_json(RunLayout(run_dir).train_summary)
     val_keys = [k for k in sets if k.startswith("val/")]
-    return {"run_id": cfg.run_id, "seed": cfg.seed,
+    labels = dict.fromkeys(lab for k in val_keys for lab in sets[k]["threshold_0.5"]["per_label"])
+    per_label = {f"val_{lab}_0.5": float(np.nanmean([sets[k]["threshold_0.5"]["per_label"].get(lab, {}).get(
+        "f1", np.nan) for k in val_keys])) for lab in labels}  # what a setting does to each label
+    return {"run_id": cfg.run_id, "seed": cfg.seed, **per_label,
             "val_f1_0.5": float(np.mean([f1(k, "threshold_0.5") for k in val_keys])),
             "val_f1_tuned": float(np.mean([f1(k, "tuned_thresholds") for k in val_keys])),
             "dev_f1_0.5": f1(f"dev/{lang}", "threshold_0.5"), "dev_f1_tuned": f1(f"dev/{lang}", "tuned_thresholds"),
@@ -179,7 +182,7 @@ def summarise(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     """One row per setting: mean and sd over seeds of each figure, best validation mean first."""
     g = runs.groupby(axes, sort=False, dropna=False)
     table = g.size().rename("seeds").reset_index()
-    for m in METRICS:
+    for m in METRICS + tuple(c for c in runs.columns if c.startswith("val_") and c not in METRICS):
         table[f"{m}_mean"] = g[m].mean().values
         table[f"{m}_sd"] = g[m].std(ddof=1).values
     return table.sort_values("val_f1_0.5_mean", ascending=False, kind="stable").reset_index(drop=True)

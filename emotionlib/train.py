@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 from torch.utils.data import DataLoader, Sampler
 
 from emotionlib import data as D
@@ -413,18 +414,20 @@ def _train_epoch(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn,
                desc=f"epoch {progress.epoch + 1}/{cfg.epochs}", disable=not accelerator.is_main_process,
                dynamic_ncols=True)
     seen = 0
-    for batch in bar:
-        with accelerator.autocast():
+    for batch in bar:  # the labels name the phases in a profile (benchmarks/profile_phases.py)
+        with record_function("train:forward"), accelerator.autocast():
             logits = model(**{k: v for k, v in batch.items() if k not in ("labels", "label_mask")})
             loss = loss_fn(logits.float(), batch["labels"], batch["label_mask"])
-        accelerator.backward(loss)
-        if cfg.max_grad_norm:
-            accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        if ema is not None:
-            ema.update()
+        with record_function("train:backward"):
+            accelerator.backward(loss)
+        with record_function("train:optimiser"):
+            if cfg.max_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            if ema is not None:
+                ema.update()
         progress.step_in_epoch += 1
         progress.global_step += 1
         progress.loss_sum += accelerator.gather(loss.detach()).mean().item()

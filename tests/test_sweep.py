@@ -38,9 +38,11 @@ def test_a_bad_spec_is_refused_naming_the_field(tmp_path, grids, message):
 def test_summary_is_mean_and_sd_over_seeds_best_first():
     runs = pd.DataFrame({"loss": ["bce"] * 3 + ["focal"] * 3, "seed": [1, 2, 3] * 2,
                          "val_f1_0.5": [0.5, 0.6, 0.7, 0.7, 0.8, 0.9], "val_f1_tuned": 0.5, "dev_f1_0.5": 0.5,
-                         "dev_f1_tuned": 0.5, "best_epoch": [1, 2, 3] * 2, "train_seconds": 1.0})
+                         "dev_f1_tuned": 0.5, "best_epoch": [1, 2, 3] * 2, "train_seconds": 1.0,
+                         "val_anger_0.5": [0.1, 0.2, 0.3, 0.4, 0.4, 0.4]})
     table = summarise(runs, ["loss"])
     assert list(table["loss"]) == ["focal", "bce"] and list(table["seeds"]) == [3, 3]
+    assert np.allclose(table["val_anger_0.5_mean"], [0.4, 0.2]) and np.allclose(table["val_anger_0.5_sd"], [0, 0.1])
     assert np.isclose(table.loc[0, "val_f1_0.5_mean"], 0.8) and np.isclose(table.loc[0, "val_f1_0.5_sd"], 0.1)
 
 
@@ -55,6 +57,7 @@ def test_a_sweep_runs_every_setting_and_seed_and_resumes(tmp_path):
         row = table[table["loss_weighting"] == w].iloc[0]
         assert np.isclose(row["val_f1_0.5_mean"], group["val_f1_0.5"].mean())
         assert np.isclose(row["dev_f1_tuned_sd"], group["dev_f1_tuned"].std(ddof=1), equal_nan=True)
+        assert np.isclose(row["val_fear_0.5_mean"], group["val_fear_0.5"].mean())  # each label's figure too
     for run_id in runs["run_id"]:
         assert (tmp_path / "runs" / run_id / "metrics.json").is_file()
     again = pd.read_csv(run_sweep(spec, str(tmp_path / "runs"), tmp_path / "reports") / "runs.csv")

@@ -1,0 +1,119 @@
+"""Where the time goes: one training epoch and one `predict`, under the torch profiler, split into phases.
+
+    python benchmarks/profile_phases.py --model minilm --out bench      # the quick profile, about 3 min
+
+Training (`emotionlib.train.train`, one epoch of the quick profile on --lang's training part, nothing skipped): the
+texts' tokenisation (timed around the dataset's construction, which tokenises once), and inside the epoch the
+DataLoader's batches (sampling and collation), the forward pass with the loss, the backward pass, the optimiser
+(clipping, AdamW, schedule) and the rest of the loop (Python: progress bar, loss bookkeeping). Predict
+(`Classifier.predict_proba` on --lang's test file): tokenisation, collation, forward, the rest. The phases are the
+`record_function` labels the loop and `batched_proba` carry; the profiler adds a little to each op, so the shares
+are the figure to read and the wall times are those of the profiled run. Writes <out>/profile_phases.{json,md}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import emotionlib  # noqa: E402
+from emotionlib import data as D  # noqa: E402
+from emotionlib.config import load_config  # noqa: E402
+from emotionlib.model import load_tokenizer, resolve_encoder  # noqa: E402
+from emotionlib.runs import RunLayout, provenance, write_json  # noqa: E402
+from emotionlib.train import train  # noqa: E402
+
+LOADER = "enumerate(DataLoader)"  # the profiler's own label of a DataLoader's next batch
+
+
+def labelled_seconds(prof) -> dict[str, float]:
+    """Seconds under each `train:`/`predict:` label and the DataLoader's, summed over their occurrences."""
+    out: dict[str, float] = defaultdict(float)
+    for e in prof.events():
+        name = "train:batches" if e.name.startswith(LOADER) else e.name
+        if name.startswith(("train:", "predict:")):
+            out[name] += e.time_range.elapsed_us() / 1e6
+    return dict(out)
+
+
+def profile_training(cfg) -> dict:
+    """One epoch under the profiler; its phases, with the epoch's own wall time from the training log."""
+    layout = RunLayout(cfg.run_dir)
+    D.prepare_data(cfg, layout)
+    tokenizer = load_tokenizer(resolve_encoder(cfg.model))
+    train_parts, _ = D.training_parts(cfg, layout)
+    ex = D.Examples.from_splits(train_parts, train_parts[0].labels)
+    t0 = time.perf_counter()
+    D.EmotionDataset(ex, tokenizer, cfg.max_length, cfg.pad_to_max_length)  # what train() does once, timed alone
+    tokenise = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run = train(cfg)
+    wall = time.perf_counter() - t0
+    epoch = json.loads(RunLayout(run).train_log.read_text(encoding="utf-8").splitlines()[0])
+    seconds = labelled_seconds(prof)
+    loop = {k: seconds.get(f"train:{k}", 0.0) for k in ("batches", "forward", "backward", "optimiser")}
+    loop["rest of the loop (Python)"] = max(epoch["train_seconds"] - sum(loop.values()), 0.0)
+    return {"run": str(run), "wall_seconds": round(wall, 2), "epoch_seconds": epoch["train_seconds"],
+            "tokenise_seconds": round(tokenise, 3), "rows": len(ex.texts),
+            "phases": {k: round(v, 3) for k, v in loop.items()}}
+
+
+def profile_predict(run: Path, texts: list[str]) -> dict:
+    clf = emotionlib.load(run)
+    clf.predict_proba(texts[:64])  # warm-up
+    t0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        clf.predict_proba(texts)
+    wall = time.perf_counter() - t0
+    seconds = labelled_seconds(prof)
+    phases = {k: seconds.get(f"predict:{k}", 0.0) for k in ("tokenise", "collate", "forward")}
+    phases["rest (Python)"] = max(wall - sum(phases.values()), 0.0)
+    return {"wall_seconds": round(wall, 3), "texts": len(texts), "texts_per_second": round(len(texts) / wall, 1),
+            "phases": {k: round(v, 3) for k, v in phases.items()}}
+
+
+def table(title: str, phases: dict[str, float], total: float) -> list[str]:
+    rows = [f"| {title} | seconds | share |", "|---|---:|---:|"]
+    rows += [f"| {k} | {v:.2f} | {100 * v / total:.1f}% |" for k, v in phases.items()]
+    return rows + [f"| total | {total:.2f} | 100% |", ""]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="minilm")
+    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--lang", default="eng")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_config(args.profile, {"model": args.model, "languages": [args.lang], "epochs": 1, "patience": 0,
+                                         "runs_dir": tmp, "run_id": "profile"})
+        training = profile_training(cfg)
+        test = D.source_for(cfg).load("test", args.lang)
+        predict = profile_predict(Path(training["run"]), test.texts)
+    result = {"model": args.model, "profile": args.profile, "lang": args.lang, "training": training,
+              "predict": predict, "threads": torch.get_num_threads(), "provenance": provenance()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "profile_phases.json", result)
+    md = [f"# Where the time goes: {args.model}, {args.profile} profile, {args.lang}", "",
+          f"Tokenising the {training['rows']} training texts once: {training['tokenise_seconds']:.2f} s.", "",
+          *table("one training epoch", training["phases"], training["epoch_seconds"]),
+          *table(f"predict, {predict['texts']} texts ({predict['texts_per_second']} texts/s)", predict["phases"],
+                 predict["wall_seconds"])]
+    (args.out / "profile_phases.md").write_text("\n".join(md), encoding="utf-8")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
