@@ -31,7 +31,7 @@ from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.model import load_tokenizer, resolve_encoder  # noqa: E402
 from emotionlib.runs import RunLayout, provenance, write_json  # noqa: E402
-from emotionlib.train import train  # noqa: E402
+from emotionlib.train import EpochSampler, train  # noqa: E402
 
 LOADER = "enumerate(DataLoader)"  # the profiler's own label of a DataLoader's next batch
 
@@ -46,6 +46,16 @@ def labelled_seconds(prof) -> dict[str, float]:
     return dict(out)
 
 
+def padding_share(lengths: list[int], order: list[int], batch_size: int) -> float:
+    """The share of the computed token positions that are padding, for batches of `order` padded to their longest."""
+    padded = real = 0
+    for start in range(0, len(order), batch_size):
+        batch = [lengths[i] for i in order[start:start + batch_size]]
+        padded += max(batch) * len(batch)
+        real += sum(batch)
+    return 1 - real / padded
+
+
 def profile_training(cfg) -> dict:
     """One epoch under the profiler; its phases, with the epoch's own wall time from the training log."""
     layout = RunLayout(cfg.run_dir)
@@ -54,8 +64,11 @@ def profile_training(cfg) -> dict:
     train_parts, _ = D.training_parts(cfg, layout)
     ex = D.Examples.from_splits(train_parts, train_parts[0].labels)
     t0 = time.perf_counter()
-    D.EmotionDataset(ex, tokenizer, cfg.max_length, cfg.pad_to_max_length)  # what train() does once, timed alone
+    ds = D.EmotionDataset(ex, tokenizer, cfg.max_length, cfg.pad_to_max_length)  # what train() does, timed alone
     tokenise = time.perf_counter() - t0
+    # what a token budget per batch could save at most: the padding in the epoch's batches as the loop makes them
+    padding = padding_share(ds.lengths, list(EpochSampler(ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length)),
+                            cfg.batch_size)
     t0 = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         run = train(cfg)
@@ -66,6 +79,7 @@ def profile_training(cfg) -> dict:
     loop["rest of the loop (Python)"] = max(epoch["train_seconds"] - sum(loop.values()), 0.0)
     return {"run": str(run), "wall_seconds": round(wall, 2), "epoch_seconds": epoch["train_seconds"],
             "tokenise_seconds": round(tokenise, 3), "rows": len(ex.texts),
+            "padding_share": round(padding, 4), "group_by_length": cfg.group_by_length,
             "phases": {k: round(v, 3) for k, v in loop.items()}}
 
 
@@ -107,7 +121,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "profile_phases.json", result)
     md = [f"# Where the time goes: {args.model}, {args.profile} profile, {args.lang}", "",
-          f"Tokenising the {training['rows']} training texts once: {training['tokenise_seconds']:.2f} s.", "",
+          f"Tokenising the {training['rows']} training texts once: {training['tokenise_seconds']:.2f} s. Padding in "
+          f"the epoch's batches (group_by_length: {training['group_by_length']}): "
+          f"{100 * training['padding_share']:.1f}% of the token positions computed.", "",
           *table("one training epoch", training["phases"], training["epoch_seconds"]),
           *table(f"predict, {predict['texts']} texts ({predict['texts_per_second']} texts/s)", predict["phases"],
                  predict["wall_seconds"])]

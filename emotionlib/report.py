@@ -187,6 +187,11 @@ def trained_text(r: RunResults) -> str:
             "(the frozen-encoder mode)" if frozen == -1 else
             f"every weight above layer {frozen} (the embeddings and the lowest {frozen} layers frozen)")
     n = r.provenance.get("trainable_parameters")
+    t = r.config.language_temperature
+    if t != 1:  # language-balanced sampling
+        what += (f"; each epoch draws a language's rows in proportion to n^(1/{t:g}) of its n training rows (from "
+                 f"{min(r.provenance['language_rows_per_epoch'].values()):,} to "
+                 f"{max(r.provenance['language_rows_per_epoch'].values()):,} rows a language)")
     return (what + (f", {n:,} trainable parameters" if n else "") + "; arithmetic "
             + ("in bf16 autocast (weights and optimiser in fp32), predictions too" if precision == "bf16" else
                "in fp16 autocast" if precision == "fp16" else "in fp32"))

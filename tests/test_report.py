@@ -79,9 +79,12 @@ def test_comparison_count_states_the_languages_beaten_on_test():
     text = comparison_count(r)
     assert "**3 languages with a published figure**" in text and "on **1** (hin)" in text
     assert "TF-IDF baseline on 2" in text and "62.00 against 71.57" in text
-    frozen = SimpleNamespace(model_meta={"freeze_layers": -1, "mixed_precision": "bf16"},
+    frozen = SimpleNamespace(model_meta={"freeze_layers": -1, "mixed_precision": "bf16"}, config=r.config,
                              provenance={"trainable_parameters": 2310})
     assert "head only" in trained_text(frozen) and "2,310 trainable" in trained_text(frozen)
     assert "bf16 autocast" in trained_text(frozen)
-    partial = SimpleNamespace(model_meta={"freeze_layers": 6}, provenance={})
+    partial = SimpleNamespace(model_meta={"freeze_layers": 6}, provenance={}, config=r.config)
     assert "lowest 6 layers frozen" in trained_text(partial) and "in fp32" in trained_text(partial)
+    balanced = SimpleNamespace(model_meta={"freeze_layers": 6}, config=load_config("multilingual"),
+                               provenance={"language_rows_per_epoch": {"arq": 1450, "eng": 1980, "amh": 2106}})
+    assert "n^(1/3) of its n training rows (from 1,450 to 2,106 rows a language)" in trained_text(balanced)
