@@ -258,6 +258,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
             save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), optimizer, scheduler, progress, rng, ema)
         accelerator.wait_for_everyone()
 
+    best_probs = None  # the best epoch's validation probabilities, when this process computed them
     while progress.epoch < cfg.epochs and not progress.done:
         epoch = progress.epoch
         t0 = time.time()
@@ -266,16 +267,20 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
         train_seconds = time.time() - t0
 
         with ema.applied() if ema else contextlib.nullcontext():  # the average is what is validated and kept
+            probs = val_proba(accelerator.unwrap_model(model))
             entry = {"epoch": epoch + 1, "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
-                     **_validate(val_proba(accelerator.unwrap_model(model)), val_ex, loss_fn),
+                     **_validate(probs, val_ex, loss_fn),
                      "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 2),
                      "train_examples_per_second": round(seen / train_seconds, 2)}
+            best = progress.best_epoch
             _end_epoch(cfg, layout, accelerator, progress, entry, label_weights, lambda: save_model(
                 classifier, tokenizer, layout.model, meta | {"best_epoch": epoch + 1}))
+            if progress.best_epoch != best:
+                best_probs = probs  # the saved model's, so the thresholds need no second pass over validation
         checkpoint()
 
     if main:
-        _finish(layout, val_ex, progress, started, val_proba)
+        _finish(layout, val_ex, progress, started, val_proba, best_probs)
         remove_owned(ckpt_dir, "checkpoint")
     accelerator.wait_for_everyone()
     return run_dir
@@ -446,13 +451,16 @@ def _validate(probs: np.ndarray, val_ex: D.Examples, loss_fn) -> dict:
             "val_macro_f1": val["mean_macro_f1"], "val_label_f1": label_f1(val_ex.y, decide(probs), val_ex.mask)}
 
 
-def _finish(layout: RunLayout, val_ex: D.Examples, progress: Progress, started: float, val_proba) -> None:
-    """Tune per-label thresholds on the validation part with the best model, draw the training curves, and
-    write the training summary (last: its presence means the training step is complete)."""
+def _finish(layout: RunLayout, val_ex: D.Examples, progress: Progress, started: float, val_proba,
+            probs: np.ndarray | None = None) -> None:
+    """Tune per-label thresholds on the validation part with the best model (its validation probabilities
+    `probs`, or computed again when an earlier process validated it), draw the training curves, and write the
+    training summary (last: its presence means the training step is complete)."""
     import pandas as pd
 
     model, _, meta = load_model(layout.model)
-    probs = val_proba(model)
+    if probs is None:
+        probs = val_proba(model)
     thresholds = np.full(len(meta["labels"]), 0.5)
     cols = val_ex.mask.astype(bool).any(axis=0)
     thresholds[cols] = tune_thresholds(val_ex.y[:, cols], probs[:, cols])
