@@ -221,7 +221,6 @@ def _claim(cfg: Config, layout: RunLayout, resume: bool, done: bool) -> None:
 def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, precision: str, resume: bool,
            started: float) -> Path:
     main = accelerator.is_main_process
-    run_dir, ckpt_dir = layout.root, layout.checkpoint
     train_parts, val_parts = training_parts(cfg, layout)
     train_parts, augmented = augment_training(cfg, train_parts, encoder_dir)  # the training part only
     labels = label_space(train_parts)
@@ -242,20 +241,16 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     if label_weights is not None and progress.label_weights is not None:
         label_weights.copy_(torch.tensor(progress.label_weights))
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
-
     meta = model_metadata(cfg, encoder_dir, precision, labels)
     if main:
-        write_json(layout.provenance, provenance({
-            "seed": cfg.seed, "encoder_dir": str(encoder_dir), **encoder_provenance(cfg.model), "n_train": len(train_ds),
+        write_json(layout.provenance, run_provenance(cfg, layout, encoder_dir, train_ex, len(train_ds), {
             "n_val": len(val_ex.ids), "augmented_rows": augmented, "trainable_parameters": trainable,
-            "language_rows_per_epoch": language_shares(train_ex.langs, cfg.language_temperature),
-            "feature_seconds": feature_seconds, "mixed_precision": precision, "processes": accelerator.num_processes,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "data": read_json(layout.split)["checksums"]}))
+            "feature_seconds": feature_seconds, "mixed_precision": precision, "processes": accelerator.num_processes}))
 
     def checkpoint() -> None:
         rng = accelerator.gather(torch.get_rng_state().unsqueeze(0).to(accelerator.device)).cpu()
         if main:
-            save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), optimizer, scheduler, progress, rng, ema)
+            save_checkpoint(layout.checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, progress, rng, ema)
         accelerator.wait_for_everyone()
 
     best_probs = None  # the best epoch's validation probabilities, when this process computed them
@@ -272,18 +267,27 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
                      **_validate(probs, val_ex, loss_fn),
                      "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 2),
                      "train_examples_per_second": round(seen / train_seconds, 2)}
-            best = progress.best_epoch
             _end_epoch(cfg, layout, accelerator, progress, entry, label_weights, lambda: save_model(
                 classifier, tokenizer, layout.model, meta | {"best_epoch": epoch + 1}))
-            if progress.best_epoch != best:
+            if progress.best_epoch == epoch + 1:  # this epoch was saved as the best
                 best_probs = probs  # the saved model's, so the thresholds need no second pass over validation
         checkpoint()
 
     if main:
         _finish(layout, val_ex, progress, started, val_proba, best_probs)
-        remove_owned(ckpt_dir, "checkpoint")
+        remove_owned(layout.checkpoint, "checkpoint")
     accelerator.wait_for_everyone()
-    return run_dir
+    return layout.root
+
+
+def run_provenance(cfg: Config, layout: RunLayout, encoder_dir: Path, train_ex: D.Examples, n_train: int,
+                   facts: dict) -> dict:
+    """provenance.json of a training run: the run's own `facts` beside the seed, encoder, sampling and data."""
+    return provenance({"seed": cfg.seed, "encoder_dir": str(encoder_dir), **encoder_provenance(cfg.model),
+                       "n_train": n_train, **facts,
+                       "language_rows_per_epoch": language_shares(train_ex.langs, cfg.language_temperature),
+                       "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                       "data": read_json(layout.split)["checksums"]})
 
 
 def model_metadata(cfg: Config, encoder_dir: Path, precision: str, labels) -> dict:
