@@ -34,6 +34,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# each encoder at its profile's learning rate; --freeze picks how many lower layers the freezing variants freeze
+LEARNING_RATES = {"me5-small": 5e-5, "mpnet": 5e-5, "minilm": 1e-4}
 BASE = {"model": "me5-small", "learning_rate": 5e-5, "patience": 0}
 VARIANTS = {
     "fp32": {},
@@ -45,6 +47,14 @@ VARIANTS = {
     "hf_trainer fp32": {"trainer": True},
     "hf_trainer bf16": {"trainer": True, "mixed_precision": "bf16"},
 }
+
+
+def set_model(model: str, freeze: int) -> None:
+    """Point BASE and the freezing variants at `model` (the variants' names keep the number of frozen layers)."""
+    BASE.update(model=model, learning_rate=LEARNING_RATES[model])
+    for name in [k for k in VARIANTS if "freeze6" in k]:
+        settings = VARIANTS.pop(name)
+        VARIANTS[name.replace("freeze6", f"freeze{freeze}")] = {**settings, "freeze_layers": freeze}
 
 
 def peak_mb() -> float:
@@ -174,7 +184,8 @@ def one_child(variant: str, settings: dict, lang: str, args) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "EMOTIONLIB_CACHE"}
     return run_child(["--variant", variant, "--settings", json.dumps(settings), "--lang", lang, "--rows",
                       str(args.rows), "--frozen-epochs", str(args.frozen_epochs), "--compile-steps",
-                      str(args.compile_steps), "--threads", str(args.threads)], f"{lang} {variant}", __file__, env)
+                      str(args.compile_steps), "--threads", str(args.threads), "--model", args.model,
+                      "--freeze", str(args.freeze)], f"{lang} {variant}", __file__, env)
 
 
 def main() -> None:
@@ -186,12 +197,15 @@ def main() -> None:
     p.add_argument("--frozen-epochs", type=int, default=5)
     p.add_argument("--compile-steps", type=int, default=6)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--model", default="me5-small", choices=sorted(LEARNING_RATES))
+    p.add_argument("--freeze", type=int, default=6, help="lower layers the freezing variants freeze")
     p.add_argument("--only", nargs="+", help="variant names (default: all, then torch.compile)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--variant", default="")
     p.add_argument("--settings", default="{}")
     p.add_argument("--lang", default="eng")
     args = p.parse_args()
+    set_model(args.model, args.freeze)
     if args.child:
         return child(args)
     variants = {k: v for k, v in VARIANTS.items() if not args.only or k in args.only}
@@ -209,14 +223,15 @@ def main() -> None:
     res = {"machine": machine(), "settings": vars(args) | {"out": str(args.out)}, "variants": VARIANTS,
            "runs": runs, "wall_seconds": round(time.time() - t0, 1)}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "levers.json").write_text(json.dumps(res, indent=2))
-    (args.out / "levers.md").write_text(table(res))
+    stem = "levers" if args.model == "me5-small" else f"levers-{args.model}"
+    (args.out / f"{stem}.json").write_text(json.dumps(res, indent=2))
+    (args.out / f"{stem}.md").write_text(table(res))
     print(table(res))
 
 
 def table(res: dict) -> str:
     m = res["machine"]
-    lines = [f"machine: {m['cpu']}, nproc {m['nproc']}, torch {m['torch']}, cpu capability {m['cpu_capability']}, "
+    lines = [f"model {res['settings'].get('model', 'me5-small')}; machine: {m['cpu']}, nproc {m['nproc']}, torch {m['torch']}, cpu capability {m['cpu_capability']}, "
              f"oneDNN bf16 {m['onednn_bf16']}; {res['settings']['rows']} rows before the 80/20 split, "
              f"{res['settings']['reps']} reps interleaved", "",
              "| language | variant | examples/s (median) | vs fp32 | peak RSS MB |", "|---|---|---|---|---|"]
