@@ -215,8 +215,9 @@ def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, t
     for n in fit["names"]:
         alone = {k: p for k, p in probs.items() if k.split(" ")[0] == n.split(" ")[0]}
         member_oof[n] = scores(va.y, decide(probs[n], 0.5) if small else
-                               cross_fit(alone, va.y, cfg.stack_folds, cfg.seed), va.labels)["macro_f1"]
+                               cross_fit(alone, va.y, cfg.stack_folds, cfg.seed), va.labels)
     keep = {n: saved[n] for n in fit["names"] if n in saved}
+    oof_scores = scores(va.y, oof, va.labels)
     record = {"labels": list(va.labels), "n_train": len(tr), "n_val": len(va),
               "rule": "fixed (validation part too small)" if small else "fitted on the validation part",
               "members": [n.split(" ")[0] for n in fit["names"]],
@@ -225,9 +226,16 @@ def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, t
               "thresholds": [float(t) for t in thresholds],
               "member_thresholds": {n.split(" ")[0]: [float(t) for t in v] for n, v in member_thresholds.items()},
               "val_in_sample": scores(va.y, decide(mix(probs, fit), thresholds), va.labels)["macro_f1"],
-              "val_oof": scores(va.y, oof, va.labels)["macro_f1"],
-              "members_val_oof": {n.split(" ")[0]: v for n, v in member_oof.items()}}
+              "val_oof": oof_scores["macro_f1"],
+              "members_val_oof": {n.split(" ")[0]: v["macro_f1"] for n, v in member_oof.items()},
+              # per label, what the combination did against each member alone (the report's discussion)
+              "val_oof_per_label": label_f1(oof_scores),
+              "members_val_oof_per_label": {n.split(" ")[0]: label_f1(v) for n, v in member_oof.items()}}
     return record, {n.split(" ")[0]: v for n, v in keep.items()}
+
+
+def label_f1(s: dict) -> dict[str, float]:
+    return {lab: round(float(v["f1"]), 4) for lab, v in s["per_label"].items()}
 
 
 def train_runs(cfg) -> dict[str, Path]:

@@ -258,6 +258,49 @@ def stack_count(r: RunResults) -> str:
             "but unconfirmed.")
 
 
+def label_effects(r: RunResults) -> pd.DataFrame:
+    """Per label, the stack's cross-fitted validation F1 beside each member's alone (the mean over the stack's
+    languages that have the label); empty for a run without a stack, or one fitted before these were kept."""
+    if not r.layout.stack_meta.is_file():
+        return pd.DataFrame()
+    langs = [f for f in read_json(r.layout.stack_meta)["languages"].values() if "val_oof_per_label" in f]
+    rows = [{"label": lab, "who": "stack", "f1": v} for f in langs for lab, v in f["val_oof_per_label"].items()]
+    rows += [{"label": lab, "who": m, "f1": v} for f in langs for m, per in f["members_val_oof_per_label"].items()
+             for lab, v in per.items()]
+    if not rows:
+        return pd.DataFrame()
+    t = pd.DataFrame(rows).pivot_table(index="label", columns="who", values="f1", aggfunc="mean", sort=False)
+    members = [c for c in t.columns if c != "stack"]
+    t["best_member"] = t[members].idxmax(axis=1)
+    t["stack_minus_best_member"] = t["stack"] - t[members].max(axis=1)
+    return t[["stack", *members, "best_member", "stack_minus_best_member"]].reset_index().round(4)
+
+
+def sweep_label_effects(reports_dir: Path = Path("reports"), axes=("augment", "loss_weighting")) -> list[str]:
+    """One line per setting of augmentation or loss weighting that a sweep of this checkout measured against
+    `none`: the change of each label's validation F1 (mean over seeds, and over the sweep's other settings)."""
+    lines = []
+    for path in sorted(Path(reports_dir).glob("sweep-*/summary.csv")):
+        t = pd.read_csv(path)
+        labels = [c[4:-9] for c in t if c.startswith("val_") and c.endswith("_0.5_mean") and c != "val_f1_0.5_mean"]
+        setting = list(t.columns[:t.columns.get_loc("seeds")])  # the grid's axes come first
+        for axis in (a for a in axes if a in setting and "none" in set(t[a].astype(str))):
+            others = [c for c in setting if c != axis]
+            base = t[t[axis].astype(str) == "none"]
+            for value in sorted(set(t[axis].astype(str)) - {"none"}):
+                cur = t[t[axis].astype(str) == value]
+                pair = cur.merge(base, on=others, suffixes=("", "_none")) if others else \
+                    cur.merge(base, how="cross", suffixes=("", "_none"))
+                if not len(pair) or not labels:
+                    continue
+                change = {lab: 100 * (pair[f"val_{lab}_0.5_mean"] - pair[f"val_{lab}_0.5_mean_none"]).mean()
+                          for lab in labels}
+                diffs = ", ".join(f"{lab} {d:+.1f}" for lab, d in change.items())
+                lines.append(f"- `{axis}: {value}` against `none` ({path.parent.name}, {int(pair['seeds'].min())} "
+                             f"seeds, validation F1 at 0.5, points): {diffs}.")
+    return lines
+
+
 def crosslingual_section(r: RunResults):
     """The cross-lingual runs (`holdout_languages`), or a sentence saying there are none."""
     from IPython.display import Markdown
@@ -339,6 +382,12 @@ def discussion(r: RunResults) -> str:
         f"- The easiest label is *{best['label']}* (F1 {best['f1']:.3f}, support {int(best['support'])}); the hardest "
         f"is *{worst['label']}* (F1 {worst['f1']:.3f}, support {int(worst['support'])}).",
     ]
+    effects = label_effects(r)
+    if len(effects):
+        lines.append("- Per label, the stack against its best member alone (validation, cross-fitted): " + ", ".join(
+            f"*{e['label']}* {e['stack']:.3f} ({e['stack_minus_best_member'] * 100:+.1f} points against "
+            f"`{e['best_member']}`)" for e in effects.to_dict("records")) + ".")
+    lines += sweep_label_effects()
     if i:
         ra, rr = i["mean_rho_lime_attention"], i["mean_rho_lime_rollout"]
         lines.append(f"- Agreement between LIME and attention is {strength(ra)} for raw layer-1/head-1 attention "

@@ -95,6 +95,9 @@ def test_the_stack_is_fitted_per_language_and_saved_without_pickles(stacked_run)
         assert np.isclose(sum(f["weights"].values()), 1.0) and set(f["weights"]) == set(cfg.stack)
         assert len(f["thresholds"]) == len(f["labels"]) and all(0 < t < 1 for t in f["thresholds"])
         assert 0 <= f["val_oof"] <= 1 and set(f["members_val_oof"]) == set(cfg.stack)
+        assert list(f["val_oof_per_label"]) == f["labels"] and set(f["members_val_oof_per_label"]) == set(cfg.stack)
+        # the macro figure is the mean of the per-label ones it was computed with
+        assert np.isclose(np.mean(list(f["val_oof_per_label"].values())), f["val_oof"], atol=1e-3)
     files = sorted(p.name for p in layout.stack.rglob("*") if p.is_file())
     assert not [f for f in files if f.endswith((".pkl", ".pickle", ".joblib", ".pt", ".bin"))]
     assert "features_lr-arq.safetensors" in files and "baseline.json" in files
@@ -164,7 +167,7 @@ def test_a_small_validation_part_gets_the_fixed_rule(stacked_run):
 def test_the_report_counts_from_the_stack_table(stacked_run):
     from types import SimpleNamespace
 
-    from emotionlib.report import stack_count, stack_section
+    from emotionlib.report import label_effects, stack_count, stack_section
 
     cfg, _ = stacked_run
     layout = RunLayout(cfg.run_dir)
@@ -175,6 +178,12 @@ def test_the_report_counts_from_the_stack_table(stacked_run):
     above = int((t["stack_minus_best"] > 0).sum())
     assert f"above the best published figure on **{above}**" in text and f"**{t['stack'].mean():.2f}**" in text
     assert "Romanian" in text and len(stack_section(SimpleNamespace(layout=layout)).data) > 0
+    effects = label_effects(SimpleNamespace(layout=layout))
+    stack = read_json(layout.stack_meta)["languages"]
+    anger = np.mean([f["val_oof_per_label"]["anger"] for f in stack.values() if "anger" in f["labels"]])
+    row = effects.set_index("label").loc["anger"]
+    assert np.isclose(row["stack"], anger, atol=1e-4) and row["best_member"] in cfg.stack
+    assert np.isclose(row["stack_minus_best_member"], row["stack"] - row[list(cfg.stack)].max(), atol=2e-4)
 
 
 def test_config_checks_the_stacks_further_runs():

@@ -88,3 +88,23 @@ def test_comparison_count_states_the_languages_beaten_on_test():
     balanced = SimpleNamespace(model_meta={"freeze_layers": 6}, config=load_config("multilingual"),
                                provenance={"language_rows_per_epoch": {"arq": 1450, "eng": 1980, "amh": 2106}})
     assert "n^(1/3) of its n training rows (from 1,450 to 2,106 rows a language)" in trained_text(balanced)
+
+
+def test_sweep_label_effects_pair_each_setting_with_none_on_the_other_axes(tmp_path):
+    import pandas as pd
+
+    from emotionlib.report import sweep_label_effects
+
+    (tmp_path / "sweep-x").mkdir()
+    pd.DataFrame({"loss": ["bce", "bce", "focal", "focal"], "loss_weighting": ["none", "static", "none", "static"],
+                  "seeds": [3, 3, 3, 2], "val_f1_0.5_mean": [0.6, 0.62, 0.61, 0.6],
+                  "val_anger_0.5_mean": [0.50, 0.54, 0.40, 0.42], "val_joy_0.5_mean": [0.70, 0.69, 0.70, 0.70]}
+                 ).to_csv(tmp_path / "sweep-x" / "summary.csv", index=False)
+    lines = sweep_label_effects(tmp_path)
+    # anger: +4 (bce) and +2 (focal) points, mean +3; joy: -1 and 0, mean -0.5; the fewest seeds of the pairs
+    assert lines == ["- `loss_weighting: static` against `none` (sweep-x, 2 seeds, validation F1 at 0.5, points): "
+                     "anger +3.0, joy -0.5."]
+    (tmp_path / "sweep-y").mkdir()  # a sweep without per-label columns or without a `none` says nothing
+    pd.DataFrame({"augment": ["eda"], "seeds": [3], "val_f1_0.5_mean": [0.6]}).to_csv(
+        tmp_path / "sweep-y" / "summary.csv", index=False)
+    assert sweep_label_effects(tmp_path) == lines
