@@ -14,6 +14,12 @@ trains --frozen-epochs epochs and its figure counts the feature pass (with an em
                       train_sampling_strategy="group_by_length" (the fair peer of a loop that groups)
   torch.compile       eager against compiled bf16 training steps on the same batches, in one process
                       (compilation time reported apart)
+  compile / freeze6+compile   the config option torch_compile: true (regional compilation, dynamic shapes),
+                      compilation inside the timed epochs
+  hf_trainer compile  the Trainer with torch_compile=True (its own whole-model compilation)
+
+  python benchmarks/levers.py --model mpnet --langs eng --rows 400 --epochs 2 --reps 2 \
+      --only fp32 compile freeze6 freeze6+compile "hf_trainer fp32" "hf_trainer compile"   # mpnet, fp32 CPUs
 
   python benchmarks/levers.py --langs eng deu --rows 200 --reps 2 --out bench   # the defaults; about 17 min
 """
@@ -46,6 +52,11 @@ VARIANTS = {
     "frozen encoder (bf16)": {"mixed_precision": "bf16", "freeze_layers": -1, "learning_rate": 1e-3},
     "hf_trainer fp32": {"trainer": True},
     "hf_trainer bf16": {"trainer": True, "mixed_precision": "bf16"},
+    # torch.compile as the config option (regional, dynamic shapes) and as the Trainer's own torch_compile=True;
+    # the compilation counts in the time (run with --epochs 2 or more to see it amortised)
+    "compile": {"torch_compile": True},
+    "freeze6+compile": {"freeze_layers": 6, "torch_compile": True},
+    "hf_trainer compile": {"trainer": True, "torch_compile": True},
 }
 
 
@@ -74,6 +85,7 @@ def child_emotionlib(settings: dict, lang: str, rows: int, epochs: int, work: Pa
     seconds = sum(e["train_seconds"] for e in log) + (prov.get("feature_seconds") or 0)
     return {"seconds": seconds, "examples_per_second": prov["n_train"] * len(log) / seconds,
             "feature_seconds": prov.get("feature_seconds"), "epochs": len(log),
+            "last_epoch_examples_per_second": log[-1]["train_examples_per_second"],
             "val_macro_f1_last_epoch": log[-1]["val_macro_f1"]}
 
 
@@ -90,7 +102,7 @@ def train_part(lang: str, rows: int, work: Path):
     return cfg, D.training_parts(cfg)[0][0], folder, load_tokenizer(folder)
 
 
-def child_trainer(settings: dict, lang: str, rows: int, work: Path) -> dict:
+def child_trainer(settings: dict, lang: str, rows: int, work: Path, epochs: int = 1) -> dict:
     """Trainer on the same train part, same encoder, head, loss and schedule (bench.py's wrapper)."""
     import numpy as np
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
@@ -105,15 +117,16 @@ def child_trainer(settings: dict, lang: str, rows: int, work: Path) -> dict:
     ds = [{"input_ids": i, "attention_mask": a, "labels": y.astype(np.float32)}
           for i, a, y in zip(enc["input_ids"], enc["attention_mask"], tr.y)]
     args = TrainingArguments(output_dir=str(work / "trainer"), per_device_train_batch_size=cfg.batch_size,
-                             learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, num_train_epochs=1,
+                             learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, num_train_epochs=epochs,
                              warmup_steps=cfg.warmup_ratio, lr_scheduler_type="linear",
                              max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, report_to=[], save_strategy="no",
                              logging_strategy="no", disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
                              bf16=settings.get("mixed_precision") == "bf16", dataloader_num_workers=0,
-                             train_sampling_strategy="group_by_length")
+                             train_sampling_strategy="group_by_length",
+                             torch_compile=settings.get("torch_compile", False))
     out = Trainer(model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tok)).train()
     seconds = out.metrics["train_runtime"]
-    return {"seconds": seconds, "examples_per_second": len(ds) / seconds, "epochs": 1}
+    return {"seconds": seconds, "examples_per_second": len(ds) * epochs / seconds, "epochs": epochs}
 
 
 def child_compile(lang: str, rows: int, work: Path, steps: int) -> dict:
@@ -170,9 +183,9 @@ def child(args) -> None:
     if args.variant == "torch.compile":
         result = child_compile(args.lang, args.rows, work, args.compile_steps)
     elif settings.pop("trainer", False):
-        result = child_trainer(settings, args.lang, args.rows, work)
+        result = child_trainer(settings, args.lang, args.rows, work, args.epochs)
     else:
-        epochs = args.frozen_epochs if settings.get("freeze_layers") == -1 else 1
+        epochs = args.frozen_epochs if settings.get("freeze_layers") == -1 else args.epochs
         result = child_emotionlib(settings, args.lang, args.rows, epochs, work)
     result["peak_rss_mb"] = peak_mb()
     print("RESULT " + json.dumps(result))
@@ -182,10 +195,11 @@ def one_child(variant: str, settings: dict, lang: str, args) -> dict:
     from bench import one_child as run_child
 
     env = {k: v for k, v in os.environ.items() if k != "EMOTIONLIB_CACHE"}
-    return run_child(["--variant", variant, "--settings", json.dumps(settings), "--lang", lang, "--rows",
-                      str(args.rows), "--frozen-epochs", str(args.frozen_epochs), "--compile-steps",
-                      str(args.compile_steps), "--threads", str(args.threads), "--model", args.model,
-                      "--freeze", str(args.freeze)], f"{lang} {variant}", __file__, env)
+    flags = {"--rows": args.rows, "--frozen-epochs": args.frozen_epochs, "--epochs": args.epochs,
+             "--compile-steps": args.compile_steps, "--threads": args.threads, "--model": args.model,
+             "--freeze": args.freeze}
+    return run_child(["--variant", variant, "--settings", json.dumps(settings), "--lang", lang,
+                      *(str(x) for kv in flags.items() for x in kv)], f"{lang} {variant}", __file__, env)
 
 
 def main() -> None:
@@ -195,6 +209,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=200, help="training rows per variant (before the 80/20 split)")
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--frozen-epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=1, help="epochs of the fine-tuning variants")
     p.add_argument("--compile-steps", type=int, default=6)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--model", default="me5-small", choices=sorted(LEARNING_RATES))
@@ -231,9 +246,10 @@ def main() -> None:
 
 def table(res: dict) -> str:
     m = res["machine"]
-    lines = [f"model {res['settings'].get('model', 'me5-small')}; machine: {m['cpu']}, nproc {m['nproc']}, torch {m['torch']}, cpu capability {m['cpu_capability']}, "
-             f"oneDNN bf16 {m['onednn_bf16']}; {res['settings']['rows']} rows before the 80/20 split, "
-             f"{res['settings']['reps']} reps interleaved", "",
+    st = res["settings"]
+    lines = [f"model {st.get('model', 'me5-small')}; machine: {m['cpu']}, nproc {m['nproc']}, torch {m['torch']}, "
+             f"cpu capability {m['cpu_capability']}, oneDNN bf16 {m['onednn_bf16']}; {st['rows']} rows before the "
+             f"80/20 split, {st.get('epochs', 1)} epoch(s), {st['reps']} reps interleaved", "",
              "| language | variant | examples/s (median) | vs fp32 | peak RSS MB |", "|---|---|---|---|---|"]
     for lang, variants in res["runs"].items():
         base = statistics.median(r["examples_per_second"] for r in variants["fp32"]) if variants.get("fp32") else None
@@ -244,6 +260,9 @@ def table(res: dict) -> str:
                 eager = statistics.median(r["eager_examples_per_second"] for r in rs)
                 comp = statistics.median(r["first_pass_seconds_with_compilation"] for r in rs)
                 extra = f" (eager bf16 steps {eager:.1f} ex/s; first pass with compilation {comp:.0f} s)"
+            if rs[0].get("epochs", 1) > 1 and "last_epoch_examples_per_second" in rs[0]:
+                last = statistics.median(r["last_epoch_examples_per_second"] for r in rs)
+                extra += f" (last epoch {last:.1f} ex/s)"
             ratio = f"{eps / base:.2f}x" if base else "—"
             lines.append(f"| {lang} | {name}{extra} | {eps:.1f} | {ratio} | "
                          f"{statistics.median(r['peak_rss_mb'] for r in rs):.0f} |")

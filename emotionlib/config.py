@@ -133,6 +133,9 @@ class Config:
     mixed_precision: str = _f("no", "no, fp16, bf16, or auto: bf16 where the GPU or CPU computes it natively "
                                     "(oneDNN), else fp32")
     num_threads: int = _f(0, "torch threads; 0: torch's default")
+    torch_compile: bool = _f(False, "compile the training steps with torch.compile (inductor; one encoder layer "
+                             "compiled and reused for every layer, dynamic shapes); compilation counts in the "
+                             "training time")
     seed: int = _f(42, "the training seed")
     n_bootstrap: int = _f(1000, "bootstrap resamples of each scored set's 95% interval")
     lime_num_samples: int = _f(1000, "LIME perturbations per explanation")

@@ -160,7 +160,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     layout = RunLayout(cfg.run_dir)
     done = layout.train_summary.is_file()
     precision = resolve_precision(cfg.mixed_precision)  # what the run trains, records and predicts with
-    accelerator = _accelerator(precision)
+    accelerator = _accelerator(precision, cfg.torch_compile and cfg.freeze_layers != -1)
     main = accelerator.is_main_process
     with run_lock(layout) if main else contextlib.nullcontext():
         if main:
@@ -172,17 +172,24 @@ def train(cfg: Config, resume: bool = False) -> Path:
         return _train(cfg, layout, accelerator, encoder_dir, precision, resume, started)
 
 
-def _accelerator(precision: str):
-    """An Accelerator in this precision. Accelerate keeps one state per process, so a later run in the same
-    process (a notebook kernel, the cross-lingual runs) with another precision resets its precision part; the
-    process group and device (PartialState) are kept."""
+def _accelerator(precision: str, compile_model: bool = False):
+    """An Accelerator in this precision, compiling the model in `prepare` when asked (regional compilation: one
+    encoder layer is compiled and reused for the others, so compiling takes seconds, not minutes). Accelerate
+    keeps one state per process, so a later run in the same process (a notebook kernel, the cross-lingual runs)
+    with another precision or compilation resets that part; the process group and device (PartialState) are
+    kept."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
+    from accelerate.utils import DynamoBackend, TorchDynamoPlugin
 
-    if AcceleratorState._shared_state and AcceleratorState._shared_state.get("_mixed_precision") != precision:
+    dynamo = TorchDynamoPlugin(backend="inductor" if compile_model else "no", dynamic=True,
+                               use_regional_compilation=True if compile_model else None)
+    state = AcceleratorState._shared_state
+    compiled = getattr(state.get("dynamo_plugin"), "backend", DynamoBackend.NO) != DynamoBackend.NO
+    if state and (state.get("_mixed_precision") != precision or compiled != compile_model):
         AcceleratorState._reset_state()
     # cpu=True on a host without CUDA makes torchrun-style launches (LOCAL_RANK set) use gloo DDP on CPU
-    return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
+    return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(), dynamo_plugin=dynamo)
 
 
 def resolve_precision(wanted: str) -> str:
@@ -240,6 +247,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     progress = restore(layout, model, optimizer, scheduler, accelerator, ema) if resume else Progress()
     if label_weights is not None and progress.label_weights is not None:
         label_weights.copy_(torch.tensor(progress.label_weights))
+    plain = model  # what is checkpointed and validated: never the DDP wrapper or the compiled regions
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
     meta = model_metadata(cfg, encoder_dir, precision, labels)
     if main:
@@ -250,7 +258,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     def checkpoint() -> None:
         rng = accelerator.gather(torch.get_rng_state().unsqueeze(0).to(accelerator.device)).cpu()
         if main:
-            save_checkpoint(layout.checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, progress, rng, ema)
+            save_checkpoint(layout.checkpoint, plain, optimizer, scheduler, progress, rng, ema)
         accelerator.wait_for_everyone()
 
     best_probs = None  # the best epoch's validation probabilities, when this process computed them
@@ -260,9 +268,8 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
         seen = _train_epoch(cfg, accelerator, model, optimizer, scheduler, loss_fn, train_dl, progress, checkpoint,
                             ema)
         train_seconds = time.time() - t0
-
         with ema.applied() if ema else contextlib.nullcontext():  # the average is what is validated and kept
-            probs = val_proba(accelerator.unwrap_model(model))
+            probs = val_proba(plain)
             entry = {"epoch": epoch + 1, "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
                      **_validate(probs, val_ex, loss_fn),
                      "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 2),

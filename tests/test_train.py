@@ -435,3 +435,36 @@ def test_the_weights_moving_average_is_validated_kept_and_resumed(tmp_path, monk
     assert [e["epoch"] for e in b] == [1, 2]
     for x, y in zip(a, b):
         assert x["val_loss"] == pytest.approx(y["val_loss"], abs=1e-9) and x["val_macro_f1"] == y["val_macro_f1"]
+
+
+def test_torch_compile_compiles_the_layers_resumes_and_leaves_the_next_run_eager(tmp_path, monkeypatch):
+    """Compiled regions share the classifier's weights: the checkpoint has plain names (a killed compiled run
+    resumes) and the saved model loads; a later run in the same process is not compiled."""
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DynamoBackend
+
+    from emotionlib import train as T
+    from emotionlib.model import load_model
+
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    real, calls = T._train_epoch, []
+
+    def stop_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(T, "_train_epoch", stop_in_epoch_two)
+    base = {"runs_dir": str(tmp_path), "epochs": 2, "patience": 0, "max_train_rows": 48}
+    cfg = load_config("smoke", base | {"run_id": "compiled", "torch_compile": True})
+    with pytest.raises(KeyboardInterrupt):
+        T.train(cfg)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0
+    monkeypatch.setattr(T, "_train_epoch", real)
+    run = T.train(cfg, resume=True)
+    assert [e["epoch"] for e in log_of(run)] == [1, 2]
+    assert not any("_orig_mod" in k for k in load_model(run / "model")[0].state_dict())
+    T.train(load_config("smoke", base | {"run_id": "eager", "epochs": 1}))
+    assert AcceleratorState().dynamo_plugin.backend == DynamoBackend.NO
