@@ -219,7 +219,8 @@ def stack_facts(r: RunResults) -> list[str]:
     if not r.layout.stack_meta.is_file():
         return []
     st = read_json(r.layout.stack_meta)
-    return [f"- **Per-language stack** ({len(st['languages'])} languages, fitted in {st['wall_seconds']:.0f} s): "
+    n = len(st["languages"])
+    return [f"- **Per-language stack** ({n} language{'' if n == 1 else 's'}, fitted in {st['wall_seconds']:.0f} s): "
             f"members {', '.join(f'`{m}`' for m in st['members'])}; the features member is a logistic regression per "
             f"label (class-balanced, C from {', '.join(f'{c:g}' for c in st['lr_cs'])}) on the mean-pooled hidden "
             f"states of layers {', '.join(map(str, st['feature_layers']))} of the frozen `{st['encoder']}`, fitted "

@@ -1,0 +1,92 @@
+"""Which members a stack needs: the cross-fitted validation macro-F1 of stacks over chosen trained runs (each a
+network member), with or without the frozen-features and TF-IDF members, for one language on the first run's split
+(every run must share it). Each member set is combined and cross-fitted exactly as `langstack` does (weights over
+the simplex and per-label thresholds fitted on k-1 folds, scored on the held-out fold).
+
+  python benchmarks/stack_members.py --runs runs/best-s42 runs/best-s43 runs/best-s42-m1 \\
+      --sets "0" "0 1" "0 features_lr tfidf_lr" "0 1 2 features_lr tfidf_lr"
+
+A set names runs by their index in --runs, and the members features_lr and tfidf_lr. Prints one line a set and
+writes --out (a CSV) when given.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def member_probs(runs: list[Path], lang: str):
+    """Validation probabilities of every run (named by index) and of the features (each C) and TF-IDF members,
+    the gold labels, the label names and the first run's config."""
+    from emotionlib import baseline as B
+    from emotionlib import data as D
+    from emotionlib import langstack as L
+    from emotionlib.config import read_config
+    from emotionlib.features import LayerFeatures
+    from emotionlib.model import load_model, resolve_encoder
+    from emotionlib.runs import RunLayout, read_json
+
+    cfg = read_config(runs[0])
+    train_parts, val_parts = D.training_parts(cfg, RunLayout(runs[0]))
+    tr = next(p for p in train_parts if p.lang == lang)
+    va = next(p for p in val_parts if p.lang == lang)
+    split = read_json(RunLayout(runs[0]).split)
+    probs = {}
+    for i, run in enumerate(runs):
+        if read_json(RunLayout(run).split) != split:
+            raise SystemExit(f"{run}: its split differs from {runs[0]}'s; the members must share one")
+        net, tok, meta = load_model(RunLayout(run).model)
+        cols = [meta["labels"].index(lab) for lab in va.labels]
+        probs[str(i)] = L.network_proba(net, tok, meta, va.texts, None, None, lang, cfg.eval_batch_size)[:, cols]
+        print(f"run {i} ({run.name}): validation probabilities", flush=True)
+    feats = LayerFeatures(resolve_encoder(cfg.model), cfg.feature_layers, cfg.max_length)
+    x = dict(zip(tr.texts + va.texts, feats(tr.texts + va.texts, D.cache_dir() / "features", cfg.eval_batch_size)))
+    x_tr, x_va = np.stack([x[t] for t in tr.texts]), np.stack([x[t] for t in va.texts])
+    for c, (coef, intercept) in L.fit_features_lr(x_tr, tr.y, L.LR_CS, cfg.seed).items():
+        probs[f"features_lr C={c:g}"] = L.sigmoid(x_va @ coef.T + intercept)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        probs[L.BASELINE] = B.make_pipeline(cfg.seed).fit(
+            tr.texts, tr.y).predict_proba(va.texts).astype(np.float32)
+    return probs, va.y, list(va.labels), cfg
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", nargs="+", type=Path, required=True)
+    p.add_argument("--sets", nargs="+", required=True)
+    p.add_argument("--lang", default="eng")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--out", type=Path)
+    args = p.parse_args()
+    from emotionlib import langstack as L
+    from emotionlib.metrics import scores
+
+    probs, y, labels, cfg = member_probs(args.runs, args.lang)
+    rows = []
+    for spec in args.sets:
+        wanted = spec.split()
+        sub = {k: v for k, v in probs.items() if k.split(" ")[0] in wanted}
+        fit = L.combine(sub, y)
+        s = scores(y, L.cross_fit(sub, y, args.folds, cfg.seed), labels)
+        row = {"members": spec, "val_cross_fitted": round(s["macro_f1"], 4),
+               **{lab: round(v["f1"], 4) for lab, v in s["per_label"].items()},
+               "weights": " ".join(f"{n.split(' ')[0]}={w:.1f}" for n, w in zip(fit["names"], fit["weights"]))}
+        rows.append(row)
+        print(f"{spec:40s} {row['val_cross_fitted']:.4f}  {row['weights']}", flush=True)
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False))
+    if args.out:
+        table.to_csv(args.out, index=False)
+
+
+if __name__ == "__main__":
+    main()
