@@ -404,6 +404,20 @@ def test_layer_wise_learning_rates_and_the_cosine_schedule():
         load_config("smoke", {"layer_lr_decay": 0})
 
 
+def interrupt_in_epoch_two(T, monkeypatch):
+    """Make train.train raise KeyboardInterrupt as its second epoch starts; returns the real epoch function."""
+    real, calls = T._train_epoch, []
+
+    def stop_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(T, "_train_epoch", stop_in_epoch_two)
+    return real
+
+
 def test_the_weights_moving_average_is_validated_kept_and_resumed(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
@@ -417,15 +431,7 @@ def test_the_weights_moving_average_is_validated_kept_and_resumed(tmp_path, monk
     assert a[0]["val_loss"] != pytest.approx(p[0]["val_loss"], abs=1e-6)  # ... validated through the average
     w_ema, w_plain = load_file(full / "model" / "model.safetensors"), load_file(plain / "model" / "model.safetensors")
     assert not all(torch.equal(w_ema[k], w_plain[k]) for k in w_ema)
-    real, calls = T._train_epoch, []
-
-    def stop_in_epoch_two(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(T, "_train_epoch", stop_in_epoch_two)
+    real = interrupt_in_epoch_two(T, monkeypatch)
     cfg = load_config("smoke", base | {"run_id": "ema-resumed"})
     with pytest.raises(KeyboardInterrupt):
         T.train(cfg)
@@ -448,15 +454,7 @@ def test_torch_compile_compiles_the_layers_resumes_and_leaves_the_next_run_eager
 
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
-    real, calls = T._train_epoch, []
-
-    def stop_in_epoch_two(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(T, "_train_epoch", stop_in_epoch_two)
+    real = interrupt_in_epoch_two(T, monkeypatch)
     base = {"runs_dir": str(tmp_path), "epochs": 2, "patience": 0, "max_train_rows": 48}
     cfg = load_config("smoke", base | {"run_id": "compiled", "torch_compile": True})
     with pytest.raises(KeyboardInterrupt):
