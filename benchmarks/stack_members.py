@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,9 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def member_probs(runs: list[Path], lang: str):
-    """Validation probabilities of every run (named by index) and of the features (each C) and TF-IDF members,
-    the gold labels, the label names and the first run's config."""
-    from emotionlib import baseline as B
+    """Validation probabilities of every run (named by its index) and of the features (each C) and TF-IDF
+    members, as `langstack.language_probs` makes them; the gold labels, the label names and the first run's config."""
     from emotionlib import data as D
     from emotionlib import langstack as L
     from emotionlib.config import read_config
@@ -39,23 +36,15 @@ def member_probs(runs: list[Path], lang: str):
     tr = next(p for p in train_parts if p.lang == lang)
     va = next(p for p in val_parts if p.lang == lang)
     split = read_json(RunLayout(runs[0]).split)
-    probs = {}
-    for i, run in enumerate(runs):
+    for run in runs:
         if read_json(RunLayout(run).split) != split:
             raise SystemExit(f"{run}: its split differs from {runs[0]}'s; the members must share one")
-        net, tok, meta = load_model(RunLayout(run).model)
-        cols = [meta["labels"].index(lab) for lab in va.labels]
-        probs[str(i)] = L.network_proba(net, tok, meta, va.texts, None, None, lang, cfg.eval_batch_size)[:, cols]
-        print(f"run {i} ({run.name}): validation probabilities", flush=True)
+    nets = {str(i): load_model(RunLayout(run).model) for i, run in enumerate(runs)}
     feats = LayerFeatures(resolve_encoder(cfg.model), cfg.feature_layers, cfg.max_length)
-    x = dict(zip(tr.texts + va.texts, feats(tr.texts + va.texts, D.cache_dir() / "features", cfg.eval_batch_size)))
-    x_tr, x_va = np.stack([x[t] for t in tr.texts]), np.stack([x[t] for t in va.texts])
-    for c, (coef, intercept) in L.fit_features_lr(x_tr, tr.y, L.LR_CS, cfg.seed).items():
-        probs[f"features_lr C={c:g}"] = L.sigmoid(x_va @ coef.T + intercept)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        probs[L.BASELINE] = B.make_pipeline(cfg.seed).fit(
-            tr.texts, tr.y).predict_proba(va.texts).astype(np.float32)
+    texts = tr.texts + va.texts
+    cached = dict(zip(texts, feats(texts, D.cache_dir() / "features", cfg.eval_batch_size)))
+    members = cfg.replace(stack=["features_lr", L.BASELINE], stack_runs=[])  # every run comes in as a further one
+    probs, _ = L.language_probs(members, tr, va, cached, None, None, nets["0"][2], None, nets)
     return probs, va.y, list(va.labels), cfg
 
 

@@ -184,10 +184,10 @@ def fit_stack(cfg) -> pd.DataFrame | None:
     return stack_table(stack)
 
 
-def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, tokenizer, meta: dict,
-                 block: int | None, others: dict | None = None) -> tuple[dict, dict]:
-    """One language: its members fitted on its training part, scored on its validation part, and combined
-    (`others`: the further runs' networks, name -> (network, tokenizer, metadata))."""
+def language_probs(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, tokenizer, meta: dict,
+                   block: int | None, others: dict | None = None) -> tuple[dict, dict]:
+    """The validation probabilities of one language's members (`cfg.stack` and `others`), with what the fitted
+    ones save: the features member at each C, and the TF-IDF pipeline."""
     x_tr = np.stack([cached[t] for t in tr.texts]) if cached else None
     x_va = np.stack([cached[t] for t in va.texts]) if cached else None
     cols = [meta["labels"].index(lab) for lab in va.labels]
@@ -206,6 +206,14 @@ def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, t
             warnings.simplefilter("ignore")  # a label without positives in training is predicted constant 0
             saved[BASELINE] = B.make_pipeline(cfg.seed).fit(tr.texts, tr.y)
         probs[BASELINE] = saved[BASELINE].predict_proba(va.texts).astype(np.float32)
+    return probs, saved
+
+
+def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, tokenizer, meta: dict,
+                 block: int | None, others: dict | None = None) -> tuple[dict, dict]:
+    """One language: its members fitted on its training part, scored on its validation part, and combined
+    (`others`: the further runs' networks, name -> (network, tokenizer, metadata))."""
+    probs, saved = language_probs(cfg, tr, va, cached, network, tokenizer, meta, block, others)
     small = len(va) < cfg.stack_min_val
     fit = fixed(probs) if small else combine(probs, va.y)
     thresholds = np.full(len(va.labels), 0.5) if small else fit["thresholds"]
@@ -229,12 +237,12 @@ def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, t
               "val_oof": oof_scores["macro_f1"],
               "members_val_oof": {n.split(" ")[0]: v["macro_f1"] for n, v in member_oof.items()},
               # per label, what the combination did against each member alone (the report's discussion)
-              "val_oof_per_label": label_f1(oof_scores),
-              "members_val_oof_per_label": {n.split(" ")[0]: label_f1(v) for n, v in member_oof.items()}}
+              "val_oof_per_label": f1_by_label(oof_scores),
+              "members_val_oof_per_label": {n.split(" ")[0]: f1_by_label(v) for n, v in member_oof.items()}}
     return record, {n.split(" ")[0]: v for n, v in keep.items()}
 
 
-def label_f1(s: dict) -> dict[str, float]:
+def f1_by_label(s: dict) -> dict[str, float]:
     return {lab: round(float(v["f1"]), 4) for lab, v in s["per_label"].items()}
 
 
