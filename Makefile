@@ -31,6 +31,9 @@ SETS := run_id=$(RUN_ID) runs_dir=$(CURDIR)/runs $(ENCODER_SETS) \
 	$(if $(BATCH_SIZE),batch_size=$(BATCH_SIZE)) $(if $(MAX_LENGTH),max_length=$(MAX_LENGTH)) $(SET)
 
 SWEEP ?= configs/sweep.yaml
+# worker processes of `make test`, each taking whole test files: most tests spend their time in one-threaded Python
+# (subprocesses, notebook kernels, tiny models), so one per core
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 JOBS ?= 1
 
 # The environment is made (or remade, when pyproject.toml is newer) by the targets that need it.
@@ -76,7 +79,7 @@ system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when ru
 	fi
 
 test: $(STAMP) ## the test suite, including the notebooks under nbval and a smoke `make report`
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -n $(TEST_JOBS) --dist loadfile
 	$(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider
 
 test-fast: $(STAMP) ## the unit tests only (no notebooks, no report)

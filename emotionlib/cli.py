@@ -53,8 +53,9 @@ def _add_model_commands(sub) -> None:
     p.add_argument("--input", required=True, type=Path)
     p.add_argument("--output", required=True, type=Path)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                   help="onnx: onnxruntime on the run's ONNX export (made under runs/<id>/onnx/ on first use)")
+    p.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch",
+                   help="onnx: onnxruntime on the run's ONNX export (made under runs/<id>/onnx/ on first use); "
+                        "onnx-int8: its dynamic-int8 version, refused if it costs over 0.5 validation macro-F1 points")
     p.add_argument("--lang", default=None, help="the texts' language (BRIGHTER code): a run stacked per language "
                                                 "on several languages needs it")
 

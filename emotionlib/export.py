@@ -9,13 +9,17 @@ import numpy as np
 import torch
 
 from emotionlib.config import read_config
-from emotionlib.predict import OnnxForward, batched_proba, predict_proba
-from emotionlib.model import ENCODER_NAMES, is_ensemble, load_model, read_finished, read_metadata
-from emotionlib.runs import RunLayout, atomic_dir, check_replaceable, read_json, sha256_of
+from emotionlib.data import LangSplit, training_parts
+from emotionlib.metrics import scores
+from emotionlib.predict import OnnxForward, batched_proba, decide, predict_proba
+from emotionlib.model import ENCODER_NAMES, is_ensemble, load_model, load_tokenizer, read_finished, read_metadata
+from emotionlib.runs import RunLayout, atomic_dir, atomic_path, check_replaceable, read_json, sha256_of, write_json
 
 FORMATS = ("hf", "onnx")
 ONNX_FILE = "model.onnx"
 ONNX_META = "emotionlib.json"
+INT8_FILE = "model-int8.onnx"
+INT8_MAX_DROP = 0.005  # the validation macro-F1 (at 0.5) that int8 may cost; more, and the int8 graph is refused
 CHECK_TEXTS = ["I can't believe how happy I feel!", "no", "The delivery was late again and nobody answered my calls."]
 
 
@@ -211,8 +215,9 @@ def _quiet_exporter():
                 lg.setLevel(level)
 
 
-def ensure_onnx(run_dir: Path) -> Path:
-    """The run's ONNX model under runs/<id>/onnx/, exported again when missing or made from other weights."""
+def ensure_onnx(run_dir: Path, int8: bool = False) -> Path:
+    """The run's ONNX model under runs/<id>/onnx/, exported again when missing or made from other weights; with
+    `int8`, its dynamic-int8 version beside it (`ensure_int8`)."""
     layout = RunLayout(run_dir)
     folder = layout.onnx
     meta_path = folder / ONNX_META
@@ -222,4 +227,79 @@ def ensure_onnx(run_dir: Path) -> Path:
     if not (meta_path.is_file() and (folder / ONNX_FILE).is_file()
             and read_json(meta_path).get("model_sha256") == sha256_of(weights)):
         export_onnx(layout.root, folder)
-    return folder / ONNX_FILE
+    return ensure_int8(layout, folder / ONNX_FILE) if int8 else folder / ONNX_FILE
+
+
+# --- int8 -------------------------------------------------------------------------------------------------
+
+def quantize_onnx(graph: Path, out: Path, ffn_only: bool = False) -> Path:
+    """Dynamic int8 (onnxruntime's quantize_dynamic): the weights of every encoder MatMul and fused Attention, or
+    with `ffn_only` of the feed-forward MatMuls alone, per output channel in a 7-bit range (exact on CPUs without
+    VNNI); activations are quantised on the fly. The classifier head (Gemm) stays float."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    nodes = None
+    if ffn_only:
+        nodes = [n.name for n in onnx.load(str(graph)).graph.node if n.op_type == "MatMul"
+                 and n.name.endswith(("/intermediate/dense/MatMul", "/output/dense/MatMul"))
+                 and "/attention/" not in n.name]
+    level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process is for convolutional image models
+    try:
+        quantize_dynamic(graph, out, op_types_to_quantize=["MatMul", "Attention"], nodes_to_quantize=nodes,
+                         per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
+                         # the fused contrib ops defeat its shape inference; their tensors are float
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    finally:
+        logging.getLogger().setLevel(level)
+    return Path(out)
+
+
+def macro_f1_on(forward, tokenizer, meta: dict, parts: list[LangSplit], thresholds=0.5) -> float:
+    """Macro-F1 of a backend on labelled sets (the mean over them), each scored on the labels it shares with the
+    run, at `thresholds` (a number, or one per run label)."""
+    labels, thr, out = meta["labels"], np.broadcast_to(np.asarray(thresholds, dtype=float), len(meta["labels"])), []
+    for d in parts:
+        shared = [lab for lab in labels if lab in d.labels]
+        cols = [labels.index(lab) for lab in shared]
+        probs = batched_proba(forward, tokenizer, d.texts, len(labels), meta["max_length"])[:, cols]
+        gold = d.y[:, [d.labels.index(lab) for lab in shared]]
+        out.append(scores(gold, decide(probs, thr[cols]), shared)["macro_f1"])
+    return float(np.mean(out))
+
+
+def ensure_int8(layout: RunLayout, graph: Path) -> Path:
+    """The int8 graph beside the run's ONNX graph, made once and kept only if its validation macro-F1 (at 0.5, on
+    the run's own validation part) is within INT8_MAX_DROP of the float graph's; both figures are recorded in
+    emotionlib.json, and a refusal says them."""
+    meta_path, out = graph.with_name(ONNX_META), graph.with_name(INT8_FILE)
+    meta = read_json(meta_path)
+    record = meta.get("int8")
+    if record is None or (record["kept"] and not out.is_file()):
+        val = training_parts(read_config(layout.root), layout)[1]
+        tokenizer = load_tokenizer(graph.parent)
+        try:
+            with atomic_path(out) as tmp:
+                quantize_onnx(graph, tmp)
+                f1 = {k: macro_f1_on(OnnxForward(g), tokenizer, meta, val)
+                      for k, g in (("float", graph), ("int8", tmp))}
+                record = {"val_macro_f1_0.5": f1, "max_drop": INT8_MAX_DROP,
+                          "kept": f1["float"] - f1["int8"] <= INT8_MAX_DROP}
+                if not record["kept"]:
+                    raise _Refused
+        except _Refused:
+            pass  # atomic_path has removed the int8 graph
+        write_json(meta_path, meta | {"int8": record})
+    if not record["kept"]:
+        f1 = record["val_macro_f1_0.5"]
+        raise ValueError(f"{layout.root}: int8 costs {100 * (f1['float'] - f1['int8']):.1f} validation macro-F1 points "
+                         f"({f1['float']:.4f} -> {f1['int8']:.4f}, at most {100 * INT8_MAX_DROP:g} allowed; "
+                         f"{meta_path}); predict with backend 'onnx'")
+    return out
+
+
+class _Refused(Exception):
+    """Raised inside atomic_path so that a refused int8 graph is never put in place."""

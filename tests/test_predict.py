@@ -104,6 +104,39 @@ def test_export_onnx_cli_and_predict_backend(smoke_run, tmp_path):
     assert (tmp_path / "torch.csv").read_text() == (tmp_path / "onnx.csv").read_text()
 
 
+def test_int8_is_kept_only_within_the_allowed_validation_drop_and_a_refusal_is_one_line(smoke_run, tmp_path,
+                                                                                       monkeypatch):
+    import shutil
+
+    from emotionlib import export
+    from emotionlib.runs import RunLayout, read_json
+
+    kept, refused = tmp_path / "kept", tmp_path / "refused"
+    shutil.copytree(smoke_run, kept)
+    shutil.copytree(smoke_run, refused)
+    monkeypatch.setattr(export, "INT8_MAX_DROP", 1.0)
+    clf = emotionlib.load(kept, backend="onnx-int8")
+    texts = ["so happy today", "the storm scared me", "fine"]
+    assert np.abs(clf.predict_proba(texts) - emotionlib.load(kept).predict_proba(texts)).max() < 0.05
+    record = read_json(kept / "onnx" / "emotionlib.json")["int8"]
+    torch_val = read_json(RunLayout(kept).set_metrics("val", "eng"))["entry"]["threshold_0.5"]["macro_f1"]
+    assert record["kept"] and record["val_macro_f1_0.5"]["float"] == pytest.approx(torch_val, abs=1e-9)
+    assert (kept / "onnx" / "model-int8.onnx").is_file()
+
+    monkeypatch.setattr(export, "INT8_MAX_DROP", -1.0)  # any drop, even none, is too much
+    with pytest.raises(ValueError, match="int8 costs .* validation macro-F1 points"):
+        emotionlib.load(refused, backend="onnx-int8")
+    assert not (refused / "onnx" / "model-int8.onnx").exists()
+    assert not [p for p in (refused / "onnx").iterdir() if p.name.endswith(".tmp")]
+    assert read_json(refused / "onnx" / "emotionlib.json")["int8"]["kept"] is False
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\na,so happy\n", encoding="utf-8")
+    out = run_cli("predict", "--run", str(refused), "--input", str(src), "--output", str(tmp_path / "o.csv"),
+                  "--backend", "onnx-int8")  # the recorded refusal, without quantising again
+    assert out.returncode == 2 and "predict with backend 'onnx'" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.csv").exists()
+
+
 def test_damaged_weights_are_a_one_line_error(smoke_run, tmp_path):
     import shutil
 
