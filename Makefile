@@ -31,8 +31,8 @@ SETS := run_id=$(RUN_ID) runs_dir=$(CURDIR)/runs $(ENCODER_SETS) \
 	$(if $(BATCH_SIZE),batch_size=$(BATCH_SIZE)) $(if $(MAX_LENGTH),max_length=$(MAX_LENGTH)) $(SET)
 
 SWEEP ?= configs/sweep.yaml
-# worker processes of `make test`, each taking whole test files: most tests spend their time in one-threaded Python
-# (subprocesses, notebook kernels, tiny models), so one per core
+# worker processes of `make test`, each taking whole test files, one per core; each worker (and what it starts)
+# computes on one thread, since two multi-threaded trainings on the same cores slow each other about tenfold
 TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 JOBS ?= 1
 
@@ -79,7 +79,7 @@ system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when ru
 	fi
 
 test: $(STAMP) ## the test suite, including the notebooks under nbval and a smoke `make report`
-	$(PY) -m pytest tests -q -n $(TEST_JOBS) --dist loadfile
+	$(if $(filter 1,$(TEST_JOBS)),,OMP_NUM_THREADS=1) $(PY) -m pytest tests -q -n $(TEST_JOBS) --dist loadfile
 	$(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider
 
 test-fast: $(STAMP) ## the unit tests only (no notebooks, no report)

@@ -275,6 +275,7 @@ def ensure_int8(layout: RunLayout, graph: Path) -> Path:
     """The int8 graph beside the run's ONNX graph, made once and kept only if its validation macro-F1 (at 0.5, on
     the run's own validation part) is within INT8_MAX_DROP of the float graph's; both figures are recorded in
     emotionlib.json, and a refusal says them."""
+    check_replaceable(graph.parent, "export-onnx")  # writes only into a folder export_onnx made
     meta_path, out = graph.with_name(ONNX_META), graph.with_name(INT8_FILE)
     meta = read_json(meta_path)
     record = meta.get("int8")

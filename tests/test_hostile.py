@@ -187,6 +187,18 @@ def test_an_export_cannot_replace_another_kind_of_emotionlib_folder(run_copy, sm
         export(run_copy, "onnx", smoke_run / "model")
 
 
+def test_int8_is_not_written_into_an_onnx_folder_emotionlib_did_not_make(run_copy):
+    from emotionlib.export import ensure_onnx
+    from emotionlib.runs import MARKER
+
+    ensure_onnx(run_copy)
+    (run_copy / "onnx" / MARKER).unlink()  # the same files, but now the user's folder
+    before = tree(run_copy / "onnx")
+    with pytest.raises(ValueError, match="not made by emotionlib"):
+        ensure_onnx(run_copy, int8=True)
+    assert tree(run_copy / "onnx") == before
+
+
 # --- 5: malformed YAML is one line naming the file and line ---------------------------------------------------
 
 def test_malformed_profile_names_file_and_line(tmp_path):
