@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.evaluate import eval_sets  # noqa: E402
-from emotionlib.export import ensure_onnx, macro_f1_on, quantize_onnx  # noqa: E402
+from emotionlib.export import ensure_onnx, quantize_onnx, set_macro_f1  # noqa: E402
 from emotionlib.model import ENCODER_NAMES, load_model  # noqa: E402
 from emotionlib.predict import OnnxForward, batched_proba, torch_forward  # noqa: E402
 from emotionlib.runs import RunLayout, provenance, write_json  # noqa: E402
@@ -41,9 +41,9 @@ def quality(forward, tok, meta: dict, sets: list) -> dict:
     """Validation macro-F1 at 0.5, dev macro-F1 at the run's tuned thresholds, and the probabilities."""
     out = {}
     for d in sets:
+        probs = batched_proba(forward, tok, d.texts, len(meta["labels"]), meta["max_length"], 64)
         thresholds = 0.5 if d.split == "val" else meta["thresholds"]
-        out[d.split] = {"macro_f1": macro_f1_on(forward, tok, meta, [d], thresholds),
-                        "probs": batched_proba(forward, tok, d.texts, len(meta["labels"]), meta["max_length"], 64)}
+        out[d.split] = {"macro_f1": set_macro_f1(probs, meta, d, thresholds), "probs": probs}
     return out
 
 

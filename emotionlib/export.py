@@ -259,16 +259,19 @@ def quantize_onnx(graph: Path, out: Path, ffn_only: bool = False) -> Path:
 
 
 def macro_f1_on(forward, tokenizer, meta: dict, parts: list[LangSplit], thresholds=0.5) -> float:
-    """Macro-F1 of a backend on labelled sets (the mean over them), each scored on the labels it shares with the
-    run, at `thresholds` (a number, or one per run label)."""
-    labels, thr, out = meta["labels"], np.broadcast_to(np.asarray(thresholds, dtype=float), len(meta["labels"])), []
-    for d in parts:
-        shared = [lab for lab in labels if lab in d.labels]
-        cols = [labels.index(lab) for lab in shared]
-        probs = batched_proba(forward, tokenizer, d.texts, len(labels), meta["max_length"])[:, cols]
-        gold = d.y[:, [d.labels.index(lab) for lab in shared]]
-        out.append(scores(gold, decide(probs, thr[cols]), shared)["macro_f1"])
-    return float(np.mean(out))
+    """Macro-F1 of a backend on labelled sets (the mean over them), at `thresholds` (a number, or one per run label)."""
+    return float(np.mean([set_macro_f1(batched_proba(forward, tokenizer, d.texts, len(meta["labels"]),
+                                                     meta["max_length"]), meta, d, thresholds) for d in parts]))
+
+
+def set_macro_f1(probs: np.ndarray, meta: dict, d: LangSplit, thresholds=0.5) -> float:
+    """Macro-F1 of the run's probabilities (n, run labels) on one labelled set, over the labels they share."""
+    labels = meta["labels"]
+    thr = np.broadcast_to(np.asarray(thresholds, dtype=float), len(labels))
+    shared = [lab for lab in labels if lab in d.labels]
+    cols = [labels.index(lab) for lab in shared]
+    gold = d.y[:, [d.labels.index(lab) for lab in shared]]
+    return scores(gold, decide(probs[:, cols], thr[cols]), shared)["macro_f1"]
 
 
 def ensure_int8(layout: RunLayout, graph: Path) -> Path:
