@@ -94,14 +94,17 @@ def decide(probs: np.ndarray, thresholds: Sequence[float] | float = 0.5) -> np.n
 
 
 class OnnxForward:
-    """(input_ids, attention_mask) -> probabilities through onnxruntime on the CPU, with torch's thread count."""
+    """(input_ids, attention_mask) -> probabilities through onnxruntime on the CPU, with torch's thread count;
+    with `profile_prefix`, onnxruntime's own profile of every kernel (`session.end_profiling()` writes it)."""
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, profile_prefix: str | None = None):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or torch.get_num_threads()
         opts.log_severity_level = 3
+        if profile_prefix:
+            opts.enable_profiling, opts.profile_file_prefix = True, profile_prefix
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def __call__(self, input_ids, attention_mask) -> np.ndarray:

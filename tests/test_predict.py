@@ -148,3 +148,16 @@ def test_damaged_weights_are_a_one_line_error(smoke_run, tmp_path):
     out = run_cli("predict", "--run", str(run), "--input", str(src), "--output", str(tmp_path / "o.csv"))
     assert out.returncode == 2 and "model.safetensors: not a readable safetensors file" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_onnx_runtime_profile_gives_each_operator_its_share(smoke_run, data_dir, tmp_path):
+    from emotionlib.export import ensure_onnx
+    from emotionlib.model import read_metadata
+    from test_benchmarks import load_benchmark
+
+    clf = emotionlib.load(smoke_run)
+    texts = read_split(data_dir / "track_a/dev/eng.csv").texts
+    shares = load_benchmark("ceiling").op_shares(ensure_onnx(smoke_run), clf.tokenizer, texts,
+                                                 read_metadata(smoke_run / "model"), tmp_path)
+    assert sum(shares.values()) == pytest.approx(1, abs=0.01) and "Attention" in shares
+    assert list(tmp_path.glob("ort-profile*.json"))  # onnxruntime's own trace, kept beside

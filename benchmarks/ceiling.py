@@ -1,0 +1,267 @@
+"""Issue 22: how fast this machine could possibly be, against how fast emotionlib is on it.
+
+    python benchmarks/ceiling.py --predict-run runs/<minilm run> --train-runs runs/<mpnet best run> runs/<minilm run> \
+        --reps 3 --out bench
+
+A roofline bound from two measurements made on this machine:
+- **the arithmetic each job needs**, counted by torch's FlopCounterMode on the run's own model (eager attention, so
+  that every matrix product is counted): the FLOPs of one row at a padded length L are fitted exactly as
+  a + b*L + c*L^2 from three lengths, then summed over the batches the job really makes (the English test file in
+  length-sorted batches of 64 for `predict`; for training, every epoch the run logged in its length-grouped batches,
+  forward, loss and backward with its frozen layers frozen, plus its validation pass each epoch);
+- **the machine's fastest matrix product**: fp32 `torch.mm` and onnxruntime's dynamic-int8 MatMul (quantised as
+  `export.quantize_onnx` does: per channel, 7-bit range), at the encoders' own layer shapes, best of --reps, on
+  torch's thread count.
+Job FLOPs / fastest rate is the least time the job can take here, even if everything but the matrix products cost
+nothing. For `predict` the int8 graph of --predict-run is timed in the same process, interleaved with the matrix
+products; the training times are the runs' own logged epoch times (each made with nothing else running).
+Writes <out>/ceiling.{json,md}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from emotionlib import data as D  # noqa: E402
+from emotionlib.config import load_config  # noqa: E402
+from emotionlib.export import ensure_onnx, quantize_onnx  # noqa: E402
+from emotionlib.model import ENCODER_NAMES, freeze_lower, load_model  # noqa: E402
+from emotionlib.predict import OnnxForward, batched_proba  # noqa: E402
+from emotionlib.runs import RunLayout, provenance, write_json  # noqa: E402
+from emotionlib.train import EpochSampler  # noqa: E402
+
+LENGTHS = (16, 48, 96)  # three padded lengths fix the quadratic exactly
+
+
+def row_flops(model, length: int, train: bool) -> int:
+    """FLOPs of one row of `length` tokens: forward, and with `train` the loss and backward (frozen layers frozen)."""
+    ids = torch.full((1, length), 5, dtype=torch.long)
+    mask = torch.ones_like(ids)
+    model.train(train)
+    with FlopCounterMode(display=False) as counter:
+        if train:
+            logits = model(ids, mask)
+            torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits)).backward()
+        else:
+            with torch.inference_mode():
+                model(ids, mask)
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def flop_curve(model, train: bool) -> np.ndarray:
+    """(a, b, c) with FLOPs(L) = a + b*L + c*L^2 for one row."""
+    return np.polyfit(LENGTHS, [row_flops(model, n, train) for n in LENGTHS], 2)[::-1]
+
+
+def batches_flops(curve: np.ndarray, lengths: list[int], order: list[int], batch_size: int) -> float:
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        rows = [lengths[i] for i in order[start:start + batch_size]]
+        padded = max(rows)
+        total += len(rows) * (curve[0] + curve[1] * padded + curve[2] * padded ** 2)
+    return total
+
+
+def sorted_order(lengths: list[int]) -> list[int]:
+    return np.argsort(lengths, kind="stable").tolist()
+
+
+def fp32_peak(hidden: int, inner: int, m: int, reps: int) -> float:
+    """Best GFLOP/s of fp32 torch.mm at an encoder's feed-forward shapes, m rows."""
+    best = 0.0
+    for k, n in ((hidden, inner), (inner, hidden)):
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        torch.mm(a, b)
+        best = max(best, 2 * m * k * n / min(_seconds(lambda: torch.mm(a, b)) for _ in range(reps)) / 1e9)
+    return best
+
+
+def layer_products(hidden: int, inner: int, tmp: Path):
+    """An onnxruntime session of one encoder layer's matrix products alone (Q/K/V, attention output, both
+    feed-forward layers) with random weights, quantised dynamically as export.quantize_onnx does."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    rng = np.random.default_rng(0)
+    shapes = {"qkv": ("X", hidden, 3 * hidden), "out": ("X", hidden, hidden), "ffn1": ("X", hidden, inner),
+              "ffn2": ("Z", inner, hidden)}
+    weights = [numpy_helper.from_array(rng.standard_normal((k, n)).astype(np.float32), f"W{name}")
+               for name, (_, k, n) in shapes.items()]
+    nodes = [helper.make_node("MatMul", [x, f"W{name}"], [name], name=name) for name, (x, _, _) in shapes.items()]
+    graph = helper.make_graph(nodes, "layer", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["m", hidden]),
+                                               helper.make_tensor_value_info("Z", TensorProto.FLOAT, ["m", inner])],
+                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["m", n])
+                               for name, (_, _, n) in shapes.items()], weights)
+    src, out = tmp / "layer.onnx", tmp / "layer-int8.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(src))
+    quantize_dynamic(src, out, per_channel=True, reduce_range=True, weight_type=QuantType.QInt8)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = torch.get_num_threads()
+    return ort.InferenceSession(str(out), opts, providers=["CPUExecutionProvider"])
+
+
+def products_seconds(sess, hidden: int, inner: int, rows_by_batch: list[int], layers: int) -> float:
+    """Seconds the int8 products of every layer take at the job's batch shapes (rows = texts x padded length)."""
+    rng = np.random.default_rng(1)
+    total = 0.0
+    for m in rows_by_batch:
+        feeds = {"X": rng.standard_normal((m, hidden)).astype(np.float32),
+                 "Z": rng.standard_normal((m, inner)).astype(np.float32)}
+        t0 = time.perf_counter()
+        sess.run(None, feeds)
+        total += time.perf_counter() - t0
+    return total * layers
+
+
+def int8_peak(sess, hidden: int, inner: int, m: int, reps: int) -> float:
+    """Best GOP/s of the layer's int8 products at m rows (quantising the activations included)."""
+    feeds = {"X": np.ones((m, hidden), np.float32), "Z": np.ones((m, inner), np.float32)}
+    sess.run(None, feeds)
+    return 2 * m * (4 * hidden * hidden + 2 * hidden * inner) / min(
+        _seconds(lambda: sess.run(None, feeds)) for _ in range(reps)) / 1e9
+
+
+def op_shares(graph: Path, tok, texts: list[str], meta: dict, tmp: Path) -> dict[str, float]:
+    """onnxruntime's own profile of one pass over `texts`: the share of kernel time by operator type."""
+    forward = OnnxForward(graph, profile_prefix=str(tmp / "ort-profile"))
+    batched_proba(forward, tok, texts, len(meta["labels"]), meta["max_length"], 64)
+    events = json.loads(Path(forward.session.end_profiling()).read_text(encoding="utf-8"))
+    by_op: dict[str, float] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            by_op[e["args"]["op_name"]] = by_op.get(e["args"]["op_name"], 0.0) + e["dur"]
+    total = sum(by_op.values())
+    return {k: round(v / total, 4) for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])}
+
+
+def _seconds(fn, inner: int = 5) -> float:
+    t0 = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - t0) / inner
+
+
+def predict_ceiling(run: Path, texts: list[str], reps: int, tmp: Path, m: int) -> dict:
+    """The run's int8 graph over `texts`, interleaved rep by rep with its layers' int8 products alone at the
+    same batch shapes, and the fastest int8 and fp32 products."""
+    model_name = load_config(RunLayout(run).config).model
+    model, tok, meta = load_model(RunLayout(run).model, "eager")
+    enc = tok(texts, truncation=True, max_length=meta["max_length"])
+    lengths = [len(x) for x in enc["input_ids"]]
+    order = sorted_order(lengths)
+    rows = [len(b) * max(lengths[i] for i in b) for b in (order[s:s + 64] for s in range(0, len(order), 64))]
+    flops = batches_flops(flop_curve(model, train=False), lengths, order, 64)
+    graph = quantize_onnx(ensure_onnx(run), tmp / "int8.onnx")
+    forward = OnnxForward(graph)
+    c = model.encoder.config
+    h, i, layers = c.hidden_size, c.intermediate_size, c.num_hidden_layers
+    sess = layer_products(h, i, tmp)
+    seconds, products, peaks = [], [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        batched_proba(forward, tok, texts, len(meta["labels"]), meta["max_length"], 64)
+        seconds.append(time.perf_counter() - t0)
+        products.append(products_seconds(sess, h, i, rows, layers))
+        peaks.append(int8_peak(sess, h, i, m, 3))
+    wall, prod, peak = statistics.median(seconds), statistics.median(products), max(peaks)
+    fp32 = fp32_peak(h, i, m, 3)
+    return {"run": str(run), "encoder": ENCODER_NAMES.get(model_name, model_name),
+            "texts": len(texts), "layers": layers, "mean_tokens": round(float(np.mean(lengths)), 1),
+            "gflop_per_text": round(flops / len(texts) / 1e9, 4), "int8_texts_per_second": round(len(texts) / wall, 1),
+            "achieved_gops": round(flops / wall / 1e9, 1), "peak_int8_gops": round(peak, 1),
+            "peak_fp32_gflops": round(fp32, 1), "share_of_peak": round(flops / wall / 1e9 / peak, 3),
+            "ceiling_texts_per_second": round(len(texts) * peak * 1e9 / flops, 1),
+            "products_only_texts_per_second": round(len(texts) / prod, 1),
+            "op_shares": op_shares(graph, tok, texts, meta, tmp),
+            "seconds_reps": [round(x, 3) for x in seconds], "products_seconds_reps": [round(x, 3) for x in products],
+            "int8_peak_reps": [round(x, 1) for x in peaks]}
+
+
+def train_ceiling(run: Path, peak_fp32: float) -> dict:
+    """FLOPs of the run's logged epochs (and a validation pass after each) against its logged training time."""
+    layout = RunLayout(run)
+    cfg = load_config(layout.config)
+    model, tok, meta = load_model(layout.model, "eager")
+    freeze_lower(model, cfg.freeze_layers)
+    train_parts, val_parts = D.training_parts(cfg, layout)
+    lens = {k: [len(x) for x in tok([t for p in parts for t in p.texts], truncation=True,
+                                      max_length=cfg.max_length)["input_ids"]]
+            for k, parts in (("train", train_parts), ("val", val_parts))}
+    log = [json.loads(line) for line in layout.train_log.read_text(encoding="utf-8").splitlines()]
+    train_curve, eval_curve = flop_curve(model, train=True), flop_curve(model, train=False)
+    val_flops = batches_flops(eval_curve, lens["val"], sorted_order(lens["val"]), cfg.eval_batch_size)
+    sampler = EpochSampler(lens["train"], cfg.batch_size, cfg.seed, cfg.group_by_length)
+    flops = 0.0
+    for epoch in range(len(log)):
+        sampler.set_epoch(epoch)
+        flops += batches_flops(train_curve, lens["train"], list(sampler), cfg.batch_size) + val_flops
+    seconds = sum(e["train_seconds"] for e in log)
+    summary = json.loads(layout.train_summary.read_text(encoding="utf-8")) if layout.train_summary.is_file() else {}
+    return {"run": str(run), "encoder": ENCODER_NAMES.get(cfg.model, cfg.model), "freeze_layers": cfg.freeze_layers,
+            "epochs": len(log), "train_rows": len(lens["train"]), "val_rows": len(lens["val"]),
+            "tflop": round(flops / 1e12, 2), "logged_epoch_seconds": round(seconds, 1),
+            "wall_seconds": summary.get("wall_seconds"), "achieved_gflops": round(flops / seconds / 1e9, 1),
+            "share_of_peak": round(flops / seconds / 1e9 / peak_fp32, 3),
+            "least_seconds": round(flops / peak_fp32 / 1e9, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--predict-run", type=Path, required=True, help="a trained English run (MiniLM for issue 22)")
+    ap.add_argument("--train-runs", nargs="*", type=Path, default=[], help="trained runs whose training to bound")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--tokens", type=int, default=2048, help="rows of the timed matrix products (a batch's tokens)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench")
+    args = ap.parse_args()
+    cfg = load_config(RunLayout(args.predict_run).config)
+    texts = D.source_for(cfg).load("test", "eng").texts
+    with tempfile.TemporaryDirectory() as tmp:
+        pred = predict_ceiling(args.predict_run, texts, args.reps, Path(tmp), args.tokens)
+    training = [train_ceiling(r, pred["peak_fp32_gflops"]) for r in args.train_runs]
+    result = {"predict": pred, "training": training, "threads": torch.get_num_threads(), "provenance": provenance()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "ceiling.json", result)
+    md = report(pred, training)
+    (args.out / "ceiling.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    print("\n".join(md))
+
+
+def report(pred: dict, training: list[dict]) -> list[str]:
+    md = [f"# The machine's ceiling ({torch.get_num_threads()} threads)", "",
+          f"Fastest matrix product at the encoder's feed-forward shapes: int8 {pred['peak_int8_gops']} GOP/s "
+          f"(onnxruntime, dynamic), fp32 {pred['peak_fp32_gflops']} GFLOP/s (torch.mm).", "",
+          "| predict, int8 graph | texts | mean tokens | GFLOP a text | texts/s | GOP/s | share of int8 peak "
+          "| ceiling texts/s |", "|---|---:|---:|---:|---:|---:|---:|---:|",
+          f"| {pred['encoder']} | {pred['texts']} | {pred['mean_tokens']} | {pred['gflop_per_text']} | "
+          f"{pred['int8_texts_per_second']} | {pred['achieved_gops']} | {100 * pred['share_of_peak']:.0f}% | "
+          f"{pred['ceiling_texts_per_second']} |", "",
+          f"The int8 graph's matrix products alone (one layer's four products at each batch's rows, times "
+          f"{pred['layers']} layers): {pred['products_only_texts_per_second']} texts/s.", "",
+          "| onnxruntime operator (profile of one pass) | share of kernel time |", "|---|---:|",
+          *(f"| {k} | {100 * v:.1f}% |" for k, v in pred["op_shares"].items() if v >= 0.001), ""]
+    if training:
+        md += ["| training (fp32) | frozen layers | epochs | TFLOP | logged seconds | GFLOP/s | share of fp32 peak "
+               "| least seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        md += [f"| {t['encoder']} ({Path(t['run']).name}) | {t['freeze_layers']} | {t['epochs']} | {t['tflop']} | "
+               f"{t['logged_epoch_seconds']} | {t['achieved_gflops']} | {100 * t['share_of_peak']:.0f}% | "
+               f"{t['least_seconds']} |" for t in training]
+    return md
+
+
+if __name__ == "__main__":
+    main()
