@@ -96,7 +96,7 @@ baseline: $(STAMP) ## TF-IDF + logistic regression for all 28 languages: reports
 
 bench: $(STAMP) ## throughput and memory: seed-literal loop vs emotionlib vs HF Trainer, predict, LIME, where the time goes, then the me5-small levers -> bench/
 	$(PY) benchmarks/bench.py --out bench
-	$(PY) benchmarks/profile_phases.py --out bench
+	$(PY) benchmarks/profile_phases.py --peer-rows 2211 --out bench
 	$(PY) benchmarks/levers.py --out bench
 
 bench-levers: $(STAMP) ## me5-small training speed levers (bf16, frozen layers, batch, torch.compile, frozen encoder) vs Trainer -> bench/levers.{json,md}

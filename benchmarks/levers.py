@@ -104,6 +104,13 @@ def train_part(lang: str, rows: int, work: Path):
 
 def child_trainer(settings: dict, lang: str, rows: int, work: Path, epochs: int = 1) -> dict:
     """Trainer on the same train part, same encoder, head, loss and schedule (bench.py's wrapper)."""
+    trainer = make_trainer(settings, lang, rows, work, epochs)
+    seconds = trainer.train().metrics["train_runtime"]
+    return {"seconds": seconds, "examples_per_second": len(trainer.train_dataset) * epochs / seconds, "epochs": epochs}
+
+
+def make_trainer(settings: dict, lang: str, rows: int, work: Path, epochs: int = 1):
+    """The Trainer of child_trainer, not yet trained (benchmarks/profile_phases.py profiles its epoch)."""
     import numpy as np
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
@@ -124,9 +131,7 @@ def child_trainer(settings: dict, lang: str, rows: int, work: Path, epochs: int 
                              bf16=settings.get("mixed_precision") == "bf16", dataloader_num_workers=0,
                              train_sampling_strategy="group_by_length",
                              torch_compile=settings.get("torch_compile", False))
-    out = Trainer(model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tok)).train()
-    seconds = out.metrics["train_runtime"]
-    return {"seconds": seconds, "examples_per_second": len(ds) * epochs / seconds, "epochs": epochs}
+    return Trainer(model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tok))
 
 
 def child_compile(lang: str, rows: int, work: Path, steps: int) -> dict:

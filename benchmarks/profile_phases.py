@@ -9,6 +9,11 @@ DataLoader's batches (sampling and collation), the forward pass with the loss, t
 (`Classifier.predict_proba` on --lang's test file): tokenisation, collation, forward, the rest. The phases are the
 `record_function` labels the loop and `batched_proba` carry; the profiler adds a little to each op, so the shares
 are the figure to read and the wall times are those of the profiled run. Writes <out>/profile_phases.{json,md}.
+
+With --peer-rows N (as `make bench` runs it): one epoch of our loop and one of the Hugging Face Trainer
+(benchmarks/levers.py's: the same encoder, head, loss, batch, schedule, length-grouped sampling) on the first N
+rows of the training part, each under the profiler, with their self time by operator side by side: where the
+peer's time and ours differ. Ours counts only the ops under the loop's `train:` labels (not its validation).
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from torch.profiler import ProfilerActivity, profile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # levers.py: the Trainer as the peer
 
 import emotionlib  # noqa: E402
 from emotionlib import data as D  # noqa: E402
@@ -44,6 +50,60 @@ def labelled_seconds(prof) -> dict[str, float]:
         if name.startswith(("train:", "predict:")):
             out[name] += e.time_range.elapsed_us() / 1e6
     return dict(out)
+
+
+def op_seconds(prof, within: str | None = None) -> dict[str, float]:
+    """Self CPU seconds by operator; with `within`, only those of ops run under a label that starts with it."""
+    out: dict[str, float] = defaultdict(float)
+    for e in prof.events():
+        if e.name.startswith(("train:", "predict:", LOADER, "ProfilerStep")):
+            continue
+        if within is not None:
+            parent = e.cpu_parent
+            while parent is not None and not parent.name.startswith(within):
+                parent = parent.cpu_parent
+            if parent is None:
+                continue
+        out[e.name] += e.self_cpu_time_total / 1e6
+    return dict(out)
+
+
+def profile_peer(model: str, lang: str, rows: int, work: Path) -> dict:
+    """One epoch of our loop and one of the Trainer (benchmarks/levers.py's, length-grouped) on the same rows,
+    each under the profiler: self seconds by operator, and the epoch's wall time."""
+    import levers
+
+    levers.set_model(model, 0)
+    cfg = load_config("quick", {**levers.BASE, "languages": [lang], "max_train_rows": rows, "epochs": 1,
+                                "patience": 0, "runs_dir": str(work), "run_id": "ours"})
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run = train(cfg)
+    ours = json.loads(RunLayout(run).train_log.read_text(encoding="utf-8").splitlines()[0])["train_seconds"]
+    ops = {"ours": op_seconds(prof, within="train:")}
+    trainer = levers.make_trainer({}, lang, rows, work / "peer")
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        peer = trainer.train().metrics["train_runtime"]
+    ops["trainer"] = op_seconds(prof)
+    return {"rows": rows, "epoch_seconds": {"ours": ours, "trainer": round(peer, 2)}, "ops": ops}
+
+
+def peer_table(peer: dict, top: int = 14) -> list[str]:
+    ours, theirs = peer["ops"]["ours"], peer["ops"]["trainer"]
+    names = sorted(set(ours) | set(theirs), key=lambda k: -max(ours.get(k, 0), theirs.get(k, 0)))
+    walls = peer["epoch_seconds"]
+    rows = [f"| one epoch, {peer['rows']} rows, self seconds by operator | ours | Trainer | Trainer - ours |",
+            "|---|---:|---:|---:|"]
+    rows += [f"| {k} | {ours.get(k, 0):.2f} | {theirs.get(k, 0):.2f} | {theirs.get(k, 0) - ours.get(k, 0):+.2f} |"
+             for k in names[:top]]
+    rest = {who: sum(v for k, v in ops.items() if k not in names[:top]) for who, ops in peer["ops"].items()}
+    rows.append(f"| other operators | {rest['ours']:.2f} | {rest['trainer']:.2f} | "
+                f"{rest['trainer'] - rest['ours']:+.2f} |")
+    outside = {who: walls[who] - sum(peer["ops"][who].values()) for who in walls}
+    rows.append(f"| outside operators (Python, data) | {outside['ours']:.2f} | {outside['trainer']:.2f} | "
+                f"{outside['trainer'] - outside['ours']:+.2f} |")
+    rows.append(f"| epoch wall time | {walls['ours']:.2f} | {walls['trainer']:.2f} | "
+                f"{walls['trainer'] - walls['ours']:+.2f} |")
+    return rows + [""]
 
 
 def padding_share(lengths: list[int], order: list[int], batch_size: int) -> float:
@@ -108,6 +168,8 @@ def main() -> None:
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--lang", default="eng")
+    ap.add_argument("--peer-rows", type=int, default=0,
+                    help="also profile one epoch of our loop and one of the Trainer on this many rows (0: no)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,8 +178,9 @@ def main() -> None:
         training = profile_training(cfg)
         test = D.source_for(cfg).load("test", args.lang)
         predict = profile_predict(Path(training["run"]), test.texts)
+        peer = profile_peer(args.model, args.lang, args.peer_rows, Path(tmp) / "peer") if args.peer_rows else None
     result = {"model": args.model, "profile": args.profile, "lang": args.lang, "training": training,
-              "predict": predict, "threads": torch.get_num_threads(), "provenance": provenance()}
+              "predict": predict, "peer": peer, "threads": torch.get_num_threads(), "provenance": provenance()}
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "profile_phases.json", result)
     md = [f"# Where the time goes: {args.model}, {args.profile} profile, {args.lang}", "",
@@ -126,7 +189,7 @@ def main() -> None:
           f"{100 * training['padding_share']:.1f}% of the token positions computed.", "",
           *table("one training epoch", training["phases"], training["epoch_seconds"]),
           *table(f"predict, {predict['texts']} texts ({predict['texts_per_second']} texts/s)", predict["phases"],
-                 predict["wall_seconds"])]
+                 predict["wall_seconds"]), *(peer_table(peer) if peer else [])]
     (args.out / "profile_phases.md").write_text("\n".join(md), encoding="utf-8")
     print("\n".join(md))
 
