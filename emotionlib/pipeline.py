@@ -2,6 +2,7 @@
 renders the last to HTML (no code), headless Chromium prints it to PDF."""
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import sys
@@ -34,12 +35,29 @@ class NotebookFailed(RuntimeError):
     """A notebook's cell raised; the message is the notebook, the cell and the error, on one line."""
 
 
+class DropOrphanedDeadKernel(logging.Filter):
+    """When the kernel dies (Ctrl-C kills it with us) nbclient leaves the running cell's task behind, and asyncio
+    logs its DeadKernelError with a traceback as "never retrieved" whenever the task is collected, after our
+    one-line message. The death is already reported, by that message or by papermill's own error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return type(exc).__name__ != "DeadKernelError"
+
+
+def _quiet_orphaned_cells() -> None:
+    log = logging.getLogger("asyncio")
+    if not any(isinstance(f, DropOrphanedDeadKernel) for f in log.filters):
+        log.addFilter(DropOrphanedDeadKernel())
+
+
 def execute_notebooks(cfg: Config, out_dir: Path, notebooks=NOTEBOOKS, log_output: bool = True) -> list[Path]:
     """Run the numbered notebooks in order with papermill; executed copies go to `out_dir`."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    _quiet_orphaned_cells()
     done = []
     for name in notebooks:
         t0 = time.time()

@@ -338,6 +338,24 @@ def test_a_run_reached_through_a_symlink_keeps_its_id(run_copy, tmp_path):
 
 # --- 14: Ctrl-C to the main process of `run` ----------------------------------------------------------------------
 
+def test_the_killed_kernels_orphaned_cell_task_is_not_logged_after_the_one_line_message(caplog):
+    import asyncio
+
+    from nbclient.exceptions import DeadKernelError
+
+    from emotionlib.pipeline import _quiet_orphaned_cells
+
+    _quiet_orphaned_cells()
+    _quiet_orphaned_cells()  # once is enough: a second call adds no second filter
+    loop = asyncio.new_event_loop()
+    try:  # what asyncio does when it collects a task whose exception nobody retrieved
+        for exc in (DeadKernelError("Kernel died"), ValueError("a real failure")):
+            loop.call_exception_handler({"message": "Task exception was never retrieved", "exception": exc})
+    finally:
+        loop.close()
+    assert [r.exc_info[1].args[0] for r in caplog.records if r.name == "asyncio"] == ["a real failure"]
+
+
 @pytest.mark.slow
 def test_sigint_to_the_main_process_of_run_is_a_one_line_message(tmp_path):
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
