@@ -1,4 +1,6 @@
 """`make sweep`: the spec is checked before anything trains; every (setting, seed) is a run; mean ± sd over seeds."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,3 +76,12 @@ def test_the_report_cites_every_sweep_table(tmp_path):
     summarise(runs, ["loss"]).to_csv(tmp_path / "sweep-x" / "summary.csv", index=False)
     html = sweep_citation(tmp_path).data
     assert "sweep-x" in html and "0.650 ± 0.071" in html and "0.700 ± 0.071" in html
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "configs").glob("sweep*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_sweep_loads_and_builds_a_valid_config_for_each_run(path):
+    spec = SweepSpec.load(path)
+    runs = [spec.config(s, seed, "runs") for s in spec.settings() for seed in spec.seeds]
+    assert runs and len({c.run_id for c in runs}) == len(runs)  # every run its own folder
+    assert all(all(getattr(c, k) == v for k, v in s.items()) for c, s in zip(runs[::len(spec.seeds)], spec.settings()))
