@@ -6,7 +6,15 @@ the simplex and per-label thresholds fitted on k-1 folds, scored on the held-out
   python benchmarks/stack_members.py --runs runs/best-s42 runs/best-s43 runs/best-s42-m1 \\
       --sets "0" "0 1" "0 features_lr tfidf_lr" "0 1 2 features_lr tfidf_lr"
 
-A set names runs by their index in --runs, and the members features_lr and tfidf_lr. Prints one line a set and
+A set names runs by their index in --runs, and the members features_lr and tfidf_lr. The folds are drawn with
+each of --fold-seeds (default: the first run's seed), so one set is scored on several fold draws; a set that starts
+with "N:" is scored with fold seed N only (a seed's own stack on its own folds, as `make report` fits it), and one
+that starts with "NAME N:" is summarised with the other sets of that name:
+
+  python benchmarks/stack_members.py --runs <s42> <s42-m1> <s43> <s43-m1> --fold-seeds 42 43 \\
+      --sets "pair 42: 0 1 features_lr" "pair 43: 2 3 features_lr" "0 1 2 3 features_lr"
+
+Prints one line a (set, fold seed), then the mean and sd of each name (or member set) over its fold seeds, and
 writes --out (a CSV) when given.
 """
 from __future__ import annotations
@@ -54,6 +62,7 @@ def main() -> None:
     p.add_argument("--sets", nargs="+", required=True)
     p.add_argument("--lang", default="eng")
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--fold-seeds", nargs="+", type=int, help="the seeds the folds are drawn with")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     from emotionlib import langstack as L
@@ -62,19 +71,34 @@ def main() -> None:
     probs, y, labels, cfg = member_probs(args.runs, args.lang)
     rows = []
     for spec in args.sets:
-        wanted = spec.split()
+        name, seeds, wanted = parse_set(spec, args.fold_seeds or [cfg.seed])
         sub = {k: v for k, v in probs.items() if k.split(" ")[0] in wanted}
+        if not sub or len({k.split(" ")[0] for k in sub}) != len(wanted):
+            raise SystemExit(f"--sets {spec!r}: members are run indexes below {len(args.runs)}, features_lr, tfidf_lr")
         fit = L.combine(sub, y)
-        s = scores(y, L.cross_fit(sub, y, args.folds, cfg.seed), labels)
-        row = {"members": spec, "val_cross_fitted": round(s["macro_f1"], 4),
-               **{lab: round(v["f1"], 4) for lab, v in s["per_label"].items()},
-               "weights": " ".join(f"{n.split(' ')[0]}={w:.1f}" for n, w in zip(fit["names"], fit["weights"]))}
-        rows.append(row)
-        print(f"{spec:40s} {row['val_cross_fitted']:.4f}  {row['weights']}", flush=True)
+        weights = " ".join(f"{n.split(' ')[0]}={w:.1f}" for n, w in zip(fit["names"], fit["weights"]))
+        for seed in seeds:
+            s = scores(y, L.cross_fit(sub, y, args.folds, seed), labels)
+            rows.append({"set": name, "members": " ".join(wanted), "fold_seed": seed, "val_cross_fitted": round(s["macro_f1"], 4),
+                         **{lab: round(v["f1"], 4) for lab, v in s["per_label"].items()}, "weights_all_rows": weights})
+            print(f"{spec:40s} folds {seed}: {rows[-1]['val_cross_fitted']:.4f}  {weights}", flush=True)
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
+    print(table.groupby("set", sort=False)["val_cross_fitted"].agg(["count", "mean", "std"]).round(4).to_string())
     if args.out:
         table.to_csv(args.out, index=False)
+
+
+def parse_set(spec: str, fold_seeds: list[int]) -> tuple[str, list[int], list[str]]:
+    """"pair 42: 0 1 tfidf_lr" -> ("pair", [42], ["0", "1", "tfidf_lr"]); without "N:", every fold seed and the
+    members for a name."""
+    head, sep, rest = spec.partition(":")
+    if not sep:
+        return " ".join(spec.split()), list(fold_seeds), spec.split()
+    *name, seed = head.split() or [""]
+    if not seed.isdigit():
+        raise SystemExit(f"--sets {spec!r}: a fold seed before ':' must be a whole number")
+    return " ".join(name) or " ".join(rest.split()), [int(seed)], rest.split()
 
 
 if __name__ == "__main__":

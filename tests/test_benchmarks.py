@@ -30,3 +30,12 @@ def test_a_rows_flops_are_quadratic_in_its_length_and_frozen_layers_cost_no_back
     frozen = ceiling.row_flops(model, 32, train=True)
     forward = ceiling.row_flops(model, 32, train=False)
     assert forward < frozen < full and full == pytest.approx(3 * forward, rel=0.15)
+
+
+def test_a_stack_members_set_names_its_fold_seed_and_group_or_takes_every_fold_seed():
+    parse = load_benchmark("stack_members").parse_set
+    assert parse("0 1  tfidf_lr", [42, 43]) == ("0 1 tfidf_lr", [42, 43], ["0", "1", "tfidf_lr"])
+    assert parse("43: 3 features_lr", [42]) == ("3 features_lr", [43], ["3", "features_lr"])
+    assert parse("own stack 44: 6 7", [42]) == ("own stack", [44], ["6", "7"])
+    with pytest.raises(SystemExit, match="whole number"):
+        parse("stack: 0 1", [42])
