@@ -79,7 +79,8 @@ def main() -> None:
         weights = " ".join(f"{n.split(' ')[0]}={w:.1f}" for n, w in zip(fit["names"], fit["weights"]))
         for seed in seeds:
             s = scores(y, L.cross_fit(sub, y, args.folds, seed), labels)
-            rows.append({"set": name, "members": " ".join(wanted), "fold_seed": seed, "val_cross_fitted": round(s["macro_f1"], 4),
+            rows.append({"set": name, "members": " ".join(wanted), "fold_seed": seed,
+                         "val_cross_fitted": round(s["macro_f1"], 4),
                          **{lab: round(v["f1"], 4) for lab, v in s["per_label"].items()}, "weights_all_rows": weights})
             print(f"{spec:40s} folds {seed}: {rows[-1]['val_cross_fitted']:.4f}  {weights}", flush=True)
     table = pd.DataFrame(rows)
