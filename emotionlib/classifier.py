@@ -9,13 +9,13 @@ from typing import Sequence
 import numpy as np
 
 from emotionlib.baseline import SavedBaseline
-from emotionlib.data import from_vector, read_texts
+from emotionlib.data import LANGUAGES, from_vector, read_texts
 from emotionlib.ensemble import BASELINE, Ensemble, EnsembleError
 from emotionlib.export import ensure_onnx
 from emotionlib.langstack import LanguageStack
 from emotionlib.model import is_ensemble, load_model, load_tokenizer, read_finished, read_metadata
 from emotionlib.predict import OnnxForward, batched_proba, decide, torch_forward
-from emotionlib.runs import RunLayout, atomic_path, sha256_of
+from emotionlib.runs import RunLayout, atomic_path, check_output_file, sha256_of
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -88,8 +88,8 @@ class Classifier:
                       lang: str | None = None) -> np.ndarray:
         """Probabilities (n, labels), columns in the order of `self.labels`. `lang` (a BRIGHTER code) is needed by
         a run stacked per language on several languages."""
-        if isinstance(texts, str):
-            texts = [texts]
+        texts = self.check_texts(texts)
+        self.check_language(lang)
         if getattr(self.model, "by_language", False):
             return self.model.predict_proba(list(texts), batch_size, progress, lang=lang)
         if self._forward is None:  # an ensemble: each member with its own tokenizer
@@ -99,6 +99,23 @@ class Classifier:
             forward = torch_forward(self.model, self.meta.get("mixed_precision", "no"), self.language(lang))
         return batched_proba(forward, self.tokenizer, texts, len(self.labels), self.max_length, batch_size,
                              progress=progress)
+
+    @staticmethod
+    def check_texts(texts) -> list[str]:
+        """A string or a sequence of strings, as a list; anything else is one TypeError saying so."""
+        if isinstance(texts, str):
+            return [texts]
+        if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
+            bad = texts if not isinstance(texts, Sequence) else next(t for t in texts if not isinstance(t, str))
+            raise TypeError(f"texts must be a string or a list of strings (got {type(bad).__name__} {bad!r:.40})")
+        return list(texts)
+
+    def check_language(self, lang: str | None) -> None:
+        """`lang` must be a BRIGHTER code or one of the run's own languages (its data name for your own data)."""
+        known = set(LANGUAGES) | set(self.meta.get("languages") or [])
+        if lang is not None and lang not in known:
+            raise ValueError(f"language {lang!r}: not a BRIGHTER code nor one of the run's languages "
+                             f"({', '.join(self.meta.get('languages') or []) or 'none'})")
 
     def language(self, lang: str | None) -> str:
         """The texts' language for a head with parts per language (needed when it has several)."""
@@ -127,10 +144,10 @@ class Classifier:
         input_csv, output_csv = Path(input_csv), Path(output_csv)
         if batch_size < 1:
             raise ValueError(f"--batch-size must be a positive integer (got {batch_size})")
-        if output_csv.is_dir():
-            raise ValueError(f"{output_csv}: --output is a directory; give a file path")
         if output_csv.resolve() == input_csv.resolve():
             raise ValueError(f"{output_csv}: --output equals --input; the input would be overwritten")
+        self.check_language(lang)
+        check_output_file(output_csv, "--output", is_prediction_file, data_folders())
         ids, texts = read_texts(input_csv)
         pred = decide(self.predict_proba(texts, batch_size, progress=True, lang=lang), self.thresholds_for(lang))
         with atomic_path(output_csv) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
@@ -141,7 +158,31 @@ class Classifier:
         return output_csv
 
 
+def is_prediction_file(path: Path) -> bool:
+    """Whether `path` is a submission file as predict_file writes it: a header `id,<labels>` and 0/1 cells only."""
+    try:
+        if path.stat().st_size > 200 << 20:
+            return False
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = csv.reader(f)
+            header = next(rows, [])
+            return (len(header) > 1 and header[0] == "id" and "text" not in header
+                    and all(len(r) == len(header) and set(r[1:]) <= {"0", "1"} for r in rows))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+
+
+def data_folders() -> tuple[Path, ...]:
+    """Where the data and emotionlib's cache lie: never written into by predict."""
+    import os
+
+    from emotionlib.data import cache_dir
+
+    return tuple(Path(p) for p in (os.environ.get("EMOTIONLIB_DATA_DIR"), cache_dir()) if p)
+
+
 def predict_file(run_dir: Path, input_csv: Path, output_csv: Path, batch_size: int = 64,
                  backend: str = "torch", lang: str | None = None) -> Path:
     """`python -m emotionlib predict`: the run's Classifier on a CSV with `id` and `text` columns."""
+    check_output_file(Path(output_csv), "--output", is_prediction_file, data_folders())  # before anything is loaded
     return Classifier(run_dir, backend).predict_file(input_csv, output_csv, batch_size, lang)

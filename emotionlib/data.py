@@ -71,6 +71,20 @@ def cache_dir() -> Path:
 
 def download_file(url: str, dest: Path, expected_sha256: str, timeout: float = 60) -> Path:
     """Stream `url` to `dest`, verifying its sha256; an interrupted or corrupt download leaves nothing behind."""
+    new_folders = [p for p in Path(dest).parents if not p.exists()]  # made for this file: removed if it fails
+    try:
+        _download(url, Path(dest), expected_sha256, timeout)
+    except DataError:
+        for folder in new_folders:  # deepest first, and only while empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+    return dest
+
+
+def _download(url: str, dest: Path, expected_sha256: str, timeout: float) -> None:
     h = hashlib.sha256()
     with atomic_path(dest) as tmp:
         try:
@@ -85,7 +99,6 @@ def download_file(url: str, dest: Path, expected_sha256: str, timeout: float = 6
         if h.hexdigest() != expected_sha256:
             raise DataError(f"checksum mismatch for {url}: got {h.hexdigest()}, expected {expected_sha256}; "
                             f"nothing was written to {dest}")
-    return dest
 
 
 @dataclass(frozen=True)

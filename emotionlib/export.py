@@ -13,7 +13,8 @@ from emotionlib.data import LangSplit, training_parts
 from emotionlib.metrics import scores
 from emotionlib.predict import OnnxForward, batched_proba, decide, predict_proba
 from emotionlib.model import ENCODER_NAMES, is_ensemble, load_model, load_tokenizer, read_finished, read_metadata
-from emotionlib.runs import RunLayout, atomic_dir, atomic_path, check_replaceable, read_json, sha256_of, write_json
+from emotionlib.runs import (RunBusy, RunLayout, add_to_manifest, atomic_dir, atomic_path, check_replaceable, kind_of,
+                             marked_parent, read_json, run_lock, sha256_of, write_json)
 
 FORMATS = ("hf", "onnx")
 ONNX_FILE = "model.onnx"
@@ -31,6 +32,8 @@ def export(run_dir: Path, fmt: str, out: Path) -> Path:
     run, dest = Path(run_dir).resolve(), Path(out).resolve()
     if dest == run or run in dest.parents or dest in run.parents:
         raise ValueError(f"--out {out}: lies inside the run {run_dir} or contains it; export to a folder outside it")
+    if (inside := marked_parent(dest)) is not None:
+        raise ValueError(f"--out {out}: lies inside {inside}, a {kind_of(inside)} emotionlib made; export elsewhere")
     read_finished(run)
     check_replaceable(out, f"export-{fmt}")
     return export_hf(run_dir, out) if fmt == "hf" else export_onnx(run_dir, out)
@@ -151,8 +154,8 @@ def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4, fuse: bool = 
         if diff > tolerance:
             raise RuntimeError(f"ONNX export of {run_dir} differs from PyTorch by {diff:.2e} (> {tolerance:g})")
         weights_sha = sha256_of(layout.weights)
-        (tmp / ONNX_META).write_text(json.dumps(meta | {"model_sha256": weights_sha, "max_abs_diff_vs_torch": diff,
-                                                        "fusions": fusions}, indent=2), encoding="utf-8")
+        (tmp / ONNX_META).write_text(json.dumps(meta | {"model_sha256": weights_sha, "onnx_sha256": sha256_of(
+            tmp / ONNX_FILE), "max_abs_diff_vs_torch": diff, "fusions": fusions}, indent=2), encoding="utf-8")
     return Path(out)
 
 
@@ -224,10 +227,25 @@ def ensure_onnx(run_dir: Path, int8: bool = False) -> Path:
     weights = layout.weights
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: no trained model in this run (train first)")
-    if not (meta_path.is_file() and (folder / ONNX_FILE).is_file()
-            and read_json(meta_path).get("model_sha256") == sha256_of(weights)):
+    try:
+        with run_lock(layout):  # no other process writes the run: what a killed write left goes
+            pass
+    except RunBusy:
+        pass
+    if not graph_is_current(folder, sha256_of(weights)):  # missing, damaged, or made from other weights
         export_onnx(layout.root, folder)
     return ensure_int8(layout, folder / ONNX_FILE) if int8 else folder / ONNX_FILE
+
+
+def graph_is_current(folder: Path, weights_sha256: str) -> bool:
+    """True when folder's model.onnx is the one exported from these weights, byte for byte as recorded."""
+    meta_path, graph = folder / ONNX_META, folder / ONNX_FILE
+    try:
+        meta = read_json(meta_path)
+    except (OSError, ValueError):
+        return False
+    return (graph.is_file() and meta.get("model_sha256") == weights_sha256
+            and meta.get("onnx_sha256") == sha256_of(graph))
 
 
 # --- int8 -------------------------------------------------------------------------------------------------
@@ -297,6 +315,8 @@ def ensure_int8(layout: RunLayout, graph: Path) -> Path:
         except _Refused:
             pass  # atomic_path has removed the int8 graph
         write_json(meta_path, meta | {"int8": record})
+        if record["kept"]:
+            add_to_manifest(graph.parent, INT8_FILE)
     if not record["kept"]:
         f1 = record["val_macro_f1_0.5"]
         raise ValueError(f"{layout.root}: int8 costs {100 * (f1['float'] - f1['int8']):.1f} validation macro-F1 points "

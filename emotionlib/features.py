@@ -108,9 +108,11 @@ def pooled_features(model, tokenizer, texts: Sequence[str], max_length: int, bat
 class LayerFeatures:
     """For each text, the mean over its tokens (padding excluded) of a pretrained encoder's hidden states at
     `layers` (0 the embeddings, 1.. the layers, -1 the last), side by side: (n, len(layers) * hidden) float32, the
-    frozen-feature member's input. The encoder is loaded once; texts already in a cache are not encoded again."""
+    frozen-feature member's input. The encoder is loaded once; texts already in a cache are not encoded again.
+    `prompt` (an encoder's own task prefix, e.g. EmbeddingGemma's) is put before every text."""
 
-    def __init__(self, encoder_dir: Path, layers: Sequence[int], max_length: int, precision: str = "no"):
+    def __init__(self, encoder_dir: Path, layers: Sequence[int], max_length: int, precision: str = "no",
+                 prompt: str = ""):
         self.encoder = load_encoder(Path(encoder_dir), "sdpa").eval()
         depth = self.encoder.config.num_hidden_layers
         if not layers or any(not -depth - 1 <= i <= depth for i in layers):
@@ -119,8 +121,9 @@ class LayerFeatures:
         self.layers = [i % (depth + 1) for i in layers]
         self.tokenizer, self.max_length, self.precision = load_tokenizer(Path(encoder_dir)), max_length, precision
         self.width = self.encoder.config.hidden_size * len(self.layers)
-        self.fingerprint = encoder_fingerprint(encoder_dir, "mean@" + ",".join(map(str, self.layers)), max_length,
-                                               precision)
+        self.prompt = prompt
+        pooling = "mean@" + ",".join(map(str, self.layers)) + (f"|prompt={prompt}" if prompt else "")
+        self.fingerprint = encoder_fingerprint(encoder_dir, pooling, max_length, precision)
 
     @torch.inference_mode()
     def _forward(self, input_ids, attention_mask) -> np.ndarray:
@@ -136,6 +139,7 @@ class LayerFeatures:
                  progress: bool = True) -> np.ndarray:
         """Features of `texts`; with `cache_root`, cached under cache_root/<fingerprint>/."""
         cache = Path(cache_root) / self.fingerprint if cache_root else None
+        texts = [self.prompt + t for t in texts] if self.prompt else list(texts)
         return cached_pass(self._forward, self.tokenizer, texts, self.width, self.max_length, batch_size, cache,
                            progress).numpy()
 

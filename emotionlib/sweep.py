@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from emotionlib.config import FIELDS, Config, ConfigError, load_config, parse_overrides
+from emotionlib.config import FIELDS, Config, ConfigError, load_config, parse_overrides, parse_yaml
 from emotionlib.runs import RunLayout, atomic_dir, provenance, read_json, write_json
 from emotionlib import plots
 from emotionlib.data import train_languages
@@ -40,9 +39,11 @@ class SweepSpec:
     def load(cls, path: Path, overrides: list[str] | None = None) -> "SweepSpec":
         path = Path(path)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
+            raw = parse_yaml(path.read_text(encoding="utf-8"), path) or {}
+        except OSError as exc:
             raise ConfigError(f"{path}: cannot read the sweep file ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: a sweep file is a mapping with profile, set, seeds and grids")
         unknown = set(raw) - {"name", "profile", "set", "seeds", "grids"}
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; a sweep has name, profile, set, seeds, grids")
@@ -55,7 +56,12 @@ class SweepSpec:
                     raise ConfigError(f"{path}: grid {i + 1} field {field!r} is not a config field that a sweep varies")
                 if not isinstance(values, list) or not values:
                     raise ConfigError(f"{path}: grid {i + 1} field {field!r} must be a non-empty list")
-        seeds = tuple(int(s) for s in raw.get("seeds") or (42,))
+        seeds = raw.get("seeds", [42])
+        if not (isinstance(seeds, list) and seeds and all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)
+                and len(set(seeds)) == len(seeds)):
+            raise ConfigError(f"{path}: 'seeds' must be a non-empty list of distinct whole numbers (got {seeds!r}); "
+                              "a seed named twice would count one run twice")
+        seeds = tuple(seeds)
         profile = str(raw.get("profile", "quick"))
         if Path(profile).suffix and not Path(profile).is_absolute():  # a YAML path: relative to the sweep file
             profile = str((path.parent / profile).resolve())

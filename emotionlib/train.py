@@ -15,19 +15,20 @@ from torch.profiler import record_function
 from torch.utils.data import DataLoader, Sampler
 
 from emotionlib import data as D
+from emotionlib.encoders import gemma
 from emotionlib.augment import augment_training
-from emotionlib.config import Config, claim_config
+from emotionlib.config import Config, check_config, claim_config
 from emotionlib.data import prepare_data, training_parts
 from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
 from emotionlib.checkpoints import Ema, Progress, checkpoint_state, restore, save_checkpoint
 from emotionlib.features import (FeatureDataset, HeadOnly, LayerFeatures, encoder_fingerprint, head_block,
                                  pooled_features)
 from emotionlib.metrics import label_f1, language_scores, tune_thresholds
-from emotionlib.model import (build_classifier, freeze_lower, load_model, load_tokenizer, save_model,
+from emotionlib.model import (build_classifier, check_weights, freeze_lower, load_model, load_tokenizer, save_model,
                               update_metadata)
 from emotionlib.predict import decide, predict_proba
 from emotionlib.preflight import check
-from emotionlib.runs import RunLayout, provenance, read_json, remove_owned, run_lock, write_json
+from emotionlib.runs import RunLayout, provenance, read_json, remove_owned, run_lock, sha256_of, write_json
 from emotionlib.me5 import provenance as me5_provenance
 from emotionlib.plots import training_curves
 
@@ -147,11 +148,13 @@ def _scheduler(optimizer, cfg: Config, total_steps: int):
     return get_constant_schedule_with_warmup(optimizer, warmup)
 
 
-def train(cfg: Config, resume: bool = False) -> Path:
+def train(cfg: Config, resume: bool = False, retrain: bool = False) -> Path:
     """Train, keep the best epoch by validation macro-F1, tune thresholds on validation; return the run dir.
 
-    A run already trained with the same settings is left as it is (the step is skipped); an interrupted one
-    continues with `resume=True` from its last checkpoint, or starts over cleanly when it has none.
+    A run already trained with the same settings is left as it is (the step is skipped) once its weights are
+    checked; an interrupted one continues with `resume=True` from its last checkpoint, or starts over cleanly when
+    it has none. `retrain=True` trains a finished (or damaged) run again in place: its model, checkpoint and
+    training log go first, by their exact names; evaluation and interpretation then see new weights and rerun.
     """
     started = time.time()
     encoder_dir = check(cfg)  # fails here, before anything is written, with what to fix
@@ -163,10 +166,15 @@ def train(cfg: Config, resume: bool = False) -> Path:
     accelerator = _accelerator(precision, cfg.torch_compile and cfg.freeze_layers != -1)
     main = accelerator.is_main_process
     with run_lock(layout) if main else contextlib.nullcontext():
+        if main and retrain:
+            check_config(cfg, layout.root)  # only a run of these settings is retrained
+            _clear_training(layout)
+            done = False
         if main:
             _claim(cfg, layout, resume, done)
         accelerator.wait_for_everyone()
         if done:
+            check_weights(layout)  # damaged weights are named, with the command that retrains the run
             accelerator.print(f"{layout.root}: already trained with these settings; training skipped")
             return layout.root
         return _train(cfg, layout, accelerator, encoder_dir, precision, resume, started)
@@ -210,6 +218,14 @@ def native_cpu_bf16() -> bool:
     return bool(native and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def _clear_training(layout: RunLayout) -> None:
+    """What training wrote, removed by exact name (folders only if emotionlib made them as such)."""
+    for path in (layout.train_log, layout.train_summary, layout.training_curves):
+        path.unlink(missing_ok=True)
+    remove_owned(layout.model, "model")
+    remove_owned(layout.checkpoint, "checkpoint")
+
+
 def _claim(cfg: Config, layout: RunLayout, resume: bool, done: bool) -> None:
     """The main process's guards: same settings as the run's, a split, and no debris of a killed attempt."""
     claim_config(cfg, layout.root)
@@ -219,10 +235,7 @@ def _claim(cfg: Config, layout: RunLayout, resume: bool, done: bool) -> None:
     if layout.model.exists() and not resume:
         raise FileExistsError(f"{layout.root}: training was interrupted; pass --resume to continue it")
     if not (resume and checkpoint_state(layout.checkpoint) is not None):  # from the beginning: no stale epochs
-        for path in (layout.train_log, layout.train_summary, layout.training_curves):
-            path.unlink(missing_ok=True)
-        remove_owned(layout.model, "model")
-        remove_owned(layout.checkpoint, "checkpoint")
+        _clear_training(layout)
 
 
 def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, precision: str, resume: bool,
@@ -317,7 +330,10 @@ def _optimisation(cfg: Config, model, train_ds, sampler, collate, processes: int
 
 
 def encoder_provenance(model: str) -> dict:
-    """me5-small is not the original weights: which files they were dequantised from (nothing for others)."""
+    """Where the encoder's weights came from, where that is more than its name: me5-small's dequantisation source,
+    EmbeddingGemma's pieces, weights hash and licence (nothing for others)."""
+    if model == gemma.NAME:
+        return gemma.provenance()
     if model != "me5-small":
         return {}
     return me5_provenance()
@@ -479,15 +495,16 @@ def _finish(layout: RunLayout, val_ex: D.Examples, progress: Progress, started: 
     log = pd.read_json(layout.train_log, lines=True)
     training_curves(log, layout.training_curves)
     write_json(layout.train_summary, {
+        "weights_sha256": sha256_of(layout.weights),  # checked on every load: damaged or swapped weights are refused
         "best_epoch": progress.best_epoch, "best_val_macro_f1": progress.best_f1, "epochs_run": len(log),
         "wall_seconds": round(time.time() - started, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "thresholds": dict(zip(meta["labels"], thresholds.tolist()))})
 
 
-def train_all(cfg: Config, resume: bool = False) -> list[Path]:
+def train_all(cfg: Config, resume: bool = False, retrain: bool = False) -> list[Path]:
     """One joint model, or with `multilingual: per_language` one run `<run_id>-<lang>` per training language."""
     if cfg.multilingual == "joint" or len(D.train_languages(cfg)) == 1:
-        return [train(cfg, resume=resume)]
-    return [train(cfg.replace(run_id=f"{cfg.run_id}-{lang}", languages=[lang], multilingual="joint"), resume=resume)
-            for lang in D.train_languages(cfg)]
+        return [train(cfg, resume=resume, retrain=retrain)]
+    return [train(cfg.replace(run_id=f"{cfg.run_id}-{lang}", languages=[lang], multilingual="joint"), resume=resume,
+                  retrain=retrain) for lang in D.train_languages(cfg)]

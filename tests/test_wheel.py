@@ -27,6 +27,11 @@ def test_the_wheel_runs_the_smoke_report_outside_the_repository(tmp_path, data_d
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", ROOT,
         "-w", tmp_path / "wheels")
     wheel = next((tmp_path / "wheels").glob("emotionlib-*.whl"))
+    import zipfile
+
+    shipped = zipfile.ZipFile(wheel).namelist()
+    assert not [n for n in shipped if n.endswith("conftest.py")], shipped  # no test code in the package
+    assert "emotionlib/encoders/gemma.py" in shipped
     env = tmp_path / "venv"
     venv.create(env, with_pip=False)
     python = env / "bin" / "python"
