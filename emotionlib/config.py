@@ -70,8 +70,8 @@ class Config:
     multilingual: str = _f("joint", "joint: one model on all languages; per_language: one run per language")
     holdout_languages: tuple[str, ...] = _f((), "cross-lingual runs: each is held out of a run "
                                                 "<run_id>-without-<lang> and scored on zero-shot")
-    model: str = _f("xlm-roberta-base", "the encoder: xlm-roberta-base, minilm, mpnet, me5-small, tiny-xlmr, a "
-                                        "folder or a Hugging Face id")
+    model: str = _f("xlm-roberta-base", "the encoder: xlm-roberta-base, minilm, mpnet, me5-small, embeddinggemma, "
+                                        "tiny-xlmr, tiny-gemma, a folder or a Hugging Face id")
     head: str = _f("linear", "linear: the seed's one layer on the pooled encoder output; auto: the encoder's own "
                              "sequence-classification head")
     pooling: str = _f("cls", "what the linear head reads: the first token (cls, the seed's) or the mean of the "
@@ -90,6 +90,8 @@ class Config:
     stack_runs: tuple[str, ...] = _f((), "further networks in the stack, each a run of this config with some "
                                          "fields changed, as space-separated key=value (e.g. 'seed=43' or 'model=minilm "
                                          "learning_rate=1e-4'); trained beside this run as <run_id>-m1, -m2, ...")
+    feature_model: str = _f("", "the encoder whose frozen layers the features_lr member reads (e.g. embeddinggemma, "
+                                "with its own classification prompt); empty: the run's model")
     feature_layers: tuple[int, ...] = _f((-1,), "the features_lr member's encoder layers, mean-pooled side by side "
                                                 "(0 the embeddings, -1 the last)")
     stack_folds: int = _f(5, "cross-fitting folds of the validation part (the stack's out-of-sample figure)")
@@ -212,7 +214,8 @@ LIST_FIELDS = ("languages", "eval_languages", "holdout_languages", "labels", "ig
 # what a stack's further runs may not change: they share this run's data, split and labels, and have no stack
 MEMBER_FIXED = ("run_id", "runs_dir", "data_dir", "train_csv", "dev_csv", "test_csv", "data_name", "labels",
                 "ignore_columns", "languages", "eval_languages", "holdout_languages", "multilingual", "max_train_rows",
-                "val_fraction", "split_seed", "stack", "stack_runs", "stack_folds", "stack_min_val", "feature_layers")
+                "val_fraction", "split_seed", "stack", "stack_runs", "stack_folds", "stack_min_val", "feature_layers",
+                "feature_model")
 POSITIVE = ("max_length", "batch_size", "eval_batch_size", "epochs", "lime_num_samples", "lime_num_features",
             "agreement_sentences", "augment_copies")
 NON_NEGATIVE = ("max_train_rows", "patience", "checkpoint_every", "num_threads", "stack_min_val")

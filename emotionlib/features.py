@@ -72,6 +72,9 @@ def cached_pass(encode, tokenizer, texts: Sequence[str], width: int, max_length:
     rows = cache.rows if cache else {}
     digests = [_digest(t) for t in texts]
     todo = sorted({d: i for i, d in enumerate(digests) if d not in rows}.values(), key=lambda i: len(texts[i]))
+    if progress and todo:
+        print(f"{desc}: {len(todo)} of {len(texts)} texts to encode, {len(texts) - len(todo)} from the cache",
+              flush=True)
     with tqdm(total=len(todo), desc=desc, disable=not progress or not todo, dynamic_ncols=True) as bar:
         for start in range(0, len(todo), CHUNK):
             part = todo[start:start + CHUNK]

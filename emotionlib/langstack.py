@@ -25,6 +25,7 @@ from emotionlib import baseline as B
 from emotionlib import data as D
 from emotionlib.ensemble import BASELINE, Combined, best_f1_per_label, fit_weights
 from emotionlib.config import member_configs
+from emotionlib.encoders import prompt_for
 from emotionlib.features import LayerFeatures, head_block
 from emotionlib.metrics import THRESHOLD_GRID, scores
 from emotionlib.predict import decide, predict_proba
@@ -157,9 +158,11 @@ def fit_stack(cfg) -> pd.DataFrame | None:
     network, tokenizer, meta = load_model(layout.model)
     others = {name: load_member(layout.root, run, meta["labels"]) for name, run in runs.items()}
     train_parts, val_parts = D.training_parts(cfg, layout)
-    encoder_dir = resolve_encoder(cfg.model)
-    feats = LayerFeatures(encoder_dir, cfg.feature_layers, cfg.max_length)
-    block = head_block(cfg, feats.layers, feats.encoder.config.num_hidden_layers)
+    feature_model = cfg.feature_model or cfg.model
+    feats = LayerFeatures(resolve_encoder(feature_model), cfg.feature_layers, cfg.max_length,
+                          prompt=prompt_for(feature_model))
+    # a frozen-encoder network reads the same features only when they come from its own encoder
+    block = head_block(cfg, feats.layers, feats.encoder.config.num_hidden_layers) if not cfg.feature_model else None
     texts = [t for p in train_parts + val_parts for t in p.texts]
     cached = {}
     if "features_lr" in cfg.stack or ("network" in cfg.stack and block is not None):
@@ -171,7 +174,8 @@ def fit_stack(cfg) -> pd.DataFrame | None:
         fits[va.lang], saved[va.lang] = fit_language(cfg, tr, va, cached, network, tokenizer, meta, block, others)
         print(f"stack {va.lang}: validation (cross-fitted) {fits[va.lang]['val_oof']:.3f}, weights "
               f"{fits[va.lang]['weights']} [{time.time() - t0:.0f} s]", flush=True)
-    stack = {"kind": "language-stack", "members": list(cfg.stack) + list(runs), "encoder": cfg.model,
+    stack = {"kind": "language-stack", "members": list(cfg.stack) + list(runs), "encoder": feature_model,
+             "feature_prompt": feats.prompt,
              "runs": {name: {"run_id": run.name, "weights_sha256": run_weights[name], "stack_runs_entry": entry}
                       for (name, run), entry in zip(runs.items(), cfg.stack_runs)},
              "encoder_fingerprint": feats.fingerprint, "feature_layers": feats.layers, "network_block": block,
@@ -308,7 +312,7 @@ class LanguageStack(Combined):
                              f"{self.labels}; fit the stack again")
         self.languages = list(self.stack["languages"])
         self.features = LayerFeatures(resolve_encoder(self.stack["encoder"]), self.stack["feature_layers"],
-                                      self.stack["max_length"])
+                                      self.stack["max_length"], prompt=self.stack.get("feature_prompt", ""))
         if self.features.fingerprint != self.stack["encoder_fingerprint"]:
             raise ValueError(f"{layout.stack_meta}: the encoder {self.stack['encoder']!r} is not the one the stack "
                              "was fitted with (its weights or tokenizer changed); fit the stack again")

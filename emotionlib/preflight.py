@@ -41,10 +41,8 @@ def check(cfg: Config, members: bool = True) -> Path:
     if layers is not None and cfg.freeze_layers > layers:
         raise ConfigError(f"config field 'freeze_layers': {cfg.freeze_layers} exceeds the {layers} layers of "
                           f"encoder {cfg.model!r}")
-    if layers is not None and "features_lr" in cfg.stack and any(not -layers - 1 <= i <= layers
-                                                                 for i in cfg.feature_layers):
-        raise ConfigError(f"config field 'feature_layers': {list(cfg.feature_layers)} must each lie from "
-                          f"{-layers - 1} to {layers} for encoder {cfg.model!r} ({layers} layers)")
+    if "features_lr" in cfg.stack:
+        check_feature_layers(cfg, layers)
     if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("config field 'mixed_precision': fp16 needs a CUDA GPU (a CPU would train in fp32 while "
                           "the run recorded fp16); on a CPU use bf16 or auto (got 'fp16')")
@@ -57,6 +55,19 @@ def check(cfg: Config, members: bool = True) -> Path:
     if members:
         check_members(cfg)
     return encoder_dir
+
+
+def check_feature_layers(cfg: Config, layers: int | None) -> None:
+    """The features member's layers exist in the encoder it reads (`feature_model`, else the run's model)."""
+    name = cfg.feature_model or cfg.model
+    if cfg.feature_model:
+        try:
+            layers = read_json(Path(resolve_encoder(cfg.feature_model)) / "config.json").get("num_hidden_layers")
+        except RuntimeError as exc:
+            raise ConfigError(f"config field 'feature_model': {exc}") from None
+    if layers is not None and any(not -layers - 1 <= i <= layers for i in cfg.feature_layers):
+        raise ConfigError(f"config field 'feature_layers': {list(cfg.feature_layers)} must each lie from "
+                          f"{-layers - 1} to {layers} for encoder {name!r} ({layers} layers)")
 
 
 def label_space(cfg: Config, source) -> list[str]:

