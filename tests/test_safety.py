@@ -319,3 +319,89 @@ def test_a_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
     with pytest.raises(D.DataError, match="nothing was written"):
         D.download_file("http://127.0.0.1:9/none.csv", tmp_path / "cache" / "a" / "b" / "x.csv", "0" * 64, timeout=2)
     assert not (tmp_path / "cache").exists()
+
+
+# --- property-based: the new surfaces as classes ---------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SCALARS = (st.integers(min_value=-10**25, max_value=10**25) | st.floats(allow_nan=True, allow_infinity=True)
+           | st.booleans() | st.none() | st.text(max_size=12) | st.lists(st.integers(-3, 30), max_size=3))
+
+
+@PROPERTY
+@given(field=st.sampled_from(["epochs", "seed", "split_seed", "batch_size", "learning_rate", "n_bootstrap",
+                              "pad_to_max_length", "feature_layers", "freeze_layers", "val_fraction", "loss"]),
+       value=SCALARS)
+def test_random_yaml_scalars_give_a_valid_config_or_one_line_naming_the_field(tmp_path, field, value):
+    from dataclasses import fields
+
+    from emotionlib.config import INT_LIMIT, Config
+
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"model": "tiny-xlmr", field: value}), encoding="utf-8")
+    try:
+        cfg = load_config(str(path))
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and field in str(exc), str(exc)
+        return
+    got, kind = getattr(cfg, field), {f.name: f.type for f in fields(Config)}[field]
+    if kind == "int":
+        assert isinstance(got, int) and not isinstance(value, bool) and abs(got) <= INT_LIMIT
+    if kind == "float":
+        assert isinstance(got, float) and math.isfinite(got) and not isinstance(value, bool)
+
+
+@PROPERTY
+@given(seeds=st.lists(st.integers(0, 50), max_size=4) | st.none() | st.text(max_size=5),
+       grid=st.dictionaries(st.sampled_from(["loss", "epochs", "seed", "nope", "learning_rate"]),
+                            st.lists(st.sampled_from(["bce", "focal", 1, 2, 0.001, "x"]), max_size=3), max_size=2))
+def test_random_sweep_specs_load_or_refuse_in_one_line(tmp_path, seeds, grid):
+    from emotionlib.sweep import SweepSpec
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"profile": "smoke", "seeds": seeds, "grids": [grid]}), encoding="utf-8")
+    try:
+        spec = SweepSpec.load(path)
+    except ConfigError as exc:
+        assert "\n" not in str(exc), str(exc)
+    else:
+        assert spec.seeds and len(set(spec.seeds)) == len(spec.seeds)
+
+
+@PROPERTY
+@given(kind=st.sampled_from(["absent", "user", "prediction", "folder", "link", "fifo", "in_run", "in_run_new"]))
+def test_random_output_paths_are_written_only_when_new_or_ours(tmp_path, kind):
+    from emotionlib.classifier import is_prediction_file
+    from emotionlib.runs import NotOurs, atomic_write_text, check_output_file, mark
+
+    work = tmp_path / f"w-{kind}"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "run").mkdir(parents=True)
+    mark(work / "run", "run")
+    (work / "run" / "config.yaml").write_text("x")
+    target = {"in_run": work / "run" / "config.yaml", "in_run_new": work / "run" / "p.csv"}.get(kind, work / "o.csv")
+    if kind == "user":
+        target.write_text("id,text\n1,mine\n")
+    if kind == "prediction":
+        target.write_text("id,joy,fear\n1,0,1\n")
+    if kind == "folder":
+        target.mkdir()
+    if kind == "link":
+        (work / "mine.txt").write_text("mine")
+        target.symlink_to(work / "mine.txt")
+    if kind == "fifo":
+        os.mkfifo(target)
+    before = tree(work)
+    try:
+        check_output_file(target, "--output", is_prediction_file)
+    except NotOurs as exc:
+        assert "\n" not in str(exc) and kind not in ("absent", "prediction")
+        assert tree(work) == before
+        return
+    assert kind in ("absent", "prediction")
+    atomic_write_text(target, "id,joy,fear\n1,1,1\n")
+    after = tree(work)
+    assert {k: v for k, v in after.items() if k != "o.csv"} == {k: v for k, v in before.items() if k != "o.csv"}
