@@ -30,7 +30,6 @@ from emotionlib.features import LayerFeatures, head_block
 from emotionlib.metrics import THRESHOLD_GRID, scores
 from emotionlib.predict import decide, predict_proba
 from emotionlib.model import load_model, read_finished, resolve_encoder
-from emotionlib.train import train
 from emotionlib.runs import (RunLayout, atomic_dir, provenance, read_json, record_step, sha256_of, step_inputs,
                              step_is_current, write_json)
 
@@ -253,6 +252,8 @@ def f1_by_label(s: dict) -> dict[str, float]:
 def train_runs(cfg) -> dict[str, Path]:
     """The stack's further runs (config `stack_runs`), each trained where it is missing or unfinished; member
     name -> run folder."""
+    from emotionlib.train import train  # here, not at the top: loading a stacked run for prediction trains nothing
+
     runs = {}
     for name, member in member_configs(cfg):
         print(f"stack member {name}: run {member.run_id}", flush=True)

@@ -51,6 +51,24 @@ def _quiet_orphaned_cells() -> None:
         log.addFilter(DropOrphanedDeadKernel())
 
 
+class NotebookLines:
+    """A notebook's printed lines (its stdout, as papermill streams it), shown in the terminal as they come: the
+    epoch lines with validation F1, examples/s and the time left, the stack's languages, the feature passes.
+    Progress bars (the kernel's stderr, redrawn with carriage returns) and displayed tables stay in the notebook."""
+
+    def write(self, text: str) -> None:
+        for line in text.rstrip().splitlines():
+            print(f"  {line}", file=sys.stderr, flush=True)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+# the kernel's own warning that its loopback sockets are not encrypted (the connection is HMAC-signed, and
+# local): one line of noise for every notebook
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def execute_notebooks(cfg: Config, out_dir: Path, notebooks=NOTEBOOKS, log_output: bool = True) -> list[Path]:
     """Run the numbered notebooks in order with papermill; executed copies go to `out_dir`."""
     import papermill as pm
@@ -64,8 +82,9 @@ def execute_notebooks(cfg: Config, out_dir: Path, notebooks=NOTEBOOKS, log_outpu
         print(f"[{time.strftime('%H:%M:%S')}] executing {name}", file=sys.stderr, flush=True)
         try:
             pm.execute_notebook(NOTEBOOKS_DIR / name, out_dir / name, parameters=notebook_parameters(cfg, name),
-                                cwd=Path.cwd(), kernel_name="python3", log_output=log_output,
-                                progress_bar=False, shutdown_kernel="immediate")
+                                cwd=Path.cwd(), kernel_name="python3",
+                                stdout_file=NotebookLines() if log_output else None,
+                                progress_bar=False, shutdown_kernel="immediate", extra_arguments=KERNEL_ARGS)
             # immediate: when this process is interrupted, the kernel is killed at once rather than asked to stop
             # mid-cell (which made it print a ZMQError traceback); a finished notebook has nothing left to flush
         except PapermillExecutionError as exc:

@@ -353,8 +353,11 @@ def _end_epoch(cfg: Config, layout: RunLayout, accelerator, progress: Progress, 
     improved = record_epoch(progress, entry["val_macro_f1"], epoch)
     if improved and accelerator.is_main_process:
         save_best()
-    accelerator.print(f"epoch {epoch}: train_loss {entry['train_loss']:.4f} val_loss {entry['val_loss']:.4f} "
-                      f"val_macro_f1 {entry['val_macro_f1']:.4f}{' (best)' if improved else ''}")
+    left = (cfg.epochs - epoch) * entry["train_seconds"]  # at this epoch's pace; early stopping may end sooner
+    accelerator.print(f"epoch {epoch}/{cfg.epochs}: train_loss {entry['train_loss']:.4f} val_loss "
+                      f"{entry['val_loss']:.4f} val_macro_f1 {entry['val_macro_f1']:.4f}"
+                      f"{' (best)' if improved else ''}, {entry['train_examples_per_second']:.0f} examples/s, "
+                      f"{entry['train_seconds']:.0f} s; about {left / 60:.0f} min of training left")
     if accelerator.is_main_process:
         with open(layout.train_log, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")

@@ -51,6 +51,18 @@ def run_cli(*args: str, **kwargs):
 SLOW_FIXTURES = {"smoke_run", "tickets_run", "smoke_report", "stacked_run"}  # each trains a model or renders a report
 
 
+@pytest.fixture(autouse=True)
+def _training_is_slow(request, monkeypatch):
+    """A test that trains must be marked `slow` (`make test-fast` trains nothing): unmarked, training fails."""
+    if request.node.get_closest_marker("slow") is None:
+        import emotionlib.train
+
+        def refuse(*args, **kwargs):
+            raise AssertionError(f"{request.node.nodeid} trains a model: mark it @pytest.mark.slow")
+
+        monkeypatch.setattr(emotionlib.train, "_train", refuse)
+
+
 def pytest_collection_modifyitems(items):
     """Tests that train or render are `slow`: `make test-fast` (-m "not slow") leaves them out."""
     for item in items:

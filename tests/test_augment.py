@@ -62,6 +62,7 @@ def test_config_checks_augmentation_and_the_labels_agree_with_the_data_module():
             load_config("smoke", bad)
 
 
+@pytest.mark.slow
 def test_training_with_augmentation_adds_rows_to_the_training_part_only(smoke_cfg):
     from emotionlib.train import train
 

@@ -5,6 +5,7 @@ from emotionlib.config import ConfigError, load_config
 from emotionlib.runs import RunLayout, read_json
 
 
+@pytest.mark.slow
 def test_holdout_runs_train_without_the_language_and_score_it_zero_shot(tmp_path):
     from emotionlib.crosslingual import holdout_config, run_holdouts
     from emotionlib.evaluate import evaluate

@@ -69,6 +69,7 @@ def test_interpret_run_writes_every_view(smoke_run):
     assert (s["case_label"], s["case_word"]) == ("joy", "happy")
 
 
+@pytest.mark.slow
 def test_a_frozen_mean_pooled_bf16_run_is_explained_like_any_other(tmp_path, monkeypatch):
     from emotionlib.config import load_config
     from emotionlib.evaluate import evaluate

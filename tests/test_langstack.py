@@ -201,6 +201,7 @@ def test_config_checks_the_stacks_further_runs():
             load_config("smoke", bad)
 
 
+@pytest.mark.slow
 def test_further_runs_are_trained_once_and_stacked_beside_the_network(smoke_cfg):
     """One language (arq), the run's network, a second seed and a mean-pooled variant, and TF-IDF: the missing
     runs are trained by fit_stack, weighed per language like any member, and used by evaluate and predict."""
@@ -241,6 +242,7 @@ def test_further_runs_are_trained_once_and_stacked_beside_the_network(smoke_cfg)
         emotionlib.load(cfg.run_dir).model.member_proba(texts, "arq")
 
 
+@pytest.mark.slow
 def test_a_frozen_head_trains_on_the_stacks_own_feature_pass(tmp_path, monkeypatch):
     """Frozen mean-pooled head + a stack over layers that include the last: one encoding pass serves both steps,
     and the saved classifier, from the texts, gives what the head gave from that block."""

@@ -161,3 +161,13 @@ def test_onnx_runtime_profile_gives_each_operator_its_share(smoke_run, data_dir,
                                                  read_metadata(smoke_run / "model"), tmp_path)
     assert sum(shares.values()) == pytest.approx(1, abs=0.01) and "Attention" in shares
     assert list(tmp_path.glob("ort-profile*.json"))  # onnxruntime's own trace, kept beside
+
+
+def test_loading_a_run_for_prediction_imports_no_trainer(smoke_run):
+    import subprocess
+    import sys
+
+    code = ("import sys, emotionlib; m = emotionlib.load(sys.argv[1]); m.predict(['hello']); "
+            "assert 'emotionlib.train' not in sys.modules, sorted(k for k in sys.modules if k.startswith('emotionlib'))")
+    out = subprocess.run([sys.executable, "-c", code, str(smoke_run)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

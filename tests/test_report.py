@@ -14,13 +14,13 @@ def smoke_report():
     out = subprocess.run(["make", "report", "PROFILE=smoke", f"RUN_ID={run_id}"], cwd=ROOT, capture_output=True,
                          text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
-    yield ROOT / "runs" / run_id, ROOT / "reports" / run_id
+    yield ROOT / "runs" / run_id, ROOT / "reports" / run_id, out.stderr
     shutil.rmtree(ROOT / "runs" / run_id, ignore_errors=True)
     shutil.rmtree(ROOT / "reports" / run_id, ignore_errors=True)
 
 
 def test_html_shows_the_measured_macro_f1(smoke_report):
-    run_dir, report_dir = smoke_report
+    run_dir, report_dir, _ = smoke_report
     html = (report_dir / "report.html").read_text(encoding="utf-8")
     headline = read_json(run_dir / "metrics.json")["headline"]
     assert f"macro-F1 {headline['macro_f1']:.3f}" in html
@@ -31,17 +31,24 @@ def test_html_shows_the_measured_macro_f1(smoke_report):
         assert section in html
 
 
+def test_the_terminal_shows_each_epoch_and_no_kernel_warning(smoke_report):
+    *_, stderr = smoke_report
+    epochs = [line for line in stderr.splitlines() if line.strip().startswith("epoch 1/1: ")]
+    assert epochs and "val_macro_f1" in epochs[0] and "examples/s" in epochs[0] and "left" in epochs[0], stderr
+    assert "without encryption" not in stderr
+
+
 def test_pdf_has_pages(smoke_report):
     from pypdf import PdfReader
 
-    _, report_dir = smoke_report
+    _, report_dir, _ = smoke_report
     pdf = report_dir / "report.pdf"
     assert pdf.is_file(), "no PDF: is chromium installed (make setup / make system-deps)?"
     assert len(PdfReader(pdf).pages) >= 3
 
 
 def test_executed_notebooks_sit_beside_the_report(smoke_report):
-    _, report_dir = smoke_report
+    _, report_dir, _ = smoke_report
     names = {p.name for p in report_dir.glob("*.ipynb")}
     assert names == {"01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb", "04_interpret.ipynb", "05_report.ipynb"}
 

@@ -466,3 +466,11 @@ def test_torch_compile_compiles_the_layers_resumes_and_leaves_the_next_run_eager
     assert not any("_orig_mod" in k for k in load_model(run / "model")[0].state_dict())
     T.train(load_config("smoke", base | {"run_id": "eager", "epochs": 1}))
     assert AcceleratorState().dynamo_plugin.backend == DynamoBackend.NO
+
+
+def test_a_test_not_marked_slow_cannot_train():
+    """The guard behind `make test-fast trains nothing` (conftest): in an unmarked test, training refuses."""
+    import emotionlib.train
+
+    with pytest.raises(AssertionError, match="mark it @pytest.mark.slow"):
+        emotionlib.train._train(None, None, None, None, "no", False, 0.0)
