@@ -30,7 +30,13 @@ def main() -> None:
     ap.add_argument("--langs", nargs="+", required=True)
     ap.add_argument("--layers", nargs="+", type=int, default=list(gemma.FEATURE_LAYERS))
     ap.add_argument("--no-prompt", action="store_true", help="the features without the classification prompt")
+    ap.add_argument("--cs", nargs="+", type=float, default=None, help="the features member's C grid (default: "
+                                                                      "the stack's, langstack.LR_CS)")
     args = ap.parse_args()
+    if args.cs:
+        import emotionlib.langstack
+
+        emotionlib.langstack.LR_CS = tuple(args.cs)
     feats = LayerFeatures(gemma.find(), args.layers, 128, prompt="" if args.no_prompt else gemma.PROMPT)
     source = D.DataSource.resolve()
     print("lang,scored_on,n_train,n_val,n_scored,stack,features_lr,tfidf_lr,val_oof,w_features,w_tfidf,c,seconds")
