@@ -91,7 +91,7 @@ system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when ru
 
 test: $(STAMP) ## the test suite, including the notebooks under nbval and a smoke `make report`
 	$(if $(filter 1,$(TEST_JOBS)),,OMP_NUM_THREADS=1) $(PY) -m pytest tests -q -n $(TEST_JOBS) --dist loadfile
-	$(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider -p tests.nbval_fresh
+	PYTHONPATH=tests $(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider -p nbval_fresh
 
 test-fast: $(STAMP) ## the unit tests only (no notebooks, no report)
 	$(PY) -m pytest tests -q -m "not slow"

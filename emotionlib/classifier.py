@@ -184,5 +184,7 @@ def data_folders() -> tuple[Path, ...]:
 def predict_file(run_dir: Path, input_csv: Path, output_csv: Path, batch_size: int = 64,
                  backend: str = "torch", lang: str | None = None) -> Path:
     """`python -m emotionlib predict`: the run's Classifier on a CSV with `id` and `text` columns."""
+    if Path(output_csv).resolve() == Path(input_csv).resolve():
+        raise ValueError(f"{output_csv}: --output equals --input; the input would be overwritten")
     check_output_file(Path(output_csv), "--output", is_prediction_file, data_folders())  # before anything is loaded
     return Classifier(run_dir, backend).predict_file(input_csv, output_csv, batch_size, lang)

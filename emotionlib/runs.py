@@ -84,8 +84,10 @@ def check_output_file(path: Path, flag: str, is_ours, forbidden: tuple[Path, ...
     path = Path(path)
     if path.is_symlink():
         raise NotOurs(f"{path}: {flag} is a symbolic link; give the path of a plain file")
+    if path.is_dir():
+        raise NotOurs(f"{path}: {flag} is a directory; give a file path")
     if path.exists() and not path.is_file():
-        raise NotOurs(f"{path}: {flag} exists and is not a regular file (a folder, device or FIFO); give a file path")
+        raise NotOurs(f"{path}: {flag} exists and is not a regular file (a device or FIFO); give a file path")
     inside = marked_parent(path)
     if inside is not None:
         raise NotOurs(f"{path}: {flag} lies inside {inside}, a {kind_of(inside)} emotionlib made for its own files; "

@@ -48,3 +48,11 @@ def test_notebook_parameters_map_one_to_one():
     ns = {name: None for name in FIELDS} | {"profile": "smoke", "run_id": "x", "epochs": 2}
     cfg = from_parameters(ns)
     assert cfg.epochs == 2 and cfg.model == "tiny-xlmr" and cfg.run_id == "x"
+
+
+def test_a_test_not_marked_slow_cannot_train():
+    """The guard behind `make test-fast trains nothing` (conftest): in an unmarked test, training refuses."""
+    import emotionlib.train
+
+    with pytest.raises(AssertionError, match="mark it @pytest.mark.slow"):
+        emotionlib.train._train(None, None, None, None, "no", False, 0.0)

@@ -183,7 +183,7 @@ def test_export_replaces_its_own_earlier_export(run_copy, tmp_path):
 def test_an_export_cannot_replace_another_kind_of_emotionlib_folder(run_copy, smoke_run):
     from emotionlib.export import export
 
-    with pytest.raises(ValueError, match="not made by emotionlib|made by emotionlib as"):
+    with pytest.raises(ValueError, match="not made by emotionlib|made by emotionlib as|lies inside"):
         export(run_copy, "onnx", smoke_run / "model")
 
 

@@ -146,8 +146,8 @@ def test_damaged_weights_are_a_one_line_error(smoke_run, tmp_path):
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,hi\n", encoding="utf-8")
     out = run_cli("predict", "--run", str(run), "--input", str(src), "--output", str(tmp_path / "o.csv"))
-    assert out.returncode == 2 and "model.safetensors: not a readable safetensors file" in out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1
+    assert out.returncode == 2 and "model.safetensors: damaged or replaced since training" in out.stderr
+    assert "--retrain" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
 def test_onnx_runtime_profile_gives_each_operator_its_share(smoke_run, data_dir, tmp_path):

@@ -467,10 +467,3 @@ def test_torch_compile_compiles_the_layers_resumes_and_leaves_the_next_run_eager
     T.train(load_config("smoke", base | {"run_id": "eager", "epochs": 1}))
     assert AcceleratorState().dynamo_plugin.backend == DynamoBackend.NO
 
-
-def test_a_test_not_marked_slow_cannot_train():
-    """The guard behind `make test-fast trains nothing` (conftest): in an unmarked test, training refuses."""
-    import emotionlib.train
-
-    with pytest.raises(AssertionError, match="mark it @pytest.mark.slow"):
-        emotionlib.train._train(None, None, None, None, "no", False, 0.0)
