@@ -20,14 +20,9 @@ export PYTHONUNBUFFERED := 1
 # Report parameters: make report PROFILE=paper MODEL=xlm-roberta-base LOSS=focal EPOCHS=4 ...
 PROFILE ?= quick
 RUN_ID ?= $(basename $(notdir $(PROFILE)))-$(shell date +%Y%m%d-%H%M%S)
-# MODEL=me5-small on a profile made for another encoder takes me5-small's own settings (README, "me5-small"):
-# lr 5e-5, bf16 where the CPU has oneDNN bf16 kernels, mean pooling, the lowest 6 layers frozen; LR= and SET=
-# still override them.
-ENCODER_SETS := $(if $(and $(filter me5-small,$(MODEL)),$(filter-out multilingual crosslingual,$(basename $(notdir $(PROFILE))))),\
-	learning_rate=5e-5 mixed_precision=auto pooling=mean freeze_layers=6)
 # Every value reaches the shell as one single-quoted word, whatever it holds (a ';' or a space is not a command).
 q = '$(subst ','\'',$(1))'
-SETS := $(call q,run_id=$(RUN_ID)) $(call q,runs_dir=$(CURDIR)/runs) $(ENCODER_SETS) \
+SETS := $(call q,run_id=$(RUN_ID)) $(call q,runs_dir=$(CURDIR)/runs) \
 	$(if $(LOSS),$(call q,loss=$(LOSS))) $(if $(EPOCHS),$(call q,epochs=$(EPOCHS))) \
 	$(if $(MODEL),$(call q,model=$(MODEL))) $(if $(LR),$(call q,learning_rate=$(LR))) \
 	$(if $(SEED),$(call q,seed=$(SEED))) $(if $(LANGUAGES),$(call q,languages=$(LANGUAGES))) \

@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.metrics import scores  # noqa: E402
-from emotionlib.model import EmotionClassifier, load_encoder, load_tokenizer, resolve_encoder  # noqa: E402
+from emotionlib.model import EmotionClassifier, load_encoder, load_tokenizer  # noqa: E402
+from emotionlib.encoders import resolve_encoder  # noqa: E402
 from emotionlib.predict import decide, predict_proba  # noqa: E402
 from emotionlib.runs import make_dir  # noqa: E402
 

@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.export import ensure_onnx, quantize_onnx  # noqa: E402
-from emotionlib.model import ENCODER_NAMES, freeze_lower, load_model  # noqa: E402
+from emotionlib.model import freeze_lower, load_model  # noqa: E402
+from emotionlib.encoders import describe as _describe  # noqa: E402
 from emotionlib.predict import OnnxForward, batched_proba  # noqa: E402
 from emotionlib.runs import RunLayout, make_dir, provenance, write_json  # noqa: E402
 from emotionlib.train import EpochSampler  # noqa: E402
@@ -181,7 +182,7 @@ def predict_ceiling(run: Path, texts: list[str], reps: int, tmp: Path, m: int) -
         peaks.append(int8_peak(sess, h, i, m, 3))
     wall, prod, peak = statistics.median(seconds), statistics.median(products), max(peaks)
     fp32 = fp32_peak(h, i, (m,), 3)
-    return {"run": str(run), "encoder": ENCODER_NAMES.get(model_name, model_name),
+    return {"run": str(run), "encoder": _describe(model_name),
             "texts": len(texts), "layers": layers, "mean_tokens": round(float(np.mean(lengths)), 1),
             "gflop_per_text": round(flops / len(texts) / 1e9, 4), "int8_texts_per_second": round(len(texts) / wall, 1),
             "achieved_gops": round(flops / wall / 1e9, 1), "peak_int8_gops": round(peak, 1),
@@ -216,7 +217,7 @@ def train_ceiling(run: Path, reps: int) -> dict:
         flops += batches_flops(train_curve, lens["train"], list(sampler), cfg.batch_size) + val_flops
     seconds = sum(e["train_seconds"] for e in log)
     summary = json.loads(layout.train_summary.read_text(encoding="utf-8")) if layout.train_summary.is_file() else {}
-    return {"run": str(run), "encoder": ENCODER_NAMES.get(cfg.model, cfg.model), "freeze_layers": cfg.freeze_layers,
+    return {"run": str(run), "encoder": _describe(cfg.model), "freeze_layers": cfg.freeze_layers,
             "epochs": len(log), "train_rows": len(lens["train"]), "val_rows": len(lens["val"]),
             "tflop": round(flops / 1e12, 2), "logged_epoch_seconds": round(seconds, 1),
             "wall_seconds": summary.get("wall_seconds"), "achieved_gflops": round(flops / seconds / 1e9, 1),

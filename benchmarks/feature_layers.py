@@ -23,7 +23,7 @@ from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.features import LayerFeatures  # noqa: E402
 from emotionlib.metrics import scores  # noqa: E402
-from emotionlib.model import resolve_encoder  # noqa: E402
+from emotionlib.encoders import resolve_encoder  # noqa: E402
 from emotionlib.runs import provenance, write_json  # noqa: E402
 
 CHOICES = {"last": [12], "8+12": [8, 12], "6+9+12": [6, 9, 12], "9..12": [9, 10, 11, 12], "4+8+12": [4, 8, 12],

@@ -39,7 +39,8 @@ from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.features import encoder_fingerprint, pooled_features  # noqa: E402
 from emotionlib.metrics import language_scores  # noqa: E402
-from emotionlib.model import build_classifier, load_tokenizer, resolve_encoder  # noqa: E402
+from emotionlib.model import build_classifier, load_tokenizer  # noqa: E402
+from emotionlib.encoders import resolve_encoder  # noqa: E402
 from emotionlib.runs import provenance, write_json  # noqa: E402
 from emotionlib.train import label_space, resolve_precision  # noqa: E402
 

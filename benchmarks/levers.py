@@ -93,7 +93,8 @@ def train_part(lang: str, rows: int, work: Path):
     """The config, train part (the split emotionlib makes), encoder folder and tokenizer of a variant."""
     from emotionlib import data as D
     from emotionlib.config import load_config
-    from emotionlib.model import load_tokenizer, resolve_encoder
+    from emotionlib.model import load_tokenizer
+    from emotionlib.encoders import resolve_encoder
 
     cfg = load_config("quick", {**BASE, "languages": [lang], "max_train_rows": rows, "runs_dir": str(work),
                                 "run_id": "split"})

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from emotionlib import data as D  # noqa: E402
 from emotionlib.export import ONNX_FILE, ONNX_META, export_onnx  # noqa: E402
-from emotionlib.model import ENCODER_NAMES, EmotionClassifier, load_encoder, load_tokenizer, resolve_encoder, \
-    save_model  # noqa: E402
+from emotionlib.model import EmotionClassifier, load_encoder, load_tokenizer, save_model  # noqa: E402
+from emotionlib.encoders import describe as _describe, resolve_encoder  # noqa: E402
 from emotionlib.predict import OnnxForward, batched_proba, predict_proba  # noqa: E402
 from emotionlib.runs import provenance, read_json, write_json  # noqa: E402
 
@@ -74,7 +74,7 @@ def main() -> None:
                     fn()
                     seconds[k].append(time.perf_counter() - t0)
             results[name] = {
-                "encoder": ENCODER_NAMES.get(name, name), "fusions": fusions,
+                "encoder": _describe(name), "fusions": fusions,
                 "texts_per_second": {k: round(len(texts) / statistics.median(v), 1) for k, v in seconds.items()},
                 "seconds": seconds,
                 "max_abs_diff_vs_pytorch": {k: float(np.abs(p - probs["pytorch"]).max()) for k, p in probs.items()}}

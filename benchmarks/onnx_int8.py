@@ -32,7 +32,8 @@ from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.evaluate import eval_sets  # noqa: E402
 from emotionlib.export import ensure_onnx, quantize_onnx, set_macro_f1  # noqa: E402
-from emotionlib.model import ENCODER_NAMES, load_model  # noqa: E402
+from emotionlib.model import load_model  # noqa: E402
+from emotionlib.encoders import describe as _describe  # noqa: E402
 from emotionlib.predict import OnnxForward, batched_proba, torch_forward  # noqa: E402
 from emotionlib.runs import RunLayout, provenance, write_json  # noqa: E402
 
@@ -64,7 +65,7 @@ def bench_run(run: Path, texts: list[str], reps: int, threads: int, tmp: Path) -
             t0 = time.perf_counter()
             batched_proba(f, tok, texts, len(meta["labels"]), meta["max_length"], 64)
             seconds[k].append(time.perf_counter() - t0)
-    return {"run": str(run), "encoder": ENCODER_NAMES.get(cfg.model, cfg.model),
+    return {"run": str(run), "encoder": _describe(cfg.model),
             "mb": {k: round(p.stat().st_size / 2 ** 20, 1) for k, p in graphs.items()},
             "texts_per_second": {k: round(len(texts) / statistics.median(v), 1) for k, v in seconds.items()},
             "seconds": seconds,

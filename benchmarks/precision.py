@@ -20,7 +20,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emotionlib.model import build_classifier, freeze_lower, resolve_encoder  # noqa: E402
+from emotionlib.model import build_classifier, freeze_lower  # noqa: E402
+from emotionlib.encoders import resolve_encoder  # noqa: E402
 from emotionlib.runs import provenance, write_json  # noqa: E402
 from emotionlib.train import native_cpu_bf16  # noqa: E402
 

@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))  # levers.py: the Trainer as the pe
 import emotionlib  # noqa: E402
 from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
-from emotionlib.model import load_tokenizer, resolve_encoder  # noqa: E402
+from emotionlib.model import load_tokenizer  # noqa: E402
+from emotionlib.encoders import resolve_encoder  # noqa: E402
 from emotionlib.runs import RunLayout, make_dir, provenance, write_json  # noqa: E402
 from emotionlib.train import EpochSampler, train  # noqa: E402
 

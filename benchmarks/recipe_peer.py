@@ -35,7 +35,8 @@ from emotionlib import data as D  # noqa: E402
 from emotionlib.compare import PUBLISHED_COLUMNS, reference_table  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.metrics import scores  # noqa: E402
-from emotionlib.model import build_classifier, load_model, load_tokenizer, resolve_encoder  # noqa: E402
+from emotionlib.model import build_classifier, load_model, load_tokenizer  # noqa: E402
+from emotionlib.encoders import resolve_encoder  # noqa: E402
 from emotionlib.predict import decide, predict_proba  # noqa: E402
 from emotionlib.runs import RunLayout, provenance, read_json, write_json  # noqa: E402
 from emotionlib.train import train  # noqa: E402

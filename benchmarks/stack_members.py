@@ -36,7 +36,8 @@ def member_probs(runs: list[Path], lang: str):
     from emotionlib import langstack as L
     from emotionlib.config import read_config
     from emotionlib.features import LayerFeatures
-    from emotionlib.model import load_model, resolve_encoder
+    from emotionlib.model import load_model
+    from emotionlib.encoders import resolve_encoder
     from emotionlib.runs import RunLayout, read_json
 
     cfg = read_config(runs[0])

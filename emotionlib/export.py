@@ -12,7 +12,8 @@ from emotionlib.config import read_config
 from emotionlib.data import LangSplit, training_parts
 from emotionlib.metrics import scores
 from emotionlib.predict import OnnxForward, batched_proba, decide, predict_proba
-from emotionlib.model import ENCODER_NAMES, is_ensemble, load_model, load_tokenizer, read_finished, read_metadata
+from emotionlib.encoders import REGISTRY
+from emotionlib.model import is_ensemble, load_model, load_tokenizer, read_finished, read_metadata
 from emotionlib.runs import (RunBusy, RunLayout, add_to_manifest, atomic_dir, atomic_path, check_replaceable, kind_of,
                              marked_parent, read_json, run_lock, sha256_of, write_json)
 
@@ -74,7 +75,7 @@ def model_card(run_dir: Path, meta: dict) -> str:
     cfg = read_config(run_dir)
     layout = RunLayout(run_dir)
     prov = read_json(layout.provenance)
-    encoder = f" ({ENCODER_NAMES[meta['encoder']]})" if meta["encoder"] in ENCODER_NAMES else ""
+    encoder = f" ({REGISTRY[meta['encoder']].description})" if meta["encoder"] in REGISTRY else ""
     data = "your own data" if cfg.own_data else "SemEval-2025 Task 11 Track A"
     metrics_path = layout.metrics
     lines = ["---", "library_name: transformers", "pipeline_tag: text-classification",
@@ -223,7 +224,6 @@ def ensure_onnx(run_dir: Path, int8: bool = False) -> Path:
     `int8`, its dynamic-int8 version beside it (`ensure_int8`)."""
     layout = RunLayout(run_dir)
     folder = layout.onnx
-    meta_path = folder / ONNX_META
     weights = layout.weights
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: no trained model in this run (train first)")

@@ -25,11 +25,11 @@ from emotionlib import baseline as B
 from emotionlib import data as D
 from emotionlib.ensemble import BASELINE, Combined, best_f1_per_label, fit_weights
 from emotionlib.config import member_configs
-from emotionlib.encoders import prompt_for
+from emotionlib.encoders import prompt_for, resolve_encoder
 from emotionlib.features import LayerFeatures, head_block
 from emotionlib.metrics import THRESHOLD_GRID, scores
 from emotionlib.predict import decide, predict_proba
-from emotionlib.model import load_model, read_finished, resolve_encoder
+from emotionlib.model import load_model, read_finished
 from emotionlib.runs import (RunLayout, atomic_dir, provenance, read_json, record_step, sha256_of, step_inputs,
                              step_is_current, write_json)
 

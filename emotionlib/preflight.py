@@ -9,7 +9,7 @@ import torch
 
 from emotionlib import data as D
 from emotionlib.config import Config, ConfigError, check_config
-from emotionlib.model import resolve_encoder
+from emotionlib.encoders import resolve_encoder
 from emotionlib.runs import NotOurs, kind_of, read_json
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from emotionlib.config import Config, read_config
-from emotionlib.model import ENCODER_NAMES
+from emotionlib.encoders import REGISTRY
 from emotionlib.runs import RunLayout, read_json
 
 
@@ -318,7 +318,7 @@ def setup_facts(r: RunResults) -> str:
     langs = ", ".join(r.split["languages"])
     hw = p["hardware"]
     return "\n".join([
-        f"- **Encoder**: `{c.model}` ({ENCODER_NAMES.get(c.model, r.model_meta.get('encoder_dir', ''))}), "
+        f"- **Encoder**: `{c.model}` ({REGISTRY[c.model].description if c.model in REGISTRY else r.model_meta.get('encoder_dir', '')}), "
         f"{head_text(r.model_meta)}, {len(r.model_meta['labels'])} labels: {', '.join(r.model_meta['labels'])}",
         f"- **What trains**: {trained_text(r)}",
         f"- **Data**: {data_description(r)}, languages: {langs}; "

@@ -15,7 +15,7 @@ from torch.profiler import record_function
 from torch.utils.data import DataLoader, Sampler
 
 from emotionlib import data as D
-from emotionlib.encoders import gemma
+from emotionlib.encoders import provenance_of
 from emotionlib.augment import augment_training
 from emotionlib.config import Config, check_config, claim_config
 from emotionlib.data import prepare_data, training_parts
@@ -29,7 +29,6 @@ from emotionlib.model import (build_classifier, check_weights, freeze_lower, loa
 from emotionlib.predict import decide, predict_proba
 from emotionlib.preflight import check
 from emotionlib.runs import RunLayout, provenance, read_json, remove_owned, run_lock, sha256_of, write_json
-from emotionlib.me5 import provenance as me5_provenance
 from emotionlib.plots import training_curves
 
 
@@ -330,13 +329,8 @@ def _optimisation(cfg: Config, model, train_ds, sampler, collate, processes: int
 
 
 def encoder_provenance(model: str) -> dict:
-    """Where the encoder's weights came from, where that is more than its name: me5-small's dequantisation source,
-    EmbeddingGemma's pieces, weights hash and licence (nothing for others)."""
-    if model == gemma.NAME:
-        return gemma.provenance()
-    if model != "me5-small":
-        return {}
-    return me5_provenance()
+    """Where the encoder's weights came from, where that is more than its name (its module says)."""
+    return provenance_of(model)
 
 
 def _end_epoch(cfg: Config, layout: RunLayout, accelerator, progress: Progress, entry: dict, label_weights,

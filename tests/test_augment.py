@@ -41,7 +41,7 @@ def test_augment_part_adds_rows_for_the_target_labels_only():
 
 
 def test_neighbours_replace_words_by_their_nearest_pieces(smoke_cfg):
-    from emotionlib.model import resolve_encoder
+    from emotionlib.encoders import resolve_encoder
 
     nb = A.Neighbours(resolve_encoder("tiny-xlmr"), k=3)
     tid = int(np.flatnonzero(nb.initial.numpy())[10])

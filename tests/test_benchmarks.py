@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from emotionlib.model import build_classifier, freeze_lower, resolve_encoder
+from emotionlib.model import build_classifier, freeze_lower
+from emotionlib.encoders import resolve_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -56,3 +56,22 @@ def test_a_test_not_marked_slow_cannot_train():
 
     with pytest.raises(AssertionError, match="mark it @pytest.mark.slow"):
         emotionlib.train._train(None, None, None, None, "no", False, 0.0)
+
+
+def test_an_encoder_brings_its_own_settings_onto_a_profile_made_for_another():
+    quick = load_config("quick")
+    me5 = load_config("quick", {"model": "me5-small"})  # what `make report MODEL=me5-small` and --set give alike
+    assert (me5.learning_rate, me5.pooling, me5.freeze_layers, me5.mixed_precision) == (5e-5, "mean", 6, "auto")
+    assert (quick.learning_rate, quick.pooling) != (me5.learning_rate, me5.pooling)
+    assert load_config("quick", {"model": "me5-small", "learning_rate": "1e-4"}).learning_rate == 1e-4  # yours win
+    ml = load_config("multilingual")
+    assert load_config("multilingual", {"model": "me5-small"}).freeze_layers == ml.freeze_layers  # its own profile
+    assert load_config("quick", {"model": "xlm-roberta-base"}).learning_rate == quick.learning_rate  # no defaults
+
+
+def test_every_registered_encoder_declares_itself():
+    from emotionlib.encoders import REGISTRY
+
+    assert {"minilm", "mpnet", "me5-small", "embeddinggemma", "tiny-xlmr", "tiny-gemma"} <= set(REGISTRY)
+    for name, enc in REGISTRY.items():
+        assert enc.name == name and enc.description and callable(enc.find) and isinstance(enc.provenance(), dict)

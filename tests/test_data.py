@@ -240,7 +240,8 @@ def test_split_keeps_label_shares_within_two_points(data_dir):
 
 
 def test_dataset_and_collator_pad_per_batch():
-    from emotionlib.model import load_tokenizer, resolve_encoder
+    from emotionlib.model import load_tokenizer
+    from emotionlib.encoders import resolve_encoder
 
     tok = load_tokenizer(resolve_encoder("tiny-xlmr"))
     part = D.LangSplit("eng", "train", ["a", "b"], ["short", "a much longer sentence than the other one"],

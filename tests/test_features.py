@@ -5,7 +5,8 @@ import torch
 
 @pytest.fixture(scope="module")
 def tiny():
-    from emotionlib.model import build_classifier, load_tokenizer, resolve_encoder
+    from emotionlib.model import build_classifier, load_tokenizer
+    from emotionlib.encoders import resolve_encoder
 
     folder = resolve_encoder("tiny-xlmr")
     torch.manual_seed(0)

@@ -69,7 +69,7 @@ def test_the_pins_cover_25_pieces_and_the_official_weights_hash():
 
 
 def test_not_installed_is_one_line_saying_how(tmp_path, monkeypatch):
-    from emotionlib.model import EncoderUnavailable, resolve_encoder
+    from emotionlib.encoders import EncoderUnavailable, resolve_encoder
 
     monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

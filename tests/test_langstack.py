@@ -151,7 +151,8 @@ def test_a_stacked_run_predicts_with_the_language(stacked_run, tmp_path):
 def test_a_small_validation_part_gets_the_fixed_rule(stacked_run):
     cfg, _ = stacked_run
     from emotionlib import data as D
-    from emotionlib.model import load_model, resolve_encoder
+    from emotionlib.model import load_model
+    from emotionlib.encoders import resolve_encoder
 
     tr, va = (parts[0] for parts in D.training_parts(cfg))
     network, tok, meta = load_model(RunLayout(cfg.run_dir).model)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from emotionlib import me5
-from emotionlib.model import EncoderUnavailable
+from emotionlib.encoders import me5
+from emotionlib.encoders import EncoderUnavailable
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -33,7 +33,7 @@ def test_a_file_that_is_not_an_e5c_model_is_refused_by_name(tmp_path):
 
 
 def test_a_missing_or_altered_source_file_names_the_package_and_checksum(monkeypatch, tmp_path):
-    from emotionlib.model import resolve_encoder
+    from emotionlib.encoders import resolve_encoder
 
     monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(me5, "WEIGHTS", me5.WEIGHTS[:3] + ("0" * 64,))

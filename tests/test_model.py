@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from emotionlib.model import (MINILM_SHA256, EmotionClassifier, EncoderUnavailable, load_encoder, load_model,
-                              load_tokenizer, minilm_dir, resolve_encoder, save_model)
+from emotionlib.model import EmotionClassifier, load_encoder, load_model, load_tokenizer, save_model
+from emotionlib.encoders import EncoderUnavailable, resolve_encoder
+from emotionlib.encoders.minilm import MINILM_SHA256, find as minilm_dir
 from emotionlib.predict import predict_proba
 
 
@@ -117,7 +118,8 @@ def _zip_in_pieces(tmp_path, files: dict, pieces: int = 5):
 def test_mpnet_pieces_are_joined_checked_and_cached_atomically(tmp_path, monkeypatch):
     import hashlib
 
-    from emotionlib.model import MPNET_FILES, EncoderUnavailable, mpnet_dir
+    from emotionlib.encoders import EncoderUnavailable
+    from emotionlib.encoders.mpnet import MPNET_FILES, find as mpnet_dir
     from emotionlib.runs import MARKER
 
     monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
@@ -142,7 +144,7 @@ def test_mpnet_pieces_are_joined_checked_and_cached_atomically(tmp_path, monkeyp
 def test_mpnet_without_its_packages_names_what_to_install(monkeypatch):
     from importlib import metadata
 
-    from emotionlib.model import EncoderUnavailable, resolve_encoder
+    from emotionlib.encoders import EncoderUnavailable, resolve_encoder
 
     def missing(name):
         raise metadata.PackageNotFoundError(name)

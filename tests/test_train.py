@@ -205,7 +205,8 @@ def test_patience_counts_from_the_first_epoch_that_beats_all_negative():
 def test_freezing_lower_layers_keeps_them_and_trains_the_rest(tmp_path):
     from safetensors.torch import load_file
 
-    from emotionlib.model import build_classifier, resolve_encoder
+    from emotionlib.model import build_classifier
+    from emotionlib.encoders import resolve_encoder
     from emotionlib.train import train
 
     run = train(load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "f1", "freeze_layers": 1,
@@ -245,7 +246,8 @@ def test_frozen_encoder_mode_trains_the_head_on_cached_features(tmp_path, monkey
     f1 = language_scores(ex.y, (probs >= 0.5).astype(int), ex.mask, ex.langs, ex.labels)["mean_macro_f1"]
     assert f1 == pytest.approx(read_json(run / "train_summary.json")["best_val_macro_f1"], abs=1e-6)
     # the encoder did not move, and a second seed reuses every cached feature
-    from emotionlib.model import build_classifier, resolve_encoder
+    from emotionlib.model import build_classifier
+    from emotionlib.encoders import resolve_encoder
     start = build_classifier(resolve_encoder("tiny-xlmr"), meta["labels"]).encoder.state_dict()
     assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in start.items())
     again = train(load_config("smoke", base | {"run_id": "frozen-s2", "seed": 7}))
@@ -379,7 +381,8 @@ def test_language_temperature_sampling_evens_out_languages_and_replays_by_epoch(
 
 
 def test_layer_wise_learning_rates_and_the_cosine_schedule():
-    from emotionlib.model import build_classifier, resolve_encoder
+    from emotionlib.model import build_classifier
+    from emotionlib.encoders import resolve_encoder
     from emotionlib.train import _optimizer, _scheduler
 
     model = build_classifier(resolve_encoder("tiny-xlmr"), ["a", "b"])  # 2 layers

@@ -21,6 +21,8 @@ import zlib
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from emotionlib.encoders.base import Encoder, EncoderUnavailable
+
 NAME = "embeddinggemma"
 TINY = "tiny-gemma"  # a tiny random Gemma3 encoder of the same architecture, for tests
 HUB_ID = "google/embeddinggemma-300m"
@@ -85,7 +87,7 @@ FILE_SHA256 = {  # every file taken from model_download/ (the notebook is left o
 }
 
 
-class GemmaUnavailable(RuntimeError):
+class GemmaUnavailable(EncoderUnavailable):
     """EmbeddingGemma is not installed, or a piece or file failed its check; the message says which and what to do."""
 
 
@@ -223,7 +225,7 @@ def tiny_dir() -> Path:
     from transformers import AutoTokenizer, Gemma3TextConfig, Gemma3TextModel
 
     from emotionlib.data import cache_dir
-    from emotionlib.model import tiny_xlmr_dir
+    from emotionlib.encoders.tiny_xlmr import tiny_xlmr_dir
 
     target = cache_dir() / f"{TINY}-v1"
     if (target / "config.json").is_file():
@@ -244,3 +246,10 @@ def tiny_dir() -> Path:
         except OSError:  # another process finished first
             pass
     return target
+
+
+ENCODER = Encoder(NAME, DESCRIPTION, find, provenance, PROMPT,
+                  # mean pooling as it was trained; the embedding table is always frozen (model.freeze_lower)
+                  defaults={"pooling": "mean", "mixed_precision": "auto"})
+TINY_ENCODER = Encoder(TINY, "a tiny randomly initialised 2-layer Gemma3 encoder (for tests; its scores mean nothing)",
+                       tiny_dir, prompt=PROMPT)
