@@ -1,7 +1,7 @@
 """Which classification head: the seed's linear layer on the raw first token (`head: linear`) or the encoder's
 own sequence-classification head (`head: auto`, the one a Hugging Face export holds), over several seeds.
 
-    python benchmarks/compare_heads.py --config quick --seeds 42 43 44 --out bench
+    python experiments/compare_heads/compare_heads.py --config quick --seeds 42 43 44 --out bench
 
 Each (head, seed) is trained and evaluated one after the other (never two trainings at once), with the 80/20
 split fixed (split seed 42) so that only the training seed varies. Decide on the 553-row validation part; the
@@ -12,17 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
-from emotionlib.config import load_config, parse_overrides  # noqa: E402
-from emotionlib.evaluate import evaluate  # noqa: E402
-from emotionlib.runs import provenance, read_json, write_json  # noqa: E402
-from emotionlib.train import train  # noqa: E402
+from emotionlib.config import load_config, parse_overrides
+from emotionlib.evaluate import evaluate
+from emotionlib.runs import provenance, read_json, write_json
+from emotionlib.train import train
 
 
 def one(cfg) -> dict:

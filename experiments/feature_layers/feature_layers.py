@@ -1,30 +1,27 @@
-"""Issue 20, item 3: which encoder layers should the frozen-feature member read? Mean-pooled multilingual-e5-small
+"""which encoder layers should the frozen-feature member read? Mean-pooled multilingual-e5-small
 features of every hidden state, from one pass over a few languages' training files (split 80/20 as a run splits
 them, split seed 42); per language and label, a logistic regression (class_weight balanced) fitted on the training
 part for each layer choice and C, scored on the validation part (macro-F1 at 0.5, mean over languages).
 
-    python benchmarks/feature_layers.py --languages eng deu hau amh --out bench
+    python experiments/feature_layers/feature_layers.py --languages eng deu hau amh --out bench
 """
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from emotionlib import data as D  # noqa: E402
-from emotionlib.config import load_config  # noqa: E402
-from emotionlib.features import LayerFeatures  # noqa: E402
-from emotionlib.metrics import scores  # noqa: E402
-from emotionlib.encoders import resolve_encoder  # noqa: E402
-from emotionlib.runs import provenance, write_json  # noqa: E402
+from emotionlib import data as D
+from emotionlib.config import load_config
+from emotionlib.features import LayerFeatures
+from emotionlib.metrics import scores
+from emotionlib.encoders import resolve_encoder
+from emotionlib.runs import provenance, write_json
 
 CHOICES = {"last": [12], "8+12": [8, 12], "6+9+12": [6, 9, 12], "9..12": [9, 10, 11, 12], "4+8+12": [4, 8, 12],
            "mean 1..12": "mean"}

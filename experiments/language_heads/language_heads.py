@@ -1,7 +1,7 @@
 """Issue 20, items 1 and 3, in the frozen-encoder mode: does giving each language its own label priors lift the
 joint head's 0.30-0.34 validation plateau on 28 languages?
 
-    python benchmarks/language_heads.py --seeds 42 43 --out bench
+    python experiments/language_heads/language_heads.py --seeds 42 43 --out bench
 
 One cached pass of multilingual-e5-small (mean pooling, the `multilingual` profile's precision and length; the
 cache is the profile's own) over every training row of the 28 languages, split 80/20 as a run splits them
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -32,17 +31,15 @@ import numpy as np
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from emotionlib import data as D  # noqa: E402
-from emotionlib.config import load_config  # noqa: E402
-from emotionlib.features import encoder_fingerprint, pooled_features  # noqa: E402
-from emotionlib.metrics import language_scores  # noqa: E402
-from emotionlib.model import build_classifier, load_tokenizer  # noqa: E402
-from emotionlib.encoders import resolve_encoder  # noqa: E402
-from emotionlib.runs import provenance, write_json  # noqa: E402
-from emotionlib.train import label_space, resolve_precision  # noqa: E402
+from emotionlib import data as D
+from emotionlib.config import load_config
+from emotionlib.features import encoder_fingerprint, pooled_features
+from emotionlib.metrics import language_scores
+from emotionlib.model import build_classifier, load_tokenizer
+from emotionlib.encoders import resolve_encoder
+from emotionlib.runs import provenance, write_json
+from emotionlib.train import label_space, resolve_precision
 
 
 class LanguageHead(nn.Module):

@@ -1,9 +1,9 @@
-"""Issue 20, item 2, per language: our fine-tuning of multilingual-e5-small on one language against the recipe
+"""Per language: our fine-tuning of multilingual-e5-small on one language against the recipe
 peer, the BRIGHTER paper's own protocol for its Table 5 run through the Hugging Face Trainer on the same encoder,
 language and split. Languages of different size and script, each trained by both, one after the other, in one
 process (nothing else should run).
 
-    python benchmarks/recipe_peer.py --languages arq tat hau amh --out bench
+    python experiments/recipe_peer/recipe_peer.py --languages arq tat hau amh --out bench
 
 - ours: `emotionlib.train.train` on the language alone with the me5-small settings of `make report
   MODEL=me5-small` (mean pooling, the lowest 6 layers frozen, lr 5e-5; bf16 where the CPU has oneDNN bf16
@@ -21,25 +21,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from emotionlib import data as D  # noqa: E402
-from emotionlib.compare import PUBLISHED_COLUMNS, reference_table  # noqa: E402
-from emotionlib.config import load_config  # noqa: E402
-from emotionlib.metrics import scores  # noqa: E402
-from emotionlib.model import build_classifier, load_model, load_tokenizer  # noqa: E402
-from emotionlib.encoders import resolve_encoder  # noqa: E402
-from emotionlib.predict import decide, predict_proba  # noqa: E402
-from emotionlib.runs import RunLayout, provenance, read_json, write_json  # noqa: E402
-from emotionlib.train import train  # noqa: E402
+from emotionlib import data as D
+from emotionlib.compare import PUBLISHED_COLUMNS, reference_table
+from emotionlib.config import load_config
+from emotionlib.metrics import scores
+from emotionlib.model import build_classifier, load_model, load_tokenizer
+from emotionlib.encoders import resolve_encoder
+from emotionlib.predict import decide, predict_proba
+from emotionlib.runs import RunLayout, provenance, read_json, write_json
+from emotionlib.train import train
 
 PEER = {"epochs": 2, "learning_rate": 1e-5, "batch_size": 8, "max_length": 256, "max_rows": 5000}
 

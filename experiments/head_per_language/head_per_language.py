@@ -1,9 +1,9 @@
-"""Issue 20, item 1: does `head_per_language` (each language's own bias vector, or its own linear layer, on top of
+"""does `head_per_language` (each language's own bias vector, or its own linear layer, on top of
 the shared head, trained jointly) beat the single joint head, and does language-balanced sampling
 (`language_temperature`) help, in the frozen mode?
 
-    python benchmarks/head_per_language.py --seeds 42 43 44 --stack-seeds 42 --out bench
-    python benchmarks/head_per_language.py --variants bias --temperatures 1 3 --seeds 42 43 --stack-seeds
+    python experiments/head_per_language/head_per_language.py --seeds 42 43 44 --stack-seeds 42 --out bench
+    python experiments/head_per_language/head_per_language.py --variants bias --temperatures 1 3 --seeds 42 43 --stack-seeds
 
 For each variant (none, bias, head), temperature and seed, a run of the `multilingual` profile in the frozen mode
 (frozen multilingual-e5-small, cached features, a linear probe's rate and epochs: FROZEN below; the profile's own
@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from emotionlib.config import load_config  # noqa: E402
-from emotionlib.langstack import fit_stack  # noqa: E402
-from emotionlib.runs import RunLayout, provenance, read_json, write_json  # noqa: E402
-from emotionlib.train import train  # noqa: E402
+from emotionlib.config import load_config
+from emotionlib.langstack import fit_stack
+from emotionlib.runs import RunLayout, provenance, read_json, write_json
+from emotionlib.train import train
 
 VARIANTS = ("none", "bias", "head")
 # the frozen mode as the multilingual profile had it until it fine-tuned (a linear probe: 2e-3 underfits)

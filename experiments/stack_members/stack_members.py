@@ -3,7 +3,7 @@ network member), with or without the frozen-features and TF-IDF members, for one
 (every run must share it). Each member set is combined and cross-fitted exactly as `langstack` does (weights over
 the simplex and per-label thresholds fitted on k-1 folds, scored on the held-out fold).
 
-  python benchmarks/stack_members.py --runs runs/best-s42 runs/best-s43 runs/best-s42-m1 \\
+  python experiments/stack_members/stack_members.py --runs runs/best-s42 runs/best-s43 runs/best-s42-m1 \\
       --sets "0" "0 1" "0 features_lr tfidf_lr" "0 1 2 features_lr tfidf_lr"
 
 A set names runs by their index in --runs, and the members features_lr and tfidf_lr. The folds are drawn with
@@ -11,7 +11,7 @@ each of --fold-seeds (default: the first run's seed), so one set is scored on se
 with "N:" is scored with fold seed N only (a seed's own stack on its own folds, as `make report` fits it), and one
 that starts with "NAME N:" is summarised with the other sets of that name:
 
-  python benchmarks/stack_members.py --runs <s42> <s42-m1> <s43> <s43-m1> --fold-seeds 42 43 \\
+  python experiments/stack_members/stack_members.py --runs <s42> <s42-m1> <s43> <s43-m1> --fold-seeds 42 43 \\
       --sets "pair 42: 0 1 features_lr" "pair 43: 2 3 features_lr" "0 1 2 3 features_lr"
 
 Prints one line a (set, fold seed), then the mean and sd of each name (or member set) over its fold seeds, and
@@ -20,13 +20,10 @@ writes --out (a CSV) when given.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def member_probs(runs: list[Path], lang: str):
