@@ -6,6 +6,7 @@ import re
 import json
 import math
 import resource
+import os
 import time
 from pathlib import Path
 
@@ -157,8 +158,7 @@ def train(cfg: Config, resume: bool = False, retrain: bool = False) -> Path:
     """
     started = time.time()
     encoder_dir = check(cfg)  # fails here, before anything is written, with what to fix
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
+    torch.set_num_threads(cfg.num_threads or threads_for_free_cores())
     layout = RunLayout(cfg.run_dir)
     done = layout.train_summary.is_file()
     precision = resolve_precision(cfg.mixed_precision)  # what the run trains, records and predicts with
@@ -197,6 +197,38 @@ def _accelerator(precision: str, compile_model: bool = False):
         AcceleratorState._reset_state()
     # cpu=True on a host without CUDA makes torchrun-style launches (LOCAL_RANK set) use gloo DDP on CPU
     return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(), dynamo_plugin=dynamo)
+
+
+DEFAULT_THREADS = torch.get_num_threads()  # at import: later calls may have lowered it for one training
+
+
+def busy_cores(seconds: float = 0.2) -> float:
+    """How many cores other work keeps busy now at normal priority: the share of every core that is neither idle
+    nor niced, sampled from /proc/stat over `seconds` (0 where /proc/stat is not readable)."""
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        # total, and the time a training could have: idle, iowait and niced work (which yields to ours)
+        return sum(fields), fields[1] + fields[3] + (fields[4] if len(fields) > 4 else 0)
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / max(total1 - total0, 1))
+
+
+def threads_for_free_cores() -> int:
+    """torch threads for a training that shares the machine: no more than the cores other work leaves free, and
+    never more than torch's own setting (OMP_NUM_THREADS). Two OpenMP threads with one of their cores taken wait on
+    each other at every barrier: on 2 cores a training then ran 4.5-8x slower instead of 2x (docs/speed.md)."""
+    busy = busy_cores()
+    free = max(1, round((os.cpu_count() or 1) - busy))
+    if free < DEFAULT_THREADS:
+        print(f"training on {free} thread(s): other work keeps {busy:.1f} of the {os.cpu_count()} cores busy",
+              flush=True)
+    return min(DEFAULT_THREADS, free)
 
 
 def resolve_precision(wanted: str) -> str:

@@ -470,3 +470,23 @@ def test_torch_compile_compiles_the_layers_resumes_and_leaves_the_next_run_eager
     T.train(load_config("smoke", base | {"run_id": "eager", "epochs": 1}))
     assert AcceleratorState().dynamo_plugin.backend == DynamoBackend.NO
 
+
+
+def test_training_threads_follow_the_cores_other_work_leaves_free(monkeypatch):
+    import emotionlib.train as T
+
+    monkeypatch.setattr(T, "DEFAULT_THREADS", 2)
+    monkeypatch.setattr(T.os, "cpu_count", lambda: 2)
+    for busy, threads in ((0.0, 2), (0.4, 2), (1.0, 1), (1.9, 1), (2.0, 1)):
+        monkeypatch.setattr(T, "busy_cores", lambda busy=busy: busy)
+        assert T.threads_for_free_cores() == threads
+    monkeypatch.setattr(T, "DEFAULT_THREADS", 1)  # OMP_NUM_THREADS=1 is never raised
+    monkeypatch.setattr(T, "busy_cores", lambda: 0.0)
+    assert T.threads_for_free_cores() == 1
+
+
+def test_busy_cores_reads_proc_stat_and_counts_niced_work_as_free():
+    import emotionlib.train as T
+
+    busy = T.busy_cores(0.05)
+    assert 0.0 <= busy <= (T.os.cpu_count() or 1) + 1e-6
