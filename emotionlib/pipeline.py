@@ -20,7 +20,7 @@ NOTEBOOKS = ("01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb", "04_interpr
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-quic", "--no-pdf-header-footer"]
 
-CONFIG_NOTEBOOKS = NOTEBOOKS[:2]  # 01 and 02 take the config fields; 03-05 only the run directory
+CONFIG_NOTEBOOKS = NOTEBOOKS[:1]  # 01 takes the config fields and records them; 02-05 only the run directory
 
 
 def notebook_parameters(cfg: Config, name: str) -> dict:

@@ -66,7 +66,7 @@ def test_committed_notebooks_are_clean_and_parameterised():
         assert len(params) == 1, path.name
         names = {line.split("=")[0].strip() for line in params[0].source.splitlines() if "=" in line}
         # 01 and 02 take the config's fields; 03-05 read everything from the run directory
-        assert names == (set(FIELDS) if path.name < "03" else {"run_dir"}), path.name
+        assert names == (set(FIELDS) if path.name < "02" else {"run_dir"}), path.name
         assert not any("'eval/" in c.source or '"eval/' in c.source or "interpret/" in c.source for c in code)
         assert not any("for " in c.source and ".backward(" in c.source for c in code)  # no training loop here
 
