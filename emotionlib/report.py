@@ -121,13 +121,15 @@ def comparison_table(r: RunResults):
     return table(t, digits=2)
 
 
-def image(path: Path):
-    """A figure of the run, or a sentence saying why there is none."""
+def image(path: Path, optional: bool = False):
+    """A figure of the run, or a sentence saying why there is none (nothing at all for an `optional` figure of a
+    section that does not apply to the run)."""
     from IPython.display import Image, Markdown
 
     path = Path(path)
-    return Image(filename=str(path)) if path.is_file() else Markdown(f"*(no figure: `{path.name}` was not made "
-                                                                     "for this run)*")
+    if path.is_file():
+        return Image(filename=str(path))
+    return Markdown("" if optional else f"*(no figure: `{path.name}` was not made for this run)*")
 
 
 def f3(x) -> str:
@@ -234,8 +236,13 @@ def stack_section(r: RunResults):
     """Per language: the stack, each member, TF-IDF, the best published figure and the member weights."""
     from IPython.display import Markdown
 
+    from IPython.display import display
+
     if not r.layout.stack_languages.is_file():
-        return Markdown("This run has no per-language stack (set `stack` to make one).")
+        return Markdown("")  # the run has no stack: the report leaves the section out
+    display(Markdown("**Per-language stacking**: each language's stack beside its members (each at its own "
+                     "thresholds fitted on that language's validation part), the TF-IDF baseline and the best "
+                     "published figure (×100), with the cross-fitted validation figure and the member weights:"))
     return table(pd.read_csv(r.layout.stack_languages), digits=2)
 
 
@@ -303,11 +310,15 @@ def sweep_label_effects(reports_dir: Path = Path("reports"), axes=("augment", "l
 
 
 def crosslingual_section(r: RunResults):
-    """The cross-lingual runs (`holdout_languages`), or a sentence saying there are none."""
+    """The cross-lingual runs (`holdout_languages`), or nothing when the run made none."""
     from IPython.display import Markdown
 
+    from IPython.display import display
+
     if not r.layout.crosslingual.is_file():
-        return Markdown("No cross-lingual runs were made for this run (set `holdout_languages` to make them).")
+        return Markdown("")  # no held-out languages: the report leaves the section out
+    display(Markdown("**Cross-lingual transfer** (Track C's spirit): each held-out language scored by a run trained "
+                     "on the other languages only, beside this run, which trained on it:"))
     return table(pd.read_csv(r.layout.crosslingual), digits=2)
 
 
@@ -408,7 +419,7 @@ def sweep_citation(reports_dir: Path = Path("reports")):
 
     found = sorted(Path(reports_dir).glob("sweep-*/summary.csv"), key=lambda p: p.stat().st_mtime)
     if not found:
-        return Markdown("No sweep has been run in this checkout (`make sweep` writes one under `reports/sweep-<name>/`).")
+        return Markdown("")  # no sweep in this checkout: nothing to cite
     return HTML(TABLE_STYLE + "".join(_sweep_table(path) for path in found))
 
 

@@ -31,6 +31,13 @@ def test_html_shows_the_measured_macro_f1(smoke_report):
         assert section in html
 
 
+def test_sections_that_do_not_apply_to_the_run_are_left_out(smoke_report):
+    _, report_dir, _ = smoke_report
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    for absent in ("Per-language stacking", "Cross-lingual transfer", "stack_minus_best.png", "No sweep has been run"):
+        assert absent not in html, absent
+
+
 def test_the_terminal_shows_each_epoch_and_no_kernel_warning(smoke_report):
     *_, stderr = smoke_report
     epochs = [line for line in stderr.splitlines() if line.strip().startswith("epoch 1/1: ")]
