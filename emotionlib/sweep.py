@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from emotionlib.config import FIELDS, Config, ConfigError, load_config, parse_overrides, parse_yaml
-from emotionlib.runs import RunLayout, atomic_dir, provenance, read_json, write_json
+from emotionlib.preflight import check
+from emotionlib.runs import RunLayout, atomic_dir, check_replaceable, provenance, read_json, write_json
 from emotionlib import plots
 from emotionlib.data import train_languages
 from emotionlib.evaluate import evaluate
@@ -147,8 +148,11 @@ def run_sweep(spec: SweepSpec, runs_dir: str = "runs", out_root: Path = Path("re
     settings = spec.settings()
     out = Path(out_root) / f"sweep-{spec.name}"
     logs = out.parent / f".sweep-{spec.name}-logs"
-    logs.mkdir(parents=True, exist_ok=True)
     todo = [(setting, spec.config(setting, seed, runs_dir)) for setting in settings for seed in spec.seeds]
+    check_replaceable(out, "sweep")  # the summary folder, refused now rather than after the last run
+    for _, cfg in todo:  # every run's settings, data and encoder, before the first write
+        check(cfg)
+    logs.mkdir(parents=True, exist_ok=True)
     print(f"sweep {spec.name}: {len(settings)} settings x {len(spec.seeds)} seeds = {len(todo)} runs, "
           f"{jobs} at a time; logs in {logs}", file=sys.stderr, flush=True)
     threads = max(1, (os.cpu_count() or 1) // jobs)

@@ -405,3 +405,13 @@ def test_random_output_paths_are_written_only_when_new_or_ours(tmp_path, kind):
     atomic_write_text(target, "id,joy,fear\n1,1,1\n")
     after = tree(work)
     assert {k: v for k, v in after.items() if k != "o.csv"} == {k: v for k, v in before.items() if k != "o.csv"}
+
+
+def test_a_sweep_checks_every_run_before_it_writes_anything(tmp_path):
+    from emotionlib.sweep import SweepSpec, run_sweep
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("profile: smoke\nset: {stack: [features_lr]}\nseeds: [42]\ngrids:\n  - feature_layers: ['1', '99']\n")
+    with pytest.raises(ConfigError, match="feature_layers"):
+        run_sweep(SweepSpec.load(spec), str(tmp_path / "runs"), tmp_path / "reports")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "reports").exists()
