@@ -11,7 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_benchmark(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    """A script of the speed suite (benchmarks/) or of an experiment (experiments/<name>/<name>.py)."""
+    path = ROOT / "benchmarks" / f"{name}.py"
+    if not path.is_file():
+        path = ROOT / "experiments" / name / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
