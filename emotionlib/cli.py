@@ -12,9 +12,15 @@ from emotionlib.runs import RunLayout, git_commit
 
 
 def _config(args):
-    from emotionlib.config import load_config, parse_overrides
+    """The config of `--config` with `--set` on top; `--set model=<name>` on a profile made for another encoder
+    brings that encoder's own settings first (encoders registry), and the other overrides still win."""
+    from emotionlib.config import load_config, load_profile, parse_overrides
+    from emotionlib.encoders import defaults_for
 
-    return load_config(args.config, parse_overrides(args.set))
+    overrides = parse_overrides(args.set)
+    if overrides.get("model") and overrides["model"] != load_profile(args.config).get("model"):
+        overrides = defaults_for(overrides["model"]) | overrides
+    return load_config(args.config, overrides)
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:

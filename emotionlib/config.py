@@ -423,13 +423,7 @@ def load_profile(profile: str) -> dict[str, Any]:
 def load_config(profile: str | Mapping[str, Any] = "quick", overrides: Mapping[str, Any] | None = None) -> Config:
     """A validated Config from a profile name, YAML path or mapping, then overrides on top."""
     values = dict(profile) if isinstance(profile, Mapping) else load_profile(profile)
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if overrides.get("model") and overrides["model"] != values.get("model"):
-        from emotionlib.encoders import defaults_for
-
-        # an encoder brings its own settings onto a profile made for another one; the other overrides still win
-        values.update(defaults_for(str(overrides["model"])))
-    values.update(overrides)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     values = {k: _coerce(k, v) for k, v in values.items()}
     if not values.get("run_id"):
         values["run_id"] = f"{values.get('profile', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}"

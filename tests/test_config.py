@@ -59,14 +59,18 @@ def test_a_test_not_marked_slow_cannot_train():
 
 
 def test_an_encoder_brings_its_own_settings_onto_a_profile_made_for_another():
-    quick = load_config("quick")
-    me5 = load_config("quick", {"model": "me5-small"})  # what `make report MODEL=me5-small` and --set give alike
+    from emotionlib.cli import _config, build_parser
+
+    def cfg(*sets, profile="quick"):  # what `make report MODEL=...` and `--set model=...` both pass through
+        return _config(build_parser().parse_args(["train", "--config", profile, "--set", *sets]))
+
+    quick, me5 = cfg(), cfg("model=me5-small")
     assert (me5.learning_rate, me5.pooling, me5.freeze_layers, me5.mixed_precision) == (5e-5, "mean", 6, "auto")
     assert (quick.learning_rate, quick.pooling) != (me5.learning_rate, me5.pooling)
-    assert load_config("quick", {"model": "me5-small", "learning_rate": "1e-4"}).learning_rate == 1e-4  # yours win
-    ml = load_config("multilingual")
-    assert load_config("multilingual", {"model": "me5-small"}).freeze_layers == ml.freeze_layers  # its own profile
-    assert load_config("quick", {"model": "xlm-roberta-base"}).learning_rate == quick.learning_rate  # no defaults
+    assert cfg("model=me5-small", "learning_rate=1e-4").learning_rate == 1e-4  # yours win
+    ml = cfg(profile="multilingual")
+    assert cfg("model=me5-small", profile="multilingual").freeze_layers == ml.freeze_layers  # its own profile
+    assert cfg("model=xlm-roberta-base").learning_rate == quick.learning_rate  # no defaults
 
 
 def test_every_registered_encoder_declares_itself():
