@@ -65,7 +65,9 @@ class Classifier:
             raise ValueError(f"backend {backend!r}: must be one of {BACKENDS}")
         self.run_dir, self.backend = Path(run_dir), backend
         model_dir = RunLayout(self.run_dir).model
-        ensemble = is_ensemble(read_finished(self.run_dir)) or RunLayout(self.run_dir).stack_meta.is_file()
+        # a finished run with the weights training saved: load_run checks that for torch (hashing the weights once)
+        meta = read_metadata(model_dir) if backend == "torch" else read_finished(self.run_dir)
+        ensemble = is_ensemble(meta) or RunLayout(self.run_dir).stack_meta.is_file()
         if backend == "torch":
             self.model, self.tokenizer, self.meta = load_run(self.run_dir)
             # as the run trained: bf16 autocast for a bf16 run
