@@ -1,5 +1,5 @@
 """`python -m emotionlib <command>`: data, train, predict, export, evaluate, interpret, baseline, report, ensemble,
-sweep."""
+sweep, distill."""
 from __future__ import annotations
 
 import argparse
@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--retrain", action="store_true", help="train a finished or damaged run again in place (its "
                                                           "model and training log are replaced)")
+
+    p = sub.add_parser("distill", help="train a small student network on a teacher run's probabilities and the gold "
+                                       "labels; prints the run directory")
+    _add_config(p)
+    p.set_defaults(config="fast")
+    p.add_argument("--teacher", default=None, help="a trained run folder (a stack, an ensemble or one network on the "
+                                                   "same split) or profile:<name> (default: the profile's)")
+    p.add_argument("--student", default=None, help="the student's encoder, e.g. minilm (default: the profile's)")
 
     _add_model_commands(sub)
     _add_pipeline_commands(sub)
@@ -185,6 +193,19 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_distill(args) -> int:
+    from emotionlib.config import ConfigError
+    from emotionlib.train import train
+
+    args.set = ([f"teacher={args.teacher}"] if args.teacher else []) + (
+        [f"model={args.student}"] if args.student else []) + list(args.set)
+    cfg = _config(args)
+    if not cfg.teacher:
+        raise ConfigError("distill needs a teacher: --teacher runs/<id> (or profile:<name>), or a profile that sets one")
+    print(train(cfg))
+    return 0
+
+
 def cmd_predict(args) -> int:
     from emotionlib.classifier import predict_file
 
@@ -299,4 +320,5 @@ def cmd_clean(args) -> int:
 
 COMMANDS = {"clean": cmd_clean, "install": cmd_install, "data": cmd_data, "train": cmd_train, "predict": cmd_predict, "export": cmd_export,
             "evaluate": cmd_evaluate, "interpret": cmd_interpret, "baseline": cmd_baseline, "run": cmd_run,
-            "report": cmd_run, "profiles": cmd_profiles, "ensemble": cmd_ensemble, "sweep": cmd_sweep}
+            "report": cmd_run, "profiles": cmd_profiles, "ensemble": cmd_ensemble, "sweep": cmd_sweep,
+            "distill": cmd_distill}

@@ -96,6 +96,13 @@ class Config:
                                                 "(0 the embeddings, -1 the last)")
     stack_folds: int = _f(5, "cross-fitting folds of the validation part (the stack's out-of-sample figure)")
     stack_min_val: int = _f(100, "a language with fewer validation rows gets equal weights and thresholds 0.5")
+    teacher: str = _f("", "distillation: the run whose probabilities on the training texts this network learns "
+                          "beside the gold labels: a run folder, or profile:<name> (a run of that profile on this "
+                          "run's data and split, trained first as <run_id>-teacher); empty: none")
+    distill_weight: float = _f(0.5, "distillation: the teacher's share of each training target (the gold label "
+                                    "has the rest)")
+    distill_folds: int = _f(5, "distillation: folds of the training part over which a stacked teacher's fitted "
+                               "members (logistic regression, TF-IDF) are refitted, to score its rows out of fold")
     augment: str = _f("none", "offline augmentation of the training part: none, eda (random swap, deletion, "
                               "insertion of words) or neighbours (words replaced by nearest neighbours in the "
                               "encoder's input embeddings)")
@@ -215,7 +222,7 @@ LIST_FIELDS = ("languages", "eval_languages", "holdout_languages", "labels", "ig
 MEMBER_FIXED = ("run_id", "runs_dir", "data_dir", "train_csv", "dev_csv", "test_csv", "data_name", "labels",
                 "ignore_columns", "languages", "eval_languages", "holdout_languages", "multilingual", "max_train_rows",
                 "val_fraction", "split_seed", "stack", "stack_runs", "stack_folds", "stack_min_val", "feature_layers",
-                "feature_model")
+                "feature_model", "teacher", "distill_weight", "distill_folds")
 POSITIVE = ("max_length", "batch_size", "eval_batch_size", "epochs", "lime_num_samples", "lime_num_features",
             "agreement_sentences", "augment_copies")
 NON_NEGATIVE = ("max_train_rows", "patience", "checkpoint_every", "num_threads", "stack_min_val")
@@ -234,6 +241,14 @@ RULES = (
     ("stack_runs", lambda c: not c.stack_runs or bool(c.stack), "further runs are members of a stack: set `stack` too"),
     ("stack_runs", lambda c: all(_member_error(e) is None for e in c.stack_runs),
      "each entry space-separated key=value of config fields other than " + ", ".join(MEMBER_FIXED)),
+    ("teacher", lambda c: not c.teacher.startswith("profile:") or bool(c.teacher[len("profile:"):].strip()),
+     "profile:<name> names a profile (e.g. profile:best-stack)"),
+    ("teacher", lambda c: not c.teacher or not (c.stack or c.holdout_languages or c.augment != "none"),
+     "a distilled network is one network on the training texts: no stack, held-out languages or augmentation"),
+    ("teacher", lambda c: not c.teacher or c.multilingual == "joint",
+     "distillation trains one student on the run's languages: multilingual must be joint"),
+    ("distill_weight", lambda c: 0 <= c.distill_weight <= 1, "must lie in [0, 1] (the teacher's share)"),
+    ("distill_folds", lambda c: c.distill_folds >= 2, "must be at least 2"),
     ("augment_strength", lambda c: 0 < c.augment_strength <= 1, "must lie in (0, 1]"),
     ("augment_labels", lambda c: not set(c.augment_labels) - set(LABELS_KNOWN) or bool(c.train_csv),
      f"BRIGHTER labels among {LABELS_KNOWN}"),

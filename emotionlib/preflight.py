@@ -119,6 +119,7 @@ def check_members(cfg: Config) -> None:
                               f"languages ({', '.join(langs)}), so that a run without it has data to train on")
         runs.append(cfg.replace(run_id=f"{cfg.run_id}-without-{lang}", languages=[x for x in langs if x != lang],
                                 eval_languages=[lang], holdout_languages=[]))
+    runs += check_teacher_config(cfg)
     for member in runs:
         folder = member.run_dir
         if folder.is_symlink() or (folder.exists() and not folder.is_dir()) or (
@@ -126,6 +127,26 @@ def check_members(cfg: Config) -> None:
             raise NotOurs(f"{folder}: this run would train a member run there, and it exists and was not made by "
                           "emotionlib as a run; choose another run_id or move that folder")
         check_config(member, folder)  # an earlier member run with other settings is refused now, not after training
+
+
+def check_teacher_config(cfg: Config) -> list[Config]:
+    """A distilled run's teacher before anything is written: a folder given must hold a trained run; a profile's
+    teacher run is checked as a run of its own (returned, so that its folder is checked as a member's)."""
+    from emotionlib.distill import teacher_config
+
+    if not cfg.teacher:
+        return []
+    teacher = teacher_config(cfg)
+    if teacher is None:
+        if not (Path(cfg.teacher).expanduser() / "model" / "metadata.json").is_file():
+            raise ConfigError(f"config field 'teacher': {cfg.teacher} is not a trained emotionlib run (no "
+                              "model/metadata.json); train it first, or give profile:<name>")
+        return []
+    try:
+        check(teacher)
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(f"config field 'teacher': {cfg.teacher}: {exc}") from None
+    return [teacher]
 
 
 def encoder_positions(config: dict) -> int:

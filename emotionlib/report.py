@@ -194,6 +194,11 @@ def trained_text(r: RunResults) -> str:
         what += (f"; each epoch draws a language's rows in proportion to n^(1/{t:g}) of its n training rows (from "
                  f"{min(r.provenance['language_rows_per_epoch'].values()):,} to "
                  f"{max(r.provenance['language_rows_per_epoch'].values()):,} rows a language)")
+    if teacher := r.provenance.get("distilled_from"):
+        scored = sorted({how for lang in teacher["scored"].values() for how in lang.values()})
+        what += (f"; distilled: each training target is {teacher['distill_weight']:g} × the probability of the "
+                 f"teacher run `{Path(teacher['teacher']).name}` + {1 - teacher['distill_weight']:g} × the gold "
+                 f"label (the teacher's members scored the training texts {' or '.join(scored)})")
     return (what + (f", {n:,} trainable parameters" if n else "") + "; arithmetic "
             + ("in bf16 autocast (weights and optimiser in fp32), predictions too" if precision == "bf16" else
                "in fp16 autocast" if precision == "fp16" else "in fp32"))

@@ -335,6 +335,8 @@ class RunLayout:
     train_log = property(lambda self: self.root / "train_log.jsonl")
     train_summary = property(lambda self: self.root / "train_summary.json")
     training_curves = property(lambda self: self.root / "training_curves.png")
+    teacher = property(lambda self: self.root / "teacher.json")  # a distilled run's teacher (distill)
+    teacher_targets = property(lambda self: self.root / "teacher_targets.safetensors")
     # 03 evaluate
     metrics = property(lambda self: self.root / "metrics.json")
     eval = property(lambda self: self.root / "eval")

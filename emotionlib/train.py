@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import json
 import math
@@ -16,6 +17,7 @@ from torch.profiler import record_function
 from torch.utils.data import DataLoader, Sampler
 
 from emotionlib import data as D
+from emotionlib import distill
 from emotionlib.encoders import provenance_of
 from emotionlib.augment import augment_training
 from emotionlib.config import Config, check_config, claim_config
@@ -251,7 +253,8 @@ def native_cpu_bf16() -> bool:
 
 def _clear_training(layout: RunLayout) -> None:
     """What training wrote, removed by exact name (folders only if emotionlib made them as such)."""
-    for path in (layout.train_log, layout.train_summary, layout.training_curves):
+    for path in (layout.train_log, layout.train_summary, layout.training_curves, layout.teacher,
+                 layout.teacher_targets):
         path.unlink(missing_ok=True)
     remove_owned(layout.model, "model")
     remove_owned(layout.checkpoint, "checkpoint")
@@ -281,8 +284,11 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     classifier = build_classifier(encoder_dir, labels, cfg.head, pooling=cfg.pooling,
                                   languages=D.train_languages(cfg), head_per_language=cfg.head_per_language)
     trainable = freeze_lower(classifier, cfg.freeze_layers)
+    # a distilled student learns soft targets; the label weights below stay those of the gold labels
+    fitted_ex = dataclasses.replace(train_ex, y=distill.targets(cfg, layout, train_parts, val_parts, train_ex)) \
+        if cfg.teacher else train_ex
     train_ds, model, sampler, collate, val_proba, feature_seconds = _training_inputs(
-        cfg, classifier, tokenizer, train_ex, val_ex, encoder_dir, precision)
+        cfg, classifier, tokenizer, fitted_ex, val_ex, encoder_dir, precision)
     train_dl, optimizer, scheduler = _optimisation(cfg, model, train_ds, sampler, collate, accelerator.num_processes)
     pos_weight = positive_weights(train_ex.y, train_ex.mask) if cfg.pos_weight else None
     label_weights = initial_label_weights(cfg, train_ex)
@@ -297,7 +303,8 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     if main:
         write_json(layout.provenance, run_provenance(cfg, layout, encoder_dir, train_ex, len(train_ds), {
             "n_val": len(val_ex.ids), "augmented_rows": augmented, "trainable_parameters": trainable,
-            "feature_seconds": feature_seconds, "mixed_precision": precision, "processes": accelerator.num_processes}))
+            "feature_seconds": feature_seconds, "mixed_precision": precision, "processes": accelerator.num_processes,
+            "distilled_from": teacher_record(layout) if cfg.teacher else None}))
 
     def checkpoint() -> None:
         rng = accelerator.gather(torch.get_rng_state().unsqueeze(0).to(accelerator.device)).cpu()
@@ -341,12 +348,18 @@ def run_provenance(cfg: Config, layout: RunLayout, encoder_dir: Path, train_ex: 
                        "data": read_json(layout.split)["checksums"]})
 
 
+def teacher_record(layout: RunLayout) -> dict:
+    """What provenance.json says of a distilled run's teacher: teacher.json without the row ids."""
+    return {k: v for k, v in read_json(layout.teacher).items() if k != "ids"}
+
+
 def model_metadata(cfg: Config, encoder_dir: Path, precision: str, labels) -> dict:
     """What a saved model records of how it was built (model/metadata.json; its thresholds tuned at the end)."""
     return {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "head": cfg.head, "pooling": cfg.pooling,
             "head_per_language": cfg.head_per_language, "freeze_layers": cfg.freeze_layers,
             "mixed_precision": precision, "labels": list(labels), "languages": D.train_languages(cfg),
-            "max_length": cfg.max_length, "thresholds": [0.5] * len(labels)}
+            "max_length": cfg.max_length, "thresholds": [0.5] * len(labels),
+            **({"distilled_from": cfg.teacher, "distill_weight": cfg.distill_weight} if cfg.teacher else {})}
 
 
 def _optimisation(cfg: Config, model, train_ds, sampler, collate, processes: int):

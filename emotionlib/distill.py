@@ -1,0 +1,164 @@
+"""Distillation: a student network learns a teacher's probabilities on the training texts beside the gold labels.
+
+Each training target is `distill_weight * teacher + (1 - distill_weight) * gold`, per label; BCE takes such soft
+targets as they are. Validation, early stopping and the thresholds stay on the gold labels of the validation part.
+
+A teacher scored on its own training texts is over-confident there. Where that can be undone cheaply it is: a
+per-language stack's logistic-regression and TF-IDF members are refitted on k-1 folds of the training part and score
+the held-out fold (out of fold). A network (the stack's, or a whole run's) scores its training texts in sample:
+re-training it k times is the cost not paid. `teacher.json` in the student's run says which, per language.
+
+The teacher is a finished run on the same split (its training rows never include the student's validation rows),
+or `profile:<name>`: a run of that profile on the student's data and split, trained first as `<run_id>-teacher`.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from emotionlib import data as D
+from emotionlib.config import Config, ConfigError, load_config
+from emotionlib.runs import RunLayout, atomic_path, read_json, sha256_of, write_json
+
+PREFIX = "profile:"
+# what a teacher made from a profile shares with its student: the data, the split, the seed
+SHARED = ("runs_dir", "data_dir", "train_csv", "dev_csv", "test_csv", "data_name", "labels", "ignore_columns",
+          "languages", "eval_languages", "max_train_rows", "val_fraction", "split_seed", "seed")
+
+
+def teacher_config(cfg: Config) -> Config | None:
+    """The config of the teacher run a `profile:<name>` teacher trains (None for a teacher given as a folder)."""
+    if not cfg.teacher.startswith(PREFIX):
+        return None
+    from emotionlib.encoders import defaults_for
+
+    name = cfg.teacher[len(PREFIX):].strip()
+    values = {k: getattr(cfg, k) for k in SHARED} | {"run_id": f"{cfg.run_id}-teacher"}
+    teacher = load_config(name, values)
+    teacher = load_config(name, defaults_for(teacher.model) | values)  # as `--profile <name>` would run it
+    if teacher.teacher:
+        raise ConfigError(f"config field 'teacher': profile {name!r} is itself distilled; give a teacher that is not")
+    return teacher
+
+
+def teacher_dir(cfg: Config) -> Path:
+    """The teacher's run folder; a profile's run is trained here (and its stack fitted) when it is not yet."""
+    t = teacher_config(cfg)
+    if t is None:
+        return Path(cfg.teacher).expanduser()
+    from emotionlib.langstack import fit_stack
+    from emotionlib.train import train
+
+    print(f"distillation: teacher {cfg.teacher} as run {t.run_id}", flush=True)
+    run = Path(train(t, resume=True))
+    if t.stack:
+        fit_stack(t)
+    return run
+
+
+def check_teacher(run: Path, val_parts: Sequence[D.LangSplit], labels: Sequence[str]) -> dict:
+    """The teacher must be a finished run whose labels hold the student's, and none of the student's validation
+    rows may be among its training rows (they would leak its fit into the student's early stopping and
+    thresholds). Returns its metadata."""
+    from emotionlib.model import read_finished
+
+    if not RunLayout(run).metadata.is_file():
+        raise ConfigError(f"config field 'teacher': {run} is not a trained emotionlib run (no model/metadata.json)")
+    meta = read_finished(run)
+    missing = [lab for lab in labels if lab not in meta["labels"]]
+    if missing:
+        raise ConfigError(f"config field 'teacher': {run} has no label {', '.join(missing)} of this run")
+    split = RunLayout(run).split
+    if not split.is_file():
+        raise ConfigError(f"config field 'teacher': {run} has no data/split.json; distil from a run on the same split")
+    langs = read_json(split)["languages"]
+    for va in val_parts:
+        if va.lang not in langs:
+            raise ConfigError(f"config field 'teacher': {run} was not trained on {va.lang}")
+        leaked = set(va.ids) - set(langs[va.lang]["val_ids"])
+        if leaked:
+            raise ConfigError(f"config field 'teacher': {run} trained on {len(leaked)} of this run's {va.lang} "
+                              f"validation rows (e.g. id {sorted(leaked)[0]!r}); give it the same split "
+                              "(split_seed, val_fraction, data)")
+    return meta
+
+
+def stack_out_of_fold(stack, part: D.LangSplit, folds: int, seed: int) -> tuple[np.ndarray, dict]:
+    """A language stack's probabilities (run label order) on its own training texts of one language: its
+    logistic-regression and TF-IDF members refitted on k-1 folds and scored on the held-out one, its networks in
+    sample; and, per member, which."""
+    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+    from emotionlib import baseline as B
+    from emotionlib.ensemble import BASELINE
+    from emotionlib.langstack import fit_features_lr, sigmoid
+
+    lang, texts = part.lang, list(part.texts)
+    fitted = stack.stack["languages"][lang]
+    probs = stack.member_proba(texts, lang, weighted_only=True)
+    y = part.y[:, [part.labels.index(lab) for lab in fitted["labels"]]]
+    refit = [n for n in probs if n in ("features_lr", BASELINE)]
+    feats = stack.features(texts, stack.cache_root) if "features_lr" in refit else None
+    for fit_rows, held in MultilabelStratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y):
+        if "features_lr" in refit:
+            c = fitted["features_lr_c"] or 0.03
+            coef, intercept = fit_features_lr(feats[fit_rows], y[fit_rows], [c], seed)[c]
+            probs["features_lr"][held] = sigmoid(feats[held] @ coef.T + intercept)
+        if BASELINE in refit:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a fold without a label's positives predicts it constant 0
+                pipe = B.make_pipeline(seed).fit([texts[i] for i in fit_rows], y[fit_rows])
+            probs[BASELINE][held] = pipe.predict_proba([texts[i] for i in held])
+    how = {n: f"out of fold ({folds} folds)" if n in refit else "in sample" for n in probs}
+    return stack.mix(probs, lang), how
+
+
+def teacher_proba(run: Path, parts: Sequence[D.LangSplit], labels: Sequence[str], folds: int,
+                  seed: int) -> tuple[np.ndarray, dict]:
+    """The teacher's probabilities on the rows of `parts` (in order), columns in `labels` order; and per language,
+    how each member scored them."""
+    from emotionlib.classifier import Classifier
+
+    clf = Classifier(run)
+    stack = clf.model if hasattr(clf.model, "member_proba") else None
+    if stack is not None:
+        stack.cache_root = D.cache_dir() / "features"
+    cols = [clf.labels.index(lab) for lab in labels]
+    out, how = [], {}
+    for part in parts:
+        print(f"distillation: the teacher scores {len(part)} {part.lang} training texts", flush=True)
+        if stack is not None and part.lang in stack.stack["languages"]:
+            p, how[part.lang] = stack_out_of_fold(stack, part, folds, seed)
+        else:
+            p = clf.predict_proba(list(part.texts), lang=part.lang if getattr(clf.model, "by_language", False)
+                                  else None)
+            how[part.lang] = {"network": "in sample"}
+        out.append(np.asarray(p, dtype=np.float32)[:, cols])
+    return np.concatenate(out), how
+
+
+def targets(cfg: Config, layout: RunLayout, train_parts: Sequence[D.LangSplit], val_parts: Sequence[D.LangSplit],
+            train_ex: D.Examples) -> np.ndarray:
+    """The student's training targets (rows and labels of `train_ex`): the teacher's probabilities mixed with the
+    gold labels, 0 where a label is masked. The teacher's probabilities are kept in the run
+    (teacher_targets.safetensors, with teacher.json) and reused while the teacher's weights are the same."""
+    from safetensors.numpy import load_file, save_file
+
+    run = teacher_dir(cfg)
+    meta = check_teacher(run, val_parts, train_ex.labels)
+    weights = sha256_of(RunLayout(run).weights)
+    record = {"teacher": str(run), "teacher_weights_sha256": weights, "teacher_labels": list(meta["labels"]),
+              "labels": list(train_ex.labels), "ids": list(train_ex.ids), "folds": cfg.distill_folds,
+              "seed": cfg.seed}
+    stored = read_json(layout.teacher) if layout.teacher.is_file() and layout.teacher_targets.is_file() else None
+    if stored and {k: stored.get(k) for k in record} == record:
+        probs = load_file(str(layout.teacher_targets))["probs"]
+    else:
+        probs, how = teacher_proba(run, train_parts, train_ex.labels, cfg.distill_folds, cfg.seed)
+        with atomic_path(layout.teacher_targets) as tmp:
+            save_file({"probs": np.ascontiguousarray(probs)}, str(tmp))  # safetensors writes C order
+        write_json(layout.teacher, record | {"scored": how, "distill_weight": cfg.distill_weight})
+    return (cfg.distill_weight * probs + (1 - cfg.distill_weight) * train_ex.y) * train_ex.mask

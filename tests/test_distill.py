@@ -1,0 +1,108 @@
+"""Distillation: the student's targets mix the teacher's probabilities with the gold labels; a stacked teacher's
+fitted members score the training texts out of fold; a teacher on another split, or not a run, is refused first."""
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+import emotionlib
+from conftest import run_cli
+from emotionlib import data as D
+from emotionlib import distill
+from emotionlib.config import ConfigError, load_config
+from emotionlib.runs import RunLayout, read_json
+
+TWO = {"languages": ["arq", "sun"]}
+
+
+def test_distillation_settings_are_validated():
+    for bad, field in (({"distill_weight": 1.5}, "distill_weight"), ({"distill_folds": 1}, "distill_folds"),
+                       ({"teacher": "profile: "}, "teacher"),
+                       ({"teacher": "runs/x", "stack": ["network", "tfidf_lr"]}, "teacher"),
+                       ({"teacher": "runs/x", "augment": "eda"}, "teacher")):
+        with pytest.raises(ConfigError, match=field):
+            load_config("smoke", bad)
+
+
+def test_a_profile_teacher_shares_the_students_data_split_and_seed():
+    cfg = load_config("fast", {"run_id": "f1", "seed": 43, "split_seed": 7, "runs_dir": "elsewhere"})
+    t = distill.teacher_config(cfg)
+    assert (t.run_id, t.seed, t.split_seed, t.runs_dir, t.model) == ("f1-teacher", 43, 7, "elsewhere", "mpnet")
+    assert t.stack and not t.teacher
+    assert distill.teacher_config(cfg.replace(teacher="runs/x")) is None
+
+
+def test_a_teacher_that_is_not_a_run_is_refused_before_anything_is_written(smoke_cfg, tmp_path):
+    from emotionlib.train import train
+
+    (tmp_path / "mine").mkdir()
+    cfg = smoke_cfg.replace(run_id="student-nothing", teacher=str(tmp_path / "mine"))
+    with pytest.raises(ConfigError, match="teacher.*not a trained emotionlib run"):
+        train(cfg)
+    assert not cfg.run_dir.exists()
+
+
+def test_the_cli_needs_a_teacher():
+    out = run_cli("distill", "--config", "smoke", "--set", "run_id=no-teacher")
+    assert out.returncode == 2 and "distill needs a teacher" in out.stderr
+
+
+@pytest.mark.slow
+def test_a_teacher_on_another_split_is_refused(smoke_cfg, smoke_run):
+    from emotionlib.train import train
+
+    cfg = smoke_cfg.replace(run_id="student-other-split", split_seed=7, teacher=str(smoke_run))
+    with pytest.raises(ConfigError, match="validation rows"):
+        train(cfg)
+    assert not RunLayout(cfg.run_dir).weights.exists()
+
+
+@pytest.mark.slow
+def test_a_student_learns_the_mix_of_a_profile_teacher_and_the_gold_labels(smoke_cfg):
+    from emotionlib.train import train
+
+    cfg = smoke_cfg.replace(run_id="student", teacher="profile:smoke", distill_weight=0.7)
+    run = train(cfg)
+    layout = RunLayout(run)
+    teacher = RunLayout(run.parent / "student-teacher")
+    assert teacher.train_summary.is_file()  # trained first, beside the student
+    record = read_json(layout.teacher)
+    assert record["teacher_weights_sha256"] and record["scored"]["eng"] == {"network": "in sample"}
+    probs = load_file(str(layout.teacher_targets))["probs"]
+    train_parts, _ = D.training_parts(cfg, layout)
+    texts = [t for p in train_parts for t in p.texts]
+    assert record["ids"] == [i for p in train_parts for i in p.ids] and probs.shape == (len(texts), len(record["labels"]))
+    clf = emotionlib.load(teacher.root)
+    expected = clf.predict_proba(texts)[:, [clf.labels.index(lab) for lab in record["labels"]]]
+    assert np.allclose(probs, expected, atol=1e-5)  # a network teacher scores its training texts in sample
+    prov = read_json(layout.provenance)["distilled_from"]
+    assert prov["distill_weight"] == 0.7 and "ids" not in prov
+    assert read_json(layout.metadata)["distilled_from"] == "profile:smoke"
+    assert train(cfg) == run  # a finished student is skipped, not distilled again
+
+
+@pytest.mark.slow
+def test_a_stacked_teachers_fitted_members_score_the_training_texts_out_of_fold(smoke_cfg):
+    from emotionlib.langstack import fit_stack
+    from emotionlib.train import train
+
+    tcfg = smoke_cfg.replace(run_id="teacher-stack", stack=["network", "features_lr", "tfidf_lr"],
+                             feature_layers=[1, -1], **TWO)
+    train(tcfg)
+    fit_stack(tcfg)
+    cfg = smoke_cfg.replace(run_id="student-of-stack", teacher=str(tcfg.run_dir), distill_folds=3, **TWO)
+    layout = RunLayout(train(cfg))
+    record = read_json(layout.teacher)
+    stack = read_json(RunLayout(tcfg.run_dir).stack_meta)["languages"]
+    for lang in ("arq", "sun"):
+        weighted = {n for n, w in stack[lang]["weights"].items() if w > 0}
+        assert set(record["scored"][lang]) == weighted
+        for name, how in record["scored"][lang].items():
+            assert how == ("in sample" if name == "network" else "out of fold (3 folds)")
+    probs = load_file(str(layout.teacher_targets))["probs"]
+    train_parts, _ = D.training_parts(cfg, layout)
+    clf = emotionlib.load(tcfg.run_dir)
+    part = train_parts[0]
+    in_sample = clf.predict_proba(part.texts, lang=part.lang)[:, [clf.labels.index(lab) for lab in record["labels"]]]
+    fitted = {n for n, w in stack[part.lang]["weights"].items() if w > 0 and n != "network"}
+    assert fitted and not np.allclose(probs[:len(part)], in_sample, atol=1e-4)  # refitted members moved
+    assert ((probs >= 0) & (probs <= 1)).all()
