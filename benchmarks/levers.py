@@ -138,15 +138,15 @@ def make_trainer(settings: dict, lang: str, rows: int, work: Path, epochs: int =
 def child_compile(lang: str, rows: int, work: Path, steps: int) -> dict:
     """Eager and compiled bf16 training steps on the same length-grouped batches of 16, alternated batch by
     batch after a warm-up pass that compiles every shape the timed batches have."""
-    from emotionlib import data as D
+    from emotionlib import dataset as DS
     from emotionlib.model import build_classifier
     from emotionlib.train import EpochSampler
 
     cfg, tr, folder, tok = train_part(lang, rows, work)
-    ex = D.Examples.from_splits([tr], tr.labels)
-    ds = D.EmotionDataset(ex, tok, cfg.max_length)
+    ex = DS.Examples.from_splits([tr], tr.labels)
+    ds = DS.EmotionDataset(ex, tok, cfg.max_length)
     dl = torch.utils.data.DataLoader(ds, batch_size=16, sampler=EpochSampler(ds.lengths, 16, 42, True),
-                                     collate_fn=D.Collator(tok.pad_token_id))
+                                     collate_fn=DS.Collator(tok.pad_token_id))
     batches = list(dl)[:steps]
     torch.manual_seed(0)
     eager = build_classifier(folder, tr.labels, "linear")

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))  # levers.py: the Trainer as the pe
 
 import emotionlib  # noqa: E402
 from emotionlib import data as D  # noqa: E402
+from emotionlib import dataset as DS  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.model import load_tokenizer  # noqa: E402
 from emotionlib.encoders import resolve_encoder  # noqa: E402
@@ -123,9 +124,9 @@ def profile_training(cfg) -> dict:
     D.prepare_data(cfg, layout)
     tokenizer = load_tokenizer(resolve_encoder(cfg.model))
     train_parts, _ = D.training_parts(cfg, layout)
-    ex = D.Examples.from_splits(train_parts, train_parts[0].labels)
+    ex = DS.Examples.from_splits(train_parts, train_parts[0].labels)
     t0 = time.perf_counter()
-    ds = D.EmotionDataset(ex, tokenizer, cfg.max_length, cfg.pad_to_max_length)  # what train() does, timed alone
+    ds = DS.EmotionDataset(ex, tokenizer, cfg.max_length, cfg.pad_to_max_length)  # what train() does, timed alone
     tokenise = time.perf_counter() - t0
     # what a token budget per batch could save at most: the padding in the epoch's batches as the loop makes them
     padding = padding_share(ds.lengths, list(EpochSampler(ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length)),

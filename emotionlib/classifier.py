@@ -10,9 +10,9 @@ import numpy as np
 
 from emotionlib.baseline import SavedBaseline
 from emotionlib.data import LANGUAGES, from_vector, read_texts
-from emotionlib.ensemble import BASELINE, Ensemble, EnsembleError
+from emotionlib.combine.weights import BASELINE, Ensemble, EnsembleError
 from emotionlib.export import ensure_onnx
-from emotionlib.langstack import LanguageStack
+from emotionlib.combine.langstack import LanguageStack
 from emotionlib.model import is_ensemble, load_model, load_tokenizer, read_finished, read_metadata
 from emotionlib.predict import OnnxForward, batched_proba, decide, torch_forward
 from emotionlib.runs import RunLayout, atomic_path, check_output_file, sha256_of

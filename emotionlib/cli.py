@@ -178,7 +178,8 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from emotionlib.config import ConfigError, config_of_run, parse_overrides
+    from emotionlib.config import ConfigError, parse_overrides
+    from emotionlib.run_config import config_of_run
     from emotionlib.train import train_all
 
     cfg = _config(args) if args.run is None else config_of_run(args.run, parse_overrides(args.set))
@@ -248,7 +249,8 @@ def cmd_baseline(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from emotionlib.config import config_of_run, parse_overrides
+    from emotionlib.config import parse_overrides
+    from emotionlib.run_config import config_of_run
     from emotionlib.pipeline import make_report
 
     if args.runs_dir is not None:
@@ -283,7 +285,7 @@ def cmd_ensemble(args) -> int:
     import time
 
     from emotionlib.evaluate import evaluate
-    from emotionlib.stacking import fit_ensemble
+    from emotionlib.combine.ensemble import fit_ensemble
     from emotionlib.model import read_metadata
 
     out = args.out or Path("runs") / f"ensemble-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -10,11 +10,10 @@ import re
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Literal, Mapping, get_args, get_origin, get_type_hints
 
 import yaml
 
-from emotionlib.runs import atomic_write_text, claim_run_dir
 
 
 
@@ -39,9 +38,24 @@ RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=-]{0,127}")  # one safe path comp
 MIN_LENGTH = 8
 
 
-def _f(default: Any, help: str):
-    """A config field with its help text, the one place it is written."""
-    return field(default=default, metadata={"help": help})
+def _f(default: Any, help: str, *rules: tuple[Callable[[Any, "Config"], Any], str]):
+    """A config field: its default, its help and the rules its value must keep, side by side. A rule is (test of
+    the value and the whole config, what is wrong when it fails); a Literal field's values are a rule of their own."""
+    return field(default=default, metadata={"help": help, "rules": rules})
+
+
+def _several_brighter_languages(c: "Config") -> bool:
+    return not c.train_csv and (c.languages == ("all",) or len(c.languages) > 1)
+
+
+INT_LIMIT = 2**31 - 1  # every whole-number field: larger values are typos, and overflow torch and numpy later
+AT_LEAST_1 = (lambda v, c: v >= 1, "must be a positive integer")
+AT_LEAST_0 = (lambda v, c: v >= 0, "must be >= 0")
+# what a stack's further runs may not change: they share this run's data, split and labels, and have no stack
+MEMBER_FIXED = ("run_id", "runs_dir", "data_dir", "train_csv", "dev_csv", "test_csv", "data_name", "labels",
+                "ignore_columns", "languages", "eval_languages", "holdout_languages", "multilingual", "max_train_rows",
+                "val_fraction", "split_seed", "stack", "stack_runs", "stack_folds", "stack_min_val", "feature_layers",
+                "feature_model", "teacher", "distill_weight", "distill_folds")
 
 
 class ConfigError(ValueError):
@@ -52,9 +66,16 @@ class ConfigError(ValueError):
 class Config:
     """Every setting of a run, each with its help (`emotionlib profiles --fields`, `emotionlib train --help`)."""
 
+    # --- the run ------------------------------------------------------------------------------------------------------
     profile: str = _f("quick", "the profile (configs/<name>.yaml) the other fields came from")
-    run_id: str = _f("", "the run's folder name under runs_dir; empty: <profile>-<timestamp>")
-    runs_dir: str = _f("runs", "where run folders go")
+    run_id: str = _f("", "the run's folder name under runs_dir; empty: <profile>-<timestamp>",
+                     (lambda v, c: not v or RUN_ID.fullmatch(v), "one folder name of at most 128 letters, digits, "
+                                                                 "'.', '_', '=', '-', beginning with a letter, digit "
+                                                                 "or '_' (so never '.', '..' or a hidden name)"))
+    runs_dir: str = _f("runs", "where run folders go",
+                       (lambda v, c: bool(v.strip()), "must name a folder (empty would write runs into the current "
+                                                      "directory)"))
+    # --- data: the files, the languages, the validation part ----------------------------------------------------------
     data_dir: str = _f("", "the BRIGHTER files; empty: $EMOTIONLIB_DATA_DIR, then the cache, then the pinned download")
     train_csv: str = _f("", "your own data instead of BRIGHTER: a train CSV (or a folder with train.csv, dev.csv, "
                             "test.csv) with id, text and 0/1 label columns")
@@ -62,106 +83,190 @@ class Config:
     test_csv: str = _f("", "your own test CSV (with train_csv)")
     data_name: str = _f("custom", "the name `languages` takes for your own data set")
     labels: tuple[str, ...] = _f((), "your own data's label columns; empty: every column but id, text and "
-                                     "ignore_columns")
+                                     "ignore_columns",
+                                 (lambda v, c: len(set(v)) == len(v), "a label is named twice"),
+                                 (lambda v, c: not set(v) & {"id", "text"}, "'id' and 'text' are the id and text "
+                                                                            "columns, not labels"))
     ignore_columns: tuple[str, ...] = _f((), "columns of your own data that are neither text nor labels")
-    languages: tuple[str, ...] = _f(("eng",), "BRIGHTER language codes to train on, or all")
-    eval_languages: tuple[str, ...] = _f((), "languages to score; empty: the training languages (others are "
-                                             "scored zero-shot)")
-    multilingual: str = _f("joint", "joint: one model on all languages; per_language: one run per language")
+    languages: tuple[str, ...] = _f(("eng",), "BRIGHTER language codes to train on, or all",
+                                    (lambda v, c: bool(v), "at least one language, or 'all'"))
+    eval_languages: tuple[str, ...] = _f((), "languages to score; empty: the training languages (others are scored "
+                                             "zero-shot)")
+    multilingual: Literal["joint", "per_language"] = _f(
+        "joint", "joint: one model on all languages; per_language: one run per language")
     holdout_languages: tuple[str, ...] = _f((), "cross-lingual runs: each is held out of a run "
                                                 "<run_id>-without-<lang> and scored on zero-shot")
+    max_train_rows: int = _f(0, "at most this many training rows per language; 0: all",
+                             AT_LEAST_0)
+    val_fraction: float = _f(0.2, "the validation part of each training file (iterative stratification)",
+                             (lambda v, c: 0 < v < 1, "must lie strictly between 0 and 1"))
+    split_seed: int = _f(42, "the split's own seed: runs of several seeds share one validation part",
+                         (lambda v, c: 0 <= v <= INT_LIMIT, f"must be from 0 to {INT_LIMIT}"))
+    # --- model: the encoder and the head on it ------------------------------------------------------------------------
     model: str = _f("xlm-roberta-base", "the encoder: xlm-roberta-base, minilm, mpnet, me5-small, embeddinggemma, "
                                         "tiny-xlmr, tiny-gemma, a folder or a Hugging Face id")
-    head: str = _f("linear", "linear: the seed's one layer on the pooled encoder output; auto: the encoder's own "
-                             "sequence-classification head")
-    pooling: str = _f("cls", "what the linear head reads: the first token (cls, the seed's) or the mean of the "
-                             "tokens (mean)")
-    head_per_language: str = _f("none", "parts of the linear head per training language, trained jointly with "
-                                        "the shared head: none, bias (each language's own label priors) or head "
-                                        "(its own linear layer too); other languages get the shared head")
-    language_temperature: float = _f(1.0, "language-balanced sampling in a joint run: an epoch draws each "
-                                          "language's rows in proportion to n ** (1 / T); 1: every row once, "
-                                          "larger evens the languages out")
+    head: Literal["linear", "auto"] = _f("linear", "linear: the seed's one layer on the pooled encoder output; auto: "
+                                                   "the encoder's own sequence-classification head")
+    pooling: Literal["cls", "mean"] = _f("cls", "what the linear head reads: the first token (cls, the seed's) or the "
+                                                "mean of the tokens (mean)",
+                                         (lambda v, c: not (v == "mean" and c.head == "auto"),
+                                          "mean pooling is for head: linear (the encoder's own head reads the first "
+                                          "token)"))
+    head_per_language: Literal["none", "bias", "head"] = _f(
+        "none", "parts of the linear head per training language, trained jointly with the shared head: none, bias "
+                "(each language's own label priors) or head (its own linear layer too); other languages get the "
+                "shared head",
+        (lambda v, c: v == "none" or c.head == "linear", "parts per language extend the seed's linear head: set "
+                                                         "head=linear"),
+        (lambda v, c: v == "none" or _several_brighter_languages(c),
+         "parts per language need several BRIGHTER training languages"))
     freeze_layers: int = _f(0, "0 fine-tunes every weight; k freezes the embeddings and the lowest k layers; -1 "
-                               "freezes the whole encoder (features computed once and cached, the head alone trains)")
+                               "freezes the whole encoder (features computed once and cached, the head alone trains)",
+                            (lambda v, c: v >= -1, "must be -1 (the whole encoder), 0 (none) or a number of layers"),
+                            (lambda v, c: not (v == -1 and c.head != "linear"),
+                             "the frozen-encoder mode (-1) trains the seed's linear head: set head=linear"))
+    max_length: int = _f(128, "tokens per text, the special tokens included",
+                         AT_LEAST_1,
+                         (lambda v, c: v >= MIN_LENGTH,
+                          f"must be at least {MIN_LENGTH}: two of its positions go to the special tokens, and below "
+                          "that the model would see almost none of the text (below 3 the tokenizer cannot truncate "
+                          "at all)"))
+    pad_to_max_length: bool = _f(False, "pad every text to max_length (the seed's); dynamic padding otherwise")
+    # --- training -----------------------------------------------------------------------------------------------------
+    seed: int = _f(42, "the training seed",
+                   (lambda v, c: 0 <= v <= INT_LIMIT, f"must be from 0 to {INT_LIMIT}"))
+    language_temperature: float = _f(1.0, "language-balanced sampling in a joint run: an epoch draws each language's "
+                                          "rows in proportion to n ** (1 / T); 1: every row once, larger evens the "
+                                          "languages out",
+                                     (lambda v, c: v >= 1, "must be >= 1 (1: every row once per epoch)"),
+                                     (lambda v, c: v == 1 or _several_brighter_languages(c),
+                                      "language-balanced sampling needs several BRIGHTER training languages"))
+    group_by_length: bool = _f(False, "batch texts of similar length together (less padding)")
+    augment: Literal["none", "eda", "neighbours"] = _f(
+        "none", "offline augmentation of the training part: none, eda (random swap, deletion, insertion of words) or "
+                "neighbours (words replaced by nearest neighbours in the encoder's input embeddings)")
+    augment_strength: float = _f(0.1, "the share of a text's words an augmentation changes (at least one)",
+                                 (lambda v, c: 0 < v <= 1, "must lie in (0, 1]"))
+    augment_labels: tuple[str, ...] = _f((), "augment the rows carrying one of these labels; empty: every row",
+                                         (lambda v, c: not set(v) - set(LABELS_KNOWN) or bool(c.train_csv),
+                                          f"BRIGHTER labels among {LABELS_KNOWN}"))
+    augment_copies: int = _f(1, "augmented rows per source row",
+                             AT_LEAST_1)
+    loss: Literal["bce", "focal"] = _f("bce", "bce or focal")
+    focal_alpha: float = _f(1.0, "focal loss alpha",
+                            (lambda v, c: v > 0, "gamma >= 0 and alpha > 0"))
+    focal_gamma: float = _f(2.0, "focal loss gamma",
+                            (lambda v, c: v >= 0, "gamma >= 0 and alpha > 0"))
+    pos_weight: bool = _f(False, "BCE positive-class weights, negatives/positives per label")
+    loss_weighting: Literal["none", "static", "dynamic"] = _f(
+        "none", "per-label loss weights (mean 1): static from the effective number of positives (Cui et al., 2019) or "
+                "dynamic from each epoch's validation F1 (Sinha et al., 2020)")
+    class_balance_beta: float = _f(0.999, "beta of the static weights",
+                                   (lambda v, c: 0 < v < 1, "must lie strictly between 0 and 1"))
+    difficulty_tau: float = _f(1.0, "tau of the dynamic weights, (1 - F1)^tau",
+                               (lambda v, c: v >= 0, "must be >= 0"))
+    learning_rate: float = _f(2e-5, "AdamW learning rate",
+                              (lambda v, c: v > 0, "must be positive"))
+    weight_decay: float = _f(0.01, "AdamW weight decay")
+    batch_size: int = _f(16, "training texts per step",
+                         AT_LEAST_1)
+    eval_batch_size: int = _f(64, "texts per forward pass when predicting",
+                              AT_LEAST_1)
+    epochs: int = _f(3, "at most this many epochs",
+                     AT_LEAST_1)
+    patience: int = _f(2, "epochs without validation macro-F1 gain before stopping (counted once an epoch beats the "
+                          "all-negative predictor); 0 disables",
+                       AT_LEAST_0)
+    warmup_ratio: float = _f(0.0, "the share of steps the learning rate warms up over",
+                             (lambda v, c: 0 <= v < 1, "must lie in [0, 1)"))
+    lr_schedule: Literal["linear", "cosine", "constant"] = _f(
+        "linear", "linear warm-up then linear decay, cosine decay, or constant after warm-up")
+    ema_decay: float = _f(0.0, "validate and keep an exponential moving average of the weights with this decay per "
+                               "step (warmed up as min(decay, (1+t)/(10+t))); 0: the weights themselves",
+                          (lambda v, c: 0 <= v < 1, "must lie in [0, 1) (0: no moving average)"))
+    layer_lr_decay: float = _f(1.0, "layer-wise learning-rate decay: each encoder layer learns at the rate of the "
+                                    "layer above times this (the embeddings lowest); 1: one rate for all",
+                               (lambda v, c: 0 < v <= 1, "must lie in (0, 1]"))
+    max_grad_norm: float = _f(1.0, "gradient clipping norm")
+    checkpoint_every: int = _f(0, "optimiser steps between mid-epoch checkpoints; 0: epoch ends only",
+                               AT_LEAST_0)
+    mixed_precision: Literal["no", "fp16", "bf16", "auto"] = _f(
+        "no", "no, fp16, bf16, or auto: bf16 where the GPU or CPU computes it natively (oneDNN), else fp32")
+    num_threads: int = _f(0, "torch threads; 0: torch's default",
+                          AT_LEAST_0)
+    torch_compile: bool = _f(False, "compile the training steps with torch.compile (inductor; one encoder layer "
+                                    "compiled and reused for every layer, dynamic shapes); compilation counts in the "
+                                    "training time")
+    # --- distillation: a teacher's probabilities as training targets --------------------------------------------------
+    teacher: str = _f("", "distillation: the run whose probabilities on the training texts this network learns beside "
+                          "the gold labels: a run folder, or profile:<name> (a run of that profile on this run's data "
+                          "and split, trained first as <run_id>-teacher); empty: none",
+                      (lambda v, c: not v.startswith("profile:") or bool(v[len("profile:"):].strip()),
+                       "profile:<name> names a profile (e.g. profile:best-stack)"),
+                      (lambda v, c: not v or not (c.stack or c.holdout_languages or c.augment != "none"),
+                       "a distilled network is one network on the training texts: no stack, held-out languages or "
+                       "augmentation"),
+                      (lambda v, c: not v or c.multilingual == "joint", "distillation trains one student on the run's "
+                                                                        "languages: multilingual must be joint"))
+    distill_weight: float = _f(0.5, "distillation: the teacher's share of each training target (the gold label has "
+                                    "the rest)",
+                               (lambda v, c: 0 <= v <= 1, "must lie in [0, 1] (the teacher's share)"))
+    distill_folds: int = _f(5, "distillation: folds of the training part over which a stacked teacher's fitted "
+                               "members (logistic regression, TF-IDF) are refitted, to score its rows out of fold",
+                            (lambda v, c: v >= 2, "must be at least 2"))
+    # --- combining: the per-language stack fitted after training ------------------------------------------------------
     stack: tuple[str, ...] = _f((), "per-language stacking after training, members among network, features_lr, "
                                     "tfidf_lr; weights and thresholds fitted per language on its validation part; "
-                                    "empty: none")
-    stack_runs: tuple[str, ...] = _f((), "further networks in the stack, each a run of this config with some "
-                                         "fields changed, as space-separated key=value (e.g. 'seed=43' or 'model=minilm "
-                                         "learning_rate=1e-4'); trained beside this run as <run_id>-m1, -m2, ...")
+                                    "empty: none",
+                                (lambda v, c: not set(v) - set(STACK_MEMBERS) and len(set(v)) == len(v),
+                                 f"members among {STACK_MEMBERS}, each once (empty: no stack)"))
+    stack_runs: tuple[str, ...] = _f((), "further networks in the stack, each a run of this config with some fields "
+                                         "changed, as space-separated key=value (e.g. 'seed=43' or 'model=minilm "
+                                         "learning_rate=1e-4'); trained beside this run as <run_id>-m1, -m2, ...",
+                                     (lambda v, c: not v or bool(c.stack), "further runs are members of a stack: set "
+                                                                           "`stack` too"),
+                                     (lambda v, c: all(_member_error(e) is None for e in v),
+                                      "each entry space-separated key=value of config fields other than "
+                                      + ", ".join(MEMBER_FIXED)))
     feature_model: str = _f("", "the encoder whose frozen layers the features_lr member reads (e.g. embeddinggemma, "
                                 "with its own classification prompt); empty: the run's model")
-    feature_layers: tuple[int, ...] = _f((-1,), "the features_lr member's encoder layers, mean-pooled side by side "
-                                                "(0 the embeddings, -1 the last)")
-    stack_folds: int = _f(5, "cross-fitting folds of the validation part (the stack's out-of-sample figure)")
-    stack_min_val: int = _f(100, "a language with fewer validation rows gets equal weights and thresholds 0.5")
-    teacher: str = _f("", "distillation: the run whose probabilities on the training texts this network learns "
-                          "beside the gold labels: a run folder, or profile:<name> (a run of that profile on this "
-                          "run's data and split, trained first as <run_id>-teacher); empty: none")
-    distill_weight: float = _f(0.5, "distillation: the teacher's share of each training target (the gold label "
-                                    "has the rest)")
-    distill_folds: int = _f(5, "distillation: folds of the training part over which a stacked teacher's fitted "
-                               "members (logistic regression, TF-IDF) are refitted, to score its rows out of fold")
-    augment: str = _f("none", "offline augmentation of the training part: none, eda (random swap, deletion, "
-                              "insertion of words) or neighbours (words replaced by nearest neighbours in the "
-                              "encoder's input embeddings)")
-    augment_strength: float = _f(0.1, "the share of a text's words an augmentation changes (at least one)")
-    augment_labels: tuple[str, ...] = _f((), "augment the rows carrying one of these labels; empty: every row")
-    augment_copies: int = _f(1, "augmented rows per source row")
-    max_length: int = _f(128, "tokens per text, the special tokens included")
-    pad_to_max_length: bool = _f(False, "pad every text to max_length (the seed's); dynamic padding otherwise")
-    group_by_length: bool = _f(False, "batch texts of similar length together (less padding)")
-    max_train_rows: int = _f(0, "at most this many training rows per language; 0: all")
-    val_fraction: float = _f(0.2, "the validation part of each training file (iterative stratification)")
-    split_seed: int = _f(42, "the split's own seed: runs of several seeds share one validation part")
-    loss: str = _f("bce", "bce or focal")
-    focal_alpha: float = _f(1.0, "focal loss alpha")
-    focal_gamma: float = _f(2.0, "focal loss gamma")
-    pos_weight: bool = _f(False, "BCE positive-class weights, negatives/positives per label")
-    loss_weighting: str = _f("none", "per-label loss weights (mean 1): static from the effective number of positives "
-                                     "(Cui et al., 2019) or dynamic from each epoch's validation F1 (Sinha et al., "
-                                     "2020)")
-    class_balance_beta: float = _f(0.999, "beta of the static weights")
-    difficulty_tau: float = _f(1.0, "tau of the dynamic weights, (1 - F1)^tau")
-    learning_rate: float = _f(2e-5, "AdamW learning rate")
-    weight_decay: float = _f(0.01, "AdamW weight decay")
-    batch_size: int = _f(16, "training texts per step")
-    eval_batch_size: int = _f(64, "texts per forward pass when predicting")
-    epochs: int = _f(3, "at most this many epochs")
-    patience: int = _f(2, "epochs without validation macro-F1 gain before stopping (counted once an epoch beats the "
-                          "all-negative predictor); 0 disables")
-    warmup_ratio: float = _f(0.0, "the share of steps the learning rate warms up over")
-    lr_schedule: str = _f("linear", "linear warm-up then linear decay, cosine decay, or constant after warm-up")
-    ema_decay: float = _f(0.0, "validate and keep an exponential moving average of the weights with this decay "
-                                "per step (warmed up as min(decay, (1+t)/(10+t))); 0: the weights themselves")
-    layer_lr_decay: float = _f(1.0, "layer-wise learning-rate decay: each encoder layer learns at the rate of the "
-                                    "layer above times this (the embeddings lowest); 1: one rate for all")
-    max_grad_norm: float = _f(1.0, "gradient clipping norm")
-    checkpoint_every: int = _f(0, "optimiser steps between mid-epoch checkpoints; 0: epoch ends only")
-    mixed_precision: str = _f("no", "no, fp16, bf16, or auto: bf16 where the GPU or CPU computes it natively "
-                                    "(oneDNN), else fp32")
-    num_threads: int = _f(0, "torch threads; 0: torch's default")
-    torch_compile: bool = _f(False, "compile the training steps with torch.compile (inductor; one encoder layer "
-                             "compiled and reused for every layer, dynamic shapes); compilation counts in the "
-                             "training time")
-    seed: int = _f(42, "the training seed")
-    n_bootstrap: int = _f(1000, "bootstrap resamples of each scored set's 95% interval")
-    lime_num_samples: int = _f(1000, "LIME perturbations per explanation")
-    lime_num_features: int = _f(10, "LIME tokens shown per emotion (the seed's top 10)")
-    lime_backend: str = _f("torch", "what scores LIME's perturbations: torch, or onnx (the run's network exported "
-                                    "to ONNX with ONNX Runtime's fusions; probabilities within 1e-4 of PyTorch's)")
-    agreement_sentences: int = _f(20, "sentences of the LIME-attention agreement")
-    case_study: str = _f(CASE_STUDY, "the sentence the report explains")
+    feature_layers: tuple[int, ...] = _f((-1,), "the features_lr member's encoder layers, mean-pooled side by side (0 "
+                                                "the embeddings, -1 the last)",
+                                         (lambda v, c: v and len(set(v)) == len(v),
+                                          "at least one layer, none twice"))
+    stack_folds: int = _f(5, "cross-fitting folds of the validation part (the stack's out-of-sample figure)",
+                          (lambda v, c: v >= 2, "must be at least 2"))
+    stack_min_val: int = _f(100, "a language with fewer validation rows gets equal weights and thresholds 0.5",
+                            AT_LEAST_0)
+    # --- evaluation and interpretation --------------------------------------------------------------------------------
+    n_bootstrap: int = _f(1000, "bootstrap resamples of each scored set's 95% interval",
+                          (lambda v, c: v >= 40, "must be at least 40 (with fewer, a 2.5% tail of the 95% interval "
+                                                 "holds no resample)"))
+    lime_num_samples: int = _f(1000, "LIME perturbations per explanation",
+                               AT_LEAST_1)
+    lime_num_features: int = _f(10, "LIME tokens shown per emotion (the seed's top 10)",
+                                AT_LEAST_1)
+    lime_backend: Literal["torch", "onnx"] = _f("torch", "what scores LIME's perturbations: torch, or onnx (the run's "
+                                                         "network exported to ONNX with ONNX Runtime's fusions; "
+                                                         "probabilities within 1e-4 of PyTorch's)")
+    agreement_sentences: int = _f(20, "sentences of the LIME-attention agreement",
+                                  AT_LEAST_1)
+    case_study: str = _f(CASE_STUDY, "the sentence the report explains",
+                         (lambda v, c: bool(v.strip()), "must be a non-empty sentence"))
     case_study_label: str = _f("joy", "the label whose LIME ranking of case_study_word the report states")
     case_study_word: str = _f("happy", "the word whose LIME rank the report states")
 
     def __post_init__(self) -> None:
         self._normalise()
         self._check_data()
-        for name, ok, why in RULES:
-            if not ok(self):
-                self._fail(name, why)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            allowed = get_args(_TYPES[f.name]) if get_origin(_TYPES[f.name]) is Literal else ()
+            if allowed and value not in allowed:
+                self._fail(f.name, f"must be one of {allowed}")
+            for test, why in f.metadata["rules"]:
+                if not test(value, self):
+                    self._fail(f.name, why)
 
     def _fail(self, name: str, why: str) -> None:
         raise ConfigError(f"config field {name!r}: {why} (got {getattr(self, name)!r})")
@@ -173,10 +278,12 @@ class Config:
             if isinstance(value, (str, int)):
                 value = tuple(v.strip() for v in str(value).split(",") if v.strip())
             object.__setattr__(self, name, tuple(str(v) for v in value))
-        try:
-            object.__setattr__(self, "feature_layers", tuple(int(v) for v in self.feature_layers))
-        except ValueError:
-            self._fail("feature_layers", "whole numbers: encoder layers (0 the embeddings, -1 the last)")
+        for name in LIST_FIELDS:
+            if get_args(_TYPES[name])[0] is int:
+                try:
+                    object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+                except ValueError:
+                    self._fail(name, "whole numbers: encoder layers (0 the embeddings, -1 the last)")
         for name in ("train_csv", "dev_csv", "test_csv"):
             if getattr(self, name):  # absolute, so that notebooks executed elsewhere find the same files
                 object.__setattr__(self, name, str(Path(getattr(self, name)).expanduser().resolve()))
@@ -216,113 +323,41 @@ def field_help() -> str:
     return "\n".join(f"  {f.name} = {f.default!r}: {f.metadata['help']}" for f in fields(Config))
 
 
-LIST_FIELDS = ("languages", "eval_languages", "holdout_languages", "labels", "ignore_columns", "stack", "feature_layers",
-               "augment_labels", "stack_runs")
-# what a stack's further runs may not change: they share this run's data, split and labels, and have no stack
-MEMBER_FIXED = ("run_id", "runs_dir", "data_dir", "train_csv", "dev_csv", "test_csv", "data_name", "labels",
-                "ignore_columns", "languages", "eval_languages", "holdout_languages", "multilingual", "max_train_rows",
-                "val_fraction", "split_seed", "stack", "stack_runs", "stack_folds", "stack_min_val", "feature_layers",
-                "feature_model", "teacher", "distill_weight", "distill_folds")
-POSITIVE = ("max_length", "batch_size", "eval_batch_size", "epochs", "lime_num_samples", "lime_num_features",
-            "agreement_sentences", "augment_copies")
-NON_NEGATIVE = ("max_train_rows", "patience", "checkpoint_every", "num_threads", "stack_min_val")
-INT_LIMIT = 2**31 - 1  # every whole-number field: larger values are typos, and overflow torch and numpy later
-CHOICES = {"head": HEADS, "pooling": ("cls", "mean"), "loss": LOSSES, "loss_weighting": LOSS_WEIGHTINGS,
-           "multilingual": MULTILINGUAL_MODES, "lr_schedule": ("linear", "cosine", "constant"), "mixed_precision": PRECISIONS,
-           "augment": ("none", "eda", "neighbours"), "head_per_language": ("none", "bias", "head"),
-           "lime_backend": ("torch", "onnx")}
-# Every allowed-value check of a Config, in the order they run: (field, test, why it failed)
-RULES = (
-    ("feature_layers", lambda c: c.feature_layers and len(set(c.feature_layers)) == len(c.feature_layers),
-     "at least one layer, none twice"),
-    ("stack", lambda c: not set(c.stack) - set(STACK_MEMBERS) and len(set(c.stack)) == len(c.stack),
-     f"members among {STACK_MEMBERS}, each once (empty: no stack)"),
-    ("stack_folds", lambda c: c.stack_folds >= 2, "must be at least 2"),
-    ("stack_runs", lambda c: not c.stack_runs or bool(c.stack), "further runs are members of a stack: set `stack` too"),
-    ("stack_runs", lambda c: all(_member_error(e) is None for e in c.stack_runs),
-     "each entry space-separated key=value of config fields other than " + ", ".join(MEMBER_FIXED)),
-    ("teacher", lambda c: not c.teacher.startswith("profile:") or bool(c.teacher[len("profile:"):].strip()),
-     "profile:<name> names a profile (e.g. profile:best-stack)"),
-    ("teacher", lambda c: not c.teacher or not (c.stack or c.holdout_languages or c.augment != "none"),
-     "a distilled network is one network on the training texts: no stack, held-out languages or augmentation"),
-    ("teacher", lambda c: not c.teacher or c.multilingual == "joint",
-     "distillation trains one student on the run's languages: multilingual must be joint"),
-    ("distill_weight", lambda c: 0 <= c.distill_weight <= 1, "must lie in [0, 1] (the teacher's share)"),
-    ("distill_folds", lambda c: c.distill_folds >= 2, "must be at least 2"),
-    ("augment_strength", lambda c: 0 < c.augment_strength <= 1, "must lie in (0, 1]"),
-    ("augment_labels", lambda c: not set(c.augment_labels) - set(LABELS_KNOWN) or bool(c.train_csv),
-     f"BRIGHTER labels among {LABELS_KNOWN}"),
-    ("labels", lambda c: len(set(c.labels)) == len(c.labels), "a label is named twice"),
-    ("labels", lambda c: not set(c.labels) & {"id", "text"}, "'id' and 'text' are the id and text columns, not labels"),
-    ("languages", lambda c: bool(c.languages), "at least one language, or 'all'"),
-    ("runs_dir", lambda c: bool(c.runs_dir.strip()),
-     "must name a folder (empty would write runs into the current directory)"),
-    *((name, lambda c, name=name, ok=ok: getattr(c, name) in ok, f"must be one of {ok}") for name, ok in CHOICES.items()),
-    ("pooling", lambda c: not (c.pooling == "mean" and c.head == "auto"),
-     "mean pooling is for head: linear (the encoder's own head reads the first token)"),
-    ("head_per_language", lambda c: c.head_per_language == "none" or c.head == "linear",
-     "parts per language extend the seed's linear head: set head=linear"),
-    ("head_per_language", lambda c: c.head_per_language == "none" or (
-        not c.train_csv and (c.languages == ("all",) or len(c.languages) > 1)),
-     "parts per language need several BRIGHTER training languages"),
-    ("language_temperature", lambda c: c.language_temperature >= 1, "must be >= 1 (1: every row once per epoch)"),
-    ("language_temperature", lambda c: c.language_temperature == 1 or (
-        not c.train_csv and (c.languages == ("all",) or len(c.languages) > 1)),
-     "language-balanced sampling needs several BRIGHTER training languages"),
-    ("case_study", lambda c: bool(c.case_study.strip()), "must be a non-empty sentence"),
-    ("class_balance_beta", lambda c: 0 < c.class_balance_beta < 1, "must lie strictly between 0 and 1"),
-    ("difficulty_tau", lambda c: c.difficulty_tau >= 0, "must be >= 0"),
-    ("freeze_layers", lambda c: c.freeze_layers >= -1, "must be -1 (the whole encoder), 0 (none) or a number of layers"),
-    ("freeze_layers", lambda c: not (c.freeze_layers == -1 and c.head != "linear"),
-     "the frozen-encoder mode (-1) trains the seed's linear head: set head=linear"),
-    ("val_fraction", lambda c: 0 < c.val_fraction < 1, "must lie strictly between 0 and 1"),
-    ("warmup_ratio", lambda c: 0 <= c.warmup_ratio < 1, "must lie in [0, 1)"),
-    ("layer_lr_decay", lambda c: 0 < c.layer_lr_decay <= 1, "must lie in (0, 1]"),
-    ("ema_decay", lambda c: 0 <= c.ema_decay < 1, "must lie in [0, 1) (0: no moving average)"),
-    *((name, lambda c, name=name: getattr(c, name) >= 1, "must be a positive integer") for name in POSITIVE),
-    *((name, lambda c, name=name: getattr(c, name) >= 0, "must be >= 0") for name in NON_NEGATIVE),
-    ("learning_rate", lambda c: c.learning_rate > 0, "must be positive"),
-    ("seed", lambda c: 0 <= c.seed <= INT_LIMIT, f"must be from 0 to {INT_LIMIT}"),
-    ("split_seed", lambda c: 0 <= c.split_seed <= INT_LIMIT, f"must be from 0 to {INT_LIMIT}"),
-    ("n_bootstrap", lambda c: c.n_bootstrap >= 40, "must be at least 40 (with fewer, a 2.5% tail of the 95% interval holds no resample)"),
-    ("focal_gamma", lambda c: c.focal_gamma >= 0, "gamma >= 0 and alpha > 0"),
-    ("focal_alpha", lambda c: c.focal_alpha > 0, "gamma >= 0 and alpha > 0"),
-    ("run_id", lambda c: not c.run_id or RUN_ID.fullmatch(c.run_id),
-     "one folder name of at most 128 letters, digits, '.', '_', '=', '-', beginning with a letter, digit or '_' "
-     "(so never '.', '..' or a hidden name)"),
-    ("max_length", lambda c: c.max_length >= MIN_LENGTH,
-     f"must be at least {MIN_LENGTH}: two of its positions go to the special tokens, and below that the model would "
-     "see almost none of the text (below 3 the tokenizer cannot truncate at all)"),
-)
 FIELDS = tuple(f.name for f in fields(Config))
-_TYPES = {f.name: f.type for f in fields(Config)}
+_TYPES = get_type_hints(Config)  # the real types, Literal values included
+LIST_FIELDS = tuple(k for k, t in _TYPES.items() if get_origin(t) is tuple)
+
+
+def _type_name(kind: Any) -> str:
+    return "a list" if get_origin(kind) is tuple else "text" if get_origin(kind) is Literal else kind.__name__
 
 
 def _coerce(key: str, value: Any) -> Any:
-    """Turn a YAML or command-line value into the field's type, with an error that names the field."""
+    """Turn a YAML or command-line value into the field's type, with an error that names the field. A Literal
+    field is read as text here; its allowed values are checked with its other rules."""
     if key not in _TYPES:
         raise ConfigError(f"unknown config field {key!r}; known fields: {', '.join(FIELDS)}")
     kind = _TYPES[key]
     try:
-        if kind == "bool":
+        if kind is bool:
             if isinstance(value, str):
                 if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
                     raise ValueError(value)
                 return value.lower() in ("true", "1", "yes")
             return bool(value)
-        if kind in ("int", "float") and isinstance(value, bool):
+        if kind in (int, float) and isinstance(value, bool):
             raise ValueError(value)  # YAML's true/false are not numbers
-        if kind == "int":
+        if kind is int:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
             if not -INT_LIMIT <= (number := int(value)) <= INT_LIMIT:
                 raise ConfigError(f"config field {key!r}: {value!r} is out of range (at most {INT_LIMIT})")
             return number
-        if kind == "float":
+        if kind is float:
             if not math.isfinite(number := float(value)):
                 raise ValueError(value)
             return number
-        if kind.startswith("tuple"):
+        if get_origin(kind) is tuple:
             if isinstance(value, str):
                 value = parse_yaml(value, f"config field {key!r}") if value.startswith("[") else value.split(",")
             if not isinstance(value, (list, tuple)):
@@ -332,7 +367,7 @@ def _coerce(key: str, value: Any) -> Any:
     except ConfigError:
         raise
     except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"config field {key!r}: cannot read {value!r} as {kind}") from None
+        raise ConfigError(f"config field {key!r}: cannot read {value!r} as {_type_name(kind)}") from None
 
 
 def read_text(path: Path) -> str:
@@ -455,57 +490,3 @@ def from_parameters(namespace: Mapping[str, Any]) -> Config:
         return load_config(values)
     overrides = {k: v for k, v in values.items() if k != "profile"}
     return load_config(namespace.get("profile") or "quick", overrides)
-
-
-def save_config(cfg: Config, path: Path) -> None:
-    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
-
-
-# fields that say where things are or how fast to run, not what the run computes
-LOCATION_FIELDS = ("profile", "runs_dir", "data_dir", "num_threads")
-
-
-def differing_fields(recorded: Config, given: Config) -> dict[str, tuple[Any, Any]]:
-    a, b = recorded.to_dict(), given.to_dict()
-    return {k: (a[k], b[k]) for k in FIELDS if k not in LOCATION_FIELDS and a[k] != b[k]}
-
-
-def check_config(cfg: Config, run_dir: Path) -> bool:
-    """True when the run exists with these settings, False when it does not exist; other settings are refused."""
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        return False
-    diff = differing_fields(read_config(run_dir), cfg)
-    if diff:
-        names = "; ".join(f"{k}: {old!r} in the run, {new!r} given" for k, (old, new) in diff.items())
-        raise ConfigError(f"{run_dir}: this run was made with other settings ({names}); choose another run_id "
-                          "or drop the differing overrides")
-    return True
-
-
-def claim_config(cfg: Config, run_dir: Path) -> None:
-    """Write the run's config.yaml once; a later step with other settings is refused, the fields named."""
-    if not check_config(cfg, run_dir):
-        claim_run_dir(run_dir)  # a folder emotionlib did not make is refused here
-        save_config(cfg, Path(run_dir) / "config.yaml")
-
-
-def read_config(run_dir: Path) -> Config:
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no config in this run directory (run the data or train step first)")
-    data = parse_yaml(read_text(path), path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a run's config must be a mapping of config fields")
-    return load_config(data)
-
-
-def config_of_run(run_dir: str | Path, overrides: Mapping[str, Any] | None = None) -> Config:
-    """A run's own settings, found where the run is now (moved, copied or reached through a link); overrides
-    may change where and how fast it runs, not what it computes."""
-    run_dir = Path(run_dir).resolve()  # a link's own name is not the run's id
-    recorded = read_config(run_dir)
-    cfg = load_config(recorded.to_dict() | {"runs_dir": str(run_dir.parent), "run_id": run_dir.name}
-                      | dict(overrides or {}))
-    check_config(cfg, run_dir)
-    return cfg

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from emotionlib import data as D
-from emotionlib.config import Config, ConfigError, read_config
+from emotionlib.config import Config, ConfigError
+from emotionlib.run_config import read_config
 from emotionlib.runs import RunLayout, atomic_path
 from emotionlib import plots
 from emotionlib.evaluate import evaluate

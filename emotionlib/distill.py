@@ -20,6 +20,8 @@ from typing import Sequence
 import numpy as np
 
 from emotionlib import data as D
+
+from emotionlib import dataset as DS
 from emotionlib.config import Config, ConfigError, load_config
 from emotionlib.runs import RunLayout, atomic_path, read_json, sha256_of, write_json
 
@@ -49,7 +51,7 @@ def teacher_dir(cfg: Config) -> Path:
     t = teacher_config(cfg)
     if t is None:
         return Path(cfg.teacher).expanduser()
-    from emotionlib.langstack import fit_stack
+    from emotionlib.combine.langstack import fit_stack
     from emotionlib.train import train
 
     print(f"distillation: teacher {cfg.teacher} as run {t.run_id}", flush=True)
@@ -93,8 +95,8 @@ def stack_out_of_fold(stack, part: D.LangSplit, folds: int, seed: int) -> tuple[
     from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
     from emotionlib import baseline as B
-    from emotionlib.ensemble import BASELINE
-    from emotionlib.langstack import fit_features_lr, sigmoid
+    from emotionlib.combine.weights import BASELINE
+    from emotionlib.combine.langstack import fit_features_lr, sigmoid
 
     lang, texts = part.lang, list(part.texts)
     fitted = stack.stack["languages"][lang]
@@ -141,7 +143,7 @@ def teacher_proba(run: Path, parts: Sequence[D.LangSplit], labels: Sequence[str]
 
 
 def targets(cfg: Config, layout: RunLayout, train_parts: Sequence[D.LangSplit], val_parts: Sequence[D.LangSplit],
-            train_ex: D.Examples) -> np.ndarray:
+            train_ex: DS.Examples) -> np.ndarray:
     """The student's training targets (rows and labels of `train_ex`): the teacher's probabilities mixed with the
     gold labels, 0 where a label is masked. The teacher's probabilities are kept in the run
     (teacher_targets.safetensors, with teacher.json) and reused while the teacher's weights are the same."""

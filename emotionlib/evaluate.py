@@ -9,7 +9,7 @@ import pandas as pd
 
 from emotionlib import data as D
 from emotionlib import plots
-from emotionlib.config import read_config
+from emotionlib.run_config import read_config
 from emotionlib.compare import PUBLISHED_COLUMNS, mark_dev, published_comparison, with_baseline
 from emotionlib.metrics import bootstrap_ci, scores
 from emotionlib.predict import decide, predict_proba

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from emotionlib.data import Examples
+from emotionlib.dataset import Examples
 from emotionlib.predict import autocast, batched_proba
 from emotionlib.model import load_encoder, load_tokenizer
 from emotionlib.runs import atomic_path, sha256_of

@@ -21,7 +21,7 @@ from emotionlib.predict import OnnxForward, batched_proba, predict_proba
 from emotionlib.runs import RunLayout, record_step, run_lock, step_inputs, step_is_current, write_json
 from emotionlib import data as D
 from emotionlib.classifier import load_run
-from emotionlib.config import read_config
+from emotionlib.run_config import read_config
 from emotionlib.data import training_parts
 from emotionlib.model import load_model
 

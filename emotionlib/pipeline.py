@@ -10,7 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from emotionlib.config import Config, check_config, shipped
+from emotionlib.config import Config, shipped
+from emotionlib.run_config import check_config
 from emotionlib.model import is_ensemble, read_metadata
 from emotionlib.preflight import check
 from emotionlib.runs import RunLayout, atomic_dir, atomic_path, atomic_write_text, kind_of, marked_parent, write_json

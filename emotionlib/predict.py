@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
-from emotionlib.data import Collator
+from emotionlib.dataset import Collator
 
 Forward = Callable[[torch.Tensor, torch.Tensor], np.ndarray]  # (input_ids, attention_mask) -> probabilities
 

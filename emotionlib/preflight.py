@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 
 from emotionlib import data as D
-from emotionlib.config import Config, ConfigError, check_config
+from emotionlib.config import Config, ConfigError
+from emotionlib.run_config import check_config
 from emotionlib.encoders import resolve_encoder
 from emotionlib.runs import NotOurs, kind_of, read_json
 

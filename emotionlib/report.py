@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from emotionlib.config import Config, read_config
+from emotionlib.config import Config
+from emotionlib.run_config import read_config
 from emotionlib.encoders import REGISTRY
 from emotionlib.runs import RunLayout, read_json
 

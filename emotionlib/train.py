@@ -17,10 +17,13 @@ from torch.profiler import record_function
 from torch.utils.data import DataLoader, Sampler
 
 from emotionlib import data as D
+
+from emotionlib import dataset as DS
 from emotionlib import distill
 from emotionlib.encoders import provenance_of
 from emotionlib.augment import augment_training
-from emotionlib.config import Config, check_config, claim_config
+from emotionlib.config import Config
+from emotionlib.run_config import check_config, claim_config
 from emotionlib.data import prepare_data, training_parts
 from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
 from emotionlib.checkpoints import Ema, Progress, checkpoint_state, restore, save_checkpoint
@@ -279,7 +282,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     train_parts, augmented = augment_training(cfg, train_parts, encoder_dir)  # the training part only
     labels = label_space(train_parts)
     tokenizer = load_tokenizer(encoder_dir)
-    train_ex, val_ex = D.Examples.from_splits(train_parts, labels), D.Examples.from_splits(val_parts, labels)
+    train_ex, val_ex = DS.Examples.from_splits(train_parts, labels), DS.Examples.from_splits(val_parts, labels)
     torch.manual_seed(cfg.seed)
     classifier = build_classifier(encoder_dir, labels, cfg.head, pooling=cfg.pooling,
                                   languages=D.train_languages(cfg), head_per_language=cfg.head_per_language)
@@ -338,7 +341,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     return layout.root
 
 
-def run_provenance(cfg: Config, layout: RunLayout, encoder_dir: Path, train_ex: D.Examples, n_train: int,
+def run_provenance(cfg: Config, layout: RunLayout, encoder_dir: Path, train_ex: DS.Examples, n_train: int,
                    facts: dict) -> dict:
     """provenance.json of a training run: the run's own `facts` beside the seed, encoder, sampling and data."""
     return provenance({"seed": cfg.seed, "encoder_dir": str(encoder_dir), **encoder_provenance(cfg.model),
@@ -406,7 +409,7 @@ def _end_epoch(cfg: Config, layout: RunLayout, accelerator, progress: Progress, 
         progress.done = True
 
 
-def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: D.Examples, val_ex: D.Examples,
+def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: DS.Examples, val_ex: DS.Examples,
                      encoder_dir: Path, precision: str):
     """What the loop iterates and trains, and how validation gets its probabilities: texts through the whole
     classifier, or in the frozen-encoder mode cached features through the head alone (then also the seconds
@@ -414,7 +417,7 @@ def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: D.Examples, v
     per_language = bool(getattr(classifier, "languages", None))
     train_ids = classifier.language_ids(train_ex.langs) if per_language else None
     if cfg.freeze_layers != -1:
-        train_ds = D.EmotionDataset(train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length,
+        train_ds = DS.EmotionDataset(train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length,
                                     train_ids.tolist() if per_language else None)
         sampler = EpochSampler(train_ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length, train_ex.langs,
                                cfg.language_temperature)
@@ -422,7 +425,7 @@ def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: D.Examples, v
         def val_proba(m) -> np.ndarray:
             return predict_proba(m, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size,
                                  precision=precision, langs=val_ex.langs)
-        return train_ds, classifier, sampler, D.Collator(tokenizer.pad_token_id), val_proba, None
+        return train_ds, classifier, sampler, DS.Collator(tokenizer.pad_token_id), val_proba, None
     t0 = time.time()
     feats = frozen_features(cfg, classifier, tokenizer, train_ex.texts + val_ex.texts, encoder_dir, precision)
     train_feats, val_feats = feats[:len(train_ex.texts)], feats[len(train_ex.texts):]
@@ -466,7 +469,7 @@ def record_epoch(progress: Progress, f1: float, epoch: int) -> bool:
     return False
 
 
-def initial_label_weights(cfg: Config, train_ex: D.Examples) -> torch.Tensor | None:
+def initial_label_weights(cfg: Config, train_ex: DS.Examples) -> torch.Tensor | None:
     """The per-label loss weights of the first epoch: None (unweighted), class-balanced, or all 1 (dynamic)."""
     if cfg.loss_weighting == "static":
         return torch.tensor(class_balanced_weights(train_ex.y, train_ex.mask, cfg.class_balance_beta),
@@ -512,7 +515,7 @@ def _train_epoch(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn,
     return seen
 
 
-def _validate(probs: np.ndarray, val_ex: D.Examples, loss_fn) -> dict:
+def _validate(probs: np.ndarray, val_ex: DS.Examples, loss_fn) -> dict:
     """Validation loss and macro-F1 at 0.5 (the early-stopping criterion), each language over its own labels."""
     val = language_scores(val_ex.y, decide(probs), val_ex.mask, val_ex.langs, val_ex.labels)
     logits = torch.logit(torch.tensor(probs).clamp(1e-7, 1 - 1e-7))
@@ -520,7 +523,7 @@ def _validate(probs: np.ndarray, val_ex: D.Examples, loss_fn) -> dict:
             "val_macro_f1": val["mean_macro_f1"], "val_label_f1": label_f1(val_ex.y, decide(probs), val_ex.mask)}
 
 
-def _finish(layout: RunLayout, val_ex: D.Examples, progress: Progress, started: float, val_proba,
+def _finish(layout: RunLayout, val_ex: DS.Examples, progress: Progress, started: float, val_proba,
             probs: np.ndarray | None = None) -> None:
     """Tune per-label thresholds on the validation part with the best model (its validation probabilities
     `probs`, or computed again when an earlier process validated it), draw the training curves, and write the

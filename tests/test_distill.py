@@ -82,7 +82,7 @@ def test_a_student_learns_the_mix_of_a_profile_teacher_and_the_gold_labels(smoke
 
 @pytest.mark.slow
 def test_a_stacked_teachers_fitted_members_score_the_training_texts_out_of_fold(smoke_cfg):
-    from emotionlib.langstack import fit_stack
+    from emotionlib.combine.langstack import fit_stack
     from emotionlib.train import train
 
     tcfg = smoke_cfg.replace(run_id="teacher-stack", stack=["network", "features_lr", "tfidf_lr"],

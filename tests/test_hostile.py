@@ -218,7 +218,7 @@ def test_malformed_set_value_names_the_field():
 
 
 def test_malformed_run_config_names_the_file(run_copy):
-    from emotionlib.config import read_config
+    from emotionlib.run_config import read_config
 
     (run_copy / "config.yaml").write_text("run_id: x\nlanguages: [eng\n")
     with pytest.raises(ConfigError, match=r"config.yaml: line \d+"):
@@ -328,7 +328,7 @@ def test_freeze_layers_beyond_the_encoder_is_refused_before_any_write_and_the_fi
 # --- 13: a run reached through a link keeps its own id ---------------------------------------------------------
 
 def test_a_run_reached_through_a_symlink_keeps_its_id(run_copy, tmp_path):
-    from emotionlib.config import config_of_run
+    from emotionlib.run_config import config_of_run
 
     link = tmp_path / "lr"
     link.symlink_to(run_copy, target_is_directory=True)

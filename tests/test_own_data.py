@@ -122,7 +122,7 @@ def test_interpret_uses_the_configured_case_study(tickets_run):
 
 
 def test_train_file_changed_after_the_split_is_refused(tickets_run):
-    from emotionlib.config import read_config
+    from emotionlib.run_config import read_config
     from emotionlib.data import training_parts
 
     cfg = read_config(tickets_run)

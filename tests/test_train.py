@@ -13,6 +13,7 @@ import torch
 
 from conftest import ROOT, run_cli
 from emotionlib.config import load_config
+from emotionlib import dataset as DS
 from emotionlib.runs import read_json
 
 pytestmark = pytest.mark.slow  # every test here trains
@@ -39,7 +40,7 @@ def test_smoke_run_writes_everything_with_provenance(smoke_run):
 
 
 def test_thresholds_are_fitted_on_the_validation_part_only(smoke_run, smoke_cfg):
-    from emotionlib.data import Examples
+    from emotionlib.dataset import Examples
     from emotionlib.metrics import tune_thresholds
     from emotionlib.model import load_model
     from emotionlib.predict import predict_proba
@@ -172,7 +173,7 @@ def test_loss_weighting_static_and_dynamic_are_logged_per_epoch(tmp_path):
     static = train(load_config("smoke", base | {"run_id": "static", "loss_weighting": "static"}))
     cfg = load_config("smoke", base | {"run_id": "static", "loss_weighting": "static"})
     train_parts, _ = D.training_parts(cfg, RunLayout(static))
-    ex = D.Examples.from_splits(train_parts, read_json(static / "model" / "metadata.json")["labels"])
+    ex = DS.Examples.from_splits(train_parts, read_json(static / "model" / "metadata.json")["labels"])
     expected = class_balanced_weights(ex.y, ex.mask, cfg.class_balance_beta)
     for entry in log_of(static):
         assert np.allclose(entry["label_weights"], expected, atol=1e-4)  # fixed from the training part
@@ -242,7 +243,7 @@ def test_frozen_encoder_mode_trains_the_head_on_cached_features(tmp_path, monkey
     _, val = D.training_parts(cfg, RunLayout(run))
     probs = predict_proba(model, tok, val[0].texts, meta["max_length"])
     from emotionlib.metrics import language_scores
-    ex = D.Examples.from_splits(val, meta["labels"])
+    ex = DS.Examples.from_splits(val, meta["labels"])
     f1 = language_scores(ex.y, (probs >= 0.5).astype(int), ex.mask, ex.langs, ex.labels)["mean_macro_f1"]
     assert f1 == pytest.approx(read_json(run / "train_summary.json")["best_val_macro_f1"], abs=1e-6)
     # the encoder did not move, and a second seed reuses every cached feature
@@ -298,13 +299,13 @@ def test_runs_of_two_precisions_in_one_process(tmp_path):
 def test_parts_per_language_train_jointly_and_predict_with_the_texts_language(tmp_path, monkeypatch, mode):
     import emotionlib
     from emotionlib import data as D
-    from emotionlib.ensemble import EnsembleError
+    from emotionlib.combine.weights import EnsembleError
     from emotionlib.evaluate import evaluate
     from emotionlib.metrics import language_scores
     from emotionlib.model import load_model
     from emotionlib.predict import predict_proba
     from emotionlib.runs import RunLayout
-    from emotionlib.stacking import fit_ensemble
+    from emotionlib.combine.ensemble import fit_ensemble
     from emotionlib.train import train
 
     monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
@@ -318,7 +319,7 @@ def test_parts_per_language_train_jointly_and_predict_with_the_texts_language(tm
     assert sum(shares.values()) == read_json(run / "provenance.json")["n_train"]
     # the saved classifier, given each row's language, reproduces the validation figure training recorded
     _, val = D.training_parts(cfg, RunLayout(run))
-    ex = D.Examples.from_splits(val, meta["labels"])
+    ex = DS.Examples.from_splits(val, meta["labels"])
     probs = predict_proba(model, tok, ex.texts, meta["max_length"], langs=ex.langs)
     f1 = language_scores(ex.y, (probs >= 0.5).astype(int), ex.mask, ex.langs, ex.labels)["mean_macro_f1"]
     assert f1 == pytest.approx(read_json(run / "train_summary.json")["best_val_macro_f1"], abs=1e-6)

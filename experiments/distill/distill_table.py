@@ -16,11 +16,10 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from emotionlib import data as D
-from emotionlib import langstack as L
+from emotionlib.combine import langstack as L
 from emotionlib.classifier import Classifier
 from emotionlib.config import load_config
 from emotionlib.metrics import scores

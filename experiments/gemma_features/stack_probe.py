@@ -19,8 +19,8 @@ from emotionlib import data as D
 from emotionlib.config import load_config
 from emotionlib.encoders import gemma
 from emotionlib.features import LayerFeatures
-from emotionlib.ensemble import BASELINE
-from emotionlib.langstack import fit_language, sigmoid
+from emotionlib.combine.weights import BASELINE
+from emotionlib.combine.langstack import fit_language, sigmoid
 from emotionlib.metrics import scores
 from emotionlib.predict import decide
 
@@ -34,9 +34,9 @@ def main() -> None:
                                                                       "the stack's, langstack.LR_CS)")
     args = ap.parse_args()
     if args.cs:
-        import emotionlib.langstack
+        import emotionlib.combine.langstack
 
-        emotionlib.langstack.LR_CS = tuple(args.cs)
+        emotionlib.combine.langstack.LR_CS = tuple(args.cs)
     feats = LayerFeatures(gemma.find(), args.layers, 128, prompt="" if args.no_prompt else gemma.PROMPT)
     source = D.DataSource.resolve()
     print("lang,scored_on,n_train,n_val,n_scored,stack,features_lr,tfidf_lr,val_oof,w_features,w_tfidf,c,seconds")

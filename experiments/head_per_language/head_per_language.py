@@ -25,7 +25,7 @@ from pathlib import Path
 
 
 from emotionlib.config import load_config
-from emotionlib.langstack import fit_stack
+from emotionlib.combine.langstack import fit_stack
 from emotionlib.runs import RunLayout, provenance, read_json, write_json
 from emotionlib.train import train
 

@@ -33,6 +33,9 @@ from torch import nn
 
 
 from emotionlib import data as D
+
+
+from emotionlib import dataset as DS
 from emotionlib.config import load_config
 from emotionlib.features import encoder_fingerprint, pooled_features
 from emotionlib.metrics import language_scores
@@ -118,7 +121,7 @@ def main() -> None:
         train_parts.append(full.subset(tr))
         val_parts.append(full.subset(va))
     labels = label_space(train_parts)
-    train_ex, val_ex = D.Examples.from_splits(train_parts, labels), D.Examples.from_splits(val_parts, labels)
+    train_ex, val_ex = DS.Examples.from_splits(train_parts, labels), DS.Examples.from_splits(val_parts, labels)
 
     t0 = time.time()
     encoder_dir = resolve_encoder(cfg.model)

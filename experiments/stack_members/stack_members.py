@@ -30,8 +30,8 @@ def member_probs(runs: list[Path], lang: str):
     """Validation probabilities of every run (named by its index) and of the features (each C) and TF-IDF
     members, as `langstack.language_probs` makes them; the gold labels, the label names and the first run's config."""
     from emotionlib import data as D
-    from emotionlib import langstack as L
-    from emotionlib.config import read_config
+    from emotionlib.combine import langstack as L
+    from emotionlib.run_config import read_config
     from emotionlib.features import LayerFeatures
     from emotionlib.model import load_model
     from emotionlib.encoders import resolve_encoder
@@ -63,7 +63,7 @@ def main() -> None:
     p.add_argument("--fold-seeds", nargs="+", type=int, help="the seeds the folds are drawn with")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
-    from emotionlib import langstack as L
+    from emotionlib.combine import langstack as L
     from emotionlib.metrics import scores
 
     probs, y, labels, cfg = member_probs(args.runs, args.lang)

@@ -16,10 +16,12 @@ from typing import Sequence
 import numpy as np
 
 from emotionlib import data as D
+
+from emotionlib import dataset as DS
 from emotionlib import baseline as B
 from emotionlib.classifier import Classifier
-from emotionlib.config import read_config, save_config
-from emotionlib.ensemble import BASELINE, EnsembleError, best_f1_per_label, check_step, fit_weights
+from emotionlib.run_config import read_config, save_config
+from emotionlib.combine.weights import BASELINE, EnsembleError, best_f1_per_label, check_step, fit_weights
 from emotionlib.metrics import tune_thresholds
 from emotionlib.model import is_ensemble, read_metadata
 from emotionlib.runs import RunLayout, atomic_dir, kind_of, marked_parent, provenance, read_json, sha256_of, write_json
@@ -68,7 +70,7 @@ def fit_ensemble(runs: Sequence[Path], out: Path, with_baseline: bool = False, s
     first = RunLayout(runs[0])
     cfg = read_config(first.root)
     train_parts, val_parts = D.training_parts(cfg, first)
-    val = D.Examples.from_splits(val_parts, labels)
+    val = DS.Examples.from_splits(val_parts, labels)
     names, probs = [], []
     for run in runs:
         print(f"validation probabilities of {run.name}", flush=True)
@@ -77,7 +79,7 @@ def fit_ensemble(runs: Sequence[Path], out: Path, with_baseline: bool = False, s
     baseline = None
     if with_baseline:
         print("fitting the TF-IDF baseline on the training part", flush=True)
-        train = D.Examples.from_splits(train_parts, labels)
+        train = DS.Examples.from_splits(train_parts, labels)
         if len(train_parts) > 1 or (train.mask == 0).any():
             raise EnsembleError("--with-baseline takes one language's run (the baseline is fitted per language)")
         baseline = B.make_pipeline(cfg.seed).fit(train.texts, train.y)

@@ -5,8 +5,8 @@ import pytest
 import emotionlib
 from conftest import run_cli
 from emotionlib.config import load_config
-from emotionlib.ensemble import EnsembleError, best_f1_per_label, fit_weights
-from emotionlib.stacking import fit_ensemble
+from emotionlib.combine.weights import EnsembleError, best_f1_per_label, fit_weights
+from emotionlib.combine.ensemble import fit_ensemble
 from emotionlib.runs import RunLayout, read_json
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from emotionlib import baseline as B
 from emotionlib import data as D
-from emotionlib.ensemble import BASELINE, Combined, best_f1_per_label, fit_weights
+from emotionlib.combine.weights import BASELINE, Combined, best_f1_per_label, fit_weights
 from emotionlib.config import member_configs
 from emotionlib.encoders import prompt_for, resolve_encoder
 from emotionlib.features import LayerFeatures, head_block

@@ -6,7 +6,8 @@ import pytest
 
 import emotionlib
 from conftest import run_cli
-from emotionlib import langstack as L
+from emotionlib.combine import langstack as L
+from emotionlib import dataset as DS
 from emotionlib.config import ConfigError, load_config
 from emotionlib.metrics import tune_thresholds
 from emotionlib.runs import RunLayout, read_json
@@ -263,7 +264,7 @@ def test_a_frozen_head_trains_on_the_stacks_own_feature_pass(tmp_path, monkeypat
     assert sorted((tmp_path / "cache" / "features").glob("*/*.safetensors")) == shards and len(shards) == 1
     model, tok, meta = load_model(run / "model")
     _, val = D.training_parts(cfg, RunLayout(run))
-    ex = D.Examples.from_splits(val, meta["labels"])
+    ex = DS.Examples.from_splits(val, meta["labels"])
     probs = predict_proba(model, tok, ex.texts, meta["max_length"])
     f1 = language_scores(ex.y, (probs >= 0.5).astype(int), ex.mask, ex.langs, ex.labels)["mean_macro_f1"]
     assert f1 == pytest.approx(read_json(run / "train_summary.json")["best_val_macro_f1"], abs=1e-6)

@@ -1,7 +1,7 @@
 """Ensembles: the weighted average of members' probabilities, and how its weights are chosen (a grid over the
 simplex, or greedy selection), scored by macro-F1 at per-label tuned thresholds.
 
-Fitting an ensemble of runs and writing it as a run of its own is `stacking`; loading one is `classifier`.
+Fitting an ensemble of runs and writing it as a run of its own is `combine.ensemble`; loading one is `classifier`.
 """
 from __future__ import annotations
 
