@@ -4,6 +4,7 @@
     clf = emotionlib.load("runs/<run_id>")          # or backend="onnx"
     clf.predict(["I can't believe how happy I feel!"])
 """
+from emotionlib import log
 
 
 def version() -> str:
@@ -18,6 +19,7 @@ def version() -> str:
 
 
 __version__ = version()
+log.setup()  # messages as lines on standard output unless the application routes the `emotionlib` logger itself
 
 
 def load(run_dir, backend: str = "torch"):

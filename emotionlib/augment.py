@@ -5,6 +5,7 @@ come from and are added to the training part only, for rows that carry one of th
 part, dev and test are never touched."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -13,6 +14,8 @@ import torch
 
 from emotionlib.data import LangSplit
 from emotionlib.model import load_encoder, load_tokenizer
+
+log = logging.getLogger(__name__)
 
 AUGMENTS = ("none", "eda", "neighbours")
 
@@ -107,5 +110,5 @@ def augment_training(cfg, parts: list[LangSplit], encoder_dir: Path) -> tuple[li
     out = [augment_part(p, how, cfg.augment_strength, cfg.augment_labels, cfg.augment_copies, cfg.seed + k)
            for k, p in enumerate(parts)]
     added = sum(n for _, n in out)
-    print(f"augment ({cfg.augment}, strength {cfg.augment_strength:g}): {added} rows added to the training part")
+    log.info(f"augment ({cfg.augment}, strength {cfg.augment_strength:g}): {added} rows added to the training part")
     return [p for p, _ in out], added

@@ -2,6 +2,7 @@
 the optimiser's other fields and the scheduler as JSON in its metadata -- no pickles -- and resuming from it."""
 from __future__ import annotations
 
+import logging
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +12,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from emotionlib.log import main_info
 from emotionlib.runs import RunLayout, atomic_path, make_dir
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -122,10 +126,10 @@ class Ema:
 def restore(layout: RunLayout, model, optimizer, scheduler, accelerator, ema: "Ema | None" = None) -> Progress:
     """Progress, weights, optimiser and RNG states from the run's checkpoint; a fresh start when there is none."""
     if checkpoint_state(layout.checkpoint) is None:
-        accelerator.print(f"{layout.root}: no checkpoint to resume from; starting from the beginning")
+        main_info(log, accelerator, f"{layout.root}: no checkpoint to resume from; starting from the beginning")
         return Progress()
     progress = load_checkpoint(layout.checkpoint, model, optimizer, scheduler, accelerator.process_index, ema)
-    accelerator.print(f"resuming {layout.root} at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
+    main_info(log, accelerator, f"resuming {layout.root} at epoch {progress.epoch + 1}, step {progress.step_in_epoch}")
     if accelerator.is_main_process and layout.train_log.is_file():  # epochs after the checkpoint run again
         kept = [ln for ln in layout.train_log.read_text().splitlines() if json.loads(ln)["epoch"] <= progress.epoch]
         layout.train_log.write_text("".join(ln + "\n" for ln in kept))

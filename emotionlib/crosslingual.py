@@ -2,6 +2,7 @@
 the run's other languages and scored on the held-out one zero-shot, beside the run that trained on it."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,8 @@ from emotionlib.runs import RunLayout, atomic_path
 from emotionlib import plots
 from emotionlib.evaluate import evaluate
 from emotionlib.train import train
+
+log = logging.getLogger(__name__)
 
 # top-level families (Glottolog), so that the held-out languages can be chosen across families
 FAMILIES = {"afr": "Indo-European", "amh": "Afro-Asiatic", "arq": "Afro-Asiatic", "ary": "Afro-Asiatic",
@@ -48,7 +51,7 @@ def run_holdouts(run_dir: str | Path) -> pd.DataFrame | None:
     rows = []
     for lang in cfg.holdout_languages:
         held = holdout_config(cfg, lang)
-        print(f"cross-lingual: {held.run_id} (trained on {len(held.languages)} languages, scored on {lang})")
+        log.info(f"cross-lingual: {held.run_id} (trained on {len(held.languages)} languages, scored on {lang})")
         train(held)
         evaluate(held.run_dir)
         zero = pd.read_csv(RunLayout(held.run_dir).comparison).set_index("lang").loc[lang]

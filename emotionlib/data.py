@@ -1,12 +1,12 @@
 """SemEval-2025 Task 11 / BRIGHTER Track A data: sources, checksums, loading, labels, splits, datasets."""
 from __future__ import annotations
 
+import logging
 import csv
 import hashlib
 import io
 import math
 import os
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -20,6 +20,8 @@ import pandas as pd
 
 from emotionlib.runs import RunLayout, atomic_path, read_json, sha256_of, write_json
 from emotionlib.run_config import claim_config
+
+log = logging.getLogger(__name__)
 
 LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise")  # canonical order
 LANGUAGES = ("afr", "amh", "arq", "ary", "chn", "deu", "eng", "esp", "hau", "hin", "ibo", "kin", "mar", "orm",
@@ -135,7 +137,7 @@ class DataSource:
         else:
             path = self.cache_root / rel
             if not path.is_file():
-                print(f"downloading {rel} from {self.base_url}", file=sys.stderr)
+                log.info(f"downloading {rel} from {self.base_url}")
                 return download_file(f"{self.base_url}/{split}/{lang}.csv", path, expected)
         actual = sha256_of(path)
         if actual != expected:
@@ -513,5 +515,5 @@ def summary(source: "DataSource | CsvSource", languages: Iterable[str] = LANGUAG
 def summary_for(cfg) -> pd.DataFrame:
     """The data summary a run's notebook shows: all 28 BRIGHTER languages, or your own data set."""
     source = source_for(cfg)
-    print(f"source: {source.describe()}")
+    log.info(f"source: {source.describe()}")
     return summary(source, train_languages(cfg) if cfg.own_data else LANGUAGES)

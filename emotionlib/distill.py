@@ -13,6 +13,7 @@ or `profile:<name>`: a run of that profile on the student's data and split, trai
 """
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +25,8 @@ from emotionlib import data as D
 from emotionlib import dataset as DS
 from emotionlib.config import Config, ConfigError, load_config
 from emotionlib.runs import RunLayout, atomic_path, read_json, sha256_of, write_json
+
+log = logging.getLogger(__name__)
 
 PREFIX = "profile:"
 # what a teacher made from a profile shares with its student: the data, the split, the seed
@@ -54,7 +57,7 @@ def teacher_dir(cfg: Config) -> Path:
     from emotionlib.combine.langstack import fit_stack
     from emotionlib.train import train
 
-    print(f"distillation: teacher {cfg.teacher} as run {t.run_id}", flush=True)
+    log.info(f"distillation: teacher {cfg.teacher} as run {t.run_id}")
     run = Path(train(t, resume=True))
     if t.stack:
         fit_stack(t)
@@ -131,7 +134,7 @@ def teacher_proba(run: Path, parts: Sequence[D.LangSplit], labels: Sequence[str]
     cols = [clf.labels.index(lab) for lab in labels]
     out, how = [], {}
     for part in parts:
-        print(f"distillation: the teacher scores {len(part)} {part.lang} training texts", flush=True)
+        log.info(f"distillation: the teacher scores {len(part)} {part.lang} training texts")
         if stack is not None and part.lang in stack.stack["languages"]:
             p, how[part.lang] = stack_out_of_fold(stack, part, folds, seed)
         else:

@@ -1,6 +1,7 @@
 """Scoring a trained run on the validation part, the official dev file and labeled test files."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +18,8 @@ from emotionlib.runs import (RunLayout, atomic_path, provenance, read_json, reco
                              step_is_current, write_json)
 from emotionlib.classifier import load_run
 from emotionlib.data import training_parts
+
+log = logging.getLogger(__name__)
 
 
 
@@ -36,13 +39,13 @@ def eval_sets(cfg, layout: RunLayout, splits: Sequence[str] | None,
         for lang in langs:
             if not source.has(split, lang):
                 if splits:
-                    print(f"no {split} file for {lang}, nothing to score")
+                    log.info(f"no {split} file for {lang}, nothing to score")
                 continue
             d = source.load(split, lang)
             if d.labeled:
                 out.append(d)
             elif splits:  # asked for explicitly: say why it is skipped
-                print(f"{d.path}: unlabeled, nothing to score")
+                log.info(f"{d.path}: unlabeled, nothing to score")
     return out
 
 
@@ -65,7 +68,7 @@ def evaluate(run_dir: Path, splits: Sequence[str] | None = None, languages: Sequ
         (s, lang) for lang in D.eval_languages(cfg) for s in ("dev", "test")).items()}
     outputs = [layout.metrics, layout.eval_summary, layout.per_label, layout.comparison]
     if splits is None and languages is None and step_is_current(layout, "evaluate", inputs, outputs):
-        print(f"{layout.root}: evaluation is up to date with the model and split; skipped")
+        log.info(f"{layout.root}: evaluation is up to date with the model and split; skipped")
         metrics = read_json(layout.metrics)
         return {"metrics": metrics, "summary": pd.read_csv(layout.eval_summary)[
             ["set", "thresholds", "n", "macro_f1", "ci_low", "ci_high"]].round(4).to_dict("records")}

@@ -3,6 +3,7 @@ without gradients and cached on disk, so that training the head costs one forwar
 share texts (the cross-lingual runs, other seeds) share the work."""
 from __future__ import annotations
 
+import logging
 import hashlib
 from pathlib import Path
 from typing import Sequence
@@ -14,6 +15,8 @@ from emotionlib.dataset import Examples
 from emotionlib.predict import autocast, batched_proba
 from emotionlib.model import load_encoder, load_tokenizer
 from emotionlib.runs import atomic_path, sha256_of
+
+log = logging.getLogger(__name__)
 
 
 def encoder_fingerprint(encoder_dir: Path, pooling: str, max_length: int, precision: str) -> str:
@@ -73,8 +76,7 @@ def cached_pass(encode, tokenizer, texts: Sequence[str], width: int, max_length:
     digests = [_digest(t) for t in texts]
     todo = sorted({d: i for i, d in enumerate(digests) if d not in rows}.values(), key=lambda i: len(texts[i]))
     if progress and todo:
-        print(f"{desc}: {len(todo)} of {len(texts)} texts to encode, {len(texts) - len(todo)} from the cache",
-              flush=True)
+        log.info(f"{desc}: {len(todo)} of {len(texts)} texts to encode, {len(texts) - len(todo)} from the cache")
     with tqdm(total=len(todo), desc=desc, disable=not progress or not todo, dynamic_ncols=True) as bar:
         for start in range(0, len(todo), CHUNK):
             part = todo[start:start + CHUNK]

@@ -6,6 +6,7 @@ figures measure how far the two views coincide, nothing more.
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 from pathlib import Path
@@ -24,6 +25,8 @@ from emotionlib.classifier import load_run
 from emotionlib.run_config import read_config
 from emotionlib.data import training_parts
 from emotionlib.model import load_model
+
+log = logging.getLogger(__name__)
 
 LIME_SPLIT = r"\W+"  # LIME's own word definition
 MIN_WORDS = 5  # sentences shorter than this are left out of the agreement figures
@@ -215,7 +218,7 @@ def interpret_run(run_dir: Path, case_text: str | None = None) -> Path:
     case_text = case_text or cfg.case_study
     inputs = step_inputs(layout, [layout.config, layout.weights, layout.metadata, layout.eval_summary])
     if case_text == cfg.case_study and step_is_current(layout, "interpret", inputs, [layout.interpret_summary]):
-        print(f"{layout.root}: interpretation is up to date with the model and its evaluation; skipped")
+        log.info(f"{layout.root}: interpretation is up to date with the model and its evaluation; skipped")
         return layout.interpret
     # a per-language stack's views are those of its network (LIME and attention explain one network)
     model, tokenizer, meta = load_run(layout.root, attn_implementation="eager", stack=False)

@@ -6,9 +6,9 @@ under runs/, so a sweep that is stopped continues where it was: finished runs ar
 """
 from __future__ import annotations
 
+import logging
 import itertools
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,8 @@ from emotionlib import plots
 from emotionlib.data import train_languages
 from emotionlib.evaluate import evaluate
 from emotionlib.train import train
+
+log = logging.getLogger(__name__)
 
 METRICS = ("val_f1_0.5", "val_f1_tuned", "dev_f1_0.5", "dev_f1_tuned", "best_epoch", "train_seconds")
 
@@ -153,8 +155,8 @@ def run_sweep(spec: SweepSpec, runs_dir: str = "runs", out_root: Path = Path("re
     for _, cfg in todo:  # every run's settings, data and encoder, before the first write
         check(cfg)
     logs.mkdir(parents=True, exist_ok=True)
-    print(f"sweep {spec.name}: {len(settings)} settings x {len(spec.seeds)} seeds = {len(todo)} runs, "
-          f"{jobs} at a time; logs in {logs}", file=sys.stderr, flush=True)
+    log.info(f"sweep {spec.name}: {len(settings)} settings x {len(spec.seeds)} seeds = {len(todo)} runs, "
+             f"{jobs} at a time; logs in {logs}")
     threads = max(1, (os.cpu_count() or 1) // jobs)
     rows = []
     ctx = mp.get_context("spawn")  # a fresh interpreter per run: no torch state shared between runs
@@ -167,9 +169,9 @@ def run_sweep(spec: SweepSpec, runs_dir: str = "runs", out_root: Path = Path("re
         for i, (setting, fut) in enumerate(futures, start=1):
             row = fut.result()  # a failed run stops the sweep with its error; finished runs stay done
             rows.append({**{k: _value(v) if isinstance(v, float) else v for k, v in setting.items()}, **row})
-            print(f"[{i}/{len(todo)}] {row['run_id']}: val {row['val_f1_0.5']:.4f} (0.5) dev {row['dev_f1_tuned']:.4f}"
-                  f" (tuned) best epoch {row['best_epoch']}  [{(time.time() - started) / 60:.1f} min]",
-                  file=sys.stderr, flush=True)
+            log.info(f"[{i}/{len(todo)}] {row['run_id']}: val {row['val_f1_0.5']:.4f} (0.5) dev "
+                     f"{row['dev_f1_tuned']:.4f} (tuned) best epoch {row['best_epoch']}  "
+                     f"[{(time.time() - started) / 60:.1f} min]")
     if saved is None:
         os.environ.pop("OMP_NUM_THREADS", None)
     else:
@@ -184,7 +186,7 @@ def run_sweep(spec: SweepSpec, runs_dir: str = "runs", out_root: Path = Path("re
                                         "seeds": list(spec.seeds), "grids": list(spec.grids), "jobs": jobs,
                                         "wall_seconds": round(time.time() - started, 1),
                                         "provenance": provenance()})
-    print(table.to_string(index=False))
+    log.info(table.to_string(index=False))
     return out
 
 

@@ -1,6 +1,7 @@
 """Seed section 3.2 on Hugging Face Accelerate: the same loop on CPU, one GPU (mixed precision) or DDP."""
 from __future__ import annotations
 
+import logging
 import contextlib
 import dataclasses
 import re
@@ -16,6 +17,7 @@ import torch
 from torch.profiler import record_function
 from torch.utils.data import DataLoader, Sampler
 
+from emotionlib.log import main_info
 from emotionlib import data as D
 
 from emotionlib import dataset as DS
@@ -36,6 +38,8 @@ from emotionlib.predict import decide, predict_proba
 from emotionlib.preflight import check
 from emotionlib.runs import RunLayout, provenance, read_json, remove_owned, run_lock, sha256_of, write_json
 from emotionlib.plots import training_curves
+
+log = logging.getLogger(__name__)
 
 
 LAYER = re.compile(r"\.layers?\.(\d+)\.")  # an encoder layer's parameters: ...encoder.layer.<i>. (BERT, XLM-R, MPNet)
@@ -179,7 +183,7 @@ def train(cfg: Config, resume: bool = False, retrain: bool = False) -> Path:
         accelerator.wait_for_everyone()
         if done:
             check_weights(layout)  # damaged weights are named, with the command that retrains the run
-            accelerator.print(f"{layout.root}: already trained with these settings; training skipped")
+            main_info(log, accelerator, f"{layout.root}: already trained with these settings; training skipped")
             return layout.root
         return _train(cfg, layout, accelerator, encoder_dir, precision, resume, started)
 
@@ -231,8 +235,7 @@ def threads_for_free_cores() -> int:
     busy = busy_cores()
     free = max(1, round((os.cpu_count() or 1) - busy))
     if free < DEFAULT_THREADS:
-        print(f"training on {free} thread(s): other work keeps {busy:.1f} of the {os.cpu_count()} cores busy",
-              flush=True)
+        log.info(f"training on {free} thread(s): other work keeps {busy:.1f} of the {os.cpu_count()} cores busy")
     return min(DEFAULT_THREADS, free)
 
 
@@ -396,16 +399,17 @@ def _end_epoch(cfg: Config, layout: RunLayout, accelerator, progress: Progress, 
     if improved and accelerator.is_main_process:
         save_best()
     left = (cfg.epochs - epoch) * entry["train_seconds"]  # at this epoch's pace; early stopping may end sooner
-    accelerator.print(f"epoch {epoch}/{cfg.epochs}: train_loss {entry['train_loss']:.4f} val_loss "
-                      f"{entry['val_loss']:.4f} val_macro_f1 {entry['val_macro_f1']:.4f}"
-                      f"{' (best)' if improved else ''}, {entry['train_examples_per_second']:.0f} examples/s, "
-                      f"{entry['train_seconds']:.0f} s; about {left / 60:.0f} min of training left")
+    main_info(log, accelerator,
+              f"epoch {epoch}/{cfg.epochs}: train_loss {entry['train_loss']:.4f} val_loss {entry['val_loss']:.4f} "
+              f"val_macro_f1 {entry['val_macro_f1']:.4f}{' (best)' if improved else ''}, "
+              f"{entry['train_examples_per_second']:.0f} examples/s, {entry['train_seconds']:.0f} s; about "
+              f"{left / 60:.0f} min of training left")
     if accelerator.is_main_process:
         with open(layout.train_log, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
     progress.epoch, progress.step_in_epoch, progress.loss_sum = epoch, 0, 0.0
     if cfg.patience and progress.stale_epochs >= cfg.patience:
-        accelerator.print(f"early stopping: no validation gain for {cfg.patience} epochs")
+        main_info(log, accelerator, f"early stopping: no validation gain for {cfg.patience} epochs")
         progress.done = True
 
 

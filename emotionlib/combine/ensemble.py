@@ -7,6 +7,7 @@ and `model/baseline/` holds the baseline member, without pickles.
 """
 from __future__ import annotations
 
+import logging
 import resource
 import shutil
 import time
@@ -25,6 +26,8 @@ from emotionlib.combine.weights import BASELINE, EnsembleError, best_f1_per_labe
 from emotionlib.metrics import tune_thresholds
 from emotionlib.model import is_ensemble, read_metadata
 from emotionlib.runs import RunLayout, atomic_dir, kind_of, marked_parent, provenance, read_json, sha256_of, write_json
+
+log = logging.getLogger(__name__)
 
 
 def _check_members(runs: Sequence[Path]) -> tuple[dict, list[str]]:
@@ -73,12 +76,12 @@ def fit_ensemble(runs: Sequence[Path], out: Path, with_baseline: bool = False, s
     val = DS.Examples.from_splits(val_parts, labels)
     names, probs = [], []
     for run in runs:
-        print(f"validation probabilities of {run.name}", flush=True)
+        log.info(f"validation probabilities of {run.name}")
         names.append(run.name)
         probs.append(Classifier(run).predict_proba(val.texts))
     baseline = None
     if with_baseline:
-        print("fitting the TF-IDF baseline on the training part", flush=True)
+        log.info("fitting the TF-IDF baseline on the training part")
         train = DS.Examples.from_splits(train_parts, labels)
         if len(train_parts) > 1 or (train.mask == 0).any():
             raise EnsembleError("--with-baseline takes one language's run (the baseline is fitted per language)")

@@ -13,6 +13,7 @@ Written under runs/<run_id>/stack/ (JSON and safetensors, no pickles); `classifi
 """
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from pathlib import Path
@@ -32,6 +33,8 @@ from emotionlib.predict import decide, predict_proba
 from emotionlib.model import load_model, read_finished
 from emotionlib.runs import (RunLayout, atomic_dir, provenance, read_json, record_step, sha256_of, step_inputs,
                              step_is_current, write_json)
+
+log = logging.getLogger(__name__)
 
 MEMBERS = ("network", "features_lr", BASELINE)
 LR_CS = (0.003, 0.01, 0.03, 0.1)  # standardised features of ~1,000 dimensions want strong regularisation
@@ -150,7 +153,7 @@ def fit_stack(cfg) -> pd.DataFrame | None:
     inputs = step_inputs(layout, [layout.config, layout.split, layout.weights, layout.metadata])
     inputs |= {f"run {name}": sha for name, sha in run_weights.items()}
     if step_is_current(layout, "stack", inputs, [layout.stack_meta]):
-        print(f"{layout.root}: the stack is up to date with the model and split; skipped")
+        log.info(f"{layout.root}: the stack is up to date with the model and split; skipped")
         return stack_table(read_json(layout.stack_meta))
     started = time.time()
     read_finished(layout.root)
@@ -165,14 +168,14 @@ def fit_stack(cfg) -> pd.DataFrame | None:
     texts = [t for p in train_parts + val_parts for t in p.texts]
     cached = {}
     if "features_lr" in cfg.stack or ("network" in cfg.stack and block is not None):
-        print(f"stack: features of {len(texts)} training texts (layers {feats.layers})", flush=True)
+        log.info(f"stack: features of {len(texts)} training texts (layers {feats.layers})")
         cached = dict(zip(texts, feats(texts, D.cache_dir() / "features", cfg.eval_batch_size)))
     fits, saved = {}, {}
     for tr, va in zip(train_parts, val_parts):
         t0 = time.time()
         fits[va.lang], saved[va.lang] = fit_language(cfg, tr, va, cached, network, tokenizer, meta, block, others)
-        print(f"stack {va.lang}: validation (cross-fitted) {fits[va.lang]['val_oof']:.3f}, weights "
-              f"{fits[va.lang]['weights']} [{time.time() - t0:.0f} s]", flush=True)
+        log.info(f"stack {va.lang}: validation (cross-fitted) {fits[va.lang]['val_oof']:.3f}, weights "
+                 f"{fits[va.lang]['weights']} [{time.time() - t0:.0f} s]")
     stack = {"kind": "language-stack", "members": list(cfg.stack) + list(runs), "encoder": feature_model,
              "feature_prompt": feats.prompt,
              "runs": {name: {"run_id": run.name, "weights_sha256": run_weights[name], "stack_runs_entry": entry}
@@ -256,7 +259,7 @@ def train_runs(cfg) -> dict[str, Path]:
 
     runs = {}
     for name, member in member_configs(cfg):
-        print(f"stack member {name}: run {member.run_id}", flush=True)
+        log.info(f"stack member {name}: run {member.run_id}")
         runs[name] = Path(train(member, resume=True))
     return runs
 
