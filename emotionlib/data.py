@@ -1,10 +1,10 @@
 """SemEval-2025 Task 11 / BRIGHTER Track A data: sources, checksums, loading, labels, splits, datasets."""
 from __future__ import annotations
 
-import logging
 import csv
 import hashlib
 import io
+import logging
 import math
 import os
 import urllib.error

@@ -3,8 +3,9 @@ without gradients and cached on disk, so that training the head costs one forwar
 share texts (the cross-lingual runs, other seeds) share the work."""
 from __future__ import annotations
 
-import logging
 import hashlib
+import logging
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -77,6 +78,7 @@ def cached_pass(encode, tokenizer, texts: Sequence[str], width: int, max_length:
     todo = sorted({d: i for i, d in enumerate(digests) if d not in rows}.values(), key=lambda i: len(texts[i]))
     if progress and todo:
         log.info(f"{desc}: {len(todo)} of {len(texts)} texts to encode, {len(texts) - len(todo)} from the cache")
+    started, chars, done_chars = time.time(), sum(len(texts[i]) for i in todo), 0
     with tqdm(total=len(todo), desc=desc, disable=not progress or not todo, dynamic_ncols=True) as bar:
         for start in range(0, len(todo), CHUNK):
             part = todo[start:start + CHUNK]
@@ -87,6 +89,13 @@ def cached_pass(encode, tokenizer, texts: Sequence[str], width: int, max_length:
             else:
                 cache.add([digests[i] for i in part], new)
             bar.update(len(part))
+            done_chars += sum(len(texts[i]) for i in part)
+            if progress and start + CHUNK < len(todo):  # a line a chunk, for the terminal of a long pass
+                elapsed = time.time() - started
+                # shortest texts come first, so the time left is scaled by the characters left, not the texts
+                left = elapsed * (chars - done_chars) / max(done_chars, 1)
+                log.info(f"{desc}: {start + len(part):,} of {len(todo):,} texts encoded, "
+                         f"{(start + len(part)) / elapsed:.1f} texts/s; about {left / 60:.0f} min left")
     return torch.stack([rows[d] for d in digests]) if texts else torch.zeros(0, width)
 
 

@@ -6,8 +6,8 @@ under runs/, so a sweep that is stopped continues where it was: finished runs ar
 """
 from __future__ import annotations
 
-import logging
 import itertools
+import logging
 import os
 import time
 from dataclasses import dataclass

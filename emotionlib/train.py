@@ -1,14 +1,14 @@
 """Seed section 3.2 on Hugging Face Accelerate: the same loop on CPU, one GPU (mixed precision) or DDP."""
 from __future__ import annotations
 
-import logging
 import contextlib
 import dataclasses
-import re
 import json
+import logging
 import math
-import resource
 import os
+import re
+import resource
 import time
 from pathlib import Path
 
