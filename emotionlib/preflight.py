@@ -139,9 +139,18 @@ def check_teacher_config(cfg: Config) -> list[Config]:
         return []
     teacher = teacher_config(cfg)
     if teacher is None:
-        if not (Path(cfg.teacher).expanduser() / "model" / "metadata.json").is_file():
+        folder = Path(cfg.teacher).expanduser()
+        if not (folder / "model" / "metadata.json").is_file():
             raise ConfigError(f"config field 'teacher': {cfg.teacher} is not a trained emotionlib run (no "
                               "model/metadata.json); train it first, or give profile:<name>")
+        split = folder / "data" / "split.json"
+        record = read_json(split) if split.is_file() else {}
+        made = (record.get("seed"), record.get("val_fraction"))
+        if made != (cfg.split_seed, cfg.val_fraction) or set(D.train_languages(cfg)) - set(record.get("languages", {})):
+            raise ConfigError(f"config field 'teacher': {cfg.teacher} was not split as this run will be (its "
+                              f"{split.name}: split_seed {made[0]}, val_fraction {made[1]}, languages "
+                              f"{', '.join(record.get('languages', {})) or 'none'}); its training rows would include "
+                              "this run's validation rows. Give both the same split")
         return []
     try:
         check(teacher)

@@ -51,7 +51,25 @@ def test_a_teacher_on_another_split_is_refused(smoke_cfg, smoke_run):
     from emotionlib.train import train
 
     cfg = smoke_cfg.replace(run_id="student-other-split", split_seed=7, teacher=str(smoke_run))
-    with pytest.raises(ConfigError, match="validation rows"):
+    with pytest.raises(ConfigError, match="split_seed 42.*validation rows"):
+        train(cfg)
+    assert not cfg.run_dir.exists()  # refused before the student's folder was made
+
+
+@pytest.mark.slow
+def test_a_teacher_whose_split_record_was_altered_is_still_caught_by_its_rows(smoke_cfg, smoke_run, tmp_path):
+    import shutil
+
+    from emotionlib.runs import write_json
+    from emotionlib.train import train
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(smoke_run, teacher)
+    split = read_json(RunLayout(teacher).split)
+    split["languages"]["eng"]["val_ids"] = split["languages"]["eng"]["val_ids"][5:]  # five validation rows trained on
+    write_json(RunLayout(teacher).split, split)
+    cfg = smoke_cfg.replace(run_id="student-leak", teacher=str(teacher))
+    with pytest.raises(ConfigError, match="trained on 5 of this run's eng validation rows"):
         train(cfg)
     assert not RunLayout(cfg.run_dir).weights.exists()
 
