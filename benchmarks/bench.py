@@ -28,7 +28,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402

@@ -1,4 +1,4 @@
-"""Issue 22: how fast this machine could possibly be, against how fast emotionlib is on it.
+"""How fast this machine could possibly be, against how fast emotionlib is on it.
 
     python benchmarks/ceiling.py --predict-run runs/<minilm run> --train-runs runs/<mpnet best run> runs/<minilm run> \
         --reps 3 --out bench
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +31,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402

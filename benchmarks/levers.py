@@ -30,7 +30,6 @@ import json
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +37,6 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 # each encoder at its profile's learning rate; --freeze picks how many lower layers the freezing variants freeze
 LEARNING_RATES = {"me5-small": 5e-5, "mpnet": 5e-5, "minilm": 1e-4}

@@ -1,4 +1,4 @@
-"""Issue 22, item 4: `predict` throughput of PyTorch, the plain ONNX graph and the graph with ONNX Runtime's
+"""`predict` throughput of PyTorch, the plain ONNX graph and the graph with ONNX Runtime's
 transformer fusions (attention, skip + layer norm, bias + GELU), on the English test file (2,765 texts).
 
     python benchmarks/onnx_fusions.py --encoders minilm me5-small --reps 3 --out bench
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from emotionlib import data as D  # noqa: E402
 from emotionlib.export import ONNX_FILE, ONNX_META, export_onnx  # noqa: E402

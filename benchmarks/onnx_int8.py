@@ -1,4 +1,4 @@
-"""Issue 22, item 4: int8 inference that keeps quality, on trained runs.
+"""int8 inference that keeps quality, on trained runs.
 
     python benchmarks/onnx_int8.py --runs runs/<minilm run> runs/<mpnet run> runs/<me5-small run> --reps 3 --out bench
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +25,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402

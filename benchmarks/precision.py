@@ -11,14 +11,12 @@ inference forward of 64 texts, the minimum over --reps rounds of 5. Writes <out>
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from emotionlib.model import build_classifier, freeze_lower  # noqa: E402
 from emotionlib.encoders import resolve_encoder  # noqa: E402

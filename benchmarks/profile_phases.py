@@ -29,7 +29,6 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))  # levers.py: the Trainer as the peer
 
 import emotionlib  # noqa: E402

@@ -1,4 +1,4 @@
-"""Issue 20, items 1 and 3, in the frozen-encoder mode: does giving each language its own label priors lift the
+"""In the frozen-encoder mode: does giving each language its own label priors lift the
 joint head's 0.30-0.34 validation plateau on 28 languages?
 
     python experiments/language_heads/language_heads.py --seeds 42 43 --out bench
