@@ -284,7 +284,10 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
     gold, probs = scored_set(member or layout, cfg, model, tokenizer, meta)
     examples = pick_examples(gold, probs, dict(zip(labels, meta["thresholds"])))
     ex_rows = []
-    for r in examples.itertuples():
+    log.info(f"LIME: {len(examples)} examples and {min(cfg.agreement_sentences, len(gold))} agreement sentences, "
+             f"{cfg.lime_num_samples} perturbations each")
+    for n, r in enumerate(examples.itertuples(), start=1):
+        log.info(f"LIME example {n}/{len(examples)}: {r.label} ({r.kind})")
         weights, _ = explain_lime(model, tokenizer, r.text, [r.label], lang=gold.lang, model_labels=labels,
                                   **lime_args)
         ex_rows += [{"label": r.label, "kind": r.kind, "id": r.id, "rank": i + 1, "word": w, "weight": wt}
