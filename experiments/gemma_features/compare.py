@@ -36,8 +36,8 @@ def main() -> None:
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for _, r in t[cols].iterrows():
-        print("| " + " | ".join("—" if pd.isna(v) else f"{v:.2f}" if isinstance(v, float) else str(v)
-                                for v in r) + " |")
+        print("| " + " | ".join("—" if pd.isna(v) else f"{v:g}" if k == "c" else f"{v:.2f}" if isinstance(v, float)
+                                else str(v) for k, v in r.items()) + " |")
     scored = t[t["best_published"].notna() & (t["scored_on"] == "test")]
     for name in ("stack", "stack_today"):
         above = scored[scored[name] > scored["best_published"]]["lang"].tolist()
