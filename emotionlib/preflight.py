@@ -11,7 +11,7 @@ from emotionlib import data as D
 from emotionlib.config import Config, ConfigError
 from emotionlib.run_config import check_config
 from emotionlib.encoders import resolve_encoder
-from emotionlib.runs import NotOurs, kind_of, read_json
+from emotionlib.runs import NotOurs, RunLayout, kind_of, read_json
 
 
 MIN_VAL_ROWS = 10  # below this, "tuned" thresholds are fitted on a handful of rows
@@ -139,11 +139,11 @@ def check_teacher_config(cfg: Config) -> list[Config]:
         return []
     teacher = teacher_config(cfg)
     if teacher is None:
-        folder = Path(cfg.teacher).expanduser()
-        if not (folder / "model" / "metadata.json").is_file():
+        folder = RunLayout(Path(cfg.teacher).expanduser())
+        if not folder.metadata.is_file():
             raise ConfigError(f"config field 'teacher': {cfg.teacher} is not a trained emotionlib run (no "
-                              "model/metadata.json); train it first, or give profile:<name>")
-        split = folder / "data" / "split.json"
+                              f"{folder.metadata.name} in its model folder); train it first, or give profile:<name>")
+        split = folder.split
         record = read_json(split) if split.is_file() else {}
         made = (record.get("seed"), record.get("val_fraction"))
         if made != (cfg.split_seed, cfg.val_fraction) or set(D.train_languages(cfg)) - set(record.get("languages", {})):
