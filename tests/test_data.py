@@ -11,7 +11,6 @@ import pytest
 
 from emotionlib import data as D
 
-from emotionlib import dataset as DS
 
 
 # --- helpers: writing a split back, and labels to a vector (the inverse of data.from_vector) -----------------
@@ -239,21 +238,3 @@ def test_split_keeps_label_shares_within_two_points(data_dir):
     table = D.label_proportions({"whole": full, "train": full.subset(tr), "val": full.subset(va)})
     assert (table[["train", "val"]].sub(table["whole"], axis=0).abs() <= 0.02).all().all(), table
     assert np.array_equal(D.split_train_val(full, 0.2, seed=42)[1], va)  # seeded
-
-
-def test_dataset_and_collator_pad_per_batch():
-    from emotionlib.model import load_tokenizer
-    from emotionlib.encoders import resolve_encoder
-
-    tok = load_tokenizer(resolve_encoder("tiny-xlmr"))
-    part = D.LangSplit("eng", "train", ["a", "b"], ["short", "a much longer sentence than the other one"],
-                       ("anger", "fear", "joy", "sadness", "surprise"), np.array([[0, 1, 0, 0, 0], [1, 0, 0, 0, 1]]))
-    ex = DS.Examples.from_splits([part], D.LABELS)
-    assert ex.mask[0].tolist() == [1, 0, 1, 1, 1, 1]  # English has no disgust: masked, not a 0 label
-    ds = DS.EmotionDataset(ex, tok, max_length=128)
-    batch = DS.Collator(tok.pad_token_id)([ds[0], ds[1]])
-    assert batch["input_ids"].shape[1] == len(ds[1]["input_ids"]) < 128
-    assert batch["labels"].dtype.is_floating_point and batch["labels"].shape == (2, 6)
-    fixed = DS.EmotionDataset(ex, tok, max_length=128, pad_to_max_length=True)
-    assert len(fixed[0]["input_ids"]) == 128
-    assert len(DS.EmotionDataset(ex, tok, max_length=4)[1]["input_ids"]) == 4
