@@ -12,7 +12,6 @@ import pytest
 from emotionlib import data as D
 
 
-
 # --- helpers: writing a split back, and labels to a vector (the inverse of data.from_vector) -----------------
 
 def write_split(data: D.LangSplit, path: Path) -> Path:
