@@ -100,11 +100,13 @@ sweep: $(STAMP) $(NEEDS_MPNET) ## loss x weighting x learning rate x epochs over
 baseline: $(STAMP) ## TF-IDF + logistic regression for all 28 languages: reports/baseline/{baseline.csv,baseline.png}
 	$(PY) -m emotionlib baseline --out reports/baseline
 
-bench: $(STAMP) ## throughput and memory: seed-literal loop vs emotionlib vs HF Trainer, predict, LIME, where the time goes, the me5-small levers, an epoch on a busy machine -> bench/
+bench: $(STAMP) ## throughput and memory: seed-literal loop vs emotionlib vs HF Trainer, predict, LIME, where the time goes, the me5-small levers, an epoch on a busy machine, shares of the machine's ceiling -> bench/
 	$(PY) benchmarks/bench.py --out bench
 	$(PY) benchmarks/profile_phases.py --peer-rows 2211 --out bench
 	$(PY) benchmarks/levers.py --out bench
 	$(PY) benchmarks/busy.py --out bench
+	$(PY) -m emotionlib train --config quick --set run_id=bench-quick runs_dir=bench/runs
+	$(PY) benchmarks/ceiling.py --predict-run bench/runs/bench-quick --train-runs bench/runs/bench-quick --out bench
 
 bench-levers: $(STAMP) ## me5-small training speed levers (bf16, frozen layers, batch, torch.compile, frozen encoder) vs Trainer -> bench/levers.{json,md}
 	$(PY) benchmarks/levers.py --out bench

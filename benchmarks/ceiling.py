@@ -38,7 +38,7 @@ from emotionlib.export import ensure_onnx, quantize_onnx  # noqa: E402
 from emotionlib.model import freeze_lower, load_model  # noqa: E402
 from emotionlib.encoders import describe as _describe  # noqa: E402
 from emotionlib.predict import OnnxForward, batched_proba  # noqa: E402
-from emotionlib.runs import RunLayout, make_dir, provenance, write_json  # noqa: E402
+from emotionlib.runs import RunLayout, hardware, make_dir, provenance, write_json  # noqa: E402
 from emotionlib.train import EpochSampler  # noqa: E402
 
 LENGTHS = (16, 48, 96)  # three padded lengths fix the quadratic exactly
@@ -245,7 +245,10 @@ def main() -> None:
 
 
 def report(pred: dict, training: list[dict]) -> list[str]:
+    hw = hardware()
     md = [f"# The machine's ceiling ({torch.get_num_threads()} threads)", "",
+          f"CPU: {hw['cpu']}, {hw['cores']} cores; {', '.join(hw['cpu_features']) or 'no AVX2'} "
+          f"(torch: {hw['torch_cpu_capability']}). Shares below are of this machine's own peaks, measured now.", "",
           f"Fastest matrix product at the encoder's feed-forward shapes: int8 {pred['peak_int8_gops']} GOP/s "
           f"(onnxruntime, dynamic), fp32 {pred['peak_fp32_gflops']} GFLOP/s (torch.mm).", "",
           "| predict, int8 graph | texts | mean tokens | GFLOP a text | texts/s | GOP/s | share of int8 peak "
