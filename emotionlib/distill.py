@@ -99,7 +99,7 @@ def stack_out_of_fold(stack, part: D.LangSplit, folds: int, seed: int) -> tuple[
 
     from emotionlib import baseline as B
     from emotionlib.combine.weights import BASELINE
-    from emotionlib.combine.langstack import fit_features_lr, sigmoid
+    from emotionlib.combine.langstack import SMALL_C, fit_features_lr, sigmoid
 
     lang, texts = part.lang, list(part.texts)
     fitted = stack.stack["languages"][lang]
@@ -109,7 +109,7 @@ def stack_out_of_fold(stack, part: D.LangSplit, folds: int, seed: int) -> tuple[
     feats = stack.features(texts, stack.cache_root) if "features_lr" in refit else None
     for fit_rows, held in MultilabelStratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y):
         if "features_lr" in refit:
-            c = fitted["features_lr_c"] or 0.03
+            c = fitted["features_lr_c"] or SMALL_C  # a stack too small to choose C used this one
             coef, intercept = fit_features_lr(feats[fit_rows], y[fit_rows], [c], seed)[c]
             probs["features_lr"][held] = sigmoid(feats[held] @ coef.T + intercept)
         if BASELINE in refit:
