@@ -10,8 +10,10 @@ trains --frozen-epochs epochs and its figure counts the feature pass (with an em
   freeze6 / bf16+freeze6   embeddings and the lowest 6 of 12 layers frozen (no gradient below layer 7)
   bf16 batch 32       twice the batch, still grouped by length
   frozen encoder      freeze_layers: -1, bf16: pooled features once, then only the head trains
+  fp32 fresh pages    fp32 without emotionlib.train.reuse_freed_memory (large freed blocks back to the kernel)
   hf_trainer fp32 / bf16   transformers' Trainer, same model, data, batch, learning rate and schedule, with
-                      train_sampling_strategy="group_by_length" (the fair peer of a loop that groups)
+                      train_sampling_strategy="group_by_length" (the fair peer of a loop that groups);
+                      "hf_trainer fp32 reused memory" with reuse_freed_memory set in its process too
   torch.compile       eager against compiled bf16 training steps on the same batches, in one process
                       (compilation time reported apart)
   compile / freeze6+compile   the config option torch_compile: true (regional compilation, dynamic shapes),
@@ -48,7 +50,10 @@ VARIANTS = {
     "bf16+freeze6": {"mixed_precision": "bf16", "freeze_layers": 6},
     "bf16 batch 32": {"mixed_precision": "bf16", "batch_size": 32},
     "frozen encoder (bf16)": {"mixed_precision": "bf16", "freeze_layers": -1, "learning_rate": 1e-3},
+    # emotionlib.train lets glibc reuse freed large blocks (reuse_freed_memory); without it, and the Trainer with it
+    "fp32 fresh pages": {"reuse_memory": False},
     "hf_trainer fp32": {"trainer": True},
+    "hf_trainer fp32 reused memory": {"trainer": True, "reuse_memory": True},
     "hf_trainer bf16": {"trainer": True, "mixed_precision": "bf16"},
     # torch.compile as the config option (regional, dynamic shapes) and as the Trainer's own torch_compile=True;
     # the compilation counts in the time (run with --epochs 2 or more to see it amortised)
@@ -184,6 +189,13 @@ def child(args) -> None:
     work = Path(tempfile.mkdtemp(prefix="emotionlib-levers-"))
     os.environ["EMOTIONLIB_CACHE"] = str(work / "cache")  # the frozen encoder computes its features afresh
     settings = json.loads(args.settings)
+    import emotionlib.train
+
+    reuse = settings.pop("reuse_memory", None)
+    if reuse is False:  # our loop as it was before reuse_freed_memory
+        emotionlib.train.reuse_freed_memory = lambda *a, **k: False
+    elif reuse:
+        emotionlib.train.reuse_freed_memory()
     if args.variant == "torch.compile":
         result = child_compile(args.lang, args.rows, work, args.compile_steps)
     elif settings.pop("trainer", False):
