@@ -1,14 +1,16 @@
-"""How fast this machine could possibly be, against how fast emotionlib is on it.
+"""How fast this machine could possibly be, against how fast emotionlib is on it, job by job.
 
-    python benchmarks/ceiling.py --predict-run runs/<minilm run> --train-runs runs/<mpnet best run> runs/<minilm run> \
-        --reps 3 --out bench
+    python benchmarks/ceiling.py --predict-run runs/<minilm run> --train-runs runs/<mpnet run> runs/<minilm run> \
+        --feature-encoders me5-small embeddinggemma --reps 3 --out bench
 
 A roofline bound from two measurements made on this machine:
 - **the arithmetic each job needs**, counted by torch's FlopCounterMode on the run's own model (eager attention, so
   that every matrix product is counted): the FLOPs of one row at a padded length L are fitted exactly as
-  a + b*L + c*L^2 from three lengths, then summed over the batches the job really makes (the English test file in
-  length-sorted batches of 64 for `predict`; for training, every epoch the run logged in its length-grouped batches,
-  forward, loss and backward with its frozen layers frozen, plus its validation pass each epoch);
+  a + b*L + c*L^2 from three lengths, then summed over the batches the job really makes (`predict`: the English
+  test file in length-sorted batches of 64, in the int8 graph, the ONNX fp32 graph and PyTorch; training: every
+  epoch the run logged in its length-grouped batches, forward, loss and backward with its frozen layers frozen, plus
+  its validation pass each epoch; a frozen-feature pass: the batches it encoded; one LIME explanation: the batches
+  of perturbations it scored);
 - **the machine's fastest matrix product**: fp32 `torch.mm` and onnxruntime's dynamic-int8 MatMul (quantised as
   `export.quantize_onnx` does: per channel, 7-bit range), at the encoders' own layer shapes, best of --reps, on
   torch's thread count.
@@ -36,33 +38,35 @@ from emotionlib import data as D  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.export import ensure_onnx, quantize_onnx  # noqa: E402
 from emotionlib.model import freeze_lower, load_model  # noqa: E402
-from emotionlib.encoders import describe as _describe  # noqa: E402
-from emotionlib.predict import OnnxForward, batched_proba  # noqa: E402
+from emotionlib.encoders import EncoderUnavailable, describe as _describe  # noqa: E402
+from emotionlib.predict import OnnxForward, batched_proba, torch_forward  # noqa: E402
 from emotionlib.runs import RunLayout, hardware, make_dir, provenance, write_json  # noqa: E402
 from emotionlib.train import EpochSampler  # noqa: E402
 
 LENGTHS = (16, 48, 96)  # three padded lengths fix the quadratic exactly
 
 
-def row_flops(model, length: int, train: bool) -> int:
-    """FLOPs of one row of `length` tokens: forward, and with `train` the loss and backward (frozen layers frozen)."""
+def row_flops(model, length: int, train: bool, call=None) -> int:
+    """FLOPs of one row of `length` tokens: forward, and with `train` the loss and backward (frozen layers frozen).
+    `call(ids, mask)` runs something other than the model's own forward (a bare encoder's hidden states)."""
     ids = torch.full((1, length), 5, dtype=torch.long)
     mask = torch.ones_like(ids)
     model.train(train)
+    call = call or model
     with FlopCounterMode(display=False) as counter:
         if train:
-            logits = model(ids, mask)
+            logits = call(ids, mask)
             torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits)).backward()
         else:
             with torch.inference_mode():
-                model(ids, mask)
+                call(ids, mask)
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops()
 
 
-def flop_curve(model, train: bool) -> np.ndarray:
+def flop_curve(model, train: bool, call=None) -> np.ndarray:
     """(a, b, c) with FLOPs(L) = a + b*L + c*L^2 for one row."""
-    return np.polyfit(LENGTHS, [row_flops(model, n, train) for n in LENGTHS], 2)[::-1]
+    return np.polyfit(LENGTHS, [row_flops(model, n, train, call) for n in LENGTHS], 2)[::-1]
 
 
 def batches_flops(curve: np.ndarray, lengths: list[int], order: list[int], batch_size: int) -> float:
@@ -78,15 +82,29 @@ def sorted_order(lengths: list[int]) -> list[int]:
     return np.argsort(lengths, kind="stable").tolist()
 
 
-def fp32_peak(hidden: int, inner: int, rows: tuple[int, ...], reps: int) -> float:
-    """Best GFLOP/s of fp32 torch.mm at an encoder's feed-forward shapes, over several row counts."""
+def fp32_peak(hidden: int, inner: int, rows: tuple[int, ...], reps: int, dtype=torch.float32) -> float:
+    """Best GFLOP/s of torch.mm in `dtype` at an encoder's feed-forward shapes, over several row counts."""
     best = 0.0
     for m in rows:
         for k, n in ((hidden, inner), (inner, hidden)):
-            a, b = torch.randn(m, k), torch.randn(k, n)
+            a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
             torch.mm(a, b)
             best = max(best, 2 * m * k * n / min(_seconds(lambda: torch.mm(a, b)) for _ in range(reps)) / 1e9)
     return best
+
+
+class Shapes:
+    """A Forward that records the (rows, padded length) of every batch it scores: the FLOPs a job really made."""
+
+    def __init__(self, forward):
+        self.forward, self.seen = forward, []
+
+    def __call__(self, input_ids, attention_mask):
+        self.seen.append(tuple(input_ids.shape))
+        return self.forward(input_ids, attention_mask)
+
+    def flops(self, curve: np.ndarray) -> float:
+        return float(sum(n * (curve[0] + curve[1] * length + curve[2] * length ** 2) for n, length in self.seen))
 
 
 def layer_products(hidden: int, inner: int, tmp: Path):
@@ -149,6 +167,12 @@ def op_shares(graph: Path, tok, texts: list[str], meta: dict, tmp: Path) -> dict
     return {k: round(v / total, 4) for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])}
 
 
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def _seconds(fn, inner: int = 5) -> float:
     t0 = time.perf_counter()
     for _ in range(inner):
@@ -180,6 +204,14 @@ def predict_ceiling(run: Path, texts: list[str], reps: int, tmp: Path, m: int) -
         peaks.append(int8_peak(sess, h, i, m, 3))
     wall, prod, peak = statistics.median(seconds), statistics.median(products), max(peaks)
     fp32 = fp32_peak(h, i, (m,), 3)
+    backends = {}  # the kept fp32 backends, the same texts and batches
+    for name, fwd in (("pytorch fp32", torch_forward(load_model(RunLayout(run).model)[0].eval())),
+                      ("onnx fp32", OnnxForward(ensure_onnx(run)))):
+        wall_b = statistics.median(_timed(lambda: batched_proba(fwd, tok, texts, len(meta["labels"]),
+                                                                meta["max_length"], 64)) for _ in range(reps))
+        backends[name] = {"texts_per_second": round(len(texts) / wall_b, 1),
+                          "achieved_gflops": round(flops / wall_b / 1e9, 1),
+                          "share_of_peak": round(flops / wall_b / 1e9 / fp32, 3)}
     return {"run": str(run), "encoder": _describe(model_name),
             "texts": len(texts), "layers": layers, "mean_tokens": round(float(np.mean(lengths)), 1),
             "gflop_per_text": round(flops / len(texts) / 1e9, 4), "int8_texts_per_second": round(len(texts) / wall, 1),
@@ -189,7 +221,7 @@ def predict_ceiling(run: Path, texts: list[str], reps: int, tmp: Path, m: int) -
             "products_only_texts_per_second": round(len(texts) / prod, 1),
             "op_shares": op_shares(graph, tok, texts, meta, tmp),
             "seconds_reps": [round(x, 3) for x in seconds], "products_seconds_reps": [round(x, 3) for x in products],
-            "int8_peak_reps": [round(x, 1) for x in peaks]}
+            "int8_peak_reps": [round(x, 1) for x in peaks], "fp32_backends": backends}
 
 
 def train_ceiling(run: Path, reps: int) -> dict:
@@ -223,10 +255,64 @@ def train_ceiling(run: Path, reps: int) -> dict:
             "least_seconds": round(flops / peak_fp32 / 1e9, 1)}
 
 
+def feature_ceiling(name: str, texts: list[str], reps: int) -> dict:
+    """A frozen-feature pass (no cache) of encoder `name` at its member's layers over `texts`: the FLOPs of the
+    batches it made (a bare encoder forward, every layer, as LayerFeatures runs it) against its time and the fastest
+    fp32 product at that encoder's shapes."""
+    from emotionlib.encoders import gemma, prompt_for, resolve_encoder
+    from emotionlib.features import LayerFeatures
+    from emotionlib.model import load_encoder
+
+    folder = resolve_encoder(name)
+    layers = list(gemma.FEATURE_LAYERS) if name == gemma.NAME else [-1]
+    feats = LayerFeatures(folder, layers, 128, prompt=prompt_for(name))
+    shapes = Shapes(feats._forward)
+    feats._forward = shapes
+    seconds = [_timed(lambda: feats(texts, progress=False)) for _ in range(reps)]
+    encoder = load_encoder(folder, "eager")
+    c = encoder.config
+    curve = flop_curve(encoder, False, lambda ids, mask: encoder(input_ids=ids, attention_mask=mask).last_hidden_state)
+    flops = shapes.flops(curve) / reps
+    wall, peak = statistics.median(seconds), fp32_peak(c.hidden_size, c.intermediate_size, (2048,), reps)
+    lengths = [len(x) for x in feats.tokenizer([feats.prompt + t for t in texts], truncation=True,
+                                                max_length=128)["input_ids"]]
+    return {"encoder": _describe(name), "layers": layers, "texts": len(texts),
+            "mean_tokens": round(float(np.mean(lengths)), 1),
+            "gflop_per_text": round(flops / len(texts) / 1e9, 4), "seconds": round(wall, 2),
+            "texts_per_second": round(len(texts) / wall, 1), "achieved_gflops": round(flops / wall / 1e9, 1),
+            "peak_fp32_gflops": round(peak, 1), "share_of_peak": round(flops / wall / 1e9 / peak, 3)}
+
+
+def lime_ceiling(run: Path, text: str) -> dict:
+    """One LIME explanation of `text` by the run's network at its settings (every label, lime_num_samples
+    perturbations scored by PyTorch): the FLOPs of the batches scored against the whole explanation's time
+    (LIME's own fits included, as a user waits for them) and the fastest fp32 product."""
+    from emotionlib.interpret import explain_lime
+
+    layout = RunLayout(run)
+    cfg = load_config(layout.config)
+    model, tok, meta = load_model(layout.model)
+    shapes = Shapes(torch_forward(model.eval()))
+    t0 = time.perf_counter()
+    explain_lime(model, tok, text, meta["labels"], meta["max_length"], cfg.lime_num_samples, cfg.lime_num_features,
+                 forward=shapes)
+    wall = time.perf_counter() - t0
+    eager = load_model(layout.model, "eager")[0]
+    c = eager.encoder.config
+    flops = shapes.flops(flop_curve(eager, train=False))
+    peak = fp32_peak(c.hidden_size, c.intermediate_size, (2048,), 3)
+    return {"run": str(run), "encoder": _describe(cfg.model), "samples": cfg.lime_num_samples,
+            "gflop": round(flops / 1e9, 1), "seconds": round(wall, 2), "achieved_gflops": round(flops / wall / 1e9, 1),
+            "peak_fp32_gflops": round(peak, 1), "share_of_peak": round(flops / wall / 1e9 / peak, 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--predict-run", type=Path, required=True, help="a trained English run (MiniLM for issue 22)")
+    ap.add_argument("--predict-run", type=Path, required=True, help="a trained English run: predict and LIME")
     ap.add_argument("--train-runs", nargs="*", type=Path, default=[], help="trained runs whose training to bound")
+    ap.add_argument("--feature-encoders", nargs="*", default=["me5-small"],
+                    help="encoders whose frozen-feature pass to bound (installed ones; embeddinggemma too)")
+    ap.add_argument("--feature-texts", type=int, default=512, help="English test texts the feature pass encodes")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=2048, help="rows of the timed matrix products (a batch's tokens)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench")
@@ -236,19 +322,39 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pred = predict_ceiling(args.predict_run, texts, args.reps, Path(tmp), args.tokens)
     training = [train_ceiling(r, args.reps) for r in args.train_runs]
-    result = {"predict": pred, "training": training, "threads": torch.get_num_threads(), "provenance": provenance()}
+    features = []
+    for name in args.feature_encoders:
+        try:
+            features.append(feature_ceiling(name, texts[:args.feature_texts], args.reps))
+        except EncoderUnavailable as exc:  # e.g. EmbeddingGemma, installed on demand only
+            print(f"frozen-feature pass of {name} not measured: {exc}")
+    lime = lime_ceiling(args.predict_run, cfg.case_study)
+    result = {"predict": pred, "training": training, "features": features, "lime": lime,
+              "threads": torch.get_num_threads(), "provenance": provenance()}
     make_dir(args.out, "bench")  # a folder of its own, which `make clean` may remove
     write_json(args.out / "ceiling.json", result)
-    md = report(pred, training)
+    md = report(pred, training, features, lime)
     (args.out / "ceiling.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print("\n".join(md))
 
 
-def report(pred: dict, training: list[dict]) -> list[str]:
+def report(pred: dict, training: list[dict], features: list[dict], lime: dict) -> list[str]:
     hw = hardware()
+    jobs = [(f"predict, {pred['encoder']}, int8 graph", "int8", pred["achieved_gops"], pred["peak_int8_gops"],
+             pred["share_of_peak"])]
+    jobs += [(f"predict, {pred['encoder']}, {name}", "fp32", b["achieved_gflops"], pred["peak_fp32_gflops"],
+              b["share_of_peak"]) for name, b in pred["fp32_backends"].items()]
+    jobs += [(f"training, {t['encoder']} ({Path(t['run']).name}, {t['freeze_layers']} layers frozen)", "fp32",
+              t["achieved_gflops"], t["peak_fp32_gflops"], t["share_of_peak"]) for t in training]
+    jobs += [(f"frozen-feature pass, {f['encoder']}, {f['texts']} texts", "fp32", f["achieved_gflops"],
+              f["peak_fp32_gflops"], f["share_of_peak"]) for f in features]
+    jobs += [(f"one LIME explanation ({lime['samples']} samples), {lime['encoder']}", "fp32", lime["achieved_gflops"],
+              lime["peak_fp32_gflops"], lime["share_of_peak"])]
     md = [f"# The machine's ceiling ({torch.get_num_threads()} threads)", "",
           f"CPU: {hw['cpu']}, {hw['cores']} cores; {', '.join(hw['cpu_features']) or 'no AVX2'} "
           f"(torch: {hw['torch_cpu_capability']}). Shares below are of this machine's own peaks, measured now.", "",
+          "| job | precision | achieved GFLOP/s (GOP/s) | fastest product here | share |", "|---|---|---:|---:|---:|",
+          *(f"| {j} | {p} | {a} | {k} | {100 * r:.0f}% |" for j, p, a, k, r in jobs), "",
           f"Fastest matrix product at the encoder's feed-forward shapes: int8 {pred['peak_int8_gops']} GOP/s "
           f"(onnxruntime, dynamic), fp32 {pred['peak_fp32_gflops']} GFLOP/s (torch.mm).", "",
           "| predict, int8 graph | texts | mean tokens | GFLOP a text | texts/s | GOP/s | share of int8 peak "
@@ -267,6 +373,13 @@ def report(pred: dict, training: list[dict]) -> list[str]:
                f"{t['logged_epoch_seconds']} | {t['achieved_gflops']} | {t['peak_fp32_gflops']} | "
                f"{100 * t['share_of_peak']:.0f}% | "
                f"{t['least_seconds']} |" for t in training]
+    if features:
+        md += ["", "| frozen-feature pass (fp32, no cache) | layers | texts | mean tokens | GFLOP a text | seconds | "
+               "texts/s | share of fp32 peak |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        md += [f"| {f['encoder']} | {f['layers']} | {f['texts']} | {f['mean_tokens']} | {f['gflop_per_text']} | "
+               f"{f['seconds']} | {f['texts_per_second']} | {100 * f['share_of_peak']:.0f}% |" for f in features]
+    md += ["", f"One LIME explanation of the case-study text ({lime['samples']} perturbations, every label): "
+           f"{lime['gflop']} GFLOP in {lime['seconds']} s, LIME's own fitting included."]
     return md
 
 

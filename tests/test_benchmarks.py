@@ -37,6 +37,27 @@ def test_a_rows_flops_are_quadratic_in_its_length_and_frozen_layers_cost_no_back
     assert forward < frozen < full and full == pytest.approx(3 * forward, rel=0.15)
 
 
+def test_the_ceiling_counts_the_batches_a_job_really_scored_and_a_bare_encoders_forward():
+    ceiling = load_benchmark("ceiling")
+    from emotionlib.model import load_tokenizer
+    from emotionlib.predict import batched_proba, torch_forward
+
+    folder = resolve_encoder("tiny-xlmr")
+    model = build_classifier(folder, ["a", "b"], attn_implementation="eager").eval()
+    tok = load_tokenizer(folder)
+    texts = ["a b c d e f g h", "a", "a b c", "a b c d e f g h i j k l", "a b"]
+    shapes = ceiling.Shapes(torch_forward(model))
+    batched_proba(shapes, tok, texts, 2, 128, batch_size=2)
+    lengths = [len(x) for x in tok(texts)["input_ids"]]
+    assert [n for n, _ in shapes.seen] == [2, 2, 1]  # every text scored once, in length-sorted batches
+    curve = ceiling.flop_curve(model, train=False)
+    assert shapes.flops(curve) == pytest.approx(
+        ceiling.batches_flops(curve, lengths, ceiling.sorted_order(lengths), 2))
+    # the frozen-feature pass runs the encoder alone: less than the classifier with its head, more than nothing
+    bare = ceiling.flop_curve(model, False, lambda ids, mask: model.encoder(input_ids=ids, attention_mask=mask)[0])
+    assert 0 < bare @ [1, 20, 400] < curve @ [1, 20, 400] * 1.0001
+
+
 def test_a_stack_members_set_names_its_fold_seed_and_group_or_takes_every_fold_seed():
     parse = load_benchmark("stack_members").parse_set
     assert parse("0 1  tfidf_lr", [42, 43]) == ("0 1 tfidf_lr", [42, 43], ["0", "1", "tfidf_lr"])
