@@ -26,7 +26,8 @@ def test_distillation_settings_are_validated():
 def test_a_profile_teacher_shares_the_students_data_split_and_seed():
     cfg = load_config("fast", {"run_id": "f1", "seed": 43, "split_seed": 7, "runs_dir": "elsewhere"})
     t = distill.teacher_config(cfg)
-    assert (t.run_id, t.seed, t.split_seed, t.runs_dir, t.model) == ("f1-teacher", 43, 7, "elsewhere", "mpnet")
+    assert (t.run_id, t.seed, t.split_seed, t.runs_dir, t.model) == ("f1-teacher", 43, 7, "elsewhere", "minilm")
+    assert t.feature_model == "embeddinggemma"  # the best-stack profile: MiniLM with EmbeddingGemma features
     assert t.stack and not t.teacher
     assert distill.teacher_config(cfg.replace(teacher="runs/x")) is None
 

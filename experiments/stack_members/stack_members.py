@@ -26,15 +26,17 @@ import pandas as pd
 
 
 
-def member_probs(runs: list[Path], lang: str):
+def member_probs(runs: list[Path], lang: str, feature_model: str = "", feature_layers: list[int] | None = None):
     """Validation probabilities of every run (named by its index) and of the features (each C) and TF-IDF
-    members, as `langstack.language_probs` makes them; the gold labels, the label names and the first run's config."""
+    members, as `langstack.language_probs` makes them; the gold labels, the label names and the first run's config.
+    The features member reads `feature_model` at `feature_layers` (with its prompt), by default the first run's
+    encoder at its feature_layers."""
     from emotionlib import data as D
     from emotionlib.combine import langstack as L
     from emotionlib.run_config import read_config
     from emotionlib.features import LayerFeatures
     from emotionlib.model import load_model
-    from emotionlib.encoders import resolve_encoder
+    from emotionlib.encoders import prompt_for, resolve_encoder
     from emotionlib.runs import RunLayout, read_json
 
     cfg = read_config(runs[0])
@@ -46,7 +48,9 @@ def member_probs(runs: list[Path], lang: str):
         if read_json(RunLayout(run).split) != split:
             raise SystemExit(f"{run}: its split differs from {runs[0]}'s; the members must share one")
     nets = {str(i): load_model(RunLayout(run).model) for i, run in enumerate(runs)}
-    feats = LayerFeatures(resolve_encoder(cfg.model), cfg.feature_layers, cfg.max_length)
+    feature_model = feature_model or cfg.model
+    feats = LayerFeatures(resolve_encoder(feature_model), feature_layers or cfg.feature_layers, cfg.max_length,
+                          prompt=prompt_for(feature_model))
     texts = tr.texts + va.texts
     cached = dict(zip(texts, feats(texts, D.cache_dir() / "features", cfg.eval_batch_size)))
     members = cfg.replace(stack=["features_lr", L.BASELINE], stack_runs=[])  # every run comes in as a further one
@@ -62,11 +66,13 @@ def main() -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--fold-seeds", nargs="+", type=int, help="the seeds the folds are drawn with")
     p.add_argument("--out", type=Path)
+    p.add_argument("--feature-model", default="", help="the features member's encoder (default: the first run's)")
+    p.add_argument("--feature-layers", nargs="+", type=int, help="its layers (default: the first run's)")
     args = p.parse_args()
     from emotionlib.combine import langstack as L
     from emotionlib.metrics import scores
 
-    probs, y, labels, cfg = member_probs(args.runs, args.lang)
+    probs, y, labels, cfg = member_probs(args.runs, args.lang, args.feature_model, args.feature_layers)
     rows = []
     for spec in args.sets:
         name, seeds, wanted = parse_set(spec, args.fold_seeds or [cfg.seed])
