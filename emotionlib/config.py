@@ -203,9 +203,9 @@ class Config:
                           "and split, trained first as <run_id>-teacher); empty: none",
                       (lambda v, c: not v.startswith("profile:") or bool(v[len("profile:"):].strip()),
                        "profile:<name> names a profile (e.g. profile:best-stack)"),
-                      (lambda v, c: not v or not (c.stack or c.holdout_languages or c.augment != "none"),
-                       "a distilled network is one network on the training texts: no stack, held-out languages or "
-                       "augmentation"),
+                      (lambda v, c: not v or not (c.stack or c.holdout_languages),
+                       "a distilled network is one network on the training texts: no stack or held-out languages "
+                       "(with augment, the copies learn the teacher's probabilities alone)"),
                       (lambda v, c: not v or c.multilingual == "joint", "distillation trains one student on the run's "
                                                                         "languages: multilingual must be joint"))
     distill_weight: float = _f(0.5, "distillation: the teacher's share of each training target (the gold label has "

@@ -8,11 +8,16 @@ per-language stack's logistic-regression and TF-IDF members are refitted on k-1 
 the held-out fold (out of fold). A network (the stack's, or a whole run's) scores its training texts in sample:
 re-training it k times is the cost not paid. `teacher.json` in the student's run says which, per language.
 
+With `augment`, the augmented copies of the training texts are more texts for the teacher to teach: their targets
+are the teacher's probabilities alone (the label a copy inherits from its source is a guess), and a stack's refitted
+members score each copy with the fold model that did not see its source.
+
 The teacher is a finished run on the same split (its training rows never include the student's validation rows),
 or `profile:<name>`: a run of that profile on the student's data and split, trained first as `<run_id>-teacher`.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from pathlib import Path
@@ -91,10 +96,22 @@ def check_teacher(run: Path, val_parts: Sequence[D.LangSplit], labels: Sequence[
     return meta
 
 
+def sources(ids: Sequence[str]) -> np.ndarray:
+    """For each row, the index of the row it was made from: itself for an original row, its source for an augmented
+    copy (`<source id>-aug<k>`, as `augment.augment_part` names them)."""
+    index = {i: n for n, i in enumerate(ids)}
+    out = np.arange(len(ids))
+    for n, i in enumerate(ids):
+        head, sep, k = i.rpartition("-aug")
+        if sep and k.isdigit() and head in index:
+            out[n] = index[head]
+    return out
+
+
 def stack_out_of_fold(stack, part: D.LangSplit, folds: int, seed: int) -> tuple[np.ndarray, dict]:
     """A language stack's probabilities (run label order) on its own training texts of one language: its
-    logistic-regression and TF-IDF members refitted on k-1 folds and scored on the held-out one, its networks in
-    sample; and, per member, which."""
+    logistic-regression and TF-IDF members refitted on k-1 folds of the original rows and scored on the held-out
+    ones and their augmented copies, its networks in sample; and, per member, which."""
     from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
     from emotionlib import baseline as B
@@ -104,10 +121,15 @@ def stack_out_of_fold(stack, part: D.LangSplit, folds: int, seed: int) -> tuple[
     lang, texts = part.lang, list(part.texts)
     fitted = stack.stack["languages"][lang]
     probs = stack.member_proba(texts, lang, weighted_only=True)
+    source = sources(part.ids)
+    originals = np.flatnonzero(source == np.arange(len(source)))
     y = part.y[:, [part.labels.index(lab) for lab in fitted["labels"]]]
     refit = [n for n in probs if n in ("features_lr", BASELINE)]
     feats = stack.features(texts, stack.cache_root) if "features_lr" in refit else None
-    for fit_rows, held in MultilabelStratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y):
+    for fit_at, held_at in MultilabelStratifiedKFold(folds, shuffle=True, random_state=seed).split(
+            y[originals], y[originals]):
+        fit_rows = originals[fit_at]
+        held = np.flatnonzero(np.isin(source, originals[held_at]))  # the held-out rows and their copies
         if "features_lr" in refit:
             c = fitted["features_lr_c"] or SMALL_C  # a stack too small to choose C used this one
             coef, intercept = fit_features_lr(feats[fit_rows], y[fit_rows], [c], seed)[c]
@@ -157,7 +179,8 @@ def targets(cfg: Config, layout: RunLayout, train_parts: Sequence[D.LangSplit], 
     weights = sha256_of(RunLayout(run).weights)
     record = {"teacher": str(run), "teacher_weights_sha256": weights, "teacher_labels": list(meta["labels"]),
               "labels": list(train_ex.labels), "ids": list(train_ex.ids), "folds": cfg.distill_folds,
-              "seed": cfg.seed}
+              "seed": cfg.seed, "texts_sha256": hashlib.sha256("\n".join(
+                  t for p in train_parts for t in p.texts).encode("utf-8")).hexdigest()}  # copies change with augment
     stored = read_json(layout.teacher) if layout.teacher.is_file() and layout.teacher_targets.is_file() else None
     if stored and {k: stored.get(k) for k in record} == record:
         probs = load_file(str(layout.teacher_targets))["probs"]
@@ -166,4 +189,6 @@ def targets(cfg: Config, layout: RunLayout, train_parts: Sequence[D.LangSplit], 
         with atomic_path(layout.teacher_targets) as tmp:
             save_file({"probs": np.ascontiguousarray(probs)}, str(tmp))  # safetensors writes C order
         write_json(layout.teacher, record | {"scored": how, "distill_weight": cfg.distill_weight})
-    return (cfg.distill_weight * probs + (1 - cfg.distill_weight) * train_ex.y) * train_ex.mask
+    copy = (sources(train_ex.ids) != np.arange(len(train_ex.ids)))[:, None]  # augmented rows learn the teacher alone
+    weight = np.where(copy, 1.0, cfg.distill_weight)
+    return ((weight * probs + (1 - weight) * train_ex.y) * train_ex.mask).astype(np.float32)

@@ -18,7 +18,7 @@ def test_distillation_settings_are_validated():
     for bad, field in (({"distill_weight": 1.5}, "distill_weight"), ({"distill_folds": 1}, "distill_folds"),
                        ({"teacher": "profile: "}, "teacher"),
                        ({"teacher": "runs/x", "stack": ["network", "tfidf_lr"]}, "teacher"),
-                       ({"teacher": "runs/x", "augment": "eda"}, "teacher")):
+                       ({"teacher": "runs/x", "holdout_languages": ["eng"]}, "teacher")):
         with pytest.raises(ConfigError, match=field):
             load_config("smoke", bad)
 
@@ -108,9 +108,13 @@ def test_a_stacked_teachers_fitted_members_score_the_training_texts_out_of_fold(
                              feature_layers=[1, -1], **TWO)
     train(tcfg)
     fit_stack(tcfg)
-    cfg = smoke_cfg.replace(run_id="student-of-stack", teacher=str(tcfg.run_dir), distill_folds=3, **TWO)
+    # with augmented copies of the training texts, which learn the teacher's probabilities alone
+    cfg = smoke_cfg.replace(run_id="student-of-stack", teacher=str(tcfg.run_dir), distill_folds=3, augment="eda",
+                            augment_strength=0.3, **TWO)
     layout = RunLayout(train(cfg))
     record = read_json(layout.teacher)
+    copies = distill.sources(record["ids"]) != np.arange(len(record["ids"]))
+    assert copies.any() and all("-aug" in i for i in np.asarray(record["ids"])[copies])
     stack = read_json(RunLayout(tcfg.run_dir).stack_meta)["languages"]
     for lang in ("arq", "sun"):
         weighted = {n for n, w in stack[lang]["weights"].items() if w > 0}
@@ -125,3 +129,18 @@ def test_a_stacked_teachers_fitted_members_score_the_training_texts_out_of_fold(
     fitted = {n for n, w in stack[part.lang]["weights"].items() if w > 0 and n != "network"}
     assert fitted and not np.allclose(probs[:len(part)], in_sample, atol=1e-4)  # refitted members moved
     assert ((probs >= 0) & (probs <= 1)).all()
+    from emotionlib import dataset as DS
+    from emotionlib.augment import augment_training
+
+    parts, val_parts = D.training_parts(cfg, layout)
+    parts, _ = augment_training(cfg, parts, None)
+    ex = DS.Examples.from_splits(parts, record["labels"])
+    assert list(ex.ids) == record["ids"]
+    wanted = distill.targets(cfg, layout, parts, val_parts, ex)  # the stored probabilities, reused
+    assert np.allclose(wanted[copies], (probs * ex.mask)[copies])  # a copy's label is a guess: the teacher alone
+    assert np.allclose(wanted[~copies], ((0.5 * probs + 0.5 * ex.y) * ex.mask)[~copies])
+
+
+def test_an_augmented_copy_points_at_the_row_it_was_made_from():
+    ids = ["a", "b-aug", "b", "a-aug1", "b-aug2", "c-aug1"]  # "b-aug" and "c-aug1" are ids of the data, not copies
+    assert distill.sources(ids).tolist() == [0, 1, 2, 0, 2, 5]

@@ -9,6 +9,12 @@ is the stack's own validation figure. With --speed, `predict` texts/s of each ki
 (run it on a quiet machine: nothing else may run beside it).
 
   python experiments/distill/distill_table.py --seeds 42 43 44 --out experiments/distill/distill.csv
+
+--student-set changes the student's settings (its runs are then named distill-student-<--tag>-s<seed>), e.g. more
+texts to learn the teacher from, augmented copies that learn the teacher's probabilities alone:
+
+  python experiments/distill/distill_table.py --student-set augment=eda augment_copies=2 augment_strength=0.2 \
+      --tag eda2 --out experiments/distill/distill-eda2.csv
 """
 from __future__ import annotations
 
@@ -58,6 +64,8 @@ def main() -> None:
     ap.add_argument("--runs-dir", default="runs")
     ap.add_argument("--speed", action="store_true", help="also predict texts/s of each kind (quiet machine)")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--student-set", nargs="*", default=[], help="key=value settings of the student")
+    ap.add_argument("--tag", default="", help="names the student runs made with --student-set")
     args = ap.parse_args()
 
     teacher = load_config("quick", {"run_id": "distill-teacher", "runs_dir": args.runs_dir,
@@ -65,14 +73,17 @@ def main() -> None:
                                     "feature_layers": args.feature_layers})
     train(teacher, resume=True)
     table = L.fit_stack(teacher)
+    student_name = "-".join(["student", *([args.tag] if args.tag else [])])
     rows = [{"model": "teacher (stack)", "seed": teacher.seed, "val@0.5": None,
              "val cross-fitted": float(table["stack_val_oof"].iloc[0])}]
     print(rows[-1], flush=True)
     for seed in args.seeds:
-        for kind, extra in (("MiniLM alone", {}), ("student", {"teacher": str(teacher.run_dir),
-                                                               "distill_weight": args.distill_weight})):
-            cfg = load_config("quick", {"run_id": f"distill-{'student' if extra else 'alone'}-s{seed}",
-                                        "runs_dir": args.runs_dir, "seed": seed, **extra})
+        student = {"teacher": str(teacher.run_dir), "distill_weight": args.distill_weight,
+                   **dict(kv.split("=", 1) for kv in args.student_set)}
+        for kind, extra in (("MiniLM alone", {}), ("student", student)):
+            name = "alone" if not extra else student_name
+            cfg = load_config("quick", {"run_id": f"distill-{name}-s{seed}", "runs_dir": args.runs_dir,
+                                        "seed": seed, **extra})
             t0 = time.time()
             run = train(cfg, resume=True)
             rows.append({"model": kind, "seed": seed, **figures(run, cfg, teacher.seed),
@@ -85,7 +96,7 @@ def main() -> None:
         first = args.seeds[0]
         for kind, run in (("teacher (stack)", teacher.run_dir),
                           ("MiniLM alone", Path(args.runs_dir) / f"distill-alone-s{first}"),
-                          ("student", Path(args.runs_dir) / f"distill-student-s{first}")):
+                          ("student", Path(args.runs_dir) / f"distill-{student_name}-s{first}")):
             out.loc[out["model"] == kind, "predict texts/s"] = round(speed(run, texts), 1)
     summary = out.groupby("model", sort=False)[["val@0.5", "val cross-fitted"]].agg(["mean", "std"]).round(4)
     print(out.round(4).to_string(index=False))
