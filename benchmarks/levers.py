@@ -10,7 +10,7 @@ trains --frozen-epochs epochs and its figure counts the feature pass (with an em
   freeze6 / bf16+freeze6   embeddings and the lowest 6 of 12 layers frozen (no gradient below layer 7)
   bf16 batch 32       twice the batch, still grouped by length
   frozen encoder      freeze_layers: -1, bf16: pooled features once, then only the head trains
-  fp32 fresh pages    fp32 without emotionlib.train.reuse_freed_memory (large freed blocks back to the kernel)
+  fp32 reused memory  fp32 with glibc keeping freed large blocks for reuse (reuse_freed_memory), not fresh pages
   hf_trainer fp32 / bf16   transformers' Trainer, same model, data, batch, learning rate and schedule, with
                       train_sampling_strategy="group_by_length" (the fair peer of a loop that groups);
                       "hf_trainer fp32 reused memory" with reuse_freed_memory set in its process too
@@ -28,6 +28,7 @@ trains --frozen-epochs epochs and its figure counts the feature pass (with an em
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import resource
@@ -50,8 +51,8 @@ VARIANTS = {
     "bf16+freeze6": {"mixed_precision": "bf16", "freeze_layers": 6},
     "bf16 batch 32": {"mixed_precision": "bf16", "batch_size": 32},
     "frozen encoder (bf16)": {"mixed_precision": "bf16", "freeze_layers": -1, "learning_rate": 1e-3},
-    # emotionlib.train lets glibc reuse freed large blocks (reuse_freed_memory); without it, and the Trainer with it
-    "fp32 fresh pages": {"reuse_memory": False},
+    # glibc keeps freed large blocks for reuse (reuse_freed_memory below), for our loop and for the Trainer
+    "fp32 reused memory": {"reuse_memory": True},
     "hf_trainer fp32": {"trainer": True},
     "hf_trainer fp32 reused memory": {"trainer": True, "reuse_memory": True},
     "hf_trainer bf16": {"trainer": True, "mixed_precision": "bf16"},
@@ -61,6 +62,21 @@ VARIANTS = {
     "freeze6+compile": {"freeze_layers": 6, "torch_compile": True},
     "hf_trainer compile": {"trainer": True, "torch_compile": True},
 }
+
+
+def reuse_freed_memory(largest: int = 1 << 30) -> bool:
+    """Let the C library keep freed blocks up to `largest` bytes for reuse instead of handing them back to the kernel.
+    Every training step frees and makes again the same large tensors (MiniLM's 47 MB word-embedding gradient);
+    above glibc's own threshold (32 MB at most) each comes back as fresh pages that the kernel zeroes and faults in
+    on first touch, which made zeroing that gradient 3-4x slower than zeroing reused memory. Measured as a lever,
+    not kept in emotionlib: faster in a first epoch, not over a whole training (docs/speed.md). False (nothing
+    changed) where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+        return bool(libc.mallopt(m_mmap_threshold, largest) and libc.mallopt(m_trim_threshold, 2 * largest))
+    except (OSError, AttributeError):
+        return False
 
 
 def set_model(model: str, freeze: int) -> None:
@@ -189,13 +205,8 @@ def child(args) -> None:
     work = Path(tempfile.mkdtemp(prefix="emotionlib-levers-"))
     os.environ["EMOTIONLIB_CACHE"] = str(work / "cache")  # the frozen encoder computes its features afresh
     settings = json.loads(args.settings)
-    import emotionlib.train
-
-    reuse = settings.pop("reuse_memory", None)
-    if reuse is False:  # our loop as it was before reuse_freed_memory
-        emotionlib.train.reuse_freed_memory = lambda *a, **k: False
-    elif reuse:
-        emotionlib.train.reuse_freed_memory()
+    if settings.pop("reuse_memory", False):
+        reuse_freed_memory()
     if args.variant == "torch.compile":
         result = child_compile(args.lang, args.rows, work, args.compile_steps)
     elif settings.pop("trainer", False):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import json
 import logging
@@ -169,7 +168,6 @@ def train(cfg: Config, resume: bool = False, retrain: bool = False) -> Path:
     started = time.time()
     encoder_dir = check(cfg)  # fails here, before anything is written, with what to fix
     torch.set_num_threads(cfg.num_threads or threads_for_free_cores())
-    reuse_freed_memory()
     layout = RunLayout(cfg.run_dir)
     done = layout.train_summary.is_file()
     precision = resolve_precision(cfg.mixed_precision)  # what the run trains, records and predicts with
@@ -239,20 +237,6 @@ def threads_for_free_cores() -> int:
     if free < DEFAULT_THREADS:
         log.info(f"training on {free} thread(s): other work keeps {busy:.1f} of the {os.cpu_count()} cores busy")
     return min(DEFAULT_THREADS, free)
-
-
-def reuse_freed_memory(largest: int = 1 << 30) -> bool:
-    """Let the C library keep freed blocks up to `largest` bytes for reuse instead of handing them back to the kernel.
-    Every training step frees and makes again the same large tensors (MiniLM's 47 MB word-embedding gradient);
-    above glibc's own threshold (32 MB at most) each comes back as fresh pages that the kernel zeroes and faults in
-    on first touch, which made zeroing that gradient 3-4x slower than zeroing reused memory (docs/speed.md).
-    False (nothing changed) where the C library is not glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
-        return bool(libc.mallopt(m_mmap_threshold, largest) and libc.mallopt(m_trim_threshold, 2 * largest))
-    except (OSError, AttributeError):
-        return False
 
 
 def resolve_precision(wanted: str) -> str:

@@ -1,5 +1,6 @@
 """The arithmetic that benchmarks/ceiling.py bounds the machine with: FLOPs counted by torch, fitted per length."""
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,33 @@ def test_a_stack_members_set_names_its_fold_seed_and_group_or_takes_every_fold_s
     assert parse("own stack 44: 6 7", [42]) == ("own stack", [44], ["6", "7"])
     with pytest.raises(SystemExit, match="whole number"):
         parse("stack: 0 1", [42])
+
+
+MAPPED_BYTES = """
+import ctypes, importlib.util, sys, torch
+spec = importlib.util.spec_from_file_location("levers", sys.argv[2])
+levers = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(levers)
+libc = ctypes.CDLL("libc.so.6")
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc.mallinfo2.restype = Info
+if sys.argv[1] == "reuse":
+    assert levers.reuse_freed_memory()
+before = libc.mallinfo2().hblkhd
+g = torch.zeros(10 << 20)  # 40 MB, the size of MiniLM's word-embedding gradient
+print(libc.mallinfo2().hblkhd - before)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "confstr") or not os.confstr("CS_GNU_LIBC_VERSION"), reason="glibc only")
+def test_the_reused_memory_lever_serves_a_large_gradient_from_the_heap_not_fresh_pages():
+    """By default glibc maps a 40 MB block afresh (the kernel zeroes and faults in its pages); with the lever the
+    block comes from the heap the process keeps."""
+    import subprocess
+    import sys
+
+    path = str(ROOT / "benchmarks" / "levers.py")
+    mapped = {mode: int(subprocess.run([sys.executable, "-c", MAPPED_BYTES, mode, path], capture_output=True,
+                                       text=True, check=True).stdout) for mode in ("default", "reuse")}
+    assert mapped["default"] >= 40 << 20 and mapped["reuse"] == 0

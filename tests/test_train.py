@@ -492,27 +492,3 @@ def test_busy_cores_reads_proc_stat_and_counts_niced_work_as_free():
     busy = T.busy_cores(0.05)
     assert 0.0 <= busy <= (T.os.cpu_count() or 1) + 1e-6
 
-
-MAPPED_BYTES = """
-import ctypes, sys, torch
-from emotionlib.train import reuse_freed_memory
-libc = ctypes.CDLL("libc.so.6")
-class Info(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
-libc.mallinfo2.restype = Info
-if sys.argv[1] == "reuse":
-    assert reuse_freed_memory()
-before = libc.mallinfo2().hblkhd
-g = torch.zeros(10 << 20)  # 40 MB, the size of MiniLM's word-embedding gradient
-print(libc.mallinfo2().hblkhd - before)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
-                    reason="glibc's allocator only")
-def test_a_large_gradient_comes_from_memory_the_process_keeps_not_fresh_pages_from_the_kernel():
-    """Without reuse_freed_memory glibc maps a 40 MB block afresh (the kernel zeroes and faults in its pages at every
-    training step); with it the block comes from the heap the process keeps."""
-    mapped = {mode: int(subprocess.run([sys.executable, "-c", MAPPED_BYTES, mode], capture_output=True, text=True,
-                                       check=True).stdout) for mode in ("default", "reuse")}
-    assert mapped["default"] >= 40 << 20 and mapped["reuse"] == 0
