@@ -30,6 +30,7 @@ def encoder_fingerprint(encoder_dir: Path, pooling: str, max_length: int, precis
 
 
 CHUNK = 4096  # texts per cache shard written during a pass: what an interruption can lose
+FIRST_CHUNK = 256  # a short first shard, so that a long pass states the time it will take within seconds
 
 
 def _digest(text: str) -> bytes:
@@ -67,8 +68,8 @@ def cached_pass(encode, tokenizer, texts: Sequence[str], width: int, max_length:
                 cache_dir: Path | None, progress: bool = True, desc: str = "features") -> torch.Tensor:
     """(n, width) float32 features of `texts` by `encode` (a Forward), each text encoded once: texts already in
     the cache under `cache_dir` are read from it, and the others are encoded shortest first in chunks of CHUNK
-    texts, each chunk written to the cache as soon as it is done, so an interrupted pass resumes where it
-    stopped."""
+    texts (the first of FIRST_CHUNK, after which the time left is logged), each chunk written to the cache as soon
+    as it is done, so an interrupted pass resumes where it stopped."""
     from tqdm.auto import tqdm
 
     texts = list(texts)
@@ -80,8 +81,10 @@ def cached_pass(encode, tokenizer, texts: Sequence[str], width: int, max_length:
         log.info(f"{desc}: {len(todo)} of {len(texts)} texts to encode, {len(texts) - len(todo)} from the cache")
     started, chars, done_chars = time.time(), sum(len(texts[i]) for i in todo), 0
     with tqdm(total=len(todo), desc=desc, disable=not progress or not todo, dynamic_ncols=True) as bar:
-        for start in range(0, len(todo), CHUNK):
-            part = todo[start:start + CHUNK]
+        first = min(FIRST_CHUNK, CHUNK)
+        stops = [first, *range(first + CHUNK, len(todo) + CHUNK, CHUNK)] if todo else []
+        for start, stop in zip([0, *stops], stops):
+            part = todo[start:stop]
             new = torch.from_numpy(batched_proba(encode, tokenizer, [texts[i] for i in part], width, max_length,
                                                  batch_size))
             if cache is None:
@@ -90,7 +93,7 @@ def cached_pass(encode, tokenizer, texts: Sequence[str], width: int, max_length:
                 cache.add([digests[i] for i in part], new)
             bar.update(len(part))
             done_chars += sum(len(texts[i]) for i in part)
-            if progress and start + CHUNK < len(todo):  # a line a chunk, for the terminal of a long pass
+            if progress and stop < len(todo):  # a line a chunk, for the terminal of a long pass
                 elapsed = time.time() - started
                 # shortest texts come first, so the time left is scaled by the characters left, not the texts
                 left = elapsed * (chars - done_chars) / max(done_chars, 1)

@@ -85,3 +85,17 @@ def test_an_interrupted_pass_keeps_its_finished_chunks_and_resumes(tiny, tmp_pat
     resumed = layered(texts, tmp_path, progress=False)
     assert len(calls) == 3 + 3  # the 13 texts left, in chunks of 5
     assert np.allclose(resumed, whole, atol=1e-5)
+
+
+def test_a_long_pass_states_the_time_it_will_take_after_a_short_first_chunk(tiny, monkeypatch, caplog):
+    from emotionlib import features as F
+
+    _, _, folder = tiny
+    monkeypatch.setattr(F, "CHUNK", 5)
+    monkeypatch.setattr(F, "FIRST_CHUNK", 2)
+    texts = [f"text {i} " + "word " * i for i in range(12)]
+    with caplog.at_level("INFO", logger="emotionlib"):
+        out = F.LayerFeatures(folder, [-1], 32)(texts, None, progress=True)
+    lines = [r.getMessage() for r in caplog.records if "texts encoded" in r.getMessage()]
+    assert out.shape[0] == 12 and len(lines) == 2  # chunks of 2, 5 and 5: a line after each but the last
+    assert lines[0].startswith("features: 2 of 12 texts encoded") and "min left" in lines[0]
