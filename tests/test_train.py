@@ -491,4 +491,3 @@ def test_busy_cores_reads_proc_stat_and_counts_niced_work_as_free():
 
     busy = T.busy_cores(0.05)
     assert 0.0 <= busy <= (T.os.cpu_count() or 1) + 1e-6
-
