@@ -5,6 +5,9 @@ validation part exactly as `langstack` combines them, one line a (set, seed).
 
   python experiments/gemma_features/english_layers.py --runs runs/distill-alone-s42 runs/distill-alone-s43 \\
       runs/distill-alone-s44 --sets 16,24 24 12,24 8,16,24 --out experiments/gemma_features/english_layers.csv
+
+With --add-model (and --add-layers), a second encoder's mean-pooled layers are put beside every set as well (its
+own prompt, if it has one): does a second encoder's view add to EmbeddingGemma's?
 """
 from __future__ import annotations
 
@@ -24,11 +27,13 @@ def main() -> None:
     p.add_argument("--runs", nargs="+", type=Path, required=True, help="MiniLM runs, one a seed (same split)")
     p.add_argument("--layers", nargs="+", type=int, default=[4, 8, 12, 14, 16, 18, 20, 22, 24])
     p.add_argument("--sets", nargs="+", required=True, help="layer sets, each comma-separated, e.g. 16,24")
+    p.add_argument("--add-model", default="", help="a second encoder whose features join every set, e.g. mpnet")
+    p.add_argument("--add-layers", nargs="+", type=int, default=[-1])
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     from emotionlib import data as D
     from emotionlib.combine import langstack as L
-    from emotionlib.encoders import gemma
+    from emotionlib.encoders import gemma, prompt_for, resolve_encoder
     from emotionlib.features import LayerFeatures
     from emotionlib.metrics import scores
     from emotionlib.run_config import read_config
@@ -45,6 +50,15 @@ def main() -> None:
     width = x.shape[1] // len(args.layers)
     cols = lambda layers: np.concatenate([np.arange(width) + width * args.layers.index(i) for i in layers])  # noqa
     x_tr, x_va = x[:len(tr)], x[len(tr):]
+    if args.add_model:
+        extra = LayerFeatures(resolve_encoder(args.add_model), args.add_layers, cfg.max_length,
+                              prompt=prompt_for(args.add_model))(tr.texts + va.texts, D.cache_dir() / "features", 32)
+        x_tr, x_va = np.hstack([x_tr, extra[:len(tr)]]), np.hstack([x_va, extra[len(tr):]])
+        tail = np.arange(x.shape[1], x_tr.shape[1])
+        sets.update({f"{k}+{args.add_model}@{','.join(map(str, args.add_layers))}": v + ["extra"]
+                     for k, v in list(sets.items())})
+        cols = lambda layers, plain=cols: np.concatenate(  # noqa: E731
+            [plain([i for i in layers if i != "extra"])] + ([tail] if "extra" in layers else []))
     variants = {}
     for name, layers in sets.items():
         c = cols(layers)
