@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # each encoder at its profile's learning rate; --freeze picks how many lower layers the freezing variants freeze
 LEARNING_RATES = {"me5-small": 5e-5, "mpnet": 5e-5, "minilm": 1e-4}
-BASE = {"model": "me5-small", "learning_rate": 5e-5, "patience": 0}
+BASE = {"model": "me5-small", "learning_rate": 5e-5, "patience": 0, "freeze_word_embeddings": False}
 VARIANTS = {
     "fp32": {},
     "bf16": {"mixed_precision": "bf16"},
@@ -54,6 +54,9 @@ VARIANTS = {
     # glibc keeps freed large blocks for reuse (reuse_freed_memory below), for our loop and for the Trainer
     "fp32 reused memory": {"reuse_memory": True},
     "hf_trainer fp32": {"trainer": True},
+    # the token embedding table kept as pretrained (no 47 MB gradient a step for MiniLM), in both loops
+    "frozen word embeddings": {"freeze_word_embeddings": True},
+    "hf_trainer frozen word embeddings": {"trainer": True, "freeze_word_embeddings": True},
     "hf_trainer fp32 reused memory": {"trainer": True, "reuse_memory": True},
     "hf_trainer bf16": {"trainer": True, "mixed_precision": "bf16"},
     # torch.compile as the config option (regional, dynamic shapes) and as the Trainer's own torch_compile=True;
@@ -135,11 +138,13 @@ def make_trainer(settings: dict, lang: str, rows: int, work: Path, epochs: int =
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     from bench import _TrainerModel
-    from emotionlib.model import build_classifier
+    from emotionlib.model import build_classifier, freeze_lower
 
     cfg, tr, folder, tok = train_part(lang, rows, work)
     torch.manual_seed(cfg.seed)
-    model = _TrainerModel(build_classifier(folder, tr.labels, "linear"))
+    classifier = build_classifier(folder, tr.labels, "linear")
+    freeze_lower(classifier, settings.get("freeze_layers", 0), settings.get("freeze_word_embeddings", False))
+    model = _TrainerModel(classifier)
     enc = tok(tr.texts, truncation=True, max_length=cfg.max_length)
     ds = [{"input_ids": i, "attention_mask": a, "labels": y.astype(np.float32)}
           for i, a, y in zip(enc["input_ids"], enc["attention_mask"], tr.y)]

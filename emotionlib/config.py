@@ -125,6 +125,8 @@ class Config:
                             (lambda v, c: v >= -1, "must be -1 (the whole encoder), 0 (none) or a number of layers"),
                             (lambda v, c: not (v == -1 and c.head != "linear"),
                              "the frozen-encoder mode (-1) trains the seed's linear head: set head=linear"))
+    freeze_word_embeddings: bool = _f(False, "keep the encoder's token embedding table as pretrained (no gradient "
+                                             "or optimiser state for it: half of MiniLM's weights)")
     max_length: int = _f(128, "tokens per text, the special tokens included",
                          AT_LEAST_1,
                          (lambda v, c: v >= MIN_LENGTH,

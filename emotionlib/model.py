@@ -103,10 +103,15 @@ class AutoHeadClassifier(nn.Module):
         return (out.logits, out.attentions) if output_attentions else out.logits
 
 
-def freeze_lower(model: nn.Module, layers: int) -> int:
+def freeze_lower(model: nn.Module, layers: int, word_embeddings: bool = False) -> int:
     """Freeze the encoder's embeddings and its lowest `layers` layers (-1: the whole encoder), so that no
-    gradient is computed below the first trainable layer; returns the number of trainable parameters."""
+    gradient is computed below the first trainable layer, and with `word_embeddings` its token embedding table
+    alone; returns the number of trainable parameters."""
     encoder = getattr(model, "encoder", None)
+    if word_embeddings:
+        # the table is the largest single gradient (MiniLM: 47 MB, half its weights), written at every step for
+        # the few rows a batch uses
+        encoder.get_input_embeddings().requires_grad_(False)
     if encoder is not None and hasattr(encoder, "embed_tokens"):
         # a Gemma3 encoder: its 262,144-token embedding table (2/3 of EmbeddingGemma) always stays frozen; its
         # AdamW state alone would be 2.4 GB

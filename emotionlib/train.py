@@ -289,7 +289,7 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     torch.manual_seed(cfg.seed)
     classifier = build_classifier(encoder_dir, labels, cfg.head, pooling=cfg.pooling,
                                   languages=D.train_languages(cfg), head_per_language=cfg.head_per_language)
-    trainable = freeze_lower(classifier, cfg.freeze_layers)
+    trainable = freeze_lower(classifier, cfg.freeze_layers, cfg.freeze_word_embeddings)
     # a distilled student learns soft targets; the label weights below stay those of the gold labels
     fitted_ex = dataclasses.replace(train_ex, y=distill.targets(cfg, layout, train_parts, val_parts, train_ex)) \
         if cfg.teacher else train_ex

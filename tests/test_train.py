@@ -224,6 +224,24 @@ def test_freezing_lower_layers_keeps_them_and_trains_the_rest(tmp_path):
     assert not (tmp_path / "f9").exists()  # refused before the first write
 
 
+def test_frozen_word_embeddings_keep_the_token_table_alone(tmp_path):
+    from safetensors.torch import load_file
+
+    from emotionlib.model import build_classifier
+    from emotionlib.encoders import resolve_encoder
+    from emotionlib.train import train
+
+    run = train(load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "w", "freeze_word_embeddings": True,
+                                      "epochs": 1, "patience": 0}))
+    trained = load_file(run / "model" / "model.safetensors")
+    start = build_classifier(resolve_encoder("tiny-xlmr"), ["x"]).state_dict()
+    same = {k for k, v in start.items() if k in trained and torch.equal(v, trained[k])}
+    assert {k for k in same if k.endswith("weight")} == {k for k in start if k.endswith("word_embeddings.weight")}
+    table = next(v for k, v in start.items() if k.endswith("word_embeddings.weight"))
+    assert read_json(run / "provenance.json")["trainable_parameters"] == \
+        sum(v.numel() for v in trained.values()) - table.numel()
+
+
 def test_frozen_encoder_mode_trains_the_head_on_cached_features(tmp_path, monkeypatch):
     from emotionlib import data as D
     from emotionlib.model import load_model
