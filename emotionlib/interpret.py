@@ -50,10 +50,15 @@ def explain_lime(model, tokenizer, text: str, labels: Sequence[str], max_length:
     cols = [outputs.index(lab) for lab in labels]
 
     def classifier_fn(texts):
+        # LIME draws its word subsets independently, so a short text's perturbations repeat (at most 2^words are
+        # distinct): each distinct one is scored once
+        distinct = {t: i for i, t in enumerate(dict.fromkeys(texts))}
+        back = np.fromiter((distinct[t] for t in texts), int, len(texts))
         if forward is not None:
-            p = batched_proba(forward, tokenizer, texts, len(outputs), max_length, batch_size)
+            p = batched_proba(forward, tokenizer, list(distinct), len(outputs), max_length, batch_size)
         else:
-            p = predict_proba(model, tokenizer, texts, max_length, batch_size, langs=[lang] * len(texts))
+            p = predict_proba(model, tokenizer, list(distinct), max_length, batch_size, langs=[lang] * len(distinct))
+        p = p[back]
         if p.shape[1] != len(outputs):
             raise ValueError(f"the model has {p.shape[1]} outputs, {len(outputs)} labels named: give model_labels, "
                              "the model's labels in output order, when explaining some of them")

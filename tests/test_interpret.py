@@ -111,3 +111,34 @@ def test_lime_through_the_onnx_graph_gives_the_same_seeded_explanation(loaded, s
     b, _ = explain_lime(model, tok, SENTENCE, meta["labels"], num_samples=200, seed=5, forward=forward)
     for lab in meta["labels"]:
         assert np.allclose([v for _, v in a[lab]], [dict(b[lab]).get(w, 0) for w, _ in a[lab]], atol=1e-3)
+
+
+def test_lime_scores_each_distinct_perturbation_once_and_explains_as_scoring_them_all(loaded, monkeypatch):
+    from lime.lime_text import LimeTextExplainer
+
+    import emotionlib.interpret as I
+    from emotionlib.predict import predict_proba
+
+    model, tok, meta = loaded
+    seen = []
+
+    def counting(m, t, texts, *args, **kwargs):
+        seen.extend(texts)
+        return predict_proba(m, t, texts, *args, **kwargs)
+
+    monkeypatch.setattr(I, "predict_proba", counting)
+    short = "so happy today"  # 3 words: at most 8 distinct perturbations
+    got, _ = explain_lime(model, tok, short, meta["labels"], num_samples=300, seed=11)
+    assert len(seen) == len(set(seen)) <= 8 + 1  # the text itself, then LIME's subsets
+
+    def every_one(texts):  # the plain classifier: every perturbation scored, repeats included
+        p = predict_proba(model, tok, list(texts), 128, 128)
+        return np.stack([1 - p, p], axis=2).reshape(len(texts), -1)
+
+    names = [n for lab in meta["labels"] for n in (f"not {lab}", lab)]
+    exp = LimeTextExplainer(class_names=names, split_expression=I.LIME_SPLIT, random_state=11).explain_instance(
+        short, every_one, labels=[2 * j + 1 for j in range(len(meta["labels"]))], num_features=10, num_samples=300)
+    for j, lab in enumerate(meta["labels"]):
+        want = exp.as_list(label=2 * j + 1)
+        assert [w for w, _ in got[lab]] == [w for w, _ in want]
+        assert np.allclose([v for _, v in got[lab]], [v for _, v in want], atol=1e-5)
