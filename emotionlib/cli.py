@@ -1,5 +1,5 @@
 """`python -m emotionlib <command>`: data, train, predict, export, evaluate, interpret, baseline, report, ensemble,
-sweep, distill."""
+sweep, distill, kfold."""
 from __future__ import annotations
 
 import argparse
@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", default=None, help="a trained run folder (a stack, an ensemble or one network on the "
                                                    "same split) or profile:<name> (default: the profile's)")
     p.add_argument("--student", default=None, help="the student's encoder, e.g. minilm (default: the profile's)")
+
+    p = sub.add_parser("kfold", help="k-fold estimate over the training part: one run a fold, each scored on the "
+                                     "fold it did not train on; resumable; prints the estimate's folder")
+    _add_config(p)
+    p.add_argument("--folds", type=int, default=5, help="folds of the training part (default 5)")
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"), default=None,
+                   help="compare two finished estimates fold by fold (B minus A) instead of training")
 
     _add_model_commands(sub)
     _add_pipeline_commands(sub)
@@ -194,6 +201,26 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_kfold(args) -> int:
+    from emotionlib import kfold
+
+    if args.compare:
+        d = kfold.compare(*args.compare)
+        print(f"B minus A, macro-F1 at 0.5 on held-out folds ({d['n_heldout']} texts):\n"
+              f"  per fold: {' '.join(f'{x:+.4f}' for x in d['fold_diff'])}  mean {d['mean_diff']:+.4f} "
+              f"(sd {d['sd_diff']:.4f})\n  pooled: A {d['pooled_a']:.4f}  B {d['pooled_b']:.4f}  "
+              f"difference {d['pooled_diff']:+.4f}"
+              + ("  95% paired bootstrap [{:+.4f}, {:+.4f}]".format(*d["pooled_diff_ci95"])
+                 if "pooled_diff_ci95" in d else ""))
+        return 0
+    root = kfold.estimate(_config(args), args.folds)
+    s, _ = kfold.read_estimate(root)
+    print(f"per fold: {' '.join(f'{x:.4f}' for x in s['fold_macro_f1'])}  mean {s['mean_macro_f1']:.4f} "
+          f"(sd {s['sd_macro_f1']:.4f}); pooled over {s['n_heldout']} held-out texts {s['pooled_macro_f1']:.4f}")
+    print(root)
+    return 0
+
+
 def cmd_distill(args) -> int:
     from emotionlib.config import ConfigError
     from emotionlib.train import train
@@ -323,4 +350,4 @@ def cmd_clean(args) -> int:
 COMMANDS = {"clean": cmd_clean, "install": cmd_install, "data": cmd_data, "train": cmd_train, "predict": cmd_predict, "export": cmd_export,
             "evaluate": cmd_evaluate, "interpret": cmd_interpret, "baseline": cmd_baseline, "run": cmd_run,
             "report": cmd_run, "profiles": cmd_profiles, "ensemble": cmd_ensemble, "sweep": cmd_sweep,
-            "distill": cmd_distill}
+            "distill": cmd_distill, "kfold": cmd_kfold}

@@ -54,8 +54,8 @@ AT_LEAST_0 = (lambda v, c: v >= 0, "must be >= 0")
 # what a stack's further runs may not change: they share this run's data, split and labels, and have no stack
 MEMBER_FIXED = ("run_id", "runs_dir", "data_dir", "train_csv", "dev_csv", "test_csv", "data_name", "labels",
                 "ignore_columns", "languages", "eval_languages", "holdout_languages", "multilingual", "max_train_rows",
-                "val_fraction", "split_seed", "stack", "stack_runs", "stack_folds", "stack_min_val", "feature_layers",
-                "feature_model", "teacher", "distill_weight", "distill_folds")
+                "val_fraction", "split_seed", "cv_folds", "cv_fold", "stack", "stack_runs", "stack_folds",
+                "stack_min_val", "feature_layers", "feature_model", "teacher", "distill_weight", "distill_folds")
 
 
 class ConfigError(ValueError):
@@ -102,6 +102,13 @@ class Config:
                              (lambda v, c: 0 < v < 1, "must lie strictly between 0 and 1"))
     split_seed: int = _f(42, "the split's own seed: runs of several seeds share one validation part",
                          (lambda v, c: 0 <= v <= INT_LIMIT, f"must be from 0 to {INT_LIMIT}"))
+    cv_folds: int = _f(0, "k-fold estimates over the training part (`python -m emotionlib kfold`): the training "
+                          "part split into this many folds (multi-label stratified, split_seed), fold cv_fold held out "
+                          "of training; 0: off (the whole training part trains)",
+                       (lambda v, c: v == 0 or 2 <= v <= 20, "0 (off) or from 2 to 20 folds"))
+    cv_fold: int = _f(0, "with cv_folds: the fold of the training part held out of training (0 to cv_folds - 1)",
+                      (lambda v, c: 0 <= v < max(c.cv_folds, 1), "must be from 0 to cv_folds - 1 (0 when cv_folds "
+                                                                 "is 0)"))
     # --- model: the encoder and the head on it ------------------------------------------------------------------------
     model: str = _f("xlm-roberta-base", "the encoder: xlm-roberta-base, minilm, mpnet, me5-small, embeddinggemma, "
                                         "tiny-xlmr, tiny-gemma, a folder or a Hugging Face id")

@@ -462,14 +462,39 @@ def prepare_data(cfg, layout: RunLayout | None = None) -> dict:
     return record
 
 
+def cv_split(part: LangSplit, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fold `fold` of `folds` over a training part (seeded multi-label stratified k-fold): the indices of `part`
+    kept for training, and those held out."""
+    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+    if len(part) < folds:
+        raise DataError(f"{part.path}: a training part of {len(part)} rows cannot be split into {folds} folds")
+    keep, held = list(MultilabelStratifiedKFold(folds, shuffle=True, random_state=seed).split(
+        np.zeros(len(part)), part.y))[fold]
+    return np.sort(keep), np.sort(held)
+
+
 def training_parts(cfg, layout: RunLayout | None = None) -> tuple[list[LangSplit], list[LangSplit]]:
-    """The train and validation parts recorded in the run's split.json (read from `layout`, never rewritten)."""
+    """The train and validation parts recorded in the run's split.json (read from `layout`, never rewritten);
+    with cv_folds, the training part without its held-out fold."""
+    train_parts, val_parts, _ = _parts(cfg, layout)
+    return train_parts, val_parts
+
+
+def heldout_parts(cfg, layout: RunLayout | None = None) -> list[LangSplit]:
+    """A k-fold run's held-out fold of each language's training part: the rows it trains without."""
+    if not cfg.cv_folds:
+        raise ValueError(f"{cfg.run_dir}: not a k-fold run (cv_folds is 0), so no training rows are held out")
+    return _parts(cfg, layout)[2]
+
+
+def _parts(cfg, layout: RunLayout | None) -> tuple[list[LangSplit], list[LangSplit], list[LangSplit]]:
     layout = layout or RunLayout(cfg.run_dir)
     if not layout.split.is_file():
         raise FileNotFoundError(f"{layout.split}: this run has no split yet (run the data step first)")
     record = read_json(layout.split)
     source = source_for(cfg)
-    train_parts, val_parts = [], []
+    train_parts, val_parts, held_parts = [], [], []
     for lang, info in record["languages"].items():
         full = source.load("train", lang)
         if cfg.own_data and record["checksums"].get(str(full.path)) != sha256_of(full.path):
@@ -479,11 +504,15 @@ def training_parts(cfg, layout: RunLayout | None = None) -> tuple[list[LangSplit
         train_idx = [i for i, rid in enumerate(full.ids) if rid not in val_ids]
         if cfg.max_train_rows:
             train_idx = train_idx[: cfg.max_train_rows]
+        if cfg.cv_folds:  # the folds are drawn within the training part: the validation part stays every run's
+            keep, held = cv_split(full.subset(train_idx), cfg.cv_folds, cfg.cv_fold, cfg.split_seed)
+            held_parts.append(full.subset([train_idx[i] for i in held]))
+            train_idx = [train_idx[i] for i in keep]
         train_parts.append(full.subset(train_idx))
         val = full.subset([i for i, rid in enumerate(full.ids) if rid in val_ids])
         val.split = "val"
         val_parts.append(val)
-    return train_parts, val_parts
+    return train_parts, val_parts, held_parts
 
 
 # --- summary -------------------------------------------------------------------------------------------
