@@ -79,6 +79,10 @@ def test_pooled_figure_scores_every_held_out_text_once_and_compare_pairs_folds(t
     assert d["pooled_diff"] == pytest.approx(1.0 - s["pooled_macro_f1"])
     lo, hi = d["pooled_diff_ci95"]
     assert lo <= d["pooled_diff"] <= hi
+    shown = run_cli("kfold", "--compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert shown.returncode == 0, shown.stderr
+    assert "per fold: +" in shown.stdout and "pooled over" not in shown.stdout
+    assert f"difference {d['pooled_diff']:+.4f}" in shown.stdout and "95% paired bootstrap [" in shown.stdout
     other = [dict(r, ids=[i + "x" for i in r["ids"]]) for r in b]
     write_estimate(tmp_path / "c", other)
     with pytest.raises(ValueError, match="hold out different rows"):
