@@ -85,7 +85,7 @@ system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when ru
 	fi
 
 test: $(STAMP) ## the test suite, including the notebooks under nbval and a smoke `make report`
-	$(if $(filter 1,$(TEST_JOBS)),,OMP_NUM_THREADS=1) $(PY) -m pytest tests -q -n $(TEST_JOBS) --dist loadfile
+	$(if $(filter 1,$(TEST_JOBS)),,OMP_NUM_THREADS=1) $(PY) -m pytest tests -q -n $(TEST_JOBS) --dist loadfile --durations=25
 	PYTHONPATH=tests $(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider -p nbval_fresh
 
 test-fast: $(STAMP) ## the unit tests only (no notebooks, no report)
