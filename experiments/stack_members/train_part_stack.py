@@ -8,8 +8,12 @@ validation and dev the network member is the mean of the fold models (a cross-fi
 fitted on the whole training part. The row "validation, cross-fitted" fits the same members' combination on the
 validation part as `langstack` does, for comparison.
 
-  python experiments/stack_members/train_part_stack.py --kfold runs/kfold-mpnet-f6 \\
-      --feature-model embeddinggemma --feature-layers 16 -1 --out experiments/stack_members/train_part_stack.csv
+  python experiments/stack_members/train_part_stack.py --kfold runs/kfold-mpnet-f6 runs/kfold-minilm \\
+      --sets "0" "features_lr" "0 features_lr tfidf_lr" "0 1 features_lr tfidf_lr" --out <csv>
+
+A set names k-fold estimates by their index in --kfold (each a network member; all must hold out the same rows),
+and the members features_lr (EmbeddingGemma's layers 16 and 24 unless --feature-model/--feature-layers say
+otherwise) and tfidf_lr.
 """
 from __future__ import annotations
 
@@ -76,7 +80,8 @@ def refit_members(tr, sets: dict, folds: list[list[str]], feats: dict, seed: int
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--kfold", type=Path, required=True, help="a finished k-fold estimate of the network member")
+    p.add_argument("--kfold", type=Path, nargs="+", required=True, help="finished k-fold estimates (network members)")
+    p.add_argument("--sets", nargs="+", default=["0", "features_lr", "0 features_lr tfidf_lr"])
     p.add_argument("--feature-model", default="embeddinggemma")
     p.add_argument("--feature-layers", nargs="+", type=int, default=[16, -1])
     p.add_argument("--out", type=Path)
@@ -90,7 +95,7 @@ def main() -> None:
     from emotionlib.run_config import read_config
     from emotionlib.runs import RunLayout
 
-    first = args.kfold / "fold-0"
+    first = args.kfold[0] / "fold-0"
     cfg = read_config(first).replace(cv_folds=0, cv_fold=0)
     (tr,), (va,) = D.training_parts(cfg, RunLayout(first))
     dev = D.source_for(cfg).load("dev", "eng")
@@ -100,21 +105,25 @@ def main() -> None:
                        prompt=prompt_for(args.feature_model))
     texts = list(dict.fromkeys(tr.texts + va.texts + dev.texts))
     feats = dict(zip(texts, lf(texts, D.cache_dir() / "features", 32)))
-    members = {"network": network_member(args.kfold, tr, sets, labels)}
-    members |= refit_members(tr, sets, fold_ids(args.kfold), feats, cfg.seed)
+    folds = fold_ids(args.kfold[0])
+    if any(fold_ids(k) != folds for k in args.kfold):
+        raise SystemExit(f"--kfold: {' '.join(map(str, args.kfold))} do not hold out the same rows")
+    members = {str(i): network_member(k, tr, sets, labels) for i, k in enumerate(args.kfold)}
+    members |= refit_members(tr, sets, folds, feats, cfg.seed)
     gold = {"train": tr.y, "val": va.y, "dev": dev.y}
     rows = []
-    for wanted in (["network"], ["features_lr"], ["network", "features_lr", L.BASELINE]):
+    for wanted in (spec.split() for spec in args.sets):
         sub = {k: v for k, v in members.items() if k.split(" ")[0] in wanted}
         fit = L.combine({k: v["train"] for k, v in sub.items()}, tr.y)
-        row = {"members": " + ".join(wanted), "fitted_on": f"training part, out of fold ({len(tr.ids):,} rows)",
-               "weights": " ".join(f"{n}={w:.1f}" for n, w in zip(fit["names"], fit["weights"]))}
+        named = {"members": " + ".join(args.kfold[int(w)].name if w.isdigit() else w for w in wanted)}
+        row = named | {"fitted_on": f"training part, out of fold ({len(tr.ids):,} rows)",
+                       "weights": " ".join(f"{n}={w:.1f}" for n, w in zip(fit["names"], fit["weights"]))}
         for s in ("train", "val", "dev"):
             pred = decide(L.mix({k: v[s] for k, v in sub.items()}, fit), fit["thresholds"])
             row[s] = round(scores(gold[s], pred, labels)["macro_f1"], 4)
         rows.append(row)
         crossed = L.cross_fit({k: v["val"] for k, v in sub.items()}, va.y, 5, cfg.seed)
-        rows.append({"members": " + ".join(wanted), "fitted_on": "validation part, cross-fitted (5 folds)",
+        rows.append(named | {"fitted_on": "validation part, cross-fitted (5 folds)",
                      "val": round(scores(va.y, crossed, labels)["macro_f1"], 4)})
         print(rows[-2], rows[-1], flush=True)
     table = pd.DataFrame(rows)
