@@ -54,8 +54,8 @@ AT_LEAST_0 = (lambda v, c: v >= 0, "must be >= 0")
 # what a stack's further runs may not change: they share this run's data, split and labels, and have no stack
 MEMBER_FIXED = ("run_id", "runs_dir", "data_dir", "train_csv", "dev_csv", "test_csv", "data_name", "labels",
                 "ignore_columns", "languages", "eval_languages", "holdout_languages", "multilingual", "max_train_rows",
-                "val_fraction", "split_seed", "cv_folds", "cv_fold", "stack", "stack_runs", "stack_folds",
-                "stack_min_val", "feature_layers", "feature_model", "teacher", "distill_weight", "distill_folds")
+                "val_fraction", "split_seed", "cv_folds", "cv_fold", "stack", "stack_runs", "stack_network_folds",
+                "stack_folds", "stack_min_val", "feature_layers", "feature_model", "teacher", "distill_weight", "distill_folds")
 
 
 class ConfigError(ValueError):
@@ -237,6 +237,16 @@ class Config:
                                      (lambda v, c: all(_member_error(e) is None for e in v),
                                       "each entry space-separated key=value of config fields other than "
                                       + ", ".join(MEMBER_FIXED)))
+    stack_network_folds: int = _f(0, "the stack's network member: 0, this run's network; k >= 2, the mean of k "
+                                     "networks of this config, each trained on the training part without one of k "
+                                     "folds (a cross-fit ensemble, trained as `emotionlib kfold` trains them, under "
+                                     "runs/<run_id>/network-folds/)",
+                                  (lambda v, c: v == 0 or v >= 2, "must be 0 (this run's network) or at least 2"),
+                                  (lambda v, c: not v or "network" in c.stack, "the fold networks are the stack's "
+                                                                               "network member: put network in "
+                                                                               "`stack`"),
+                                  (lambda v, c: not v or c.multilingual == "joint", "the fold networks are joint "
+                                                                                    "ones: set multilingual: joint"))
     feature_model: str = _f("", "the encoder whose frozen layers the features_lr member reads (e.g. embeddinggemma, "
                                 "with its own classification prompt); empty: the run's model")
     feature_layers: tuple[int, ...] = _f((-1,), "the features_lr member's encoder layers, mean-pooled side by side (0 "
@@ -440,6 +450,17 @@ def member_configs(cfg: "Config") -> list[tuple[str, "Config"]]:
     return [(f"network-m{i}", cfg.replace(run_id=f"{cfg.run_id}-m{i}", stack=[], stack_runs=[],
                                           **member_overrides(entry)))
             for i, entry in enumerate(cfg.stack_runs, start=1)]
+
+
+STACK_FIELDS = ("stack", "stack_runs", "stack_network_folds", "feature_model", "feature_layers", "stack_folds",
+                "stack_min_val")
+
+
+def network_config(cfg: "Config") -> "Config":
+    """cfg's network alone: its stack's fields at their defaults (the config a stack's fold networks train with, the
+    same as `emotionlib kfold` of the profile without its stack)."""
+    defaults = {f.name: f.default for f in fields(Config) if f.name in STACK_FIELDS}
+    return cfg.replace(**defaults)
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:

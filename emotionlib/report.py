@@ -235,7 +235,18 @@ def stack_facts(r: RunResults) -> list[str]:
             "on the language's training part; the C, the member weights (a grid over the simplex in steps of "
             f"{st['weight_step']:g}) and the per-label thresholds are fitted on that language's validation part only "
             f"(a part under {st['min_val']} rows: equal weights, thresholds 0.5); validation figures are "
-            f"cross-fitted over {st['folds']} folds."]
+            f"cross-fitted over {st['folds']} folds." + fold_network_facts(st.get("network_folds"))]
+
+
+def fold_network_facts(folds: dict | None) -> str:
+    """The cross-fit ensemble behind a stack's network member, when it has one."""
+    if not folds:
+        return ""
+    k = len(folds["runs"])
+    return (f" The `network` member is a cross-fit ensemble: the mean of {k} networks of this run's config, each "
+            f"trained on the training part without one of {k} folds (`{folds['folder']}/`); scored on the fold each "
+            f"did not see, they reach a pooled macro-F1 of {folds['kfold_pooled_macro_f1']:.4f} at threshold 0.5 "
+            f"(folds {', '.join(f'{v:.4f}' for v in folds['kfold_fold_macro_f1'])}).")
 
 
 def stack_section(r: RunResults):

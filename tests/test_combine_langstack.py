@@ -269,3 +269,59 @@ def test_a_frozen_head_trains_on_the_stacks_own_feature_pass(tmp_path, monkeypat
     probs = predict_proba(model, tok, ex.texts, meta["max_length"])
     f1 = language_scores(ex.y, (probs >= 0.5).astype(int), ex.mask, ex.langs, ex.labels)["mean_macro_f1"]
     assert f1 == pytest.approx(read_json(run / "train_summary.json")["best_val_macro_f1"], abs=1e-6)
+
+
+def test_config_checks_the_cross_fit_network_member():
+    from emotionlib.config import network_config
+
+    cfg = load_config("smoke", {"run_id": "smoke", "stack": ["network", "tfidf_lr"], "stack_network_folds": 3,
+                                "feature_layers": [1, -1], "stack_min_val": 20})
+    net = network_config(cfg)
+    assert (net.stack, net.stack_network_folds, net.feature_layers, net.stack_min_val) == ((), 0, (-1,), 100)
+    assert (net.model, net.seed, net.learning_rate) == (cfg.model, cfg.seed, cfg.learning_rate)
+    for bad in ({"stack": ["network"], "stack_network_folds": 1}, {"stack": ["tfidf_lr"], "stack_network_folds": 3},
+                {"stack_network_folds": 2}, {"stack": ["network"], "stack_runs": ["stack_network_folds=2"]}):
+        with pytest.raises(ConfigError, match="stack_network_folds|stack_runs"):
+            load_config("smoke", bad)
+
+
+@pytest.mark.slow
+def test_a_cross_fit_ensemble_is_the_stacks_network_member(smoke_cfg):
+    """stack_network_folds=2: two networks of the run's config, each trained without one fold of the training part,
+    under the run's network-folds/; their mean is the network member when fitting and when predicting, nothing is
+    trained twice, and a changed fold network is refused by name."""
+    from emotionlib.model import load_model
+    from emotionlib.predict import predict_proba
+    from emotionlib.report import fold_network_facts
+    from emotionlib.train import train
+
+    cfg = smoke_cfg.replace(run_id="smoke-folds", languages=["arq"], max_train_rows=300,
+                            stack=["network", "tfidf_lr"], stack_network_folds=2, stack_min_val=20)
+    train(cfg)
+    table = L.fit_stack(cfg)
+    folds = cfg.run_dir / L.FOLDS_DIR
+    assert (folds / "kfold.json").is_file() and [p.name for p in sorted(folds.glob("fold-?"))] == ["fold-0", "fold-1"]
+    stack = read_json(RunLayout(cfg.run_dir).stack_meta)
+    info = stack["network_folds"]
+    assert info["runs"] == ["fold-0", "fold-1"] and len(info["weights_sha256"]) == 2 and stack["network_block"] is None
+    assert "mean of 2 networks" in fold_network_facts(info)
+    texts = ["I am so angry", "what a lovely day", "they scared me"]
+    by_fold = []
+    for i in range(2):
+        model, tok, meta = load_model(folds / f"fold-{i}" / "model")
+        by_fold.append(predict_proba(model, tok, texts, meta["max_length"]))
+    own, tok, meta = load_model(cfg.run_dir / "model")
+    clf = emotionlib.load(cfg.run_dir)
+    got = clf.model.member_proba(texts, "arq")["network"]
+    cols = [clf.labels.index(lab) for lab in stack["languages"]["arq"]["labels"]]
+    assert np.allclose(got, np.mean(by_fold, axis=0)[:, cols], atol=1e-5)
+    assert not np.allclose(got, predict_proba(own, tok, texts, meta["max_length"])[:, cols], atol=1e-3)
+    mtime = (folds / "fold-1" / "model" / "model.safetensors").stat().st_mtime
+    assert L.fit_stack(cfg).equals(table)  # current: nothing trained or fitted again
+    assert (folds / "fold-1" / "model" / "model.safetensors").stat().st_mtime == mtime
+    from safetensors.torch import load_file, save_file
+
+    path = folds / "fold-1" / "model" / "model.safetensors"
+    save_file({k: v + 1 for k, v in load_file(path).items()}, path)
+    with pytest.raises(ValueError, match="fold network is missing or its weights changed"):
+        emotionlib.load(cfg.run_dir).model.member_proba(texts, "arq")

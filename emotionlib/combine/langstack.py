@@ -8,6 +8,10 @@ part, scored on the held-out fold, so no row is scored by a combination fitted o
 `stack_min_val` validation rows gets equal weights (the features member at C=0.1) and threshold 0.5: too few rows
 to fit anything on.
 
+With `stack_network_folds` = k the network member is a cross-fit ensemble: the mean of k networks of the run's config,
+each trained on the training part without one of k folds (runs/<run_id>/network-folds/, as `emotionlib kfold` trains
+them, with their out-of-fold figure over the training part).
+
 Written under runs/<run_id>/stack/ (JSON and safetensors, no pickles); `classifier.load_run` loads it, and
 `evaluate`, `predict` and `emotionlib.load` then use it, with the language of the texts.
 """
@@ -25,7 +29,7 @@ import pandas as pd
 from emotionlib import baseline as B
 from emotionlib import data as D
 from emotionlib.combine.weights import BASELINE, Combined, best_f1_per_label, fit_weights
-from emotionlib.config import member_configs
+from emotionlib.config import member_configs, network_config
 from emotionlib.encoders import prompt_for, resolve_encoder
 from emotionlib.features import LayerFeatures, head_block
 from emotionlib.metrics import THRESHOLD_GRID, scores
@@ -37,6 +41,7 @@ from emotionlib.runs import (RunLayout, atomic_dir, provenance, read_json, recor
 log = logging.getLogger(__name__)
 
 MEMBERS = ("network", "features_lr", BASELINE)
+FOLDS_DIR = "network-folds"  # the cross-fit ensemble's runs, inside the stacked run's folder
 LR_CS = (0.003, 0.01, 0.03, 0.1)  # standardised features of ~1,000 dimensions want strong regularisation
 SMALL_C = 0.03  # the features member's C where a language's validation part is too small to choose it
 STEP = 0.1  # the grid step of the member weights
@@ -150,8 +155,11 @@ def fit_stack(cfg) -> pd.DataFrame | None:
     layout = RunLayout(cfg.run_dir)
     runs = train_runs(cfg)
     run_weights = {name: sha256_of(RunLayout(run).weights) for name, run in runs.items()}  # hashed once
+    fold_runs = train_fold_networks(cfg) if cfg.stack_network_folds else []
+    fold_weights = [sha256_of(RunLayout(run).weights) for run in fold_runs]
     inputs = step_inputs(layout, [layout.config, layout.split, layout.weights, layout.metadata])
     inputs |= {f"run {name}": sha for name, sha in run_weights.items()}
+    inputs |= {f"fold network {i}": sha for i, sha in enumerate(fold_weights)}
     if step_is_current(layout, "stack", inputs, [layout.stack_meta]):
         log.info(f"{layout.root}: the stack is up to date with the model and split; skipped")
         return stack_table(read_json(layout.stack_meta))
@@ -159,12 +167,14 @@ def fit_stack(cfg) -> pd.DataFrame | None:
     read_finished(layout.root)
     network, tokenizer, meta = load_model(layout.model)
     others = {name: load_member(layout.root, run, meta["labels"]) for name, run in runs.items()}
+    folds = [load_member(layout.root, run, meta["labels"]) for run in fold_runs]
     train_parts, val_parts = D.training_parts(cfg, layout)
     feature_model = cfg.feature_model or cfg.model
     feats = LayerFeatures(resolve_encoder(feature_model), cfg.feature_layers, cfg.max_length,
                           prompt=prompt_for(feature_model))
     # a frozen-encoder network reads the same features only when they come from its own encoder
-    block = head_block(cfg, feats.layers, feats.encoder.config.num_hidden_layers) if not cfg.feature_model else None
+    block = (head_block(cfg, feats.layers, feats.encoder.config.num_hidden_layers)
+             if not cfg.feature_model and not folds else None)
     texts = [t for p in train_parts + val_parts for t in p.texts]
     cached = {}
     if "features_lr" in cfg.stack or ("network" in cfg.stack and block is not None):
@@ -173,13 +183,15 @@ def fit_stack(cfg) -> pd.DataFrame | None:
     fits, saved = {}, {}
     for tr, va in zip(train_parts, val_parts):
         t0 = time.time()
-        fits[va.lang], saved[va.lang] = fit_language(cfg, tr, va, cached, network, tokenizer, meta, block, others)
+        fits[va.lang], saved[va.lang] = fit_language(cfg, tr, va, cached, network, tokenizer, meta, block, others,
+                                                     folds)
         log.info(f"stack {va.lang}: validation (cross-fitted) {fits[va.lang]['val_oof']:.3f}, weights "
                  f"{fits[va.lang]['weights']} [{time.time() - t0:.0f} s]")
     stack = {"kind": "language-stack", "members": list(cfg.stack) + list(runs), "encoder": feature_model,
              "feature_prompt": feats.prompt,
              "runs": {name: {"run_id": run.name, "weights_sha256": run_weights[name], "stack_runs_entry": entry}
                       for (name, run), entry in zip(runs.items(), cfg.stack_runs)},
+             "network_folds": fold_record(fold_runs, fold_weights),
              "encoder_fingerprint": feats.fingerprint, "feature_layers": feats.layers, "network_block": block,
              "max_length": cfg.max_length, "labels": list(meta["labels"]), "folds": cfg.stack_folds,
              "min_val": cfg.stack_min_val, "weight_step": STEP, "lr_cs": list(LR_CS), "languages": fits,
@@ -191,14 +203,17 @@ def fit_stack(cfg) -> pd.DataFrame | None:
 
 
 def language_probs(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, tokenizer, meta: dict,
-                   block: int | None, others: dict | None = None) -> tuple[dict, dict]:
-    """The validation probabilities of one language's members (`cfg.stack` and `others`), with what the fitted
-    ones save: the features member at each C, and the TF-IDF pipeline."""
+                   block: int | None, others: dict | None = None, folds: list | None = None) -> tuple[dict, dict]:
+    """The validation probabilities of one language's members (`cfg.stack` and `others`; the network member is the
+    mean of `folds` when given), with what the fitted ones save: the features member at each C, and the TF-IDF
+    pipeline."""
     x_tr = np.stack([cached[t] for t in tr.texts]) if cached else None
     x_va = np.stack([cached[t] for t in va.texts]) if cached else None
     cols = [meta["labels"].index(lab) for lab in va.labels]
     probs, saved = {}, {}
-    if "network" in cfg.stack:
+    if "network" in cfg.stack and folds:
+        probs["network"] = folds_proba(folds, va.texts, va.lang, cfg.eval_batch_size)[:, cols]
+    elif "network" in cfg.stack:
         probs["network"] = network_proba(network, tokenizer, meta, va.texts, x_va, block, va.lang,
                                          cfg.eval_batch_size)[:, cols]
     for name, (net, tok, m) in (others or {}).items():
@@ -216,10 +231,11 @@ def language_probs(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network,
 
 
 def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, tokenizer, meta: dict,
-                 block: int | None, others: dict | None = None) -> tuple[dict, dict]:
+                 block: int | None, others: dict | None = None, folds: list | None = None) -> tuple[dict, dict]:
     """One language: its members fitted on its training part, scored on its validation part, and combined
-    (`others`: the further runs' networks, name -> (network, tokenizer, metadata))."""
-    probs, saved = language_probs(cfg, tr, va, cached, network, tokenizer, meta, block, others)
+    (`others`: the further runs' networks, name -> (network, tokenizer, metadata); `folds`: the fold networks
+    whose mean is the network member)."""
+    probs, saved = language_probs(cfg, tr, va, cached, network, tokenizer, meta, block, others, folds)
     small = len(va) < cfg.stack_min_val
     fit = fixed(probs) if small else combine(probs, va.y)
     thresholds = np.full(len(va.labels), 0.5) if small else fit["thresholds"]
@@ -262,6 +278,34 @@ def train_runs(cfg) -> dict[str, Path]:
         log.info(f"stack member {name}: run {member.run_id}")
         runs[name] = Path(train(member, resume=True))
     return runs
+
+
+def train_fold_networks(cfg) -> list[Path]:
+    """The cross-fit ensemble's runs (config `stack_network_folds`), trained where missing or unfinished: the k-fold
+    estimate of this run's network config under runs/<run_id>/network-folds/."""
+    from emotionlib import kfold  # here, not at the top: loading a stacked run for prediction trains nothing
+
+    k = cfg.stack_network_folds
+    log.info(f"stack: the network member is the mean of {k} fold networks ({cfg.run_dir / FOLDS_DIR})")
+    root = kfold.estimate(network_config(cfg).replace(runs_dir=str(cfg.run_dir), run_id=FOLDS_DIR), k)
+    return [root / f"fold-{i}" for i in range(k)]
+
+
+def fold_record(fold_runs: list[Path], weights: list[str]) -> dict | None:
+    """What stack.json keeps of the fold networks: their folder, weights and out-of-fold figure."""
+    if not fold_runs:
+        return None
+    from emotionlib.kfold import SUMMARY
+
+    summary = read_json(fold_runs[0].parent / SUMMARY)
+    return {"folder": FOLDS_DIR, "runs": [run.name for run in fold_runs], "weights_sha256": weights,
+            "kfold_pooled_macro_f1": summary["pooled_macro_f1"], "kfold_fold_macro_f1": summary["fold_macro_f1"]}
+
+
+def folds_proba(folds: list, texts: Sequence[str], lang: str, batch_size: int = 64) -> np.ndarray:
+    """The cross-fit ensemble's probabilities (run label order): the mean of the fold networks'."""
+    return np.mean([network_proba(net, tok, m, texts, None, None, lang, batch_size) for net, tok, m in folds],
+                   axis=0).astype(np.float32)
 
 
 def load_member(run_dir: Path, member: Path, labels: list[str]):
@@ -322,6 +366,7 @@ class LanguageStack(Combined):
                              "was fitted with (its weights or tokenizer changed); fit the stack again")
         self._members: dict[str, dict] = {}
         self._runs: dict[str, tuple] = {}
+        self._folds: list[tuple] | None = None
         self.cache_root: Path | None = None  # set to cache the features of the texts it scores (evaluate does)
 
     def run_member(self, name: str):
@@ -336,6 +381,20 @@ class LanguageStack(Combined):
                                  "stack was fitted; fit the stack again")
             self._runs[name] = load_member(self.folder.parent, member, self.labels)
         return self._runs[name]
+
+    def fold_networks(self) -> list[tuple]:
+        """The cross-fit ensemble's networks (config `stack_network_folds`), loaded once; each one's weights must
+        be those the stack was fitted with."""
+        if self._folds is None:
+            info = self.stack["network_folds"]
+            root = self.folder.parent / info["folder"]
+            for name, sha in zip(info["runs"], info["weights_sha256"]):
+                weights = RunLayout(root / name).weights
+                if not weights.is_file() or sha256_of(weights) != sha:
+                    raise ValueError(f"{root / name}: the stack's fold network is missing or its weights changed "
+                                     "since the stack was fitted; fit the stack again")
+            self._folds = [load_member(self.folder.parent, root / name, self.labels) for name in info["runs"]]
+        return self._folds
 
     def language(self, lang: str | None) -> str | None:
         if lang is None and len(self.languages) == 1:
@@ -379,7 +438,9 @@ class LanguageStack(Combined):
         feats = self.features(texts, self.cache_root, batch_size, progress) if reads else None
         saved, out = self.members(lang), {}
         for name in names:
-            if name == "network":
+            if name == "network" and self.stack.get("network_folds"):
+                out[name] = folds_proba(self.fold_networks(), texts, lang, batch_size)[:, cols]
+            elif name == "network":
                 out[name] = network_proba(self.network, self.tokenizer, self.meta, texts, feats,
                                           self.stack["network_block"], lang, batch_size)[:, cols]
             elif name == "features_lr":
