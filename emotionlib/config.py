@@ -55,7 +55,8 @@ AT_LEAST_0 = (lambda v, c: v >= 0, "must be >= 0")
 MEMBER_FIXED = ("run_id", "runs_dir", "data_dir", "train_csv", "dev_csv", "test_csv", "data_name", "labels",
                 "ignore_columns", "languages", "eval_languages", "holdout_languages", "multilingual", "max_train_rows",
                 "val_fraction", "split_seed", "cv_folds", "cv_fold", "stack", "stack_runs", "stack_network_folds",
-                "stack_folds", "stack_min_val", "feature_layers", "feature_model", "teacher", "distill_weight", "distill_folds")
+                "stack_folds", "stack_min_val", "feature_layers", "feature_model", "teacher", "distill_weight",
+                "distill_folds")
 
 
 class ConfigError(ValueError):

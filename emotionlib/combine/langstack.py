@@ -374,13 +374,18 @@ class LanguageStack(Combined):
         weights must be those the stack was fitted with."""
         if name not in self._runs:
             info = self.stack["runs"][name]
-            member = self.folder.parent.parent / info["run_id"]
-            weights = RunLayout(member).weights
-            if not weights.is_file() or sha256_of(weights) != info["weights_sha256"]:
-                raise ValueError(f"{member}: the stack's member {name} is missing or its weights changed since the "
-                                 "stack was fitted; fit the stack again")
-            self._runs[name] = load_member(self.folder.parent, member, self.labels)
+            self._runs[name] = self.load_checked(self.folder.parent.parent / info["run_id"], info["weights_sha256"],
+                                                 f"member {name}")
         return self._runs[name]
+
+    def load_checked(self, member: Path, sha: str, what: str):
+        """(network, tokenizer, metadata) of a run the stack uses, refused unless its weights are those the stack
+        was fitted with."""
+        weights = RunLayout(member).weights
+        if not weights.is_file() or sha256_of(weights) != sha:
+            raise ValueError(f"{member}: the stack's {what} is missing or its weights changed since the stack was "
+                             "fitted; fit the stack again")
+        return load_member(self.folder.parent, member, self.labels)
 
     def fold_networks(self) -> list[tuple]:
         """The cross-fit ensemble's networks (config `stack_network_folds`), loaded once; each one's weights must
@@ -388,12 +393,8 @@ class LanguageStack(Combined):
         if self._folds is None:
             info = self.stack["network_folds"]
             root = self.folder.parent / info["folder"]
-            for name, sha in zip(info["runs"], info["weights_sha256"]):
-                weights = RunLayout(root / name).weights
-                if not weights.is_file() or sha256_of(weights) != sha:
-                    raise ValueError(f"{root / name}: the stack's fold network is missing or its weights changed "
-                                     "since the stack was fitted; fit the stack again")
-            self._folds = [load_member(self.folder.parent, root / name, self.labels) for name in info["runs"]]
+            self._folds = [self.load_checked(root / name, sha, "fold network")
+                           for name, sha in zip(info["runs"], info["weights_sha256"])]
         return self._folds
 
     def language(self, lang: str | None) -> str | None:
