@@ -126,5 +126,5 @@ bench-levers: $(STAMP) ## me5-small training speed levers (bf16, frozen layers, 
 data-summary: $(STAMP) ## rows and label frequencies for every language
 	$(PY) -m emotionlib data summary
 
-clean: ## remove the runs, reports and bench output emotionlib made here (marked folders only; links never followed)
-	$(PYTHON_SYS) -c 'from emotionlib.runs import clean; [print("removed", p) for p in clean(".")]'
+clean: ## remove what emotionlib recorded writing under runs/, reports/ and bench/ here (files it did not write stay; links never followed)
+	$(PYTHON_SYS) -c 'from emotionlib.runs import clean; gone, kept = clean("."); [print("removed", p) for p in gone]; [print("kept", p, "-", why) for p, why in kept.items()]'

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
+import stat
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -15,7 +19,9 @@ from emotionlib.export import ensure_onnx
 from emotionlib.combine.langstack import LanguageStack
 from emotionlib.model import is_ensemble, load_model, load_tokenizer, read_finished, read_metadata
 from emotionlib.predict import OnnxForward, batched_proba, decide, torch_forward
-from emotionlib.runs import RunLayout, atomic_path, check_output_file, sha256_of
+from emotionlib import version
+from emotionlib.runs import (NotOurs, RunLayout, atomic_path, check_output_file, sha256_of, temporary_name,
+                             write_failure)
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -61,6 +67,9 @@ class Classifier:
     """
 
     def __init__(self, run_dir: str | Path, backend: str = "torch"):
+        if not isinstance(run_dir, (str, os.PathLike)) or isinstance(run_dir, bytes):
+            raise TypeError(f"run_dir must be a run folder's path, a str or a Path (got {type(run_dir).__name__} "
+                            f"{run_dir!r:.40})")
         if backend not in BACKENDS:
             raise ValueError(f"backend {backend!r}: must be one of {BACKENDS}")
         self.run_dir, self.backend = Path(run_dir), backend
@@ -79,9 +88,37 @@ class Classifier:
             self.model = None  # the network runs in onnxruntime
             self.meta, self.tokenizer = read_metadata(model_dir), load_tokenizer(model_dir)
             self._forward = OnnxForward(ensure_onnx(self.run_dir, int8=backend == "onnx-int8"))
-        self.labels: list[str] = list(self.meta["labels"])
-        self.thresholds = np.asarray(self.meta["thresholds"], dtype=float)
+        self._labels: tuple[str, ...] = tuple(self.meta["labels"])
+        self._thresholds = np.asarray(self.meta["thresholds"], dtype=float)
+        self._thresholds.flags.writeable = False
         self.max_length: int = self.meta["max_length"]
+
+    @property
+    def labels(self) -> list[str]:
+        """The run's labels, in the order of every probability column (the run's own: not settable)."""
+        return list(self._labels)
+
+    @labels.setter
+    def labels(self, value) -> None:
+        raise AttributeError("labels are the run's own (they name its output columns in order); they cannot be "
+                             "changed on a loaded classifier")
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """The per-label decision thresholds (tuned on validation); settable to numbers strictly between 0 and 1."""
+        return self._thresholds
+
+    @thresholds.setter
+    def thresholds(self, value) -> None:
+        try:
+            new = np.asarray(value, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"thresholds: {len(self._labels)} numbers, one per label, expected (got {value!r:.60})") from None
+        if len(new) != len(self._labels) or not np.all((new > 0) & (new < 1)):
+            raise ValueError(f"thresholds: {len(self._labels)} numbers strictly between 0 and 1, one per label "
+                             f"({', '.join(self._labels)}), expected (got {value!r:.80})")
+        new.flags.writeable = False
+        self._thresholds = new
 
     def __repr__(self) -> str:
         return f"Classifier({str(self.run_dir)!r}, backend={self.backend!r}, labels={self.labels})"
@@ -104,9 +141,15 @@ class Classifier:
 
     @staticmethod
     def check_texts(texts) -> list[str]:
-        """A string or a sequence of strings, as a list; anything else is one TypeError saying so."""
+        """A string or a sequence of strings (a list, a tuple, a numpy array or a pandas Series of them), as a
+        list; anything else (bytes included) is one TypeError saying so."""
         if isinstance(texts, str):
             return [texts]
+        if isinstance(texts, (bytes, bytearray)):
+            raise TypeError(f"texts must be a string or a list of strings (got {type(texts).__name__} "
+                            f"{bytes(texts)!r:.40}: decode it first, e.g. .decode('utf-8'))")
+        if hasattr(texts, "tolist") and getattr(texts, "ndim", 1) == 1:  # a numpy array or a pandas Series
+            texts = texts.tolist()
         if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
             bad = texts if not isinstance(texts, Sequence) else next(t for t in texts if not isinstance(t, str))
             raise TypeError(f"texts must be a string or a list of strings (got {type(bad).__name__} {bad!r:.40})")
@@ -150,37 +193,98 @@ class Classifier:
             raise ValueError(f"{output_csv}: --output equals --input; the input would be overwritten")
         self.check_language(lang)
         check_output_file(output_csv, "--output", is_prediction_file, data_folders())
+        check_record_path(output_csv)
+        existed = output_csv.exists()
         ids, texts = read_texts(input_csv)
         pred = decide(self.predict_proba(texts, batch_size, progress=True, lang=lang), self.thresholds_for(lang))
-        with atomic_path(output_csv) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(["id", *self.labels])
-            for rid, row in zip(ids, pred):
-                w.writerow([rid, *row.tolist()])
+        rows = [["id", *self.labels]] + [[rid, *row.tolist()] for rid, row in zip(ids, pred)]
+        write_predictions(output_csv, rows, existed, {"run": str(self.run_dir.resolve()), "backend": self.backend,
+                                                      "lang": lang, "input": str(input_csv.resolve())})
         return output_csv
 
 
-def is_prediction_file(path: Path) -> bool:
-    """Whether `path` is a submission file as predict_file writes it: a header `id,<labels>` and 0/1 cells only."""
+# --- prediction files: emotionlib's by its record, never by their shape ------------------------------------
+# A prediction file is emotionlib's when the record beside it, `<name>.emotionlib.json`, says emotionlib wrote it
+# and holds the sha256 of its bytes as they are now. A file that merely looks like one (an `id` column and 0/1
+# cells) is not; nor is one edited since: replacing either is refused.
+RECORD_SUFFIX = ".emotionlib.json"
+MAX_RECORD_BYTES = 64 << 10
+
+
+def record_path(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + RECORD_SUFFIX)
+
+
+def read_record(path: Path) -> dict | None:
+    """The record of prediction file `path`, or None (no record, a link, a large or foreign file)."""
+    rec = record_path(path)
     try:
-        if path.stat().st_size > 200 << 20:
-            return False
-        with open(path, encoding="utf-8", newline="") as f:
-            rows = csv.reader(f)
-            header = next(rows, [])
-            return (len(header) > 1 and header[0] == "id" and "text" not in header
-                    and all(len(r) == len(header) and set(r[1:]) <= {"0", "1"} for r in rows))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return False
+        st = os.lstat(rec)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_RECORD_BYTES:
+            return None
+        data = json.loads(rec.read_bytes())
+    except (OSError, ValueError):
+        return None
+    ok = (isinstance(data, dict) and data.get("made_by") == "emotionlib" and data.get("kind") == "predictions"
+          and data.get("file") == Path(path).name and isinstance(data.get("sha256"), str))
+    return data if ok else None
+
+
+def is_prediction_file(path: Path) -> bool:
+    """Whether emotionlib recorded writing `path` as it is now (its record beside it, with its sha256)."""
+    record = read_record(path)
+    return record is not None and Path(path).is_file() and sha256_of(path) == record["sha256"]
+
+
+def check_record_path(path: Path) -> None:
+    """The record's own path: absent, or emotionlib's record of this file (never a user's file of that name)."""
+    rec = record_path(path)
+    if (rec.exists() or rec.is_symlink()) and read_record(path) is None:
+        raise NotOurs(f"{rec}: exists and is not emotionlib's record of {Path(path).name}; nothing was written; give "
+                      "another --output, or move that file")
+
+
+def write_predictions(path: Path, rows: list[list], existed: bool, about: dict) -> None:
+    """Write the prediction file and its record. The output is checked again at the end: a file that appeared at
+    the path meanwhile (or one changed since the start) is never replaced; a new file is linked into place, which
+    fails rather than replace anything there."""
+    tmp = temporary_name(path)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerows(rows)
+        os.chmod(tmp, 0o666 & ~_umask())
+        digest = sha256_of(tmp)
+        check_output_file(path, "--output", is_prediction_file, data_folders())
+        check_record_path(path)
+        if existed:
+            os.replace(tmp, path)  # checked just above as emotionlib's, unchanged
+        else:
+            try:
+                os.link(tmp, path)  # atomic, and never over a file that appeared meanwhile
+            except FileExistsError:
+                raise NotOurs(f"{path}: --output was created by something else while emotionlib predicted; nothing "
+                              "was written over it; give a new path") from None
+        record = {"made_by": "emotionlib", "kind": "predictions", "file": path.name, "sha256": digest,
+                  "rows": len(rows) - 1, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "emotionlib": version()}
+        with atomic_path(record_path(path)) as rec:
+            rec.write_text(json.dumps(record | about, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise (write_failure(exc, path) or exc) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def data_folders() -> tuple[Path, ...]:
     """Where the data and emotionlib's cache lie: never written into by predict."""
-    import os
+    from emotionlib.data import protected_folders
 
-    from emotionlib.data import cache_dir
-
-    return tuple(Path(p) for p in (os.environ.get("EMOTIONLIB_DATA_DIR"), cache_dir()) if p)
+    return protected_folders()
 
 
 def predict_file(run_dir: Path, input_csv: Path, output_csv: Path, batch_size: int = 64,
@@ -189,4 +293,5 @@ def predict_file(run_dir: Path, input_csv: Path, output_csv: Path, batch_size: i
     if Path(output_csv).resolve() == Path(input_csv).resolve():
         raise ValueError(f"{output_csv}: --output equals --input; the input would be overwritten")
     check_output_file(Path(output_csv), "--output", is_prediction_file, data_folders())  # before anything is loaded
+    check_record_path(Path(output_csv))
     return Classifier(run_dir, backend).predict_file(input_csv, output_csv, batch_size, lang)

@@ -20,7 +20,18 @@ def _config(args):
     overrides = parse_overrides(args.set)
     if overrides.get("model") and overrides["model"] != load_profile(args.config).get("model"):
         overrides = defaults_for(overrides["model"]) | overrides
-    return load_config(args.config, overrides)
+    cfg = load_config(args.config, overrides)
+    check_runs_dir(cfg.runs_dir)
+    return cfg
+
+
+def check_runs_dir(runs_dir: str | Path) -> None:
+    """A new run's runs_dir, as the user gave it: not a folder emotionlib made (a run, a model, an export, a
+    report) nor inside one, nor inside the data folder or emotionlib's cache."""
+    from emotionlib.data import protected_folders
+    from emotionlib.runs import check_location
+
+    check_location(Path(runs_dir), "runs_dir", protected_folders())
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -342,8 +353,11 @@ def cmd_install(args) -> int:
 def cmd_clean(args) -> int:
     from emotionlib.runs import clean
 
-    for path in clean(args.root):
+    removed, kept = clean(args.root)
+    for path in removed:
         print(f"removed {path}")
+    for path, why in kept.items():
+        print(f"kept {path}: {why}")
     return 0
 
 

@@ -382,7 +382,16 @@ def _coerce(key: str, value: Any) -> Any:
                 value = parse_yaml(value, f"config field {key!r}") if value.startswith("[") else value.split(",")
             if not isinstance(value, (list, tuple)):
                 raise ValueError(value)
-            return tuple(str(v).strip() for v in value if str(v).strip())
+            if any(isinstance(v, (list, tuple, dict, set)) or v is None or isinstance(v, bool) for v in value):
+                raise ConfigError(f"config field {key!r}: a list of plain values (names or numbers), not nested "
+                                  f"lists, mappings, booleans or nulls (got {value!r:.80})")
+            items = tuple(str(v).strip() for v in value if str(v).strip())
+            if len(set(items)) != len(items):
+                twice = next(v for v in items if items.count(v) > 1)
+                raise ConfigError(f"config field {key!r}: {twice!r} is given twice (got {list(items)!r:.80})")
+            return items
+        if isinstance(value, (list, tuple, dict, set)):
+            raise ValueError(value)  # a text field takes one value, not a structure
         return "" if value is None else str(value)
     except ConfigError:
         raise
@@ -398,7 +407,15 @@ def read_text(path: Path) -> str:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml's safe loader, refusing a mapping that names a key twice (where the last one would win silently)."""
+    """yaml's safe loader, refusing a mapping that names a key twice (where the last one would win silently) and
+    every alias (`*name`): a config needs none, and nested aliases grow exponentially ("billion laughs")."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"an alias (*{event.anchor}) is not allowed in a config",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):
         seen = set()

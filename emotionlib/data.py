@@ -71,6 +71,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("EMOTIONLIB_CACHE", Path.home() / ".cache" / "emotionlib"))
 
 
+def protected_folders() -> tuple[Path, ...]:
+    """The data folder and emotionlib's cache: no run, report, export or prediction file is made inside them."""
+    return tuple(Path(p) for p in (os.environ.get("EMOTIONLIB_DATA_DIR"), cache_dir()) if p)
+
+
 def download_file(url: str, dest: Path, expected_sha256: str, timeout: float = 60) -> Path:
     """Stream `url` to `dest`, verifying its sha256; an interrupted or corrupt download leaves nothing behind."""
     new_folders = [p for p in Path(dest).parents if not p.exists()]  # made for this file: removed if it fails
@@ -274,7 +279,11 @@ def read_split(path: str | os.PathLike, lang: str | None = None, split: str = ""
 
 
 def _rows(path: Path) -> list[list[str]]:
-    if not path.is_file():
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give a CSV file")
+    if path.exists() and not path.is_file():
+        raise DataError(f"{path}: not a regular file (a device, FIFO or socket); give a CSV file")
+    if not path.exists():
         raise DataError(f"{path}: no such file")
     text = _decode(path.read_bytes(), path).removeprefix("\ufeff")
     if not text.strip():
@@ -314,6 +323,9 @@ def label_columns(header: Sequence[str], path: Path, labels: Sequence[str] = (),
     if known_labels is None:
         if not label_cols:
             raise DataError(f"{path}: no label columns (header: {','.join(header)})")
+        if len(label_cols) > MAX_LABELS:
+            raise DataError(f"{path}: {len(label_cols)} label columns, more than the {MAX_LABELS} a run takes; declare "
+                            "the labels (labels=...) and list the other columns in ignore_columns")
         return tuple(label_cols), {lab: list(header).index(lab) for lab in label_cols}
     for col in label_cols:
         if col.lower() not in known_labels:
@@ -323,6 +335,9 @@ def label_columns(header: Sequence[str], path: Path, labels: Sequence[str] = (),
     by_name = {c.lower(): c for c in label_cols}
     names = tuple(lab for lab in known_labels if lab in by_name)  # canonical order
     return names, {lab: list(header).index(by_name[lab]) for lab in names}
+
+
+MAX_LABELS = 100  # a run's label columns: each is a head output, a threshold and a column of every table
 
 
 def read_table(path: str | os.PathLike, lang: str, split: str = "", labels: Sequence[str] = (),

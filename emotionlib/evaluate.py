@@ -17,6 +17,7 @@ from emotionlib.predict import decide, predict_proba
 from emotionlib.runs import (RunLayout, atomic_path, provenance, read_json, record_step, run_lock, step_inputs,
                              step_is_current, write_json)
 from emotionlib.classifier import load_run
+from emotionlib.model import read_finished
 from emotionlib.data import training_parts
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,18 @@ def evaluate(run_dir: Path, splits: Sequence[str] | None = None, languages: Sequ
     """Score sets at 0.5 and at the tuned thresholds, with bootstrap intervals; one result file per set
     (eval/sets/<split>_<lang>.json), then the tables, figures and metrics.json are rebuilt from all of them."""
     layout = RunLayout(run_dir)
+    read_finished(layout.root)  # config.yaml, the split and the model as training wrote them, before any is read
     cfg = read_config(layout.root)
     inputs = step_inputs(layout, [layout.config, layout.split, layout.weights, layout.metadata, layout.stack_meta])
     source = D.source_for(cfg)  # the scored files: BRIGHTER's are checked against the manifest, your own hashed
-    inputs |= {f"data {k}": v for k, v in source.checksums(
-        (s, lang) for lang in D.eval_languages(cfg) for s in ("dev", "test")).items()}
+    checksums = source.checksums((s, lang) for lang in D.eval_languages(cfg) for s in ("dev", "test"))
+    recorded = read_json(layout.split).get("checksums", {})
+    for name, sha in checksums.items():  # the files the run's provenance names, not others under their names
+        if name in recorded and recorded[name] != sha:
+            raise ValueError(f"{name}: changed since the run {layout.root} was made (sha256 {sha[:12]}, recorded "
+                             f"{recorded[name][:12]} in {layout.relative(layout.split)}); put the original back, or "
+                             "train a new run on the new file")
+    inputs |= {f"data {k}": v for k, v in checksums.items()}
     outputs = [layout.metrics, layout.eval_summary, layout.per_label, layout.comparison]
     if splits is None and languages is None and step_is_current(layout, "evaluate", inputs, outputs):
         log.info(f"{layout.root}: evaluation is up to date with the model and split; skipped")

@@ -19,12 +19,12 @@ import torch
 from emotionlib import plots
 from emotionlib.export import ensure_onnx
 from emotionlib.predict import OnnxForward, batched_proba, predict_proba
-from emotionlib.runs import RunLayout, record_step, run_lock, step_inputs, step_is_current, write_json
+from emotionlib.runs import RunLayout, record_step, run_lock, step_inputs, step_is_current, write_csv, write_json
 from emotionlib import data as D
 from emotionlib.classifier import load_run
 from emotionlib.run_config import read_config
 from emotionlib.data import training_parts
-from emotionlib.model import load_model
+from emotionlib.model import load_model, read_finished
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,7 @@ def interpret_run(run_dir: Path, case_text: str | None = None) -> Path:
     `case_study_word` among the LIME features of `case_study_label` is recorded when the model has that label.
     """
     layout = RunLayout(run_dir)
+    read_finished(layout.root)  # config.yaml, the split and the model as training wrote them, before any is read
     cfg = read_config(layout.root)
     case_text = case_text or cfg.case_study
     inputs = step_inputs(layout, [layout.config, layout.weights, layout.metadata, layout.eval_summary])
@@ -252,16 +253,16 @@ def attention_views(layout: RunLayout, model, tokenizer, case_text: str, max_len
     tokens, and the rollout: CSV and PNG each."""
     att, info = attentions(model, tokenizer, case_text, max_length)
     first = merge_words(case_text, info, att[0, 0, 0])
-    first.to_csv(layout.attention_case, index=False)
+    write_csv(first, layout.attention_case, index=False)
     plots.token_bars(first["word"], first["value"], "Layer 1, head 1: attention from the first token",
                      layout.attention_case_png)
     summary = layer_head_summary(att, info["content"])
-    pd.DataFrame(summary, index=[f"layer {i + 1}" for i in range(len(summary))],
-                 columns=[f"head {h + 1}" for h in range(summary.shape[1])]).to_csv(layout.layer_head)
+    write_csv(pd.DataFrame(summary, index=[f"layer {i + 1}" for i in range(len(summary))],
+                           columns=[f"head {h + 1}" for h in range(summary.shape[1])]), layout.layer_head)
     plots.heatmap(summary, "First-token attention on content tokens (share)", "head", "layer",
                   layout.layer_head_png)
     roll = merge_words(case_text, info, rollout(att)[0])
-    roll.to_csv(layout.rollout_case, index=False)
+    write_csv(roll, layout.rollout_case, index=False)
     plots.token_bars(roll["word"], roll["value"], "Attention rollout from the first token", layout.rollout_case_png)
 
 
@@ -281,7 +282,7 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
     case_probs = predict_proba(model, tokenizer, [case_text], meta["max_length"], langs=[case_lang])[0]
     case_table = pd.DataFrame([{"label": lab, "rank": i + 1, "word": w, "weight": wt}
                                for lab, ws in case.items() for i, (w, wt) in enumerate(ws)])
-    case_table.to_csv(layout.lime_case, index=False)
+    write_csv(case_table, layout.lime_case, index=False)
     case_label = cfg.case_study_label if cfg.case_study_label in case else labels[0]
     plots.weight_bars([w for w, _ in case[case_label]], [wt for _, wt in case[case_label]],
                       f"LIME, {case_label}: \"{case_text}\"", path=layout.lime_case_png)
@@ -297,8 +298,8 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
                                   **lime_args)
         ex_rows += [{"label": r.label, "kind": r.kind, "id": r.id, "rank": i + 1, "word": w, "weight": wt}
                     for i, (w, wt) in enumerate(weights[r.label])]
-    examples.to_csv(layout.examples, index=False)
-    pd.DataFrame(ex_rows).to_csv(layout.lime_examples, index=False)
+    write_csv(examples, layout.examples, index=False)
+    write_csv(pd.DataFrame(ex_rows), layout.lime_examples, index=False)
 
     attention_views(layout, model, tokenizer, case_text, meta["max_length"])
 
@@ -306,7 +307,7 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
     pick = np.sort(rng.choice(len(gold), size=min(cfg.agreement_sentences, len(gold)), replace=False))
     agree = agreement(model, tokenizer, [gold.texts[i] for i in pick], probs.to_numpy()[pick], list(probs.columns),
                       meta["max_length"], cfg.lime_num_samples, cfg.seed, lang=gold.lang, model_labels=labels)
-    agree.to_csv(layout.agreement, index=False)
+    write_csv(agree, layout.agreement, index=False)
 
     write_json(layout.interpret_summary, {
         "case_study": case_text, "case_probabilities": dict(zip(labels, case_probs.round(4).tolist())),

@@ -19,7 +19,7 @@ from emotionlib.config import Config, ConfigError
 from emotionlib.dataset import Examples
 from emotionlib.metrics import language_scores, paired_bootstrap_diff
 from emotionlib.predict import decide
-from emotionlib.runs import RunLayout, make_dir, provenance, read_json, write_json
+from emotionlib.runs import RunLayout, make_dir, provenance, read_json, remove_recorded, write_json
 
 log = logging.getLogger(__name__)
 SUMMARY = "kfold.json"
@@ -34,7 +34,35 @@ def estimate(cfg: Config, folds: int) -> Path:
     if cfg.multilingual == "per_language" and len(D.train_languages(cfg)) > 1:
         raise ConfigError("config field 'multilingual': a k-fold estimate trains one joint network a fold; estimate "
                           "each language with its own run_id")
+    check_estimate(cfg, folds)  # every check before the folder is made
+    made = not Path(cfg.run_dir).exists()
     root = make_dir(cfg.run_dir, "kfold")  # refuses a folder emotionlib did not make as a k-fold estimate
+    try:
+        return _estimate(cfg, folds, root)
+    except BaseException:
+        if made and not any((root / f"fold-{i}").exists() for i in range(folds)):
+            remove_recorded(root)  # nothing trained yet: the folder this call made goes with the failure
+        raise
+
+
+def check_estimate(cfg: Config, folds: int) -> None:
+    """The fold runs' config, checked as training checks it (data, encoder, settings), and `folds` against the
+    range and the training part's rows: before any folder exists."""
+    from emotionlib.preflight import check
+
+    if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= 20:
+        raise ConfigError(f"--folds: from 2 to 20 folds (got {folds!r})")
+    fold_cfg = cfg.replace(runs_dir=str(cfg.run_dir), run_id="fold-0", cv_folds=folds, cv_fold=0)
+    check(fold_cfg)
+    source = D.source_for(cfg)
+    rows = sum(len(source.load("train", lang).ids) for lang in D.train_languages(cfg))
+    part = int(rows * (1 - cfg.val_fraction))
+    if folds * 2 > part:
+        raise ConfigError(f"--folds {folds}: the training part holds about {part} texts, too few for {folds} folds "
+                          "of at least two texts each")
+
+
+def _estimate(cfg: Config, folds: int, root: Path) -> Path:
     fold_records = []
     for i in range(folds):
         log.info(f"{root}: fold {i + 1} of {folds}")
@@ -105,6 +133,8 @@ def read_estimate(folder: Path) -> tuple[dict, list[dict]]:
 
 def compare(a: Path, b: Path, n_bootstrap: int = 2000, seed: int = 0) -> dict:
     """b minus a: per fold, on average, pooled, and (one language) a paired bootstrap interval over the texts."""
+    if Path(a).resolve() == Path(b).resolve():
+        raise ValueError(f"{a} and {b}: the same estimate twice; compare two estimates (two run_ids)")
     (sa, ra), (sb, rb) = read_estimate(a), read_estimate(b)
     if [r["ids"] for r in ra] != [r["ids"] for r in rb]:
         raise ValueError(f"{a} and {b} hold out different rows (other data, split_seed or folds); their folds "

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from emotionlib.runs import RunLayout, atomic_dir, sha256_of, write_json
+from emotionlib.runs import RunLayout, atomic_dir, check_sealed, write_json
 
 POOLINGS = ("cls", "mean")
 LANGUAGE_HEADS = ("none", "bias", "head")
@@ -273,18 +273,9 @@ def retrain_hint(layout: RunLayout) -> str:
 
 
 def check_weights(layout: RunLayout) -> None:
-    """Refuse weights that are not the ones training saved (damaged, truncated or swapped): train_summary.json
-    records their sha256 (a run trained before that was recorded is not checked)."""
-    try:
-        recorded = json.loads(layout.train_summary.read_text(encoding="utf-8")).get("weights_sha256")
-    except (OSError, ValueError, AttributeError):
-        raise ValueError(f"{layout.train_summary}: not readable; the run is damaged: {retrain_hint(layout)}") from None
-    if recorded is None:
-        return
-    got = sha256_of(layout.weights) if layout.weights.is_file() else "missing"
-    if got != recorded:
-        raise ValueError(f"{layout.weights}: damaged or replaced since training (sha256 {got[:12]}, recorded "
-                         f"{recorded[:12]} in {layout.train_summary.name}); {retrain_hint(layout)}")
+    """Refuse a run whose files that decide its predictions (weights, metadata, encoder config, tokenizer, stack,
+    config.yaml, split) are not those emotionlib wrote: the run's manifest records their sha256 (runs.seal)."""
+    check_sealed(layout, retrain_hint(layout))
 
 
 def is_ensemble(meta: dict[str, Any]) -> bool:
@@ -327,6 +318,11 @@ def load_model(model_dir: Path, attn_implementation: str = "sdpa"):
     except Exception as exc:  # safetensors raises its own error type for a truncated or empty file
         raise ValueError(f"{weights}: not a readable safetensors file ({exc}); the run's model is damaged, "
                          "train it again") from None
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # weights of another architecture or head: torch's message is kilobytes long
+        first = " ".join(str(exc).split())[:160]
+        raise ValueError(f"{weights}: its tensors do not fit the model {model_dir / 'metadata.json'} describes (head "
+                         f"{meta.get('head', 'linear')!r}; {first}...); the run's model is damaged, train it again") from None
     model.eval()
     return model, load_tokenizer(model_dir), meta

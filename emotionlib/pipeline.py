@@ -10,11 +10,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from emotionlib import data as D
 from emotionlib.config import Config, shipped
 from emotionlib.run_config import check_config
 from emotionlib.model import is_ensemble, read_metadata
 from emotionlib.preflight import check
-from emotionlib.runs import RunLayout, atomic_dir, atomic_path, atomic_write_text, kind_of, marked_parent, write_json
+from emotionlib.runs import (RunLayout, atomic_dir, atomic_path, atomic_write_text, check_location, kind_of,
+                             marked_parent, write_json)
 
 NOTEBOOKS_DIR = shipped("notebooks", "notebooks")
 NOTEBOOKS = ("01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb", "04_interpret.ipynb", "05_report.ipynb")
@@ -152,6 +154,7 @@ def check_reports_dir(reports_dir: Path, runs_dir: Path) -> None:
                          "folder of its own")
     if (inside := marked_parent(reports / "x")) is not None:
         raise ValueError(f"--reports-dir {reports_dir}: lies inside {inside}, a {kind_of(inside)} emotionlib made")
+    check_location(reports_dir, "--reports-dir", D.protected_folders())  # nor the data folder or the cache
 
 
 def make_report(cfg: Config, reports_dir: Path = Path("reports")) -> Path:

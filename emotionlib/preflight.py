@@ -1,6 +1,7 @@
 """Every setting a run needs, checked before its first write: languages, data, encoder, lengths, layers."""
 from __future__ import annotations
 
+import collections
 import csv
 import math
 from pathlib import Path
@@ -88,6 +89,17 @@ def check_own_data(cfg: Config, source) -> None:
     """Your own files: a validation part large enough to tune thresholds on, dev and test files with the train
     file's labels (read now), and no dev or test id that is also a training id (a leak)."""
     train = source.load("train", cfg.data_name)
+    if blank := next((n for n, t in enumerate(train.texts, start=1) if not t.strip()), None):
+        raise D.DataError(f"{train.path}: row {blank} (id {train.ids[blank - 1]}) has an empty text; a training row "
+                          "needs one")
+    if train.y is not None:
+        if never := [lab for lab, k in zip(train.labels, train.y.sum(axis=0)) if k == 0]:
+            raise D.DataError(f"{train.path}: label column(s) {', '.join(map(repr, never))} are 0 in every row: a label "
+                              "never seen cannot be learnt; remove the column or list it in ignore_columns")
+        text, count = collections.Counter(t.strip() for t in train.texts).most_common(1)[0]
+        if count > len(train) / 2:
+            raise D.DataError(f"{train.path}: one text makes up {count} of its {len(train)} rows ({text[:40]!r}); "
+                              "a training file needs distinct texts")
     n_val = math.ceil(len(train) * cfg.val_fraction)
     if n_val < MIN_VAL_ROWS:
         raise D.DataError(f"{train.path}: {len(train)} rows give a validation part of {n_val} (val_fraction "
@@ -151,6 +163,16 @@ def check_teacher_config(cfg: Config) -> list[Config]:
                               f"{split.name}: split_seed {made[0]}, val_fraction {made[1]}, languages "
                               f"{', '.join(record.get('languages', {})) or 'none'}); its training rows would include "
                               "this run's validation rows. Give both the same split")
+        from emotionlib.model import read_finished
+
+        try:
+            meta = read_finished(folder.root)  # finished, and its files as training wrote them
+        except ValueError as exc:
+            raise ConfigError(f"config field 'teacher': {exc}") from None
+        missing = [lab for lab in label_space(cfg, D.source_for(cfg)) if lab not in meta["labels"]]
+        if missing:
+            raise ConfigError(f"config field 'teacher': {cfg.teacher} has no label {', '.join(missing)} of this run "
+                              f"(its labels: {', '.join(meta['labels'])})")
         return []
     try:
         check(teacher)

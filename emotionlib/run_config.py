@@ -15,8 +15,9 @@ def save_config(cfg: Config, path: Path) -> None:
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
 
 
-# fields that say where things are or how fast to run, not what the run computes
-LOCATION_FIELDS = ("profile", "runs_dir", "data_dir", "num_threads")
+# fields that say where things are (a run's id is its folder's name: a moved or copied run keeps its settings) or how
+# fast to run, not what the run computes
+LOCATION_FIELDS = ("profile", "run_id", "runs_dir", "data_dir", "num_threads")
 
 
 def differing_fields(recorded: Config, given: Config) -> dict[str, tuple[Any, Any]]:

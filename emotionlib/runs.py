@@ -1,6 +1,8 @@
 """The run directory: atomic writes and the provenance every result carries."""
 from __future__ import annotations
 
+import errno
+import glob
 import hashlib
 import json
 import math
@@ -9,6 +11,7 @@ import platform
 import re
 import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -39,11 +42,40 @@ def temporary_name(target: Path, suffix: str = ".tmp") -> Path:
     return target.with_name(f".{target.name}.emotionlib-{secrets.token_hex(4)}{suffix}")
 
 
+MAX_MARKER_BYTES = 1 << 20  # a marker is a kind and a list of names; a larger file is not one of ours
+
+
+def read_marker(folder: Path) -> dict | None:
+    """The marker record of `folder`, or None: no marker, a marker that is a link or not a regular file, one larger
+    than a marker can be, or not emotionlib's record. Read without following links and never whole when large."""
+    path = Path(folder) / MARKER
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MARKER_BYTES:
+            return None
+        with open(path, "rb") as f:
+            record = json.loads(f.read(MAX_MARKER_BYTES + 1))
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(record, dict) and record.get("made_by") == "emotionlib" and isinstance(record.get("kind"), str)):
+        return None
+    files = record.get("files")
+    if files is not None and not (isinstance(files, list) and all(isinstance(f, str) for f in files)):
+        return None
+    return record
+
+
 def mark(folder: Path, kind: str, files: list[str] | None = None) -> None:
-    """Mark `folder` as emotionlib's `kind`; with `files`, the manifest of what it holds (checked before the folder
-    is replaced whole, so that a file a user added is never lost)."""
-    record = {"made_by": "emotionlib", "kind": kind} | ({"files": sorted(files)} if files is not None else {})
-    (Path(folder) / MARKER).write_text(json.dumps(record) + "\n", encoding="utf-8")
+    """Mark `folder` as emotionlib's `kind`, with `files`, the list of what emotionlib wrote there: the only files
+    any removal or replacement of the folder touches (a file a user added is never lost). Written atomically."""
+    record = {"made_by": "emotionlib", "kind": kind} | ({"files": sorted(set(files))} if files is not None else {})
+    target = Path(folder) / MARKER
+    tmp = temporary_name(target)
+    try:
+        tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def files_in(folder: Path) -> list[str]:
@@ -53,20 +85,108 @@ def files_in(folder: Path) -> list[str]:
                   if (p.is_file() or p.is_symlink()) and p.name != MARKER and not TEMP_RE.fullmatch(p.name))
 
 
+def record_written(path: Path) -> None:
+    """Add `path` (a file, or a folder with a marker of its own: recorded as `name/`) to the file list of the nearest
+    marked folder above it: what emotionlib recorded writing is what it may later remove. Nothing is recorded for
+    a path inside one of our temporary folders (its own marker lists it when it is renamed into place)."""
+    path = Path(path).absolute()
+    for folder in path.parents:
+        record = read_marker(folder)
+        if record is None:
+            continue
+        rel = path.relative_to(folder)
+        if record.get("files") is None or any(TEMP_RE.fullmatch(part) for part in rel.parts):
+            return
+        name = rel.as_posix() + ("/" if path.is_dir() and not path.is_symlink() else "")
+        if name not in record["files"]:
+            mark(folder, record["kind"], [*record["files"], name])
+        return
+
+
 def add_to_manifest(folder: Path, *names: str) -> None:
     """Record files written into a marked folder after it was made (e.g. the int8 graph beside the ONNX one)."""
-    record = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
-    if "files" in record:
-        mark(folder, record["kind"], sorted(set(record["files"]) | set(names)))
+    for name in names:
+        record_written(Path(folder) / name)
 
 
 def foreign_files(folder: Path) -> list[str]:
-    """The files of a marked folder that emotionlib did not write there (none when it recorded no manifest)."""
-    try:
-        listed = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8")).get("files")
-    except (OSError, ValueError, AttributeError):
-        return []
-    return [] if listed is None else [f for f in files_in(folder) if f not in set(listed)]
+    """The files under a marked folder that emotionlib did not record writing there: everything, when its marker
+    records no list (a marker alone is no proof). A subfolder counts as emotionlib's only when the folder's list
+    names it (`model/`) and it carries a list of its own; otherwise each of its files must be listed by path."""
+    folder = Path(folder)
+    record = read_marker(folder)
+    listed = set(record.get("files") or ()) if record and record.get("files") is not None else None
+    out: list[str] = []
+    for p in sorted(folder.iterdir()):
+        if p.name == MARKER or TEMP_RE.fullmatch(p.name):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            sub = read_marker(p)
+            if listed is not None and f"{p.name}/" in listed and sub is not None and sub.get("files") is not None:
+                out += [f"{p.name}/{f}" for f in foreign_files(p)]
+            else:
+                out += [f"{p.name}/{f}" for f in files_in(p) if listed is None or f"{p.name}/{f}" not in listed]
+        elif listed is None or p.name not in listed:
+            out.append(p.name)
+    return out
+
+
+def _inside_without_links(folder: Path, rel: str) -> Path | None:
+    """`folder/rel` when `rel` is a plain relative name whose parent folders are real folders (no link, no `..`)."""
+    parts = Path(rel).parts
+    if not parts or Path(rel).is_absolute() or ".." in parts:
+        return None
+    at = folder
+    for part in parts[:-1]:
+        at = at / part
+        if at.is_symlink() or not at.is_dir():
+            return None
+    return at / parts[-1]
+
+
+def remove_recorded(folder: Path) -> list[str]:
+    """Remove what emotionlib recorded writing in a marked folder (its marked subfolders likewise), the folders
+    left empty, and the folder itself when nothing else is in it. Returns the files it kept: those it did not
+    write. A folder whose marker records no list is refused (NotOurs): nothing is removed."""
+    folder = Path(folder)
+    record = read_marker(folder)
+    if folder.is_symlink() or record is None or record.get("files") is None:
+        raise NotOurs(f"{folder}: its marker records no list of the files emotionlib wrote; nothing was removed")
+    for name in record["files"]:
+        path = _inside_without_links(folder, name.rstrip("/"))
+        if path is None:
+            continue
+        if name.endswith("/"):
+            if path.is_dir() and not path.is_symlink() and (read_marker(path) or {}).get("files") is not None:
+                remove_recorded(path)
+        elif path.is_symlink() or path.is_file():
+            path.unlink()
+    for p in list(folder.rglob("*")):  # a killed write's temporaries, by their name
+        if TEMP_RE.fullmatch(p.name) and not p.is_symlink() and p.parent.resolve() == p.parent.absolute():
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    kept = foreign_files(folder)
+    for p in sorted((p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()), key=lambda p: -len(p.parts)):
+        if not any(p.iterdir()):
+            p.rmdir()
+    if kept:
+        mark(folder, record["kind"], [])  # what it listed is gone; what stays is not ours
+    else:
+        (folder / MARKER).unlink()
+        folder.rmdir()
+    return kept
+
+
+def check_removable(path: Path, kind: str) -> None:
+    """Refuse, before any work, a removal of `path` that would leave files emotionlib did not write (named)."""
+    path = Path(path)
+    if not path.exists() or read_marker(path) is None or read_marker(path)["kind"] != kind:
+        return
+    if path.is_symlink() or read_marker(path).get("files") is None:
+        raise NotOurs(f"{path}: its marker records no list of the files emotionlib wrote there, so nothing in it is "
+                      "removed; move what you want to keep out and remove the folder yourself")
+    if foreign := foreign_files(path):
+        raise NotOurs(f"{path}: holds files emotionlib did not write ({', '.join(foreign[:5])}); nothing was "
+                      "removed or written: move them out first")
 
 
 def marked_parent(path: Path) -> Path | None:
@@ -77,10 +197,25 @@ def marked_parent(path: Path) -> Path | None:
     return None
 
 
+def check_location(path: Path, flag: str, forbidden: tuple[Path, ...] = ()) -> None:
+    """A folder the user names for emotionlib to make things in (`runs_dir`, `--reports-dir`, an export's
+    `--out`): never a folder emotionlib made for its own files (a run, a model, an export, a report...) nor inside
+    one, nor inside the data folder or emotionlib's cache (`forbidden`)."""
+    path = Path(path).resolve()
+    for folder in (path, *path.parents):
+        if kind_of(folder):
+            raise NotOurs(f"{flag} {path}: {'is' if folder == path else 'lies inside'} {folder}, a {kind_of(folder)} "
+                          "emotionlib made for its own files; give a folder of your own")
+    for folder in forbidden:
+        folder = Path(folder).resolve()
+        if folder == path or folder in path.parents:
+            raise NotOurs(f"{flag} {path}: lies inside {folder} (the data or emotionlib's cache); give another folder")
+
+
 def check_output_file(path: Path, flag: str, is_ours, forbidden: tuple[Path, ...] = ()) -> None:
     """A file the user names for emotionlib to write (`flag` names the option): a new path, or an existing regular
-    file that `is_ours` recognises as emotionlib's own output. Never a link, a folder, a device or a FIFO; never
-    inside a folder emotionlib made (a run, a report) or one of `forbidden` (the data)."""
+    file that `is_ours` finds emotionlib recorded writing. Never a link, a folder, a device or a FIFO; never
+    inside a folder emotionlib made (a run, a report) or one of `forbidden` (the data, the cache)."""
     path = Path(path)
     if path.is_symlink():
         raise NotOurs(f"{path}: {flag} is a symbolic link; give the path of a plain file")
@@ -96,21 +231,19 @@ def check_output_file(path: Path, flag: str, is_ours, forbidden: tuple[Path, ...
         if Path(folder).resolve() in path.resolve().parents:
             raise NotOurs(f"{path}: {flag} lies inside the data folder {folder}; write it elsewhere")
     if path.exists() and not is_ours(path):
-        raise NotOurs(f"{path}: {flag} exists and is not a file emotionlib wrote; nothing was written; give a new "
-                      "path, or remove that file yourself")
+        raise NotOurs(f"{path}: {flag} exists and emotionlib has no record of writing it; nothing was written; give "
+                      "a new path, or remove that file yourself")
 
 
 def kind_of(folder: Path) -> str | None:
     """The kind emotionlib marked `folder` with, or None for a folder it did not make."""
-    path = Path(folder) / MARKER
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("kind") if path.is_file() else None
-    except (ValueError, AttributeError, OSError):
-        return None
+    record = read_marker(folder)
+    return None if record is None else record["kind"]
 
 
 def check_replaceable(path: Path, kind: str) -> None:
-    """Refuse, before any work, to replace `path` unless it is absent, empty, or a folder emotionlib made as `kind`."""
+    """Refuse, before any work, to replace `path` unless it is absent, empty, or a folder emotionlib made as `kind`
+    holding only the files it recorded writing there (a marker without that list is no proof)."""
     path = Path(path)
     if not (path.exists() or path.is_symlink()):
         return
@@ -125,89 +258,163 @@ def check_replaceable(path: Path, kind: str) -> None:
     if found != kind:
         raise NotOurs(f"{path}: was made by emotionlib as a {found}, not a {kind}; give another path")
     if foreign := foreign_files(path):
-        raise NotOurs(f"{path}: holds files emotionlib did not write ({', '.join(foreign[:5])}); it would replace the "
-                      "folder whole, so nothing was written: move them out, or give another path")
+        what = ("its marker records no list of the files emotionlib wrote, so none of them is known to be "
+                "emotionlib's" if read_marker(path).get("files") is None else
+                f"holds files emotionlib did not write ({', '.join(foreign[:5])})")
+        raise NotOurs(f"{path}: {what}; it would replace the folder whole, so nothing was written: move them out, "
+                      "or give another path")
 
 
 def make_dir(path: Path, kind: str) -> Path:
-    """A folder emotionlib owns: made and marked if absent, accepted if marked `kind`, else refused."""
+    """A folder emotionlib owns, listing what is written into it: made and marked if absent (and recorded in the
+    marked folder above it), accepted if marked `kind` with its list, else refused."""
     path = Path(path)
     if not path.exists():
         path.mkdir(parents=True)
-        mark(path, kind)
-    else:
-        check_replaceable(path, kind)
+        mark(path, kind, [])
+        record_written(path)
+    elif kind_of(path) is None and path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+        mark(path, kind, [])  # an empty folder: nothing in it can be lost
+        record_written(path)
+    elif kind_of(path) != kind or read_marker(path).get("files") is None:
+        check_replaceable(path, kind)  # the refusal, with its reason
+        raise NotOurs(f"{path}: its marker records no list of the files emotionlib wrote there; it was made by "
+                      "an earlier emotionlib or not by it: give another path, or remove it yourself")
     return path
 
 
 def remove_owned(path: Path, kind: str) -> None:
-    """Remove a folder only if emotionlib made it as `kind` (by its exact path); anything else stays."""
+    """Remove what emotionlib recorded writing in a folder it made as `kind` (by its exact path); a folder of
+    another kind, or one with files emotionlib did not write, is refused before anything goes (NotOurs)."""
     path = Path(path)
     if path.is_dir() and not path.is_symlink() and kind_of(path) == kind:
-        shutil.rmtree(path)
+        check_removable(path, kind)
+        remove_recorded(path)
 
 
-def clean(root: Path, parents: tuple[str, ...] = ("runs", "reports"), own: tuple[str, ...] = ("bench",)) -> list[Path]:
-    """`make clean`: remove, under `root`, each folder of `parents` (runs/, reports/) that emotionlib marked, and
-    each folder of `own` (bench/) when marked; by exact name, never through a link (a linked folder, or a linked
-    parent, stays as it is), never an unmarked folder. An emptied parent goes too. Returns what was removed."""
-    root, removed = Path(root), []
+def clean(root: Path, parents: tuple[str, ...] = ("runs", "reports"), own: tuple[str, ...] = ("bench",)
+          ) -> tuple[list[Path], dict[Path, str]]:
+    """`make clean`: under `root`, what emotionlib recorded writing in each marked folder of `parents` (runs/,
+    reports/) and in each folder of `own` (bench/); never through a link (a linked folder, or a linked parent,
+    stays), never an unmarked folder or a file it did not record writing. An emptied parent goes too. Returns the
+    folders removed, and those kept with the reason (the files a user added, named)."""
+    root, removed, kept = Path(root), [], {}
+
+    def take(folder: Path) -> None:
+        if folder.is_symlink() or not folder.is_dir() or kind_of(folder) is None:
+            return
+        if read_marker(folder).get("files") is None:
+            kept[folder] = "its marker records no list of the files emotionlib wrote (an earlier emotionlib's)"
+            return
+        left = remove_recorded(folder)
+        if left:
+            kept[folder] = f"emotionlib's own files removed; kept what it did not write: {', '.join(left[:5])}"
+        else:
+            removed.append(folder)
+
     for name in own:
-        if (root / name).is_dir() and not (root / name).is_symlink() and kind_of(root / name):
-            shutil.rmtree(root / name)
-            removed.append(root / name)
+        take(root / name)
     for name in parents:
         parent = root / name
         if parent.is_symlink() or not parent.is_dir():
             continue
         for child in sorted(parent.iterdir()):
-            if child.is_dir() and not child.is_symlink() and kind_of(child):
-                shutil.rmtree(child)  # rmtree unlinks links inside the folder; it never follows them
-                removed.append(child)
+            take(child)
         if not any(parent.iterdir()):
             parent.rmdir()
-    return removed
+    return removed, kept
 
 
 def claim_run_dir(root: Path) -> Path:
     """The run folder, made and marked if absent. An existing folder is written into only if emotionlib made it
-    as a run (or if it is empty: nothing in it can be lost)."""
+    as a run, with its list of files (or if it is empty: nothing in it can be lost)."""
     root = Path(root)
-    if root.is_dir() and not root.is_symlink() and kind_of(root) is None and not any(root.iterdir()):
-        mark(root, "run")  # an empty folder: nothing in it can be lost
+    if (found := kind_of(root)) not in (None, "run"):
+        raise NotOurs(f"{root}: was made by emotionlib as a {found}, not a run; choose another run_id or runs_dir")
     try:
         return make_dir(root, "run")
     except NotOurs:
-        raise NotOurs(f"{root}: exists and was not made by emotionlib as a run (no {MARKER} run marker); "
-                      "refusing to write into it: choose another run_id or runs_dir") from None
+        raise NotOurs(f"{root}: exists and was not made by emotionlib as a run (no {MARKER} run marker with the "
+                      "list of its files); refusing to write into it: choose another run_id or runs_dir") from None
+
+
+# --- writes that fail whole, with the file named -----------------------------------------------------------
+WRITE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EIO)
+WRITE_WORDS = ("No space left", "File too large", "Read-only file system", "Disk quota", "Permission denied")
+
+
+def write_failure(exc: BaseException, path: Path) -> OSError | None:
+    """One OSError naming `path` for a failed write (a full disk, a file-size limit, a read-only folder) from
+    any library (safetensors and tokenizers raise their own types with the system's words); None otherwise."""
+    if isinstance(exc, NotOurs):
+        return None
+    text = " ".join(str(exc).split())
+    if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+        reason = exc.strerror or text
+    elif any(word in text for word in WRITE_WORDS):
+        reason = next(word for word in WRITE_WORDS if word in text)
+    else:
+        return None
+    return OSError(f"{path}: could not be written ({reason}); nothing was replaced: what was there before is as it was")
 
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds, and record it in
+    the marked folder it lies in. A failed write (a full disk) is one OSError naming `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.emotionlib-", suffix=".tmp")
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.emotionlib-", suffix=".tmp")
+        os.close(fd)
+    except OSError as exc:
+        raise (write_failure(exc, path) or exc) from None
     try:
         yield Path(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
+        record_written(path)
+    except Exception as exc:
+        if (failure := write_failure(exc, path)) is not None:
+            raise failure from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """The temporary folders a killed write of `path` left beside it: each was marked `temporary` with the process
+    that made it, and is removed only when that process is gone (never another's write in progress)."""
+    for p in path.parent.glob(f".{glob.escape(path.name)}.emotionlib-*"):
+        record = read_marker(p) if p.is_dir() and not p.is_symlink() and TEMP_RE.fullmatch(p.name) else None
+        if record is None or record["kind"] != "temporary" or not isinstance(record.get("pid"), int):
+            continue
+        try:
+            os.kill(record["pid"], 0)
+            continue  # still running: its write is in progress
+        except ProcessLookupError:
+            shutil.rmtree(p)
+        except OSError:
+            continue
+
+
 @contextmanager
 def atomic_dir(path: Path, kind: str) -> Iterator[Path]:
-    """Yield a temporary folder beside `path`; marked as `kind`, it replaces `path` (whole) only if the block
-    succeeds. An existing `path` that emotionlib did not make as `kind` is refused before the block runs."""
+    """Yield a temporary folder beside `path`; marked as `kind` with the list of its files, it replaces `path`
+    (whole) only if the block succeeds. An existing `path` that emotionlib did not make as `kind` (or that holds a
+    file it did not write) is refused before the block runs; a killed earlier write's folder is removed first."""
     path = Path(path)
     check_replaceable(path, kind)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.emotionlib-", suffix=".tmp"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.emotionlib-", suffix=".tmp"))
+        (tmp / MARKER).write_text(json.dumps({"made_by": "emotionlib", "kind": "temporary", "pid": os.getpid()}))
+    except OSError as exc:
+        raise (write_failure(exc, path) or exc) from None
     os.chmod(tmp, 0o755)  # mkdtemp makes 0700
     try:
         yield tmp
@@ -220,6 +427,11 @@ def atomic_dir(path: Path, kind: str) -> Iterator[Path]:
             shutil.rmtree(old)  # the folder checked above, under our own temporary name
         else:
             os.rename(tmp, path)
+        record_written(path)
+    except Exception as exc:
+        if (failure := write_failure(exc, path)) is not None:
+            raise failure from None
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)  # made by mkdtemp above
@@ -236,6 +448,12 @@ def sha256_of(path: Path) -> str:
 def atomic_write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_csv(table, path: Path, **kwargs: Any) -> None:
+    """A pandas table as CSV, written atomically (and recorded in the run it lies in)."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, **kwargs)
 
 
 def finite(obj: Any) -> Any:
@@ -258,7 +476,10 @@ def read_json(path: Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (has the step that writes it run?)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({' '.join(str(exc).split())[:120]}); the file is damaged") from None
 
 
 def git_commit(cwd: Path | None = None) -> str:
@@ -338,6 +559,7 @@ class RunLayout:
     stack = property(lambda self: self.root / "stack")  # the per-language stack on top of the network (langstack)
     stack_meta = property(lambda self: self.root / "stack" / "stack.json")
     provenance = property(lambda self: self.root / "provenance.json")
+    manifest = property(lambda self: self.root / "manifest.json")  # written last: the sha256 of what decides a prediction
     train_log = property(lambda self: self.root / "train_log.jsonl")
     train_summary = property(lambda self: self.root / "train_summary.json")
     training_curves = property(lambda self: self.root / "training_curves.png")
@@ -411,21 +633,38 @@ class RunBusy(RuntimeError):
     """Another process holds the run directory's lock."""
 
 
+_HELD: dict[str, int] = {}  # the run folders whose lock this process holds (a step inside a step reuses it)
+
+
 @contextmanager
 def run_lock(layout: RunLayout) -> Iterator[None]:
-    """An exclusive lock on the run directory while a step writes; a second writer is refused at once."""
+    """An exclusive lock on the run directory while a step writes; a second writer (another process) is refused
+    at once. Re-entrant within a process: a step that builds something inside another's lock keeps it."""
     import fcntl
 
+    key = str(Path(layout.root).resolve())
+    if _HELD.get(key):
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
     claim_run_dir(layout.root)
     fd = os.open(layout.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    record_written(layout.lock_file)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunBusy(f"{layout.root}: in use by another process (a training, evaluation or interpretation); "
-                          "wait for it to finish or choose another run_id") from None
+            raise RunBusy(f"{layout.root}: in use by another process (a training, evaluation, interpretation or "
+                          "ONNX build); wait for it to finish or choose another run_id") from None
         layout.remove_temporaries()  # no other writer holds the run: what a killed one left half-written goes
-        yield
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            _HELD.pop(key, None)
     finally:
         os.close(fd)  # closing releases the lock
 
@@ -443,3 +682,51 @@ def step_is_current(layout: RunLayout, step: str, inputs: dict[str, str], output
 
 def record_step(layout: RunLayout, step: str, inputs: dict[str, str], outputs: list[Path]) -> None:
     write_json(layout.steps / f"{step}.json", {"inputs": inputs, "outputs": [layout.relative(p) for p in outputs]})
+
+
+# --- a run's files that decide its predictions, as one signed whole -----------------------------------------
+SEALED_FILES = ("config.yaml", "data/split.json", "train_summary.json")  # the settings, the split, the summary
+SEALED_FOLDERS = ("model", "stack")  # every file: weights, metadata, encoder config, tokenizer, the stack
+
+
+class RunChanged(ValueError):
+    """A file that decides a run's predictions is not the one emotionlib wrote (edited, replaced, added, removed)."""
+
+
+def sealed_files(layout: RunLayout) -> dict[str, str]:
+    """sha256 of every file of the run that decides what it predicts, keyed by its path in the run."""
+    names = [n for n in SEALED_FILES if (layout.root / n).is_file()]
+    for folder in SEALED_FOLDERS:
+        if (layout.root / folder).is_dir():
+            names += [f"{folder}/{f}" for f in files_in(layout.root / folder)]
+    return {name: sha256_of(layout.root / name) for name in sorted(names)}
+
+
+def seal(layout: RunLayout) -> None:
+    """Write the run's manifest (last, after every file it names): every later load checks the run against it."""
+    write_json(layout.manifest, {"made_by": "emotionlib", "sha256": sealed_files(layout)})
+
+
+def check_sealed(layout: RunLayout, hint: str) -> None:
+    """Refuse a run whose deciding files differ from its manifest: one line naming the first changed file and
+    `hint` (the command that retrains it). A finished run without its manifest is refused too: removing the
+    manifest is no way out of the check."""
+    try:
+        recorded = json.loads(layout.manifest.read_text(encoding="utf-8"))["sha256"]
+        if not (isinstance(recorded, dict) and all(isinstance(v, str) for v in recorded.values())):
+            raise ValueError
+    except FileNotFoundError:
+        raise RunChanged(f"{layout.manifest}: missing (the record of the files that decide the run's predictions; "
+                         f"a run made before emotionlib recorded it, or one whose record was removed); {hint}") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RunChanged(f"{layout.manifest}: not readable; the run is damaged: {hint}") from None
+    now = sealed_files(layout)
+    for name in sorted(set(recorded) | set(now)):
+        if name not in now:
+            raise RunChanged(f"{layout.root / name}: missing since the run was made (the run is damaged); {hint}")
+        if name not in recorded:
+            raise RunChanged(f"{layout.root / name}: not a file emotionlib wrote there, and it would change what the "
+                             f"run predicts; move it out, or {hint}")
+        if now[name] != recorded[name]:
+            raise RunChanged(f"{layout.root / name}: damaged or changed since the run was made (sha256 {now[name][:12]}, recorded "
+                             f"{recorded[name][:12]} in {layout.manifest.name}); {hint}")

@@ -36,7 +36,8 @@ from emotionlib.model import (build_classifier, check_weights, freeze_lower, loa
                               update_metadata)
 from emotionlib.predict import decide, predict_proba
 from emotionlib.preflight import check
-from emotionlib.runs import RunLayout, provenance, read_json, remove_owned, run_lock, sha256_of, write_json
+from emotionlib.runs import (RunLayout, check_removable, provenance, read_json, record_written, remove_owned, run_lock,
+                             seal, sha256_of, write_json)
 from emotionlib.plots import training_curves
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,8 @@ def train(cfg: Config, resume: bool = False, retrain: bool = False) -> Path:
     with run_lock(layout) if main else contextlib.nullcontext():
         if main and retrain:
             check_config(cfg, layout.root)  # only a run of these settings is retrained
+            for folder, kind in ((layout.model, "model"), (layout.checkpoint, "checkpoint")):
+                check_removable(folder, kind)  # a file a user put there is named, and nothing goes
             _clear_training(layout)
             done = False
         if main:
@@ -259,7 +262,7 @@ def native_cpu_bf16() -> bool:
 
 def _clear_training(layout: RunLayout) -> None:
     """What training wrote, removed by exact name (folders only if emotionlib made them as such)."""
-    for path in (layout.train_log, layout.train_summary, layout.training_curves, layout.teacher,
+    for path in (layout.manifest, layout.train_log, layout.train_summary, layout.training_curves, layout.teacher,
                  layout.teacher_targets):
         path.unlink(missing_ok=True)
     remove_owned(layout.model, "model")
@@ -407,6 +410,7 @@ def _end_epoch(cfg: Config, layout: RunLayout, accelerator, progress: Progress, 
     if accelerator.is_main_process:
         with open(layout.train_log, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
+        record_written(layout.train_log)
     progress.epoch, progress.step_in_epoch, progress.loss_sum = epoch, 0, 0.0
     if cfg.patience and progress.stale_epochs >= cfg.patience:
         main_info(log, accelerator, f"early stopping: no validation gain for {cfg.patience} epochs")
@@ -549,6 +553,7 @@ def _finish(layout: RunLayout, val_ex: DS.Examples, progress: Progress, started:
         "wall_seconds": round(time.time() - started, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "thresholds": dict(zip(meta["labels"], thresholds.tolist()))})
+    seal(layout)  # last: every load checks the run's deciding files against it
 
 
 def train_all(cfg: Config, resume: bool = False, retrain: bool = False) -> list[Path]:

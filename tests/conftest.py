@@ -41,6 +41,33 @@ def smoke_run(smoke_cfg) -> Path:
     return run_dir
 
 
+@pytest.fixture
+def run_copy(smoke_run, tmp_path):
+    """A private copy of the trained smoke run (its own runs folder), free to damage."""
+    import shutil
+
+    dst = tmp_path / "runs" / smoke_run.name
+    shutil.copytree(smoke_run, dst, symlinks=True)
+    return dst
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every file under a folder (hidden ones included) with its sha256."""
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+def one_line_error(out, *needles: str) -> None:
+    """A command refused in one line (exit 2, no traceback) that says each of `needles`."""
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    for needle in needles:
+        assert needle in out.stderr, out.stderr
+
+
 def run_cli(*args: str, **kwargs):
     import subprocess
 
@@ -48,7 +75,7 @@ def run_cli(*args: str, **kwargs):
                           cwd=ROOT, **kwargs)
 
 
-SLOW_FIXTURES = {"smoke_run", "tickets_run", "smoke_report", "stacked_run"}  # each trains a model or renders a report
+SLOW_FIXTURES = {"smoke_run", "run_copy", "tickets_run", "smoke_report", "stacked_run"}  # each trains a model or renders a report
 
 
 @pytest.fixture(autouse=True)

@@ -61,7 +61,7 @@ def test_a_teacher_on_another_split_is_refused(smoke_cfg, smoke_run):
 def test_a_teacher_whose_split_record_was_altered_is_still_caught_by_its_rows(smoke_cfg, smoke_run, tmp_path):
     import shutil
 
-    from emotionlib.runs import write_json
+    from emotionlib.runs import seal, write_json
     from emotionlib.train import train
 
     teacher = tmp_path / "teacher"
@@ -69,6 +69,7 @@ def test_a_teacher_whose_split_record_was_altered_is_still_caught_by_its_rows(sm
     split = read_json(RunLayout(teacher).split)
     split["languages"]["eng"]["val_ids"] = split["languages"]["eng"]["val_ids"][5:]  # five validation rows trained on
     write_json(RunLayout(teacher).split, split)
+    seal(RunLayout(teacher))  # a teacher whose own record says so (else its manifest refuses the edited split)
     cfg = smoke_cfg.replace(run_id="student-leak", teacher=str(teacher))
     with pytest.raises(ConfigError, match="trained on 5 of this run's eng validation rows"):
         train(cfg)

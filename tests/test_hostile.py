@@ -7,10 +7,8 @@ and test_own_data.py; the property-based tests at the end cover the readers as a
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,31 +20,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run_cli
+from conftest import one_line_error, run_cli, tree
 from emotionlib.config import ConfigError, load_config, parse_overrides
 from emotionlib.data import DataError, read_table, read_texts
-
-
-def tree(root: Path) -> dict[str, str]:
-    """Every file under a folder (hidden ones included) with its sha256."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(root).rglob("*")) if p.is_file()}
-
-
-def one_line_error(out: subprocess.CompletedProcess, *needles: str) -> None:
-    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
-    for needle in needles:
-        assert needle in out.stderr, out.stderr
-
-
-@pytest.fixture
-def run_copy(smoke_run, tmp_path):
-    """A private copy of the trained smoke run (its own runs folder), free to damage."""
-    dst = tmp_path / "runs" / smoke_run.name
-    shutil.copytree(smoke_run, dst, symlinks=True)
-    return dst
 
 
 # --- 1: run ids are one safe path component ------------------------------------------------------------
@@ -223,7 +199,8 @@ def test_malformed_run_config_names_the_file(run_copy):
     (run_copy / "config.yaml").write_text("run_id: x\nlanguages: [eng\n")
     with pytest.raises(ConfigError, match=r"config.yaml: line \d+"):
         read_config(run_copy)
-    one_line_error(run_cli("evaluate", "--run", str(run_copy)), "config.yaml", "line")
+    # the command names it too: a config.yaml changed since training is refused before it is read
+    one_line_error(run_cli("evaluate", "--run", str(run_copy)), "config.yaml", "changed since the run was made")
 
 
 # --- 6: the ensemble's step is checked before any work ---------------------------------------------------------

@@ -146,7 +146,7 @@ def test_damaged_weights_are_a_one_line_error(smoke_run, tmp_path):
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,hi\n", encoding="utf-8")
     out = run_cli("predict", "--run", str(run), "--input", str(src), "--output", str(tmp_path / "o.csv"))
-    assert out.returncode == 2 and "model.safetensors: damaged or replaced since training" in out.stderr
+    assert out.returncode == 2 and "model.safetensors: damaged or changed since the run was made" in out.stderr
     assert "--retrain" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 

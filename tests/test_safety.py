@@ -16,16 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, one_line_error, run_cli, tree
 from emotionlib.config import ConfigError, load_config
-from test_hostile import one_line_error, tree
-
-
-@pytest.fixture
-def run_copy(smoke_run, tmp_path):
-    dst = tmp_path / "runs" / smoke_run.name
-    shutil.copytree(smoke_run, dst, symlinks=True)
-    return dst
 
 
 def texts_csv(folder: Path) -> Path:
@@ -45,8 +37,8 @@ def test_make_clean_removes_only_marked_folders_and_never_follows_a_link(tmp_pat
     work = tmp_path / "checkout"
     for sub in ("runs/r1", "reports/r1", "bench"):
         (work / sub).mkdir(parents=True)
-    mark(work / "runs" / "r1", "run")
-    mark(work / "reports" / "r1", "report")
+    mark(work / "runs" / "r1", "run", [])
+    mark(work / "reports" / "r1", "report", [])
     (work / "reports" / "notes").mkdir()
     (work / "reports" / "notes" / "keep.md").write_text("user's")
     (work / "reports" / "linkdir").symlink_to(mine)
@@ -372,9 +364,10 @@ def test_random_sweep_specs_load_or_refuse_in_one_line(tmp_path, seeds, grid):
 
 
 @PROPERTY
-@given(kind=st.sampled_from(["absent", "user", "prediction", "folder", "link", "fifo", "in_run", "in_run_new"]))
+@given(kind=st.sampled_from(["absent", "user", "prediction", "lookalike", "folder", "link", "fifo", "in_run",
+                             "in_run_new"]))
 def test_random_output_paths_are_written_only_when_new_or_ours(tmp_path, kind):
-    from emotionlib.classifier import is_prediction_file
+    from emotionlib.classifier import is_prediction_file, write_predictions
     from emotionlib.runs import NotOurs, atomic_write_text, check_output_file, mark
 
     work = tmp_path / f"w-{kind}"
@@ -385,7 +378,9 @@ def test_random_output_paths_are_written_only_when_new_or_ours(tmp_path, kind):
     target = {"in_run": work / "run" / "config.yaml", "in_run_new": work / "run" / "p.csv"}.get(kind, work / "o.csv")
     if kind == "user":
         target.write_text("id,text\n1,mine\n")
-    if kind == "prediction":
+    if kind == "prediction":  # written by emotionlib, with its record beside it
+        write_predictions(target, [["id", "joy", "fear"], ["1", 0, 1]], False, {})
+    if kind == "lookalike":  # the shape of a prediction file, but no record of emotionlib writing it
         target.write_text("id,joy,fear\n1,0,1\n")
     if kind == "folder":
         target.mkdir()
@@ -403,8 +398,8 @@ def test_random_output_paths_are_written_only_when_new_or_ours(tmp_path, kind):
         return
     assert kind in ("absent", "prediction")
     atomic_write_text(target, "id,joy,fear\n1,1,1\n")
-    after = tree(work)
-    assert {k: v for k, v in after.items() if k != "o.csv"} == {k: v for k, v in before.items() if k != "o.csv"}
+    after, ours = tree(work), ("o.csv", "o.csv.emotionlib.json")
+    assert {k: v for k, v in after.items() if k not in ours} == {k: v for k, v in before.items() if k not in ours}
 
 
 def test_a_sweep_checks_every_run_before_it_writes_anything(tmp_path):

@@ -25,7 +25,8 @@ from emotionlib.run_config import read_config, save_config
 from emotionlib.combine.weights import BASELINE, EnsembleError, best_f1_per_label, check_step, fit_weights
 from emotionlib.metrics import tune_thresholds
 from emotionlib.model import is_ensemble, read_metadata
-from emotionlib.runs import RunLayout, atomic_dir, kind_of, marked_parent, provenance, read_json, sha256_of, write_json
+from emotionlib.runs import (RunLayout, atomic_dir, kind_of, marked_parent, provenance, read_json, seal, sha256_of,
+                             write_json)
 
 log = logging.getLogger(__name__)
 
@@ -133,3 +134,4 @@ def _write_run(out: Path, first: RunLayout, cfg, meta: dict, summary: dict, extr
         write_json(layout.metadata, meta)
         write_json(layout.provenance, provenance(extra))
         write_json(layout.train_summary, summary)
+        seal(layout)  # last: the files that decide the ensemble's predictions

