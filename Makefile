@@ -103,7 +103,7 @@ baseline: $(STAMP) ## TF-IDF + logistic regression for all 28 languages: reports
 # me5-small at the settings of the earlier best-stack's member, an epoch of it timed by make bench
 BENCH_ME5 := model=me5-small learning_rate=5e-5 pooling=mean freeze_layers=6
 
-bench: $(STAMP) $(MPNET_STAMP) ## throughput and memory: seed-literal loop vs emotionlib vs HF Trainer, predict, LIME, where the time goes, the me5-small levers, an epoch on a busy machine, shares of the machine's ceiling, MiniLM's loop vs the Trainer at each's best, LIME's distinct perturbations -> bench/
+bench: $(STAMP) $(MPNET_STAMP) gemma ## throughput and memory: seed-literal loop vs emotionlib vs HF Trainer, predict, LIME, where the time goes, the me5-small levers, an epoch on a busy machine, shares of the machine's ceiling, MiniLM's loop vs the Trainer at each's best, LIME's distinct perturbations, EmbeddingGemma's feature pass at each precision the CPU has -> bench/
 	$(PY) benchmarks/bench.py --out bench
 	$(PY) benchmarks/profile_phases.py --peer-rows 2211 --out bench
 	$(PY) benchmarks/levers.py --out bench
@@ -119,6 +119,7 @@ bench: $(STAMP) $(MPNET_STAMP) ## throughput and memory: seed-literal loop vs em
 	$(PY) -m emotionlib evaluate --run bench/runs/bench-quick
 	$(PY) -m emotionlib interpret --run bench/runs/bench-quick
 	$(PY) benchmarks/lime_distinct.py --run bench/runs/bench-quick --out bench
+	cd benchmarks && ../$(PY) gemma_forward.py --langs eng deu --rows 256 --reps 2 --out ../bench
 
 bench-levers: $(STAMP) ## me5-small training speed levers (bf16, frozen layers, batch, torch.compile, frozen encoder) vs Trainer -> bench/levers.{json,md}
 	$(PY) benchmarks/levers.py --out bench

@@ -25,7 +25,7 @@ from emotionlib import data as D
 from emotionlib.encoders import gemma
 from emotionlib.features import LayerFeatures
 from emotionlib.runs import make_dir, provenance, write_json
-from emotionlib.train import native_cpu_bf16
+from emotionlib.hardware import native_cpu_bf16
 
 
 def row_flops(encoder, length: int) -> int:

@@ -305,7 +305,7 @@ def table(res: dict) -> str:
 
 
 def machine() -> dict:
-    from emotionlib.train import resolve_precision
+    from emotionlib.hardware import resolve_precision
 
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
                "unknown") if Path("/proc/cpuinfo").is_file() else "unknown"

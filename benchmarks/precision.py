@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from emotionlib.model import build_classifier, freeze_lower  # noqa: E402
 from emotionlib.encoders import resolve_encoder  # noqa: E402
 from emotionlib.runs import provenance, write_json  # noqa: E402
-from emotionlib.train import native_cpu_bf16  # noqa: E402
+from emotionlib.hardware import native_cpu_bf16  # noqa: E402
 
 
 def main() -> None:

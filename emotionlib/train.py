@@ -29,6 +29,7 @@ from emotionlib.run_config import check_config, claim_config
 from emotionlib.data import prepare_data, training_parts
 from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
 from emotionlib.checkpoints import Ema, Progress, checkpoint_state, restore, save_checkpoint
+from emotionlib.hardware import ThreadGovernor, resolve_precision, threads_for_free_cores
 from emotionlib.features import (FeatureDataset, HeadOnly, LayerFeatures, encoder_fingerprint, head_block,
                                  pooled_features)
 from emotionlib.metrics import label_f1, language_scores, tune_thresholds
@@ -168,7 +169,10 @@ def train(cfg: Config, resume: bool = False, retrain: bool = False) -> Path:
     """
     started = time.time()
     encoder_dir = check(cfg)  # fails here, before anything is written, with what to fix
-    torch.set_num_threads(cfg.num_threads or threads_for_free_cores())
+    # the threads are decided again every few seconds while it trains (hardware.ThreadGovernor); several processes
+    # (accelerate launch) keep the count they start with
+    governor = ThreadGovernor(cfg.num_threads or (threads_for_free_cores() if os.environ.get("WORLD_SIZE", "1") != "1"
+                                                  else 0))
     layout = RunLayout(cfg.run_dir)
     done = layout.train_summary.is_file()
     precision = resolve_precision(cfg.mixed_precision)  # what the run trains, records and predicts with
@@ -188,7 +192,7 @@ def train(cfg: Config, resume: bool = False, retrain: bool = False) -> Path:
             check_weights(layout)  # damaged weights are named, with the command that retrains the run
             main_info(log, accelerator, f"{layout.root}: already trained with these settings; training skipped")
             return layout.root
-        return _train(cfg, layout, accelerator, encoder_dir, precision, resume, started)
+        return _train(cfg, layout, accelerator, encoder_dir, precision, resume, started, governor)
 
 
 def _accelerator(precision: str, compile_model: bool = False):
@@ -209,55 +213,6 @@ def _accelerator(precision: str, compile_model: bool = False):
         AcceleratorState._reset_state()
     # cpu=True on a host without CUDA makes torchrun-style launches (LOCAL_RANK set) use gloo DDP on CPU
     return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(), dynamo_plugin=dynamo)
-
-
-DEFAULT_THREADS = torch.get_num_threads()  # at import: later calls may have lowered it for one training
-
-
-def busy_cores(seconds: float = 0.2) -> float:
-    """How many cores other work keeps busy now at normal priority: the share of every core that is neither idle
-    nor niced, sampled from /proc/stat over `seconds` (0 where /proc/stat is not readable)."""
-    def sample() -> tuple[int, int]:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        # total, and the time a training could have: idle, iowait and niced work (which yields to ours)
-        return sum(fields), fields[1] + fields[3] + (fields[4] if len(fields) > 4 else 0)
-
-    try:
-        total0, idle0 = sample()
-        time.sleep(seconds)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / max(total1 - total0, 1))
-
-
-def threads_for_free_cores() -> int:
-    """torch threads for a training that shares the machine: no more than the cores other work leaves free, and
-    never more than torch's own setting (OMP_NUM_THREADS). Two OpenMP threads with one of their cores taken wait on
-    each other at every barrier: on 2 cores a training then ran 4.5-8x slower instead of 2x (docs/speed.md)."""
-    busy = busy_cores()
-    free = max(1, round((os.cpu_count() or 1) - busy))
-    if free < DEFAULT_THREADS:
-        log.info(f"training on {free} thread(s): other work keeps {busy:.1f} of the {os.cpu_count()} cores busy")
-    return min(DEFAULT_THREADS, free)
-
-
-def resolve_precision(wanted: str) -> str:
-    """`mixed_precision: auto`: bf16 on a GPU that has it, or on a CPU with native bf16 dot products (AVX512-BF16
-    or AMX); fp32 ("no") elsewhere. oneDNN also runs bf16 on plain AVX-512 by converting, which measured slower
-    than fp32 (benchmarks/precision.py), so that does not count. `torch.backends.cpu.get_cpu_capability()` is
-    recorded in provenance."""
-    if wanted != "auto":
-        return wanted
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    return "bf16" if native_cpu_bf16() else "no"
-
-
-def native_cpu_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX tiles) and oneDNN has kernels for it."""
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return bool(native and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _clear_training(layout: RunLayout) -> None:
@@ -282,7 +237,7 @@ def _claim(cfg: Config, layout: RunLayout, resume: bool, done: bool) -> None:
 
 
 def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, precision: str, resume: bool,
-           started: float) -> Path:
+           started: float, governor: ThreadGovernor | None = None) -> Path:
     main = accelerator.is_main_process
     train_parts, val_parts = training_parts(cfg, layout)
     train_parts, augmented = augment_training(cfg, train_parts, encoder_dir)  # the training part only
@@ -326,14 +281,15 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
         epoch = progress.epoch
         t0 = time.time()
         seen = _train_epoch(cfg, accelerator, model, optimizer, scheduler, loss_fn, train_dl, progress, checkpoint,
-                            ema)
+                            ema, governor)
         train_seconds = time.time() - t0
         with ema.applied() if ema else contextlib.nullcontext():  # the average is what is validated and kept
             probs = val_proba(plain)
             entry = {"epoch": epoch + 1, "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
                      **_validate(probs, val_ex, loss_fn),
                      "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 2),
-                     "train_examples_per_second": round(seen / train_seconds, 2)}
+                     "train_examples_per_second": round(seen / train_seconds, 2),
+                     "threads": torch.get_num_threads()}
             _end_epoch(cfg, layout, accelerator, progress, entry, label_weights, lambda: save_model(
                 classifier, tokenizer, layout.model, meta | {"best_epoch": epoch + 1}))
             if progress.best_epoch == epoch + 1:  # this epoch was saved as the best
@@ -455,7 +411,7 @@ def frozen_features(cfg: Config, classifier, tokenizer, texts: list[str], encode
     reads the mean-pooled last layer, that is one block of the stack's multi-layer features, so training and the
     stack share a single encoding pass; otherwise the pooled last layer, cached on its own."""
     if cfg.stack:
-        layered = LayerFeatures(encoder_dir, cfg.feature_layers, cfg.max_length)
+        layered = LayerFeatures(encoder_dir, cfg.feature_layers, cfg.max_length, precision=precision)
         block = head_block(cfg, layered.layers, layered.encoder.config.num_hidden_layers)
         if block is not None:
             width = classifier.head.in_features
@@ -488,7 +444,7 @@ def initial_label_weights(cfg: Config, train_ex: DS.Examples) -> torch.Tensor | 
 
 
 def _train_epoch(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn, train_dl, progress: Progress,
-                 checkpoint, ema: Ema | None = None) -> int:
+                 checkpoint, ema: Ema | None = None, governor: ThreadGovernor | None = None) -> int:
     """One pass over the training part (from where an interrupted epoch stopped); returns the examples seen."""
     from tqdm.auto import tqdm
 
@@ -515,6 +471,8 @@ def _train_epoch(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn,
                 ema.update()
         progress.step_in_epoch += 1
         progress.global_step += 1
+        if governor is not None:
+            governor.step()
         progress.loss_sum += accelerator.gather(loss.detach()).mean().item()
         seen += len(batch["labels"]) * accelerator.num_processes
         bar.set_postfix(loss=f"{progress.loss_sum / progress.step_in_epoch:.4f}")

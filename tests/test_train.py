@@ -277,29 +277,6 @@ def test_frozen_encoder_mode_trains_the_head_on_cached_features(tmp_path, monkey
         load_config("smoke", base | {"head": "auto"})
 
 
-def test_auto_precision_follows_the_hardware():
-    from emotionlib.train import resolve_precision
-
-    assert resolve_precision("no") == "no" and resolve_precision("bf16") == "bf16"
-    native = (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()) and \
-        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    if not torch.cuda.is_available():
-        assert resolve_precision("auto") == ("bf16" if native else "no")
-
-
-def test_auto_precision_wants_native_bf16_not_avx512_alone(monkeypatch):
-    from emotionlib import train as T
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)  # oneDNN converts on AVX-512
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
-    assert T.resolve_precision("auto") == "no"
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
-    assert T.resolve_precision("auto") == "bf16"
-
-
 def test_runs_of_two_precisions_in_one_process(tmp_path):
     """Accelerate keeps one state per process: a bf16 run after an fp32 one (a notebook kernel) must work."""
     from emotionlib.model import load_model
@@ -489,24 +466,3 @@ def test_torch_compile_compiles_the_layers_resumes_and_leaves_the_next_run_eager
     assert not any("_orig_mod" in k for k in load_model(run / "model")[0].state_dict())
     T.train(load_config("smoke", base | {"run_id": "eager", "epochs": 1}))
     assert AcceleratorState().dynamo_plugin.backend == DynamoBackend.NO
-
-
-
-def test_training_threads_follow_the_cores_other_work_leaves_free(monkeypatch):
-    import emotionlib.train as T
-
-    monkeypatch.setattr(T, "DEFAULT_THREADS", 2)
-    monkeypatch.setattr(T.os, "cpu_count", lambda: 2)
-    for busy, threads in ((0.0, 2), (0.4, 2), (1.0, 1), (1.9, 1), (2.0, 1)):
-        monkeypatch.setattr(T, "busy_cores", lambda busy=busy: busy)
-        assert T.threads_for_free_cores() == threads
-    monkeypatch.setattr(T, "DEFAULT_THREADS", 1)  # OMP_NUM_THREADS=1 is never raised
-    monkeypatch.setattr(T, "busy_cores", lambda: 0.0)
-    assert T.threads_for_free_cores() == 1
-
-
-def test_busy_cores_reads_proc_stat_and_counts_niced_work_as_free():
-    import emotionlib.train as T
-
-    busy = T.busy_cores(0.05)
-    assert 0.0 <= busy <= (T.os.cpu_count() or 1) + 1e-6

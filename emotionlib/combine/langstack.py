@@ -34,6 +34,7 @@ from emotionlib.combine.weights import BASELINE, Combined, best_f1_per_label, fi
 from emotionlib.config import member_configs, network_config
 from emotionlib.encoders import prompt_for, resolve_encoder
 from emotionlib.features import LayerFeatures, head_block
+from emotionlib.hardware import resolve_precision
 from emotionlib.metrics import THRESHOLD_GRID, scores
 from emotionlib.predict import decide, predict_proba
 from emotionlib.model import load_model, read_finished
@@ -172,8 +173,10 @@ def fit_stack(cfg) -> pd.DataFrame | None:
     folds = [load_member(layout.root, run, meta["labels"]) for run in fold_runs]
     train_parts, val_parts = D.training_parts(cfg, layout)
     feature_model = cfg.feature_model or cfg.model
+    # the feature pass in the CPU's fastest precision (mixed_precision: auto is bf16 where it is native); the
+    # features' cache key holds the precision, so fp32 and bf16 features never mix
     feats = LayerFeatures(resolve_encoder(feature_model), cfg.feature_layers, cfg.max_length,
-                          prompt=prompt_for(feature_model))
+                          precision=resolve_precision(cfg.mixed_precision), prompt=prompt_for(feature_model))
     # a frozen-encoder network reads the same features only when they come from its own encoder
     block = (head_block(cfg, feats.layers, feats.encoder.config.num_hidden_layers)
              if not cfg.feature_model and not folds else None)
@@ -190,7 +193,7 @@ def fit_stack(cfg) -> pd.DataFrame | None:
         log.info(f"stack {va.lang}: validation (cross-fitted) {fits[va.lang]['val_oof']:.3f}, weights "
                  f"{fits[va.lang]['weights']} [{time.time() - t0:.0f} s]")
     stack = {"kind": "language-stack", "members": list(cfg.stack) + list(runs), "encoder": feature_model,
-             "feature_prompt": feats.prompt,
+             "feature_prompt": feats.prompt, "feature_precision": feats.precision,
              "runs": {name: {"run_id": run.name, "weights_sha256": run_weights[name], "stack_runs_entry": entry}
                       for (name, run), entry in zip(runs.items(), cfg.stack_runs)},
              "network_folds": fold_record(fold_runs, fold_weights),
@@ -390,7 +393,8 @@ class LanguageStack(Combined):
                              f"{self.labels}; fit the stack again")
         self.languages = list(self.stack["languages"])
         self.features = LayerFeatures(resolve_encoder(self.stack["encoder"]), self.stack["feature_layers"],
-                                      self.stack["max_length"], prompt=self.stack.get("feature_prompt", ""))
+                                      self.stack["max_length"], precision=self.stack.get("feature_precision", "no"),
+                                      prompt=self.stack.get("feature_prompt", ""))
         if self.features.fingerprint != self.stack["encoder_fingerprint"]:
             raise ValueError(f"{layout.stack_meta}: the encoder {self.stack['encoder']!r} is not the one the stack "
                              "was fitted with (its weights or tokenizer changed); fit the stack again")

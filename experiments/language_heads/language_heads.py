@@ -42,7 +42,8 @@ from emotionlib.metrics import language_scores
 from emotionlib.model import build_classifier, load_tokenizer
 from emotionlib.encoders import resolve_encoder
 from emotionlib.runs import provenance, write_json
-from emotionlib.train import label_space, resolve_precision
+from emotionlib.hardware import resolve_precision
+from emotionlib.train import label_space
 
 
 class LanguageHead(nn.Module):
