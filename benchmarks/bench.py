@@ -35,7 +35,7 @@ from emotionlib.metrics import scores  # noqa: E402
 from emotionlib.model import EmotionClassifier, load_encoder, load_tokenizer  # noqa: E402
 from emotionlib.encoders import resolve_encoder  # noqa: E402
 from emotionlib.predict import decide, predict_proba  # noqa: E402
-from emotionlib.runs import make_dir  # noqa: E402
+from emotionlib.runs import atomic_write_text, make_dir  # noqa: E402
 
 
 def peak_mb() -> float:
@@ -296,8 +296,8 @@ def main() -> None:
             p.error("--only predict needs --run runs/<run_id> (a model trained on English)")
         res = {"machine": _machine(), "settings": vars(args) | {"out": str(args.out)},
                "predict": measure_predict(work, args.run, args.reps)}
-        (args.out / "predict.json").write_text(json.dumps(res, indent=2))
-        (args.out / "predict.md").write_text(predict_table(res))
+        atomic_write_text(args.out / "predict.json", json.dumps(res, indent=2))
+        atomic_write_text(args.out / "predict.md", predict_table(res))
         print(predict_table(res))
         return
     tp = [*work, "--rows", str(args.rows), "--epochs", str(args.throughput_epochs)]
@@ -323,8 +323,8 @@ def main() -> None:
     res["predict"] = measure_predict(work, run_dir, args.reps)
     res["lime"] = measure([*work, "--what", "lime", "--run", run_dir], args.reps, "lime")
     res["wall_seconds"] = round(time.time() - t0, 1)
-    (args.out / "bench.json").write_text(json.dumps(res, indent=2))
-    (args.out / "bench.md").write_text(table(res))
+    atomic_write_text(args.out / "bench.json", json.dumps(res, indent=2))
+    atomic_write_text(args.out / "bench.md", table(res))
     print(table(res))
 
 

@@ -40,7 +40,7 @@ from emotionlib.export import ensure_onnx, quantize_onnx  # noqa: E402
 from emotionlib.model import freeze_lower, load_model  # noqa: E402
 from emotionlib.encoders import EncoderUnavailable, describe as _describe  # noqa: E402
 from emotionlib.predict import OnnxForward, batched_proba, torch_forward  # noqa: E402
-from emotionlib.runs import RunLayout, hardware, make_dir, provenance, write_json  # noqa: E402
+from emotionlib.runs import RunLayout, atomic_write_text, hardware, make_dir, provenance, write_json  # noqa: E402
 from emotionlib.train import EpochSampler  # noqa: E402
 
 LENGTHS = (16, 48, 96)  # three padded lengths fix the quadratic exactly
@@ -334,7 +334,7 @@ def main() -> None:
     make_dir(args.out, "bench")  # a folder of its own, which `make clean` may remove
     write_json(args.out / "ceiling.json", result)
     md = report(pred, training, features, lime)
-    (args.out / "ceiling.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    atomic_write_text(args.out / "ceiling.md", "\n".join(md) + "\n")
     print("\n".join(md))
 
 

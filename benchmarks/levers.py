@@ -269,12 +269,12 @@ def main() -> None:
                 runs[lang]["torch.compile"].append(one_child("torch.compile", {}, lang, args))
     res = {"machine": machine(), "settings": vars(args) | {"out": str(args.out)}, "variants": VARIANTS,
            "runs": runs, "wall_seconds": round(time.time() - t0, 1)}
-    from emotionlib.runs import make_dir
+    from emotionlib.runs import atomic_write_text, make_dir
 
     make_dir(args.out, "bench")  # a folder of its own, which `make clean` may remove
     stem = "levers" if args.model == "me5-small" else f"levers-{args.model}"
-    (args.out / f"{stem}.json").write_text(json.dumps(res, indent=2))
-    (args.out / f"{stem}.md").write_text(table(res))
+    atomic_write_text(args.out / f"{stem}.json", json.dumps(res, indent=2))
+    atomic_write_text(args.out / f"{stem}.md", table(res))
     print(table(res))
 
 

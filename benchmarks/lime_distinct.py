@@ -71,9 +71,11 @@ def main() -> None:
              f"scored ({t['seconds_every_one'].sum() / t['seconds_distinct'].sum():.2f}x)",
              f"- the same top words for every label: {int(t['same_words'].sum())} of {len(t)} texts"]
     print("\n".join(lines))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "lime_distinct.md").write_text("\n".join(lines) + "\n")
-    t.to_csv(args.out / "lime_distinct.csv", index=False)
+    from emotionlib.runs import atomic_write_text, make_dir, write_csv
+
+    make_dir(args.out, "bench")  # a folder of its own, which `make clean` may remove
+    atomic_write_text(args.out / "lime_distinct.md", "\n".join(lines) + "\n")
+    write_csv(t, args.out / "lime_distinct.csv", index=False)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from emotionlib.export import ONNX_FILE, ONNX_META, export_onnx  # noqa: E402
 from emotionlib.model import EmotionClassifier, load_encoder, load_tokenizer, save_model  # noqa: E402
 from emotionlib.encoders import describe as _describe, resolve_encoder  # noqa: E402
 from emotionlib.predict import OnnxForward, batched_proba, predict_proba  # noqa: E402
-from emotionlib.runs import provenance, read_json, write_json  # noqa: E402
+from emotionlib.runs import atomic_write_text, provenance, read_json, write_json  # noqa: E402
 
 LABELS = ["anger", "disgust", "fear", "joy", "sadness", "surprise"]
 
@@ -92,7 +92,7 @@ def main() -> None:
                      f"{t['onnx fused'] / t['pytorch']:.2f} | {t['onnx fused'] / t['onnx']:.2f} | "
                      f"{', '.join(f'{k} {v}' for k, v in r['fusions'].items())} | "
                      f"{r['max_abs_diff_vs_pytorch']['onnx fused']:.1e} |")
-    (args.out / "onnx_fusions.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(args.out / "onnx_fusions.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

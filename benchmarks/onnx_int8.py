@@ -33,7 +33,7 @@ from emotionlib.export import ensure_onnx, quantize_onnx, set_macro_f1  # noqa: 
 from emotionlib.model import load_model  # noqa: E402
 from emotionlib.encoders import describe as _describe  # noqa: E402
 from emotionlib.predict import OnnxForward, batched_proba, torch_forward  # noqa: E402
-from emotionlib.runs import RunLayout, provenance, write_json  # noqa: E402
+from emotionlib.runs import RunLayout, atomic_write_text, provenance, write_json  # noqa: E402
 
 
 def quality(forward, tok, meta: dict, sets: list) -> dict:
@@ -103,7 +103,7 @@ def main() -> None:
             lines.append(f"| {Path(r['run']).name} | {r['encoder']} | {k} | {t[k]} | {t[k] / t['pytorch']:.2f} | "
                          f"{r['val_f1_0.5'][k]:.4f} | {r['dev_f1_tuned'][k]:.4f} | "
                          f"{r['max_abs_diff_vs_pytorch'][k]:.1e} | {r['mb'].get(k, '')} |")
-    (args.out / "onnx_int8.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(args.out / "onnx_int8.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

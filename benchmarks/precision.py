@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from emotionlib.model import build_classifier, freeze_lower  # noqa: E402
 from emotionlib.encoders import resolve_encoder  # noqa: E402
-from emotionlib.runs import provenance, write_json  # noqa: E402
+from emotionlib.runs import atomic_write_text, provenance, write_json  # noqa: E402
 from emotionlib.hardware import native_cpu_bf16  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def main() -> None:
         lines.append(f"| {name} | {r['train step fp32']} | {r['train step bf16']} | "
                      f"{r['train step bf16'] / r['train step fp32']:.2f} | {r['forward of 64 fp32']} | "
                      f"{r['forward of 64 bf16']} | {r['forward of 64 bf16'] / r['forward of 64 fp32']:.2f} |")
-    (args.out / "precision.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(args.out / "precision.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

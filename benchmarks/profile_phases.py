@@ -37,7 +37,7 @@ from emotionlib import dataset as DS  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.model import load_tokenizer  # noqa: E402
 from emotionlib.encoders import resolve_encoder  # noqa: E402
-from emotionlib.runs import RunLayout, make_dir, provenance, write_json  # noqa: E402
+from emotionlib.runs import RunLayout, atomic_write_text, make_dir, provenance, write_json  # noqa: E402
 from emotionlib.train import EpochSampler, train  # noqa: E402
 
 LOADER = "enumerate(DataLoader)"  # the profiler's own label of a DataLoader's next batch
@@ -191,7 +191,7 @@ def main() -> None:
           *table("one training epoch", training["phases"], training["epoch_seconds"]),
           *table(f"predict, {predict['texts']} texts ({predict['texts_per_second']} texts/s)", predict["phases"],
                  predict["wall_seconds"]), *(peer_table(peer) if peer else [])]
-    (args.out / "profile_phases.md").write_text("\n".join(md), encoding="utf-8")
+    atomic_write_text(args.out / "profile_phases.md", "\n".join(md))
     print("\n".join(md))
 
 

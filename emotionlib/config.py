@@ -55,8 +55,8 @@ AT_LEAST_0 = (lambda v, c: v >= 0, "must be >= 0")
 MEMBER_FIXED = ("run_id", "runs_dir", "data_dir", "train_csv", "dev_csv", "test_csv", "data_name", "labels",
                 "ignore_columns", "languages", "eval_languages", "holdout_languages", "multilingual", "max_train_rows",
                 "val_fraction", "split_seed", "cv_folds", "cv_fold", "stack", "stack_runs", "stack_network_folds",
-                "stack_folds", "stack_min_val", "feature_layers", "feature_model", "teacher", "distill_weight",
-                "distill_folds")
+                "stack_folds", "stack_min_val", "feature_layers", "feature_model", "feature_precision", "teacher",
+                "distill_weight", "distill_folds")
 
 
 class ConfigError(ValueError):
@@ -254,6 +254,10 @@ class Config:
                                                 "the embeddings, -1 the last)",
                                          (lambda v, c: v and len(set(v)) == len(v),
                                           "at least one layer, none twice"))
+    feature_precision: Literal["no", "bf16", "auto"] = _f(
+        "no", "the stack's frozen-feature pass: no (fp32); bf16; auto (bf16 where the CPU multiplies it natively). "
+              "fp32 by default: EmbeddingGemma's bf16 features ran 2.6x faster but cost the English stack 0.5-1.0 "
+              "points of cross-fitted validation (docs/results.md)")
     stack_folds: int = _f(5, "cross-fitting folds of the validation part (the stack's out-of-sample figure)",
                           (lambda v, c: v >= 2, "must be at least 2"))
     stack_min_val: int = _f(100, "a language with fewer validation rows gets equal weights and thresholds 0.5",
@@ -470,8 +474,8 @@ def member_configs(cfg: "Config") -> list[tuple[str, "Config"]]:
             for i, entry in enumerate(cfg.stack_runs, start=1)]
 
 
-STACK_FIELDS = ("stack", "stack_runs", "stack_network_folds", "feature_model", "feature_layers", "stack_folds",
-                "stack_min_val")
+STACK_FIELDS = ("stack", "stack_runs", "stack_network_folds", "feature_model", "feature_layers", "feature_precision",
+                "stack_folds", "stack_min_val")
 
 
 def network_config(cfg: "Config") -> "Config":

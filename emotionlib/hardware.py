@@ -87,9 +87,13 @@ def threads_for_free_cores() -> int:
 class ThreadGovernor:
     """Decides a training's threads again every `every_s` seconds from what other work did meanwhile (measured over
     that interval between two /proc/stat samples, so it costs no waiting): work that starts after the training
-    started, or stops, changes the threads at the next check. `fixed` (config `num_threads`) turns it off."""
+    started, or stops, changes the threads at the next check. `fixed` (config `num_threads`) turns it off.
 
-    def __init__(self, fixed: int = 0, every_s: float = 10.0, sample=cpu_sample, clock=time.monotonic):
+    Two seconds: until the next check, two threads with one core taken run many times slower (one MiniLM epoch took
+    24x its quiet time beside another session's niced loop, benchmarks/busy.py), so a late competitor costs about
+    the interval; a check reads two small files."""
+
+    def __init__(self, fixed: int = 0, every_s: float = 2.0, sample=cpu_sample, clock=time.monotonic):
         self.fixed, self.every_s, self.sample, self.clock = fixed, every_s, sample, clock
         self.threads = fixed or threads_for_free_cores()
         torch.set_num_threads(self.threads)

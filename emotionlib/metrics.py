@@ -44,7 +44,7 @@ def language_scores(y_true, y_pred, mask, langs: Sequence[str], labels: Sequence
     for lang in dict.fromkeys(langs):
         rows = langs == lang
         cols = present(mask[rows])
-        out[lang] = scores(y_true[rows][:, cols], y_pred[rows][:, cols], [l for l, c in zip(labels, cols) if c])
+        out[lang] = scores(y_true[rows][:, cols], y_pred[rows][:, cols], [lab for lab, c in zip(labels, cols) if c])
     return {"mean_macro_f1": float(np.mean([s["macro_f1"] for s in out.values()])), "languages": out}
 
 

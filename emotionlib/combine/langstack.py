@@ -173,10 +173,10 @@ def fit_stack(cfg) -> pd.DataFrame | None:
     folds = [load_member(layout.root, run, meta["labels"]) for run in fold_runs]
     train_parts, val_parts = D.training_parts(cfg, layout)
     feature_model = cfg.feature_model or cfg.model
-    # the feature pass in the CPU's fastest precision (mixed_precision: auto is bf16 where it is native); the
+    # the feature pass in the precision `feature_precision` asks for (auto: bf16 where the CPU has it natively); the
     # features' cache key holds the precision, so fp32 and bf16 features never mix
     feats = LayerFeatures(resolve_encoder(feature_model), cfg.feature_layers, cfg.max_length,
-                          precision=resolve_precision(cfg.mixed_precision), prompt=prompt_for(feature_model))
+                          precision=resolve_precision(cfg.feature_precision), prompt=prompt_for(feature_model))
     # a frozen-encoder network reads the same features only when they come from its own encoder
     block = (head_block(cfg, feats.layers, feats.encoder.config.num_hidden_layers)
              if not cfg.feature_model and not folds else None)

@@ -15,12 +15,12 @@ import statistics
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
 from emotionlib.config import load_config, parse_overrides
 from emotionlib.evaluate import evaluate
 from emotionlib.runs import provenance, read_json, write_json
 from emotionlib.train import train
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def one(cfg) -> dict:

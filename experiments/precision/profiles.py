@@ -22,12 +22,15 @@ from emotionlib.hardware import native_cpu_bf16
 from emotionlib.runs import RunLayout, provenance, read_json
 
 
-def measure(profile: str, seed: int, precision: str, runs_dir: Path) -> dict:
+def measure(profile: str, seed: int, precision: str, runs_dir: Path, features: str = "") -> dict:
     from emotionlib.combine.langstack import fit_stack
     from emotionlib.train import train
 
-    cfg = load_config(profile, {"seed": seed, "mixed_precision": precision, "runs_dir": str(runs_dir),
-                                "run_id": f"prec-{Path(profile).stem}-{precision}-s{seed}"})
+    # the network in `precision`; the stack's features in `features` (the same as the network's when empty)
+    features = features or precision
+    tag = precision if features == precision else f"{precision}-features-{features}"
+    cfg = load_config(profile, {"seed": seed, "mixed_precision": precision, "feature_precision": features,
+                                "runs_dir": str(runs_dir), "run_id": f"prec-{Path(profile).stem}-{tag}-s{seed}"})
     t0 = time.time()
     run = RunLayout(train(cfg))
     t1 = time.time()
@@ -35,6 +38,7 @@ def measure(profile: str, seed: int, precision: str, runs_dir: Path) -> dict:
     t2 = time.time()
     summary, log = read_json(run.train_summary), read_json(run.provenance)
     row = {"profile": Path(profile).stem, "seed": seed, "precision": read_json(run.metadata)["mixed_precision"],
+           "feature_precision": features,
            "network_val_tuned": summary["best_val_macro_f1"], "train_wall_s": round(t1 - t0, 1),
            "epochs_run": summary["epochs_run"], "stack_wall_s": round(t2 - t1, 1), "cpu": log["hardware"]["cpu"]}
     if table is not None:
@@ -48,6 +52,8 @@ def main() -> None:
     ap.add_argument("--profile", default="best-stack")
     ap.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     ap.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    ap.add_argument("--features", default="", help="the stack's feature precision for both arms (default: each "
+                                                    "arm's own precision)")
     ap.add_argument("--out", type=Path, default=Path("experiments/precision"))
     args = ap.parse_args()
     if not native_cpu_bf16():
@@ -55,9 +61,9 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         for precision in ("no", "bf16"):
-            rows.append(measure(args.profile, seed, precision, args.runs_dir))
+            rows.append(measure(args.profile, seed, precision, args.runs_dir, args.features))
             print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rows[-1].items()}, flush=True)
-    out = args.out / f"{Path(args.profile).stem}.csv"
+    out = args.out / f"{Path(args.profile).stem}{'-features-' + args.features if args.features else ''}.csv"
     keys = list(dict.fromkeys(k for r in rows for k in r))
     with open(out, "w", newline="") as f:
         w = csv.DictWriter(f, keys)
