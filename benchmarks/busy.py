@@ -1,7 +1,7 @@
 """A busy machine must not collapse training: one epoch quiet, and beside one competing process in another session
 (`setsid`, as another terminal's work is: under the kernel's autogroup its nice value does not make it yield to the
 training), niced and not, started before the training and a few seconds after it; with the threads fixed at every
-core, and with the default (hardware.ThreadGovernor: decided at the start and again every 2 s).
+core, and with the default (hardware.ThreadGovernor: decided at the start and again every second of training).
 
     python benchmarks/busy.py --rows 1000 --reps 1 --out bench
 

@@ -89,20 +89,26 @@ class ThreadGovernor:
     that interval between two /proc/stat samples, so it costs no waiting): work that starts after the training
     started, or stops, changes the threads at the next check. `fixed` (config `num_threads`) turns it off.
 
-    Two seconds: until the next check, two threads with one core taken run many times slower (one MiniLM epoch took
-    24x its quiet time beside another session's niced loop, benchmarks/busy.py), so a late competitor costs about
-    the interval; a check reads two small files."""
+    One second, counted from the first training step (so that loading the model is not in the first window): until
+    the next check, two threads with one core taken run many times slower (one MiniLM epoch took 24x its quiet time
+    beside another session's loop, benchmarks/busy.py), so a late competitor costs about the interval; a check
+    reads two small files."""
 
-    def __init__(self, fixed: int = 0, every_s: float = 2.0, sample=cpu_sample, clock=time.monotonic):
+    def __init__(self, fixed: int = 0, every_s: float = 1.0, sample=cpu_sample, clock=time.monotonic):
         self.fixed, self.every_s, self.sample, self.clock = fixed, every_s, sample, clock
         self.threads = fixed or threads_for_free_cores()
         torch.set_num_threads(self.threads)
         self.changes: list[dict] = []  # what the run's log records: when and why the threads changed
-        self._last, self._at = self.sample(), self.clock()
+        self._last, self._at, self._started = self.sample(), self.clock(), False
 
     def step(self) -> int:
         """Called once a training step; every `every_s` seconds, the threads for the cores left free."""
-        if self.fixed or self.clock() - self._at < self.every_s:
+        if self.fixed:
+            return self.threads
+        if not self._started:  # the first window starts with the training loop, not with loading the model
+            self._last, self._at, self._started = self.sample(), self.clock(), True
+            return self.threads
+        if self.clock() - self._at < self.every_s:
             return self.threads
         now = self.sample()
         busy = others_busy(self._last, now)

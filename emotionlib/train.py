@@ -169,7 +169,7 @@ def train(cfg: Config, resume: bool = False, retrain: bool = False) -> Path:
     """
     started = time.time()
     encoder_dir = check(cfg)  # fails here, before anything is written, with what to fix
-    # the threads are decided again every 2 s while it trains (hardware.ThreadGovernor); several processes
+    # the threads are decided again every second while it trains (hardware.ThreadGovernor); several processes
     # (accelerate launch) keep the count they start with
     governor = ThreadGovernor(cfg.num_threads or (threads_for_free_cores() if os.environ.get("WORLD_SIZE", "1") != "1"
                                                   else 0))

@@ -82,6 +82,8 @@ def test_the_governor_decides_the_threads_again_as_other_work_starts_and_stops(m
     try:
         gov = H.ThreadGovernor(0, every_s=10.0, sample=lambda: samples[-1], clock=lambda: now[0])
         assert gov.threads == 2 and torch.get_num_threads() == 2
+        advance(30, others=1.0, own=1.0)  # loading the model, beside a short job that then ends
+        assert gov.step() == 2  # the first step: the first window starts here, not at loading
         advance(5, others=0.0, own=2.0)
         assert gov.step() == 2  # not yet time to check
         advance(6, others=1.0, own=1.0)  # another process starts after the training did
