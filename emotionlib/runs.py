@@ -161,13 +161,12 @@ def remove_recorded(folder: Path) -> list[str]:
                 remove_recorded(path)
         elif path.is_symlink() or path.is_file():
             path.unlink()
-    for p in list(folder.rglob("*")):  # a killed write's temporaries, by their name
-        if TEMP_RE.fullmatch(p.name) and not p.is_symlink() and p.parent.resolve() == p.parent.absolute():
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     kept = foreign_files(folder)
     for p in sorted((p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()), key=lambda p: -len(p.parts)):
         if not any(p.iterdir()):
             p.rmdir()
+    # never a removal by a name pattern over a tree: a temporary left here is kept and named, like a user's file
+    kept += [p.name for p in folder.iterdir() if p.name != MARKER and p.name not in {k.split("/")[0] for k in kept}]
     if kept:
         mark(folder, record["kind"], [])  # what it listed is gone; what stays is not ours
     else:
