@@ -45,7 +45,7 @@ def peak_mb() -> float:
 def english(cfg, rows: int):
     """The quick profile's train part (80/20 split, seed 42 whatever the training seed), its validation part,
     and the official dev file."""
-    from emotionlib.data import prepare_data, training_parts
+    from emotionlib.split import prepare_data, training_parts
 
     prepare_data(cfg)  # made once in the work folder; a run made earlier keeps its split
     train_parts, val_parts = training_parts(cfg)

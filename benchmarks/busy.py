@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from emotionlib.runs import make_dir, provenance, write_json
+from emotionlib.runs import make_dir, write_json
+from emotionlib.provenance import provenance
 
 
 def epoch_seconds(rows: int, threads: int, work: Path, tag: str, hog: list[str] | None = None,

@@ -40,8 +40,10 @@ from emotionlib.export import ensure_onnx, quantize_onnx  # noqa: E402
 from emotionlib.model import freeze_lower, load_model  # noqa: E402
 from emotionlib.encoders import EncoderUnavailable, describe as _describe  # noqa: E402
 from emotionlib.predict import OnnxForward, batched_proba, torch_forward  # noqa: E402
-from emotionlib.runs import RunLayout, atomic_write_text, hardware, make_dir, provenance, write_json  # noqa: E402
-from emotionlib.train import EpochSampler  # noqa: E402
+from emotionlib.runs import RunLayout, atomic_write_text, make_dir, write_json  # noqa: E402
+from emotionlib.provenance import hardware, provenance  # noqa: E402
+from emotionlib.sampling import EpochSampler  # noqa: E402
+from emotionlib.split import training_parts  # noqa: E402
 
 LENGTHS = (16, 48, 96)  # three padded lengths fix the quadratic exactly
 
@@ -233,7 +235,7 @@ def train_ceiling(run: Path, reps: int) -> dict:
     c = model.encoder.config
     peak_fp32 = fp32_peak(c.hidden_size, c.intermediate_size, (512, 2048, 8192), reps)
     freeze_lower(model, cfg.freeze_layers)
-    train_parts, val_parts = D.training_parts(cfg, layout)
+    train_parts, val_parts = training_parts(cfg, layout)
     lens = {k: [len(x) for x in tok([t for p in parts for t in p.texts], truncation=True,
                                       max_length=cfg.max_length)["input_ids"]]
             for k, parts in (("train", train_parts), ("val", val_parts))}

@@ -24,7 +24,8 @@ from ceiling import LENGTHS, batches_flops, fp32_peak, sorted_order
 from emotionlib import data as D
 from emotionlib.encoders import gemma
 from emotionlib.features import LayerFeatures
-from emotionlib.runs import atomic_write_text, make_dir, provenance, write_json
+from emotionlib.runs import atomic_write_text, make_dir, write_json
+from emotionlib.provenance import provenance
 from emotionlib.hardware import native_cpu_bf16
 
 

@@ -113,16 +113,16 @@ def child_emotionlib(settings: dict, lang: str, rows: int, epochs: int, work: Pa
 
 def train_part(lang: str, rows: int, work: Path):
     """The config, train part (the split emotionlib makes), encoder folder and tokenizer of a variant."""
-    from emotionlib import data as D
+    from emotionlib.split import prepare_data, training_parts
     from emotionlib.config import load_config
     from emotionlib.model import load_tokenizer
     from emotionlib.encoders import resolve_encoder
 
     cfg = load_config("quick", {**BASE, "languages": [lang], "max_train_rows": rows, "runs_dir": str(work),
                                 "run_id": "split"})
-    D.prepare_data(cfg)
+    prepare_data(cfg)
     folder = resolve_encoder(cfg.model)
-    return cfg, D.training_parts(cfg)[0][0], folder, load_tokenizer(folder)
+    return cfg, training_parts(cfg)[0][0], folder, load_tokenizer(folder)
 
 
 def child_trainer(settings: dict, lang: str, rows: int, work: Path, epochs: int = 1) -> dict:
@@ -164,7 +164,7 @@ def child_compile(lang: str, rows: int, work: Path, steps: int) -> dict:
     batch after a warm-up pass that compiles every shape the timed batches have."""
     from emotionlib import dataset as DS
     from emotionlib.model import build_classifier
-    from emotionlib.train import EpochSampler
+    from emotionlib.sampling import EpochSampler
 
     cfg, tr, folder, tok = train_part(lang, rows, work)
     ex = DS.Examples.from_splits([tr], tr.labels)

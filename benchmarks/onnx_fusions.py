@@ -29,7 +29,8 @@ from emotionlib.export import ONNX_FILE, ONNX_META, export_onnx  # noqa: E402
 from emotionlib.model import EmotionClassifier, load_encoder, load_tokenizer, save_model  # noqa: E402
 from emotionlib.encoders import describe as _describe, resolve_encoder  # noqa: E402
 from emotionlib.predict import OnnxForward, batched_proba, predict_proba  # noqa: E402
-from emotionlib.runs import atomic_write_text, provenance, read_json, write_json  # noqa: E402
+from emotionlib.runs import atomic_write_text, read_json, write_json  # noqa: E402
+from emotionlib.provenance import provenance  # noqa: E402
 
 LABELS = ["anger", "disgust", "fear", "joy", "sadness", "surprise"]
 

@@ -33,7 +33,8 @@ from emotionlib.export import ensure_onnx, quantize_onnx, set_macro_f1  # noqa: 
 from emotionlib.model import load_model  # noqa: E402
 from emotionlib.encoders import describe as _describe  # noqa: E402
 from emotionlib.predict import OnnxForward, batched_proba, torch_forward  # noqa: E402
-from emotionlib.runs import RunLayout, atomic_write_text, provenance, write_json  # noqa: E402
+from emotionlib.runs import RunLayout, atomic_write_text, write_json  # noqa: E402
+from emotionlib.provenance import provenance  # noqa: E402
 
 
 def quality(forward, tok, meta: dict, sets: list) -> dict:

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from emotionlib.model import build_classifier, freeze_lower  # noqa: E402
 from emotionlib.encoders import resolve_encoder  # noqa: E402
-from emotionlib.runs import atomic_write_text, provenance, write_json  # noqa: E402
+from emotionlib.runs import atomic_write_text, write_json  # noqa: E402
+from emotionlib.provenance import provenance  # noqa: E402
 from emotionlib.hardware import native_cpu_bf16  # noqa: E402
 
 

@@ -33,12 +33,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))  # levers.py: the Trainer as the pe
 
 import emotionlib  # noqa: E402
 from emotionlib import data as D  # noqa: E402
+from emotionlib.split import prepare_data, training_parts  # noqa: E402
 from emotionlib import dataset as DS  # noqa: E402
 from emotionlib.config import load_config  # noqa: E402
 from emotionlib.model import load_tokenizer  # noqa: E402
 from emotionlib.encoders import resolve_encoder  # noqa: E402
-from emotionlib.runs import RunLayout, atomic_write_text, make_dir, provenance, write_json  # noqa: E402
-from emotionlib.train import EpochSampler, train  # noqa: E402
+from emotionlib.runs import RunLayout, atomic_write_text, make_dir, write_json  # noqa: E402
+from emotionlib.provenance import provenance  # noqa: E402
+from emotionlib.sampling import EpochSampler  # noqa: E402
+from emotionlib.train import train  # noqa: E402
 
 LOADER = "enumerate(DataLoader)"  # the profiler's own label of a DataLoader's next batch
 
@@ -120,9 +123,9 @@ def padding_share(lengths: list[int], order: list[int], batch_size: int) -> floa
 def profile_training(cfg) -> dict:
     """One epoch under the profiler; its phases, with the epoch's own wall time from the training log."""
     layout = RunLayout(cfg.run_dir)
-    D.prepare_data(cfg, layout)
+    prepare_data(cfg, layout)
     tokenizer = load_tokenizer(resolve_encoder(cfg.model))
-    train_parts, _ = D.training_parts(cfg, layout)
+    train_parts, _ = training_parts(cfg, layout)
     ex = DS.Examples.from_splits(train_parts, train_parts[0].labels)
     t0 = time.perf_counter()
     ds = DS.EmotionDataset(ex, tokenizer, cfg.max_length, cfg.pad_to_max_length)  # what train() does, timed alone

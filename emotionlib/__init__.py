@@ -5,17 +5,7 @@
     clf.predict(["I can't believe how happy I feel!"])
 """
 from emotionlib import log
-
-
-def version() -> str:
-    """The installed package's version (pyproject's), or 'unknown' when emotionlib is not installed."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
-    try:
-        return installed("emotionlib")
-    except PackageNotFoundError:
-        return "unknown"
+from emotionlib.provenance import package_version as version
 
 
 __version__ = version()

@@ -7,8 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from emotionlib import version
-from emotionlib.runs import RunLayout, git_commit
+from emotionlib.provenance import package_version as version
+from emotionlib.runs import RunLayout
+from emotionlib.provenance import git_commit
 
 
 def _config(args):
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["summary", "download"])
     p.add_argument("--data-dir", default=None, help="local copy (default: $EMOTIONLIB_DATA_DIR, cache, download)")
     p.add_argument("--languages", default="all", help="comma-separated codes or 'all'")
+    p.add_argument("--transfer", choices=["goemotions"], default=None,
+                   help="with download: the transfer texts instead (GoEmotions' train split, pinned and checked)")
 
     p = sub.add_parser("train", help="fine-tune an encoder; prints the run directory")
     _add_config(p)
@@ -128,6 +131,7 @@ def _add_pipeline_commands(sub) -> None:
 
     p = sub.add_parser("profiles", help="the shipped profiles, one line each")
     p.add_argument("--fields", action="store_true", help="also every config field with its default and help")
+    p.add_argument("--markdown", action="store_true", help="only the config fields, as docs/usage.md's table (Markdown)")
 
     p = sub.add_parser("ensemble", help="combine trained runs (and the TF-IDF baseline): weights and thresholds "
                                         "fitted on their shared validation part; writes a run directory")
@@ -176,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_data(args) -> int:
     from emotionlib import data as D
 
+    if args.transfer:
+        from emotionlib.transfer import goemotions_file, read_goemotions
+
+        if args.action != "download":
+            raise D.DataError("--transfer goes with `data download`")
+        path = goemotions_file(args.data_dir)
+        print(f"verified {path} ({len(read_goemotions(path)[0]):,} texts)")
+        return 0
     source = D.DataSource.resolve(args.data_dir)
     langs = D.expand_languages(args.languages.split(","))
     if args.action == "download":
@@ -198,7 +210,7 @@ def cmd_data(args) -> int:
 def cmd_train(args) -> int:
     from emotionlib.config import ConfigError, parse_overrides
     from emotionlib.run_config import config_of_run
-    from emotionlib.train import train_all
+    from emotionlib.build import build
 
     cfg = _config(args) if args.run is None else config_of_run(args.run, parse_overrides(args.set))
     for name in ("stack", "stack_runs", "holdout_languages"):
@@ -206,14 +218,14 @@ def cmd_train(args) -> int:
             raise ConfigError(f"config field {name!r}: `train` trains one network and would not use it; stacks and "
                               "held-out runs are made by `python -m emotionlib run` (got "
                               f"{list(getattr(cfg, name))!r})")
-    run_dirs = train_all(cfg, resume=args.resume, retrain=args.retrain)
+    run_dirs = build(cfg, resume=args.resume, retrain=args.retrain)
     if os.environ.get("RANK", "0") == "0":  # under accelerate launch, only the main process reports
         print(*run_dirs, sep="\n")
     return 0
 
 
 def cmd_kfold(args) -> int:
-    from emotionlib import kfold
+    from emotionlib import build, kfold
 
     if args.compare:
         d = kfold.compare(*args.compare)
@@ -224,7 +236,7 @@ def cmd_kfold(args) -> int:
               + ("  95% paired bootstrap [{:+.4f}, {:+.4f}]".format(*d["pooled_diff_ci95"])
                  if "pooled_diff_ci95" in d else ""))
         return 0
-    root = kfold.estimate(_config(args), args.folds)
+    root = build.estimate(_config(args), args.folds)
     s, _ = kfold.read_estimate(root)
     print(f"per fold: {' '.join(f'{x:.4f}' for x in s['fold_macro_f1'])}  mean {s['mean_macro_f1']:.4f} "
           f"(sd {s['sd_macro_f1']:.4f}); pooled over {s['n_heldout']} held-out texts {s['pooled_macro_f1']:.4f}")
@@ -233,15 +245,15 @@ def cmd_kfold(args) -> int:
 
 
 def cmd_distill(args) -> int:
+    from emotionlib.build import build
     from emotionlib.config import ConfigError
-    from emotionlib.train import train
 
     args.set = ([f"teacher={args.teacher}"] if args.teacher else []) + (
         [f"model={args.student}"] if args.student else []) + list(args.set)
     cfg = _config(args)
     if not cfg.teacher:
         raise ConfigError("distill needs a teacher: --teacher runs/<id> (or profile:<name>), or a profile that sets one")
-    print(train(cfg))
+    print(*build(cfg, resume=False), sep="\n")
     return 0
 
 
@@ -302,8 +314,11 @@ def cmd_run(args) -> int:
 
 def cmd_profiles(args) -> int:
     """Each shipped profile with the first line of its description; sweep specifications after them."""
-    from emotionlib.config import PROFILES_DIR, profile_summary
+    from emotionlib.config import PROFILES_DIR, field_table, profile_summary
 
+    if args.markdown:
+        print(field_table(), end="")
+        return 0
     rows = [profile_summary(p) for p in sorted(PROFILES_DIR.glob("*.yaml"))]
     width = max(len(name) for name, _, _ in rows)
     for kind in ("profile", "sweep"):

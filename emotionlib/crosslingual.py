@@ -1,5 +1,6 @@
 """Cross-lingual transfer in the spirit of Track C: for each language in `holdout_languages`, a run trained on
-the run's other languages and scored on the held-out one zero-shot, beside the run that trained on it."""
+the run's other languages (`graph.holdout_config`, trained by `build.build` with the run) and scored on the held-out
+one zero-shot, beside the run that trained on it."""
 from __future__ import annotations
 
 import logging
@@ -7,13 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from emotionlib import data as D
-from emotionlib.config import Config, ConfigError
+from emotionlib import graph as G
 from emotionlib.run_config import read_config
 from emotionlib.runs import RunLayout, atomic_path
 from emotionlib import plots
 from emotionlib.evaluate import evaluate
-from emotionlib.train import train
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +27,10 @@ FAMILIES = {"afr": "Indo-European", "amh": "Afro-Asiatic", "arq": "Afro-Asiatic"
             "yor": "Atlantic-Congo"}
 
 
-def holdout_config(cfg: Config, lang: str) -> Config:
-    """The run `<run_id>-without-<lang>`: the same settings, trained without `lang`, scored on it only."""
-    langs = D.train_languages(cfg)
-    if lang not in langs or len(langs) < 2:
-        raise ConfigError(f"config field 'holdout_languages': {lang!r} must be one of the run's several training "
-                          f"languages ({', '.join(langs)})")
-    return cfg.replace(run_id=f"{cfg.run_id}-without-{lang}", languages=[x for x in langs if x != lang],
-                       eval_languages=[lang], holdout_languages=[])
-
-
-def run_holdouts(run_dir: str | Path) -> pd.DataFrame | None:
-    """Train and score each held-out run (finished ones are skipped), then write the table and its chart under
-    the run's eval/ folder; None when the run holds out no language. Needs the run's own evaluation."""
+def holdout_table(run_dir: str | Path) -> pd.DataFrame | None:
+    """Score each held-out run (trained with the run, `build.build`; an evaluation that is current is skipped),
+    then write the table and its chart under the run's eval/ folder; None when the run holds out no language.
+    Needs the run's own evaluation."""
     layout = RunLayout(run_dir)
     cfg = read_config(layout.root)
     if not cfg.holdout_languages:
@@ -50,9 +40,8 @@ def run_holdouts(run_dir: str | Path) -> pd.DataFrame | None:
     joint = pd.read_csv(layout.comparison).set_index("lang")
     rows = []
     for lang in cfg.holdout_languages:
-        held = holdout_config(cfg, lang)
+        held = G.holdout_config(cfg, lang)
         log.info(f"cross-lingual: {held.run_id} (trained on {len(held.languages)} languages, scored on {lang})")
-        train(held)
         evaluate(held.run_dir)
         zero = pd.read_csv(RunLayout(held.run_dir).comparison).set_index("lang").loc[lang]
         ours = joint.loc[lang] if lang in joint.index else None

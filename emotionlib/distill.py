@@ -13,7 +13,8 @@ are the teacher's probabilities alone (the label a copy inherits from its source
 members score each copy with the fold model that did not see its source.
 
 The teacher is a finished run on the same split (its training rows never include the student's validation rows),
-or `profile:<name>`: a run of that profile on the student's data and split, trained first as `<run_id>-teacher`.
+or `profile:<name>`: a run of that profile on the student's data and split, `<run_id>-teacher`, which the run graph
+(`graph.needs`) trains before the student; here it is only read.
 """
 from __future__ import annotations
 
@@ -28,46 +29,11 @@ import numpy as np
 from emotionlib import data as D
 
 from emotionlib import dataset as DS
-from emotionlib.config import Config, ConfigError, load_config
+from emotionlib import graph as G
+from emotionlib.config import Config, ConfigError
 from emotionlib.runs import RunLayout, atomic_path, read_json, sha256_of, write_json
 
 log = logging.getLogger(__name__)
-
-PREFIX = "profile:"
-# what a teacher made from a profile shares with its student: the data, the split, the seed
-SHARED = ("runs_dir", "data_dir", "train_csv", "dev_csv", "test_csv", "data_name", "labels", "ignore_columns",
-          "languages", "eval_languages", "max_train_rows", "val_fraction", "split_seed", "seed")
-
-
-def teacher_config(cfg: Config) -> Config | None:
-    """The config of the teacher run a `profile:<name>` teacher trains (None for a teacher given as a folder)."""
-    if not cfg.teacher.startswith(PREFIX):
-        return None
-    from emotionlib.encoders import defaults_for
-
-    name = cfg.teacher[len(PREFIX):].strip()
-    values = {k: getattr(cfg, k) for k in SHARED} | {"run_id": f"{cfg.run_id}-teacher"}
-    teacher = load_config(name, values)
-    teacher = load_config(name, defaults_for(teacher.model) | values)  # as `--profile <name>` would run it
-    if teacher.teacher:
-        raise ConfigError(f"config field 'teacher': profile {name!r} is itself distilled; give a teacher that is not")
-    return teacher
-
-
-def teacher_dir(cfg: Config) -> Path:
-    """The teacher's run folder; a profile's run is trained here (and its stack fitted) when it is not yet."""
-    t = teacher_config(cfg)
-    if t is None:
-        return Path(cfg.teacher).expanduser()
-    from emotionlib.combine.langstack import fit_stack
-    from emotionlib.train import train
-
-    log.info(f"distillation: teacher {cfg.teacher} as run {t.run_id}")
-    run = Path(train(t, resume=True))
-    if t.stack:
-        fit_stack(t)
-    return run
-
 
 def check_teacher(run: Path, val_parts: Sequence[D.LangSplit], labels: Sequence[str]) -> dict:
     """The teacher must be a finished run whose labels hold the student's, and none of the student's validation
@@ -76,7 +42,9 @@ def check_teacher(run: Path, val_parts: Sequence[D.LangSplit], labels: Sequence[
     from emotionlib.model import read_finished
 
     if not RunLayout(run).metadata.is_file():
-        raise ConfigError(f"config field 'teacher': {run} is not a trained emotionlib run (no model/metadata.json)")
+        raise ConfigError(f"config field 'teacher': {run} is not a trained emotionlib run (no model/metadata.json); "
+                          "a profile's teacher is trained before its student by `python -m emotionlib distill` or "
+                          "`make report` (build.build)")
     meta = read_finished(run)
     missing = [lab for lab in labels if lab not in meta["labels"]]
     if missing:
@@ -116,7 +84,8 @@ def stack_out_of_fold(stack, part: D.LangSplit, folds: int, seed: int) -> tuple[
 
     from emotionlib import baseline as B
     from emotionlib.combine.weights import BASELINE
-    from emotionlib.combine.langstack import SMALL_C, fit_features_lr, sigmoid
+    from emotionlib.combine.langstack import sigmoid
+    from emotionlib.combine.stack_fit import SMALL_C, fit_features_lr
 
     lang, texts = part.lang, list(part.texts)
     fitted = stack.stack["languages"][lang]
@@ -174,7 +143,7 @@ def targets(cfg: Config, layout: RunLayout, train_parts: Sequence[D.LangSplit], 
     (teacher_targets.safetensors, with teacher.json) and reused while the teacher's weights are the same."""
     from safetensors.numpy import load_file, save_file
 
-    run = teacher_dir(cfg)
+    run = G.teacher_dir(cfg)
     meta = check_teacher(run, val_parts, train_ex.labels)
     weights = sha256_of(RunLayout(run).weights)
     record = {"teacher": str(run), "teacher_weights_sha256": weights, "teacher_labels": list(meta["labels"]),
@@ -192,3 +161,63 @@ def targets(cfg: Config, layout: RunLayout, train_parts: Sequence[D.LangSplit], 
     copy = (sources(train_ex.ids) != np.arange(len(train_ex.ids)))[:, None]  # augmented rows learn the teacher alone
     weight = np.where(copy, 1.0, cfg.distill_weight)
     return ((weight * probs + (1 - weight) * train_ex.y) * train_ex.mask).astype(np.float32)
+
+
+def transfer_examples(cfg: Config, layout: RunLayout, train_ex: DS.Examples,
+                      val_parts: Sequence[D.LangSplit]) -> DS.Examples | None:
+    """The transfer texts (config `transfer_texts`) as training rows whose targets are the teacher's probabilities
+    alone (None without them). The teacher scores them once: its probabilities are kept in the run
+    (transfer_targets.safetensors, with transfer.json) and reused while the teacher's weights, the texts and the
+    labels are the same; a stacked teacher's frozen features of them are cached by text as every feature pass is,
+    so an interrupted scoring resumes. Its features are computed in the CPU's fastest precision (bf16 where native:
+    the texts only teach, and 43,000 of them are the long part)."""
+    from safetensors.numpy import load_file, save_file
+
+    from emotionlib.hardware import resolve_precision
+    from emotionlib.transfer import read_transfer
+
+    if not cfg.transfer_texts:
+        return None
+    run = G.teacher_dir(cfg)
+    texts = read_transfer(cfg.transfer_texts, cfg.data_dir, cfg.transfer_max_rows, cfg.split_seed,
+                          exclude=[t for p in val_parts for t in p.texts])
+    lang = train_ex.langs[0]
+    precision = resolve_precision("auto")
+    record = {"teacher": str(run), "teacher_weights_sha256": sha256_of(RunLayout(run).weights),
+              "transfer_texts": texts.name, "file_sha256": texts.sha256, "texts_sha256": texts.texts_sha256,
+              "rows": len(texts.texts), "labels": list(train_ex.labels), "lang": lang, "feature_precision": precision}
+    stored = read_json(layout.transfer) if layout.transfer.is_file() and layout.transfer_targets.is_file() else None
+    if stored and {k: stored.get(k) for k in record} == record:
+        probs = load_file(str(layout.transfer_targets))["probs"]
+    else:
+        log.info(f"distillation: the teacher scores {len(texts.texts):,} transfer texts ({texts.name})")
+        probs = score_texts(run, list(texts.texts), lang, train_ex.labels, precision)
+        with atomic_path(layout.transfer_targets) as tmp:
+            save_file({"probs": np.ascontiguousarray(probs)}, str(tmp))
+        write_json(layout.transfer, record | {"dropped_as_validation": texts.dropped_as_validation,
+                                              "max_rows": cfg.transfer_max_rows, "sample_seed": cfg.split_seed})
+    mask = np.tile(train_ex.mask[0], (len(texts.texts), 1))  # the language's labels
+    return DS.Examples([f"transfer-{i}" for i in texts.ids], list(texts.texts), [lang] * len(texts.texts),
+                       (probs * mask).astype(np.float32), mask, train_ex.labels)
+
+
+def score_texts(run: Path, texts: list[str], lang: str, labels: Sequence[str], precision: str) -> np.ndarray:
+    """The teacher's probabilities of `texts` of `lang`, columns in `labels` order; a stacked teacher reads its
+    frozen features in `precision` (cached by text)."""
+    from emotionlib.classifier import Classifier
+
+    clf = Classifier(run)
+    stack = clf.model if hasattr(clf.model, "member_proba") else None
+    if stack is not None:
+        stack.cache_root = D.cache_dir() / "features"
+        stack.features = stack.features.in_precision(precision)
+    p = clf.predict_proba(texts, lang=lang if getattr(clf.model, "by_language", False) else None)
+    return np.asarray(p, dtype=np.float32)[:, [clf.labels.index(lab) for lab in labels]]
+
+
+def concat(a: DS.Examples, b: DS.Examples | None) -> DS.Examples:
+    """a's rows, then b's (same labels)."""
+    if b is None:
+        return a
+    return DS.Examples(a.ids + b.ids, a.texts + b.texts, a.langs + b.langs, np.concatenate([a.y, b.y]),
+                       np.concatenate([a.mask, b.mask]), a.labels)

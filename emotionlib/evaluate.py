@@ -14,11 +14,12 @@ from emotionlib.run_config import read_config
 from emotionlib.compare import PUBLISHED_COLUMNS, mark_dev, published_comparison, with_baseline
 from emotionlib.metrics import bootstrap_ci, scores
 from emotionlib.predict import decide, predict_proba
-from emotionlib.runs import (RunLayout, atomic_path, provenance, read_json, record_step, run_lock, step_inputs,
-                             step_is_current, write_json)
+from emotionlib.runs import RunLayout, atomic_path, read_json, run_lock, write_json
+from emotionlib.provenance import provenance
+from emotionlib.run_records import record_step, step_inputs, step_is_current
 from emotionlib.classifier import load_run
 from emotionlib.model import read_finished
-from emotionlib.data import training_parts
+from emotionlib.split import training_parts
 
 log = logging.getLogger(__name__)
 

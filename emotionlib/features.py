@@ -3,6 +3,7 @@ without gradients and cached on disk, so that training the head costs one forwar
 share texts (the cross-lingual runs, other seeds) share the work."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import time
@@ -138,9 +139,19 @@ class LayerFeatures:
         self.layers = [i % (depth + 1) for i in layers]
         self.tokenizer, self.max_length, self.precision = load_tokenizer(Path(encoder_dir)), max_length, precision
         self.width = self.encoder.config.hidden_size * len(self.layers)
-        self.prompt = prompt
+        self.prompt, self.encoder_dir = prompt, Path(encoder_dir)
         pooling = "mean@" + ",".join(map(str, self.layers)) + (f"|prompt={prompt}" if prompt else "")
         self.fingerprint = encoder_fingerprint(encoder_dir, pooling, max_length, precision)
+
+    def in_precision(self, precision: str) -> "LayerFeatures":
+        """The same encoder and layers computing in `precision` (its own cache key): a copy sharing the weights."""
+        if precision == self.precision:
+            return self
+        other = copy.copy(self)
+        other.precision = precision
+        pooling = "mean@" + ",".join(map(str, self.layers)) + (f"|prompt={self.prompt}" if self.prompt else "")
+        other.fingerprint = encoder_fingerprint(self.encoder_dir, pooling, self.max_length, precision)
+        return other
 
     @torch.inference_mode()
     def _forward(self, input_ids, attention_mask) -> np.ndarray:

@@ -19,11 +19,12 @@ import torch
 from emotionlib import plots
 from emotionlib.export import ensure_onnx
 from emotionlib.predict import OnnxForward, batched_proba, predict_proba
-from emotionlib.runs import RunLayout, record_step, run_lock, step_inputs, step_is_current, write_csv, write_json
+from emotionlib.runs import RunLayout, run_lock, write_csv, write_json
+from emotionlib.run_records import record_step, step_inputs, step_is_current
 from emotionlib import data as D
 from emotionlib.classifier import load_run
 from emotionlib.run_config import read_config
-from emotionlib.data import training_parts
+from emotionlib.split import training_parts
 from emotionlib.model import load_model, read_finished
 
 log = logging.getLogger(__name__)
@@ -266,6 +267,22 @@ def attention_views(layout: RunLayout, model, tokenizer, case_text: str, max_len
     plots.token_bars(roll["word"], roll["value"], "Attention rollout from the first token", layout.rollout_case_png)
 
 
+def lime_examples(layout: RunLayout, model, tokenizer, meta: dict, gold, probs: pd.DataFrame, lime_args: dict) -> None:
+    """For each label its most confident true and false positive (`pick_examples`), each explained by LIME for its
+    label (examples.csv, lime_examples.csv)."""
+    labels = meta["labels"]
+    examples = pick_examples(gold, probs, dict(zip(labels, meta["thresholds"])))
+    ex_rows = []
+    for n, r in enumerate(examples.itertuples(), start=1):
+        log.info(f"LIME example {n}/{len(examples)}: {r.label} ({r.kind})")
+        weights, _ = explain_lime(model, tokenizer, r.text, [r.label], lang=gold.lang, model_labels=labels,
+                                  **lime_args)
+        ex_rows += [{"label": r.label, "kind": r.kind, "id": r.id, "rank": i + 1, "word": w, "weight": wt}
+                    for i, (w, wt) in enumerate(weights[r.label])]
+    write_csv(examples, layout.examples, index=False)
+    write_csv(pd.DataFrame(ex_rows), layout.lime_examples, index=False)
+
+
 def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: str,
                member: RunLayout | None = None) -> None:
     labels = meta["labels"]
@@ -288,18 +305,9 @@ def _interpret(cfg, layout: RunLayout, model, tokenizer, meta: dict, case_text: 
                       f"LIME, {case_label}: \"{case_text}\"", path=layout.lime_case_png)
 
     gold, probs = scored_set(member or layout, cfg, model, tokenizer, meta)
-    examples = pick_examples(gold, probs, dict(zip(labels, meta["thresholds"])))
-    ex_rows = []
-    log.info(f"LIME: {len(examples)} examples and {min(cfg.agreement_sentences, len(gold))} agreement sentences, "
+    log.info(f"LIME: examples and {min(cfg.agreement_sentences, len(gold))} agreement sentences, "
              f"{cfg.lime_num_samples} perturbations each")
-    for n, r in enumerate(examples.itertuples(), start=1):
-        log.info(f"LIME example {n}/{len(examples)}: {r.label} ({r.kind})")
-        weights, _ = explain_lime(model, tokenizer, r.text, [r.label], lang=gold.lang, model_labels=labels,
-                                  **lime_args)
-        ex_rows += [{"label": r.label, "kind": r.kind, "id": r.id, "rank": i + 1, "word": w, "weight": wt}
-                    for i, (w, wt) in enumerate(weights[r.label])]
-    write_csv(examples, layout.examples, index=False)
-    write_csv(pd.DataFrame(ex_rows), layout.lime_examples, index=False)
+    lime_examples(layout, model, tokenizer, meta, gold, probs, lime_args)
 
     attention_views(layout, model, tokenizer, case_text, meta["max_length"])
 

@@ -1,7 +1,7 @@
 """k-fold estimates over the training part: a training lever decided on every training text, not on 553.
 
-`estimate` trains one run per fold under runs/<run_id>/fold-<i>/: each trains on the training part without fold
-i (early stopping and thresholds on the validation part, as every run does) and scores fold i at threshold 0.5.
+`build.estimate` trains one run per fold under runs/<run_id>/fold-<i>/, and this module scores and compares them:
+each trains on the training part without fold i (early stopping and thresholds on the validation part, as every run does) and scores fold i at threshold 0.5.
 Pooled, the folds score every training text exactly once. `compare` sets two estimates side by side: with the same
 data, split_seed and number of folds their folds are the same rows, so the difference is read fold by fold and as
 a paired bootstrap over the pooled texts. Each fold is resumable: an interrupted estimate continues where it
@@ -15,45 +15,26 @@ from pathlib import Path
 import numpy as np
 
 from emotionlib import data as D
+from emotionlib.split import heldout_parts
+from emotionlib import graph as G
 from emotionlib.config import Config, ConfigError
 from emotionlib.dataset import Examples
 from emotionlib.metrics import language_scores, paired_bootstrap_diff
-from emotionlib.predict import decide
-from emotionlib.runs import RunLayout, make_dir, provenance, read_json, remove_recorded, write_json
+from emotionlib.model import load_model, read_finished
+from emotionlib.predict import decide, predict_proba
+from emotionlib.preflight import check
+from emotionlib.runs import RunLayout, read_json, write_json
 
 log = logging.getLogger(__name__)
-SUMMARY = "kfold.json"
-
-
-def estimate(cfg: Config, folds: int) -> Path:
-    """Train and score `folds` fold runs of `cfg` under cfg.run_dir; write and return its kfold.json summary."""
-    for name in ("stack", "stack_runs", "holdout_languages"):
-        if getattr(cfg, name):
-            raise ConfigError(f"config field {name!r}: a k-fold estimate trains one network a fold; unset it "
-                              f"(got {list(getattr(cfg, name))!r})")
-    if cfg.multilingual == "per_language" and len(D.train_languages(cfg)) > 1:
-        raise ConfigError("config field 'multilingual': a k-fold estimate trains one joint network a fold; estimate "
-                          "each language with its own run_id")
-    check_estimate(cfg, folds)  # every check before the folder is made
-    made = not Path(cfg.run_dir).exists()
-    root = make_dir(cfg.run_dir, "kfold")  # refuses a folder emotionlib did not make as a k-fold estimate
-    try:
-        return _estimate(cfg, folds, root)
-    except BaseException:
-        if made and not any((root / f"fold-{i}").exists() for i in range(folds)):
-            remove_recorded(root)  # nothing trained yet: the folder this call made goes with the failure
-        raise
+SUMMARY = G.KFOLD_SUMMARY
 
 
 def check_estimate(cfg: Config, folds: int) -> None:
     """The fold runs' config, checked as training checks it (data, encoder, settings), and `folds` against the
     range and the training part's rows: before any folder exists."""
-    from emotionlib.preflight import check
-
     if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= 20:
         raise ConfigError(f"--folds: from 2 to 20 folds (got {folds!r})")
-    fold_cfg = cfg.replace(runs_dir=str(cfg.run_dir), run_id="fold-0", cv_folds=folds, cv_fold=0)
-    check(fold_cfg)
+    check(G.fold_config(cfg, folds, 0))
     source = D.source_for(cfg)
     rows = sum(len(source.load("train", lang).ids) for lang in D.train_languages(cfg))
     part = int(rows * (1 - cfg.val_fraction))
@@ -62,31 +43,16 @@ def check_estimate(cfg: Config, folds: int) -> None:
                           "of at least two texts each")
 
 
-def _estimate(cfg: Config, folds: int, root: Path) -> Path:
-    fold_records = []
-    for i in range(folds):
-        log.info(f"{root}: fold {i + 1} of {folds}")
-        fold_records.append(score_fold(cfg.replace(runs_dir=str(root), run_id=f"fold-{i}", cv_folds=folds,
-                                                   cv_fold=i)))
-    summary = summarise(fold_records) | {"folds": folds, "config": cfg.to_dict(),
-                                         "provenance": provenance({"data": read_json(
-                                             RunLayout(root / "fold-0").split)["checksums"]})}
-    write_json(root / SUMMARY, summary)
-    return root
-
-
 def score_fold(cfg: Config) -> dict:
-    """Train fold cfg.cv_fold (or continue it) and score its held-out rows; the scores are kept beside the run."""
-    from emotionlib.model import load_model
-    from emotionlib.predict import predict_proba
-    from emotionlib.train import train
-
+    """Score the held-out rows of fold cfg.cv_fold, a finished fold run (`build.estimate` trains it); the scores
+    are kept beside the run and read from there again."""
     out = Path(cfg.runs_dir) / f"{cfg.run_id}.heldout.json"
-    run = train(cfg, resume=True)  # a finished fold is skipped, an interrupted one continues from its checkpoint
+    run = cfg.run_dir
     if out.is_file():
         return read_json(out)
+    read_finished(run)
     model, tokenizer, meta = load_model(RunLayout(run).model)
-    held = Examples.from_splits(D.heldout_parts(cfg, RunLayout(run)), meta["labels"])
+    held = Examples.from_splits(heldout_parts(cfg, RunLayout(run)), meta["labels"])
     probs = predict_proba(model, tokenizer, held.texts, meta["max_length"], cfg.eval_batch_size,
                           precision=meta.get("mixed_precision", "no"), langs=held.langs)
     record = {"fold": cfg.cv_fold, "run": str(run), "labels": list(held.labels), "ids": held.ids,

@@ -9,7 +9,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from emotionlib.runs import RunLayout, atomic_dir, check_sealed, write_json
+from emotionlib.runs import RunLayout, atomic_dir, write_json
+from emotionlib.run_records import check_sealed
 
 POOLINGS = ("cls", "mean")
 LANGUAGE_HEADS = ("none", "bias", "head")
@@ -274,7 +275,7 @@ def retrain_hint(layout: RunLayout) -> str:
 
 def check_weights(layout: RunLayout) -> None:
     """Refuse a run whose files that decide its predictions (weights, metadata, encoder config, tokenizer, stack,
-    config.yaml, split) are not those emotionlib wrote: the run's manifest records their sha256 (runs.seal)."""
+    config.yaml, split) are not those emotionlib wrote: the run's manifest records their sha256 (run_records.seal)."""
     check_sealed(layout, retrain_hint(layout))
 
 

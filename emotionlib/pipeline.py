@@ -23,15 +23,15 @@ NOTEBOOKS = ("01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb", "04_interpr
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-quic", "--no-pdf-header-footer"]
 
-CONFIG_NOTEBOOKS = NOTEBOOKS[:1]  # 01 takes the config fields and records them; 02-05 only the run directory
+CONFIG_NOTEBOOKS = NOTEBOOKS[:1]  # 01 takes the config (profile + overrides) and records it; 02-05 the run directory
 
 
 def notebook_parameters(cfg: Config, name: str) -> dict:
     if name not in CONFIG_NOTEBOOKS:
         return {"run_dir": str(cfg.run_dir.resolve())}
-    params = cfg.to_dict()
-    params["runs_dir"] = str(Path(cfg.runs_dir).resolve())
-    return params
+    runs_dir = str(Path(cfg.runs_dir).resolve())
+    return {"profile": cfg.profile, "run_id": cfg.run_id, "runs_dir": runs_dir,
+            "overrides": cfg.to_dict() | {"runs_dir": runs_dir}}
 
 
 class NotebookFailed(RuntimeError):

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 
 from emotionlib import data as D
+from emotionlib.split import check_splittable, prepare_data
+from emotionlib import graph as G
 from emotionlib.config import Config, ConfigError
 from emotionlib.run_config import check_config
 from emotionlib.encoders import resolve_encoder
@@ -22,7 +24,7 @@ def check(cfg: Config, members: bool = True) -> Path:
     """Fail, with what to fix, before any file is written; return the encoder's folder. With `members`, the
     stack's further runs and the held-out runs are checked too (their settings and their folders)."""
     if cfg.multilingual == "per_language" and len(D.train_languages(cfg)) > 1:
-        raise ValueError("multilingual=per_language trains one run per language: use train_all() or "
+        raise ValueError("multilingual=per_language trains one run per language: use build.build() or "
                          "`python -m emotionlib train`, or give one language")
     D.train_languages(cfg), D.eval_languages(cfg)  # unknown codes fail here
     source = D.source_for(cfg)
@@ -30,7 +32,7 @@ def check(cfg: Config, members: bool = True) -> Path:
         # BRIGHTER files are checked against their manifest; your own are read (and their size checked against
         # the split) now, so that a bad row is named before a run folder exists
         if cfg.own_data:
-            D.check_splittable(source.load("train", lang), cfg.val_fraction)
+            check_splittable(source.load("train", lang), cfg.val_fraction)
         else:
             source.path("train", lang)
     encoder_dir = resolve_encoder(cfg.model)
@@ -54,6 +56,10 @@ def check(cfg: Config, members: bool = True) -> Path:
                           f"data ({', '.join(labels)})")
     if cfg.own_data:
         check_own_data(cfg, source)
+    if cfg.transfer_texts:  # found (or downloaded), checksum-checked and every row read before anything is written
+        from emotionlib.transfer import read_transfer
+
+        read_transfer(cfg.transfer_texts, cfg.data_dir, cfg.transfer_max_rows, cfg.split_seed)
     if members:
         check_members(cfg)
     return encoder_dir
@@ -114,26 +120,15 @@ def check_own_data(cfg: Config, source) -> None:
 
 
 def check_members(cfg: Config) -> None:
-    """The stack's further runs and the held-out runs, before this run writes anything: each member's own settings
-    (its encoder found), and a folder of its name that is not an emotionlib run of these settings is refused."""
-    from emotionlib.config import member_configs
-
-    runs = []
-    for entry, (_, member) in zip(cfg.stack_runs, member_configs(cfg)):
+    """The runs building this run trains beside it (the run graph: stack members, held-out runs, a profile's
+    teacher), before this run writes anything: each one's own settings (its encoder found), and a folder of its
+    name that is not an emotionlib run of these settings is refused."""
+    check_teacher_folder(cfg)
+    for what, member in G.further_runs(cfg):
         try:
-            check(member, members=False)
+            check(member, members=what.startswith("config field 'teacher'"))
         except (ValueError, RuntimeError) as exc:
-            raise ConfigError(f"config field 'stack_runs': entry {entry!r}: {exc}") from None
-        runs.append(member)
-    langs = D.train_languages(cfg)
-    for lang in cfg.holdout_languages:
-        if lang not in langs or len(langs) < 2:
-            raise ConfigError(f"config field 'holdout_languages': {lang!r} must be one of the run's several training "
-                              f"languages ({', '.join(langs)}), so that a run without it has data to train on")
-        runs.append(cfg.replace(run_id=f"{cfg.run_id}-without-{lang}", languages=[x for x in langs if x != lang],
-                                eval_languages=[lang], holdout_languages=[]))
-    runs += check_teacher_config(cfg)
-    for member in runs:
+            raise ConfigError(f"{what}: {exc}") from None
         folder = member.run_dir
         if folder.is_symlink() or (folder.exists() and not folder.is_dir()) or (
                 folder.is_dir() and kind_of(folder) != "run" and any(folder.iterdir())):
@@ -142,43 +137,33 @@ def check_members(cfg: Config) -> None:
         check_config(member, folder)  # an earlier member run with other settings is refused now, not after training
 
 
-def check_teacher_config(cfg: Config) -> list[Config]:
-    """A distilled run's teacher before anything is written: a folder given must hold a trained run; a profile's
-    teacher run is checked as a run of its own (returned, so that its folder is checked as a member's)."""
-    from emotionlib.distill import teacher_config
+def check_teacher_folder(cfg: Config) -> None:
+    """A distilled run's teacher given as a folder, before anything is written: a finished run, split as this run
+    will be, with every label of this run. (A profile's teacher is a run of the graph, checked as the others.)"""
+    if not cfg.teacher or G.teacher_config(cfg) is not None:
+        return
+    folder = RunLayout(Path(cfg.teacher).expanduser())
+    if not folder.metadata.is_file():
+        raise ConfigError(f"config field 'teacher': {cfg.teacher} is not a trained emotionlib run (no "
+                          f"{folder.metadata.name} in its model folder); train it first, or give profile:<name>")
+    split = folder.split
+    record = read_json(split) if split.is_file() else {}
+    made = (record.get("seed"), record.get("val_fraction"))
+    if made != (cfg.split_seed, cfg.val_fraction) or set(D.train_languages(cfg)) - set(record.get("languages", {})):
+        raise ConfigError(f"config field 'teacher': {cfg.teacher} was not split as this run will be (its "
+                          f"{split.name}: split_seed {made[0]}, val_fraction {made[1]}, languages "
+                          f"{', '.join(record.get('languages', {})) or 'none'}); its training rows would include "
+                          "this run's validation rows. Give both the same split")
+    from emotionlib.model import read_finished
 
-    if not cfg.teacher:
-        return []
-    teacher = teacher_config(cfg)
-    if teacher is None:
-        folder = RunLayout(Path(cfg.teacher).expanduser())
-        if not folder.metadata.is_file():
-            raise ConfigError(f"config field 'teacher': {cfg.teacher} is not a trained emotionlib run (no "
-                              f"{folder.metadata.name} in its model folder); train it first, or give profile:<name>")
-        split = folder.split
-        record = read_json(split) if split.is_file() else {}
-        made = (record.get("seed"), record.get("val_fraction"))
-        if made != (cfg.split_seed, cfg.val_fraction) or set(D.train_languages(cfg)) - set(record.get("languages", {})):
-            raise ConfigError(f"config field 'teacher': {cfg.teacher} was not split as this run will be (its "
-                              f"{split.name}: split_seed {made[0]}, val_fraction {made[1]}, languages "
-                              f"{', '.join(record.get('languages', {})) or 'none'}); its training rows would include "
-                              "this run's validation rows. Give both the same split")
-        from emotionlib.model import read_finished
-
-        try:
-            meta = read_finished(folder.root)  # finished, and its files as training wrote them
-        except ValueError as exc:
-            raise ConfigError(f"config field 'teacher': {exc}") from None
-        missing = [lab for lab in label_space(cfg, D.source_for(cfg)) if lab not in meta["labels"]]
-        if missing:
-            raise ConfigError(f"config field 'teacher': {cfg.teacher} has no label {', '.join(missing)} of this run "
-                              f"(its labels: {', '.join(meta['labels'])})")
-        return []
     try:
-        check(teacher)
-    except (ValueError, RuntimeError) as exc:
-        raise ConfigError(f"config field 'teacher': {cfg.teacher}: {exc}") from None
-    return [teacher]
+        meta = read_finished(folder.root)  # finished, and its files as training wrote them
+    except ValueError as exc:
+        raise ConfigError(f"config field 'teacher': {exc}") from None
+    missing = [lab for lab in label_space(cfg, D.source_for(cfg)) if lab not in meta["labels"]]
+    if missing:
+        raise ConfigError(f"config field 'teacher': {cfg.teacher} has no label {', '.join(missing)} of this run "
+                          f"(its labels: {', '.join(meta['labels'])})")
 
 
 def encoder_positions(config: dict) -> int:
@@ -190,4 +175,4 @@ def encoder_positions(config: dict) -> int:
 def prepare(cfg: Config) -> dict:
     """The data step (notebook 01): every setting checked, then the run's split written once."""
     check(cfg)
-    return D.prepare_data(cfg)
+    return prepare_data(cfg)

@@ -200,6 +200,15 @@ def trained_text(r: RunResults) -> str:
         what += (f"; distilled: each training target is {teacher['distill_weight']:g} × the probability of the "
                  f"teacher run `{Path(teacher['teacher']).name}` + {1 - teacher['distill_weight']:g} × the gold "
                  f"label (the teacher's members scored the training texts {' or '.join(scored)})")
+    if rows := r.provenance.get("transfer_rows"):
+        name = r.config.transfer_texts
+        source = ("GoEmotions' English Reddit comments (Demszky et al., 2020; CC BY 4.0), their own labels unused"
+                  if name == "goemotions" else f"`{Path(name).name}`")
+        what += (f"; beside them {rows:,} transfer texts, {source}, whose targets are the teacher's probabilities "
+                 "alone")
+    if adopted := r.provenance.get("adopted_from"):
+        what += (f"; this network is the stack's fold network `{adopted}` (trained on the training part without one "
+                 "fold), adopted rather than trained a second time")
     return (what + (f", {n:,} trainable parameters" if n else "") + "; arithmetic "
             + ("in bf16 autocast (weights and optimiser in fp32), predictions too" if precision == "bf16" else
                "in fp16 autocast" if precision == "fp16" else "in fp32"))

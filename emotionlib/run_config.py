@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from emotionlib.config import FIELDS, Config, ConfigError, load_config, parse_yaml, read_text
+from emotionlib.config import FIELDS, LOCATION_FIELDS, Config, ConfigError, load_config, parse_yaml, read_text
 from emotionlib.runs import atomic_write_text, claim_run_dir
 
 
@@ -17,7 +17,6 @@ def save_config(cfg: Config, path: Path) -> None:
 
 # fields that say where things are (a run's id is its folder's name: a moved or copied run keeps its settings) or how
 # fast to run, not what the run computes
-LOCATION_FIELDS = ("profile", "run_id", "runs_dir", "data_dir", "num_threads")
 
 
 def differing_fields(recorded: Config, given: Config) -> dict[str, tuple[Any, Any]]:

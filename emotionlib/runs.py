@@ -1,4 +1,6 @@
-"""The run directory: atomic writes and the provenance every result carries."""
+"""The run directory: what emotionlib made (markers and their file lists), writes that fail whole, the layout of a
+run folder and its lock. The provenance every result carries is `provenance`'s; what a run records of its files
+(the step cache, the seal) is `run_records`'."""
 from __future__ import annotations
 
 import errno
@@ -7,20 +9,15 @@ import hashlib
 import json
 import math
 import os
-import platform
 import re
 import secrets
 import shutil
 import stat
-import subprocess
 import tempfile
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-TRACKED_PACKAGES = ("emotionlib", "torch", "transformers", "accelerate", "tokenizers", "scikit-learn",
-                    "iterative-stratification", "lime", "numpy", "pandas", "papermill", "nbconvert")
 
 
 # --- what emotionlib made, and may therefore replace or remove ----------------------------------------------
@@ -481,59 +478,6 @@ def read_json(path: Path) -> Any:
         raise ValueError(f"{path}: not valid JSON ({' '.join(str(exc).split())[:120]}); the file is damaged") from None
 
 
-def git_commit(cwd: Path | None = None) -> str:
-    """The commit of the emotionlib checkout, with '+dirty' when there are uncommitted changes; 'unknown' for an
-    installed wheel (whose folder may lie inside somebody else's git repository) or outside git."""
-    checkout = Path(__file__).resolve().parent.parent
-    if cwd is None and not ((checkout / ".git").exists() and (checkout / "pyproject.toml").is_file()):
-        return "unknown"
-    cwd = cwd or checkout
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def library_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in TRACKED_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def hardware() -> dict[str, Any]:
-    import torch
-
-    cpu, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu in (platform.processor(), platform.machine()):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    # what decides the ceiling of a speed figure: the vector units and the native low-precision arithmetic
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
-    return {"cpu": cpu, "cpu_features": [f for f in wanted if f in flags],
-            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "platform": platform.platform()}
-
-
-def provenance(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"commit": git_commit(), "libraries": library_versions(), "hardware": hardware(), **(extra or {})}
-
-
 # --- the layout of a run directory ---------------------------------------------------------------------
 
 class RunLayout:
@@ -564,6 +508,8 @@ class RunLayout:
     training_curves = property(lambda self: self.root / "training_curves.png")
     teacher = property(lambda self: self.root / "teacher.json")  # a distilled run's teacher (distill)
     teacher_targets = property(lambda self: self.root / "teacher_targets.safetensors")
+    transfer = property(lambda self: self.root / "transfer.json")  # the transfer texts the teacher labelled
+    transfer_targets = property(lambda self: self.root / "transfer_targets.safetensors")
     # 03 evaluate
     metrics = property(lambda self: self.root / "metrics.json")
     eval = property(lambda self: self.root / "eval")
@@ -666,66 +612,3 @@ def run_lock(layout: RunLayout) -> Iterator[None]:
             _HELD.pop(key, None)
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def step_inputs(layout: RunLayout, paths: list[Path]) -> dict[str, str]:
-    """sha256 of each input file of a step, keyed by its path in the run; a missing one is recorded as missing."""
-    return {layout.relative(p): sha256_of(p) if p.is_file() else "missing" for p in paths}
-
-
-def step_is_current(layout: RunLayout, step: str, inputs: dict[str, str], outputs: list[Path]) -> bool:
-    """True when the step ran on exactly these inputs and all its outputs are still there."""
-    record = layout.steps / f"{step}.json"
-    return (record.is_file() and read_json(record).get("inputs") == inputs and all(Path(p).exists() for p in outputs))
-
-
-def record_step(layout: RunLayout, step: str, inputs: dict[str, str], outputs: list[Path]) -> None:
-    write_json(layout.steps / f"{step}.json", {"inputs": inputs, "outputs": [layout.relative(p) for p in outputs]})
-
-
-# --- a run's files that decide its predictions, as one signed whole -----------------------------------------
-SEALED_FILES = ("config.yaml", "data/split.json", "train_summary.json")  # the settings, the split, the summary
-SEALED_FOLDERS = ("model", "stack")  # every file: weights, metadata, encoder config, tokenizer, the stack
-
-
-class RunChanged(ValueError):
-    """A file that decides a run's predictions is not the one emotionlib wrote (edited, replaced, added, removed)."""
-
-
-def sealed_files(layout: RunLayout) -> dict[str, str]:
-    """sha256 of every file of the run that decides what it predicts, keyed by its path in the run."""
-    names = [n for n in SEALED_FILES if (layout.root / n).is_file()]
-    for folder in SEALED_FOLDERS:
-        if (layout.root / folder).is_dir():
-            names += [f"{folder}/{f}" for f in files_in(layout.root / folder)]
-    return {name: sha256_of(layout.root / name) for name in sorted(names)}
-
-
-def seal(layout: RunLayout) -> None:
-    """Write the run's manifest (last, after every file it names): every later load checks the run against it."""
-    write_json(layout.manifest, {"made_by": "emotionlib", "sha256": sealed_files(layout)})
-
-
-def check_sealed(layout: RunLayout, hint: str) -> None:
-    """Refuse a run whose deciding files differ from its manifest: one line naming the first changed file and
-    `hint` (the command that retrains it). A finished run without its manifest is refused too: removing the
-    manifest is no way out of the check."""
-    try:
-        recorded = json.loads(layout.manifest.read_text(encoding="utf-8"))["sha256"]
-        if not (isinstance(recorded, dict) and all(isinstance(v, str) for v in recorded.values())):
-            raise ValueError
-    except FileNotFoundError:
-        raise RunChanged(f"{layout.manifest}: missing (the record of the files that decide the run's predictions; "
-                         f"a run made before emotionlib recorded it, or one whose record was removed); {hint}") from None
-    except (OSError, ValueError, KeyError, TypeError):
-        raise RunChanged(f"{layout.manifest}: not readable; the run is damaged: {hint}") from None
-    now = sealed_files(layout)
-    for name in sorted(set(recorded) | set(now)):
-        if name not in now:
-            raise RunChanged(f"{layout.root / name}: missing since the run was made (the run is damaged); {hint}")
-        if name not in recorded:
-            raise RunChanged(f"{layout.root / name}: not a file emotionlib wrote there, and it would change what the "
-                             f"run predicts; move it out, or {hint}")
-        if now[name] != recorded[name]:
-            raise RunChanged(f"{layout.root / name}: damaged or changed since the run was made (sha256 {now[name][:12]}, recorded "
-                             f"{recorded[name][:12]} in {layout.manifest.name}); {hint}")

@@ -19,11 +19,12 @@ import pandas as pd
 
 from emotionlib.config import FIELDS, Config, ConfigError, load_config, parse_overrides, parse_yaml
 from emotionlib.preflight import check
-from emotionlib.runs import RunLayout, atomic_dir, check_replaceable, provenance, read_json, write_json
+from emotionlib.runs import RunLayout, atomic_dir, check_replaceable, read_json, write_json
+from emotionlib.provenance import provenance
 from emotionlib import plots
 from emotionlib.data import train_languages
 from emotionlib.evaluate import evaluate
-from emotionlib.train import train
+from emotionlib.build import build
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def _value(v: Any) -> str:
 
 def run_one(cfg: Config) -> dict:
     """Train (skipped when done) and evaluate one run; its figures for the sweep table."""
-    run_dir = train(cfg)
+    run_dir = build(cfg, resume=False)[0]  # its teacher first, for a distilled setting
     metrics = evaluate(run_dir)["metrics"]
     lang = train_languages(cfg)[0]
     sets = metrics["sets"]

@@ -5,17 +5,15 @@ import contextlib
 import dataclasses
 import json
 import logging
-import math
 import os
-import re
 import resource
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch.profiler import record_function
-from torch.utils.data import DataLoader, Sampler
 
 from emotionlib.log import main_info
 from emotionlib import data as D
@@ -26,25 +24,26 @@ from emotionlib.encoders import provenance_of
 from emotionlib.augment import augment_training
 from emotionlib.config import Config
 from emotionlib.run_config import check_config, claim_config
-from emotionlib.data import prepare_data, training_parts
+from emotionlib.split import prepare_data, training_parts
+from emotionlib import optim
+from emotionlib.sampling import EpochSampler, language_shares
 from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
 from emotionlib.checkpoints import Ema, Progress, checkpoint_state, restore, save_checkpoint
 from emotionlib.hardware import ThreadGovernor, resolve_precision, threads_for_free_cores
 from emotionlib.features import (FeatureDataset, HeadOnly, LayerFeatures, encoder_fingerprint, head_block,
                                  pooled_features)
 from emotionlib.metrics import label_f1, language_scores, tune_thresholds
-from emotionlib.model import (build_classifier, check_weights, freeze_lower, load_model, load_tokenizer, save_model,
-                              update_metadata)
+from emotionlib.model import (build_classifier, check_weights, freeze_lower, load_model, load_tokenizer, read_finished,
+                              save_model, update_metadata)
 from emotionlib.predict import decide, predict_proba
 from emotionlib.preflight import check
-from emotionlib.runs import (RunLayout, check_removable, provenance, read_json, record_written, remove_owned, run_lock,
-                             seal, sha256_of, write_json)
+from emotionlib.runs import MARKER, RunLayout, atomic_dir, atomic_path, check_removable, read_json, record_written, remove_owned, run_lock, sha256_of, write_json
+from emotionlib.provenance import provenance
+from emotionlib.run_records import seal
 from emotionlib.plots import training_curves
 
 log = logging.getLogger(__name__)
 
-
-LAYER = re.compile(r"\.layers?\.(\d+)\.")  # an encoder layer's parameters: ...encoder.layer.<i>. (BERT, XLM-R, MPNet)
 
 def label_space(parts: list[D.LangSplit]) -> tuple[str, ...]:
     """One file's labels as it orders them; for several languages their union in BRIGHTER's canonical order."""
@@ -52,111 +51,6 @@ def label_space(parts: list[D.LangSplit]) -> tuple[str, ...]:
         return parts[0].labels
     present = {lab for p in parts for lab in p.labels}
     return tuple(lab for lab in D.LABELS if lab in present)
-
-
-class EpochSampler(Sampler):
-    """A shuffle that depends only on (seed, epoch), so an interrupted epoch replays identically on resume.
-
-    With `langs` and a `temperature` above 1 an epoch is as many rows as the data, drawn per language in
-    proportion to n ** (1 / temperature) (Conneau et al., 2020): small languages are seen more than once, large
-    ones in part, each language's rows without repetition until all were seen."""
-
-    def __init__(self, lengths: list[int], batch_size: int, seed: int, group_by_length: bool = False,
-                 langs: list[str] | None = None, temperature: float = 1.0):
-        self.lengths, self.batch_size, self.seed, self.group = lengths, batch_size, seed, group_by_length
-        self.langs, self.temperature = langs, temperature
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
-        if self.langs is not None and self.temperature != 1:
-            rows = language_draw(self.langs, self.temperature, g)
-            if not self.group:
-                return iter(rows.tolist())
-            from transformers.trainer_pt_utils import get_length_grouped_indices
-
-            order = get_length_grouped_indices([self.lengths[i] for i in rows.tolist()], self.batch_size, generator=g)
-            return iter(rows[order].tolist())
-        if self.group:
-            from transformers.trainer_pt_utils import get_length_grouped_indices
-
-            return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=g))
-        return iter(torch.randperm(len(self.lengths), generator=g).tolist())
-
-
-def language_shares(langs: list[str], temperature: float) -> dict[str, int]:
-    """Rows per language in one epoch of temperature sampling: in proportion to n ** (1 / temperature), rounded
-    by largest remainder so that they add up to the number of rows."""
-    names, counts = np.unique(np.asarray(langs), return_counts=True)
-    q = counts ** (1.0 / temperature)
-    want = q / q.sum() * len(langs)
-    k = np.floor(want).astype(int)
-    k[np.argsort(k - want)[:len(langs) - k.sum()]] += 1  # the largest remainders
-    return {str(n): int(c) for n, c in zip(names, k)}
-
-
-def language_draw(langs: list[str], temperature: float, g: torch.Generator) -> torch.Tensor:
-    """One epoch's row indices under temperature sampling (see `EpochSampler`), shuffled."""
-    where = {}
-    for i, lang in enumerate(langs):
-        where.setdefault(lang, []).append(i)
-    drawn = []
-    for lang, k in language_shares(langs, temperature).items():
-        if not k:
-            continue
-        rows = torch.tensor(where[lang])
-        cycles = [rows[torch.randperm(len(rows), generator=g)] for _ in range(-(-k // len(rows)))]
-        drawn.append(torch.cat(cycles)[:k])
-    picked = torch.cat(drawn)
-    return picked[torch.randperm(len(picked), generator=g)]
-
-
-def _optimizer(model, cfg: Config) -> torch.optim.Optimizer:
-    """AdamW over the trainable parameters: biases and LayerNorm weights not decayed, and with `layer_lr_decay`
-    < 1 each encoder layer's learning rate that of the layer above times the decay (the embeddings lowest)."""
-    groups: dict[tuple[float, float], list] = {}
-    depth = encoder_depth(model)
-    for name, p in model.named_parameters():
-        if not p.requires_grad:  # frozen layers have no optimiser state
-            continue
-        lr = cfg.learning_rate * cfg.layer_lr_decay ** (depth + 1 - layer_of(name, depth))
-        wd = 0.0 if p.ndim < 2 else cfg.weight_decay
-        groups.setdefault((lr, wd), []).append(p)
-    # the fused kernel does the whole update in one pass per tensor (CPU and CUDA): same maths, less time
-    return torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
-                             lr=cfg.learning_rate, fused=True)
-
-
-def encoder_depth(model) -> int:
-    """The number of layers in the model's encoder stack (0 if it has none, e.g. a head alone)."""
-    layers = {int(m.group(1)) for name, _ in model.named_parameters() if (m := LAYER.search(name))}
-    return max(layers) + 1 if layers else 0
-
-
-def layer_of(name: str, depth: int) -> int:
-    """A parameter's height for layer-wise decay: 0 the embeddings, i + 1 encoder layer i, depth + 1 the head
-    (and anything else above the layers)."""
-    if (m := LAYER.search(name)) is not None:
-        return int(m.group(1)) + 1
-    return 0 if "embeddings" in name else depth + 1
-
-
-def _scheduler(optimizer, cfg: Config, total_steps: int):
-    from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
-                              get_linear_schedule_with_warmup)
-
-    warmup = int(cfg.warmup_ratio * total_steps)
-    if cfg.lr_schedule == "linear":
-        return get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
-    if cfg.lr_schedule == "cosine":
-        return get_cosine_schedule_with_warmup(optimizer, warmup, total_steps)
-    return get_constant_schedule_with_warmup(optimizer, warmup)
 
 
 def train(cfg: Config, resume: bool = False, retrain: bool = False) -> Path:
@@ -195,6 +89,39 @@ def train(cfg: Config, resume: bool = False, retrain: bool = False) -> Path:
         return _train(cfg, layout, accelerator, encoder_dir, precision, resume, started, governor)
 
 
+def adopt(cfg: Config, source: Path) -> Path:
+    """The run's own network without training it again: a finished network of the same settings (the first of the
+    stack's fold networks, trained on the training part without one fold) copied in as the run's model, its
+    training log and curves with it, and recorded as adopted (provenance.json and train_summary.json name the
+    source). What a run needs of a network of its own beside its stack (LIME, the attention views, the network-alone
+    line) then costs no training. A run already finished is left as it is once its weights are checked."""
+    import shutil
+
+    check(cfg)
+    layout, src = RunLayout(cfg.run_dir), RunLayout(source)
+    with run_lock(layout):
+        claim_config(cfg, layout.root)
+        if layout.train_summary.is_file():
+            check_weights(layout)
+            return layout.root
+        prepare_data(cfg, layout)
+        read_finished(src.root)  # finished, and its files as its training wrote them
+        with atomic_dir(layout.model, "model") as tmp:
+            for f in sorted(src.model.iterdir()):
+                if f.is_file() and f.name != MARKER:
+                    shutil.copyfile(f, tmp / f.name)
+        for a, b in ((src.train_log, layout.train_log), (src.training_curves, layout.training_curves)):
+            with atomic_path(b) as tmp:
+                shutil.copyfile(a, tmp)
+        adopted = {"adopted_from": str(src.root.relative_to(layout.root)) if layout.root in src.root.parents
+                   else str(src.root), "adopted_why": "the stack's fold network 0: nothing is trained twice"}
+        write_json(layout.provenance, read_json(src.provenance) | adopted)
+        write_json(layout.train_summary, read_json(src.train_summary) | adopted)
+        seal(layout)
+    log.info(f"{layout.root}: its network is {src.root} (adopted, not trained again)")
+    return layout.root
+
+
 def _accelerator(precision: str, compile_model: bool = False):
     """An Accelerator in this precision, compiling the model in `prepare` when asked (regional compilation: one
     encoder layer is compiled and reused for the others, so compiling takes seconds, not minutes). Accelerate
@@ -218,7 +145,7 @@ def _accelerator(precision: str, compile_model: bool = False):
 def _clear_training(layout: RunLayout) -> None:
     """What training wrote, removed by exact name (folders only if emotionlib made them as such)."""
     for path in (layout.manifest, layout.train_log, layout.train_summary, layout.training_curves, layout.teacher,
-                 layout.teacher_targets):
+                 layout.teacher_targets):  # transfer.json and its targets stay: keyed by teacher and texts, reused
         path.unlink(missing_ok=True)
     remove_owned(layout.model, "model")
     remove_owned(layout.checkpoint, "checkpoint")
@@ -236,9 +163,43 @@ def _claim(cfg: Config, layout: RunLayout, resume: bool, done: bool) -> None:
         _clear_training(layout)
 
 
-def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, precision: str, resume: bool,
-           started: float, governor: ThreadGovernor | None = None) -> Path:
-    main = accelerator.is_main_process
+@dataclasses.dataclass
+class Inputs:
+    """What the loop iterates and trains, and how validation gets its probabilities (`_training_inputs`)."""
+
+    train_ds: torch.utils.data.Dataset
+    model: torch.nn.Module  # the classifier, or in the frozen-encoder mode its head alone on cached features
+    sampler: EpochSampler
+    collate: Callable | None
+    val_proba: Callable[[torch.nn.Module], np.ndarray]
+    feature_seconds: float | None  # the frozen-encoder mode's feature pass (0 when all were cached)
+
+
+@dataclasses.dataclass
+class Setup:
+    """Everything one training needs, made once before its first epoch (`_setup`)."""
+
+    classifier: torch.nn.Module
+    tokenizer: Any
+    labels: tuple[str, ...]
+    train_ex: DS.Examples
+    val_ex: DS.Examples
+    inputs: Inputs
+    train_dl: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loss_fn: Callable
+    label_weights: torch.Tensor | None
+    ema: Ema | None
+    progress: Progress
+    plain: torch.nn.Module  # what is checkpointed and validated: never the DDP wrapper or the compiled regions
+    model: torch.nn.Module  # what trains: `plain` as the accelerator prepared it
+    meta: dict
+
+
+def _setup(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, precision: str, resume: bool) -> Setup:
+    """The data, the classifier, its inputs, the optimiser, the loss and the state to resume, in the order that
+    makes a seed's run the same every time (the seed is set before the classifier's head is drawn)."""
     train_parts, val_parts = training_parts(cfg, layout)
     train_parts, augmented = augment_training(cfg, train_parts, encoder_dir)  # the training part only
     labels = label_space(train_parts)
@@ -249,55 +210,68 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
                                   languages=D.train_languages(cfg), head_per_language=cfg.head_per_language)
     trainable = freeze_lower(classifier, cfg.freeze_layers, cfg.freeze_word_embeddings)
     # a distilled student learns soft targets; the label weights below stay those of the gold labels
-    fitted_ex = dataclasses.replace(train_ex, y=distill.targets(cfg, layout, train_parts, val_parts, train_ex)) \
-        if cfg.teacher else train_ex
-    train_ds, model, sampler, collate, val_proba, feature_seconds = _training_inputs(
-        cfg, classifier, tokenizer, fitted_ex, val_ex, encoder_dir, precision)
-    train_dl, optimizer, scheduler = _optimisation(cfg, model, train_ds, sampler, collate, accelerator.num_processes)
+    fitted_ex = train_ex
+    if cfg.teacher:  # with transfer texts, rows that learn the teacher's probabilities alone follow
+        fitted_ex = distill.concat(dataclasses.replace(train_ex, y=distill.targets(cfg, layout, train_parts, val_parts,
+                                                                                   train_ex)),
+                                   distill.transfer_examples(cfg, layout, train_ex, val_parts))
+    inputs = _training_inputs(cfg, classifier, tokenizer, fitted_ex, val_ex, encoder_dir, precision)
+    train_dl, optimizer, scheduler = optim.optimisation(cfg, inputs.model, inputs.train_ds, inputs.sampler,
+                                                   inputs.collate, accelerator.num_processes)
     pos_weight = positive_weights(train_ex.y, train_ex.mask) if cfg.pos_weight else None
     label_weights = initial_label_weights(cfg, train_ex)
     loss_fn = make_loss(cfg.loss, cfg.focal_alpha, cfg.focal_gamma, pos_weight, label_weights)
-    ema = Ema(model, cfg.ema_decay) if cfg.ema_decay else None
-    progress = restore(layout, model, optimizer, scheduler, accelerator, ema) if resume else Progress()
+    ema = Ema(inputs.model, cfg.ema_decay) if cfg.ema_decay else None
+    progress = restore(layout, inputs.model, optimizer, scheduler, accelerator, ema) if resume else Progress()
     if label_weights is not None and progress.label_weights is not None:
         label_weights.copy_(torch.tensor(progress.label_weights))
-    plain = model  # what is checkpointed and validated: never the DDP wrapper or the compiled regions
-    model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
-    meta = model_metadata(cfg, encoder_dir, precision, labels)
-    if main:
-        write_json(layout.provenance, run_provenance(cfg, layout, encoder_dir, train_ex, len(train_ds), {
+    model, optimizer, train_dl, scheduler = accelerator.prepare(inputs.model, optimizer, train_dl, scheduler)
+    if accelerator.is_main_process:
+        write_json(layout.provenance, run_provenance(cfg, layout, encoder_dir, train_ex, len(inputs.train_ds), {
             "n_val": len(val_ex.ids), "augmented_rows": augmented, "trainable_parameters": trainable,
-            "feature_seconds": feature_seconds, "mixed_precision": precision, "processes": accelerator.num_processes,
+            "transfer_rows": len(fitted_ex.ids) - len(train_ex.ids),
+            "feature_seconds": inputs.feature_seconds, "mixed_precision": precision,
+            "processes": accelerator.num_processes,
             "distilled_from": teacher_record(layout) if cfg.teacher else None}))
+    return Setup(classifier, tokenizer, labels, train_ex, val_ex, inputs, train_dl, optimizer, scheduler, loss_fn,
+                 label_weights, ema, progress, inputs.model, model, model_metadata(cfg, encoder_dir, precision, labels))
+
+
+def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, precision: str, resume: bool,
+           started: float, governor: ThreadGovernor | None = None) -> Path:
+    """The epochs: train, validate, keep the best, checkpoint; then thresholds and the run's summary."""
+    main = accelerator.is_main_process
+    s = _setup(cfg, layout, accelerator, encoder_dir, precision, resume)
+    progress = s.progress
 
     def checkpoint() -> None:
         rng = accelerator.gather(torch.get_rng_state().unsqueeze(0).to(accelerator.device)).cpu()
         if main:
-            save_checkpoint(layout.checkpoint, plain, optimizer, scheduler, progress, rng, ema)
+            save_checkpoint(layout.checkpoint, s.plain, s.optimizer, s.scheduler, progress, rng, s.ema)
         accelerator.wait_for_everyone()
 
     best_probs = None  # the best epoch's validation probabilities, when this process computed them
     while progress.epoch < cfg.epochs and not progress.done:
         epoch = progress.epoch
         t0 = time.time()
-        seen = _train_epoch(cfg, accelerator, model, optimizer, scheduler, loss_fn, train_dl, progress, checkpoint,
-                            ema, governor)
+        seen = _train_epoch(cfg, accelerator, s.model, s.optimizer, s.scheduler, s.loss_fn, s.train_dl, progress,
+                            checkpoint, s.ema, governor)
         train_seconds = time.time() - t0
-        with ema.applied() if ema else contextlib.nullcontext():  # the average is what is validated and kept
-            probs = val_proba(plain)
+        with s.ema.applied() if s.ema else contextlib.nullcontext():  # the average is what is validated and kept
+            probs = s.inputs.val_proba(s.plain)
             entry = {"epoch": epoch + 1, "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
-                     **_validate(probs, val_ex, loss_fn),
-                     "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 2),
+                     **_validate(probs, s.val_ex, s.loss_fn),
+                     "lr": s.scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 2),
                      "train_examples_per_second": round(seen / train_seconds, 2),
                      "threads": torch.get_num_threads()}
-            _end_epoch(cfg, layout, accelerator, progress, entry, label_weights, lambda: save_model(
-                classifier, tokenizer, layout.model, meta | {"best_epoch": epoch + 1}))
+            _end_epoch(cfg, layout, accelerator, progress, entry, s.label_weights, lambda: save_model(
+                s.classifier, s.tokenizer, layout.model, s.meta | {"best_epoch": epoch + 1}))
             if progress.best_epoch == epoch + 1:  # this epoch was saved as the best
                 best_probs = probs  # the saved model's, so the thresholds need no second pass over validation
         checkpoint()
 
     if main:
-        _finish(layout, val_ex, progress, started, val_proba, best_probs)
+        _finish(layout, s.val_ex, progress, started, s.inputs.val_proba, best_probs)
         remove_owned(layout.checkpoint, "checkpoint")
     accelerator.wait_for_everyone()
     return layout.root
@@ -325,17 +299,6 @@ def model_metadata(cfg: Config, encoder_dir: Path, precision: str, labels) -> di
             "mixed_precision": precision, "labels": list(labels), "languages": D.train_languages(cfg),
             "max_length": cfg.max_length, "thresholds": [0.5] * len(labels),
             **({"distilled_from": cfg.teacher, "distill_weight": cfg.distill_weight} if cfg.teacher else {})}
-
-
-def _optimisation(cfg: Config, model, train_ds, sampler, collate, processes: int):
-    """(loader, AdamW, schedule) of a training run."""
-    # its own generator: creating an iterator must not draw from the global RNG that dropout uses,
-    # or a resumed epoch would see other dropout masks than the uninterrupted one
-    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
-                          generator=torch.Generator().manual_seed(cfg.seed))
-    optimizer = _optimizer(model, cfg)
-    steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size / processes)
-    return train_dl, optimizer, _scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs)
 
 
 def encoder_provenance(model: str) -> dict:
@@ -374,7 +337,7 @@ def _end_epoch(cfg: Config, layout: RunLayout, accelerator, progress: Progress, 
 
 
 def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: DS.Examples, val_ex: DS.Examples,
-                     encoder_dir: Path, precision: str):
+                     encoder_dir: Path, precision: str) -> Inputs:
     """What the loop iterates and trains, and how validation gets its probabilities: texts through the whole
     classifier, or in the frozen-encoder mode cached features through the head alone (then also the seconds
     the features took, 0 when all were cached)."""
@@ -389,7 +352,7 @@ def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: DS.Examples, 
         def val_proba(m) -> np.ndarray:
             return predict_proba(m, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size,
                                  precision=precision, langs=val_ex.langs)
-        return train_ds, classifier, sampler, DS.Collator(tokenizer.pad_token_id), val_proba, None
+        return Inputs(train_ds, classifier, sampler, DS.Collator(tokenizer.pad_token_id), val_proba, None)
     t0 = time.time()
     feats = frozen_features(cfg, classifier, tokenizer, train_ex.texts + val_ex.texts, encoder_dir, precision)
     train_feats, val_feats = feats[:len(train_ex.texts)], feats[len(train_ex.texts):]
@@ -401,8 +364,7 @@ def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: DS.Examples, 
             return torch.sigmoid(m.logits(val_feats, val_ids)).numpy()
     sampler = EpochSampler([1] * len(train_ds), cfg.batch_size, cfg.seed, False, train_ex.langs,
                            cfg.language_temperature)
-    return (train_ds, HeadOnly(classifier), sampler, None,
-            head_proba, round(time.time() - t0, 2))
+    return Inputs(train_ds, HeadOnly(classifier), sampler, None, head_proba, round(time.time() - t0, 2))
 
 
 def frozen_features(cfg: Config, classifier, tokenizer, texts: list[str], encoder_dir: Path,
@@ -512,11 +474,3 @@ def _finish(layout: RunLayout, val_ex: DS.Examples, progress: Progress, started:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "thresholds": dict(zip(meta["labels"], thresholds.tolist()))})
     seal(layout)  # last: every load checks the run's deciding files against it
-
-
-def train_all(cfg: Config, resume: bool = False, retrain: bool = False) -> list[Path]:
-    """One joint model, or with `multilingual: per_language` one run `<run_id>-<lang>` per training language."""
-    if cfg.multilingual == "joint" or len(D.train_languages(cfg)) == 1:
-        return [train(cfg, resume=resume, retrain=retrain)]
-    return [train(cfg.replace(run_id=f"{cfg.run_id}-{lang}", languages=[lang], multilingual="joint"), resume=resume,
-                  retrain=retrain) for lang in D.train_languages(cfg)]

@@ -6,6 +6,7 @@ import pytest
 
 from emotionlib import augment as A
 from emotionlib import data as D
+from emotionlib.split import training_parts
 from emotionlib.config import LABELS_KNOWN, ConfigError, load_config
 from emotionlib.runs import RunLayout, read_json
 
@@ -69,7 +70,7 @@ def test_training_with_augmentation_adds_rows_to_the_training_part_only(smoke_cf
     cfg = smoke_cfg.replace(run_id="smoke-eda", augment="eda", augment_labels=["fear"])
     run = RunLayout(train(cfg))
     prov = read_json(run.provenance)
-    train_parts, val_parts = D.training_parts(cfg)
+    train_parts, val_parts = training_parts(cfg)
     fear = int(train_parts[0].y[:, train_parts[0].labels.index("fear")].sum())
     assert 0 < prov["augmented_rows"] <= fear
     assert prov["n_train"] == len(train_parts[0]) + prov["augmented_rows"]

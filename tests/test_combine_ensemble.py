@@ -65,10 +65,11 @@ def test_weights_and_thresholds_never_see_the_set_they_are_scored_on(smoke_run, 
     """Spy on every text the fit reads: only the validation part (members) and the training part (baseline)."""
     from emotionlib import baseline as B
     from emotionlib import data as D
+    from emotionlib.split import training_parts
     from emotionlib.classifier import Classifier
 
     cfg = load_config(str(smoke_run / "config.yaml"))
-    train_parts, val_parts = D.training_parts(cfg, RunLayout(smoke_run))
+    train_parts, val_parts = training_parts(cfg, RunLayout(smoke_run))
     seen_predict, seen_fit = [], []
     real_proba = Classifier.predict_proba
     monkeypatch.setattr(Classifier, "predict_proba",

@@ -6,7 +6,9 @@ import pytest
 
 import emotionlib
 from conftest import run_cli
+from emotionlib import graph as G
 from emotionlib.combine import langstack as L
+from emotionlib.combine import stack_fit as F
 from emotionlib import dataset as DS
 from emotionlib.config import ConfigError, load_config
 from emotionlib.metrics import tune_thresholds
@@ -15,13 +17,23 @@ from emotionlib.runs import RunLayout, read_json
 STACK = {"languages": ["arq", "sun"], "stack": ["network", "features_lr", "tfidf_lr"], "feature_layers": [1, -1]}
 
 
-def test_tune_equals_the_metrics_module_on_random_data():
+def test_the_one_threshold_tuner_equals_a_per_threshold_f1_search_on_random_data():
+    from sklearn.metrics import f1_score
+
+    from emotionlib.metrics import THRESHOLD_GRID
+
     rng = np.random.default_rng(3)
     for _ in range(5):
         y = rng.integers(0, 2, size=(120, 4))
         y[:, 3] = 0  # a label without positives: every threshold ties, 0.5 is kept
         p = rng.random((120, 4))
-        assert np.allclose(L.tune(y, p), tune_thresholds(y, p))
+        expected = []
+        for j in range(4):  # the search written out: best F1, ties to the threshold nearest 0.5
+            f = np.array([f1_score(y[:, j], p[:, j] >= t, zero_division=0) for t in THRESHOLD_GRID])
+            top = np.flatnonzero(np.isclose(f, f.max()))
+            expected.append(THRESHOLD_GRID[top[np.argmin(np.abs(THRESHOLD_GRID[top] - 0.5))]])
+        t = tune_thresholds(y, p)
+        assert np.array_equal(t, expected) and t[3] == 0.5
 
 
 def test_combine_weights_the_informative_member_and_keeps_the_better_c():
@@ -29,7 +41,7 @@ def test_combine_weights_the_informative_member_and_keeps_the_better_c():
     y = rng.integers(0, 2, size=(400, 3))
     good = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, y.shape), 0, 1)
     noise = rng.random(y.shape)
-    fit = L.combine({"network": noise, "features_lr C=0.01": noise[::-1].copy(), "features_lr C=0.1": good}, y)
+    fit = F.combine({"network": noise, "features_lr C=0.01": noise[::-1].copy(), "features_lr C=0.1": good}, y)
     assert fit["names"] == ["network", "features_lr C=0.1"]
     assert fit["weights"][1] >= 0.8 and np.isclose(fit["weights"].sum(), 1)
 
@@ -38,10 +50,10 @@ def test_cross_fitting_never_fits_on_the_rows_it_predicts(monkeypatch):
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, size=(400, 3))
     row = np.tile((np.arange(400) / 1000)[:, None], (1, 3)).astype(np.float32)  # each row's index, as a member
-    fitted_on, real = [], L.combine
-    monkeypatch.setattr(L, "combine", lambda probs, y: fitted_on.append(
+    fitted_on, real = [], F.combine
+    monkeypatch.setattr(F, "combine", lambda probs, y: fitted_on.append(
         set(np.rint(probs["network"][:, 0] * 1000).astype(int))) or real(probs, y))
-    L.cross_fit({"network": row}, y, folds=5, seed=0)
+    F.cross_fit({"network": row}, y, folds=5, seed=0)
     held = [set(range(400)) - rows for rows in fitted_on]
     assert len(held) == 5 and all(70 <= len(h) <= 90 for h in held)
     assert set().union(*held) == set(range(400)) and sum(map(len, held)) == 400  # every row predicted once
@@ -55,7 +67,7 @@ def test_features_lr_folds_the_scaler_into_its_coefficients():
     rng = np.random.default_rng(1)
     x = rng.normal(3, 5, size=(200, 8)).astype(np.float32)
     y = np.stack([(x[:, 0] + rng.normal(0, 2, 200) > 3), np.zeros(200)], 1).astype(int)
-    path = L.fit_features_lr(x, y, [1.0, 0.01], 0)
+    path = F.fit_features_lr(x, y, [1.0, 0.01], 0)
     assert list(path) == [0.01, 1.0]  # ascending: each C starts from the previous fit
     for c, (coef, intercept) in path.items():
         ref = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=1000))
@@ -77,11 +89,11 @@ def test_config_refuses_bad_stack_settings():
 def stacked_run(smoke_cfg):
     """A smoke run on two small languages with its stack fitted and evaluated (val, dev and test)."""
     from emotionlib.evaluate import evaluate
-    from emotionlib.train import train
+    from emotionlib.build import build
 
     cfg = smoke_cfg.replace(run_id="smoke-stack", **STACK)
-    train(cfg)
-    table = L.fit_stack(cfg)
+    build(cfg)
+    table = F.fit_stack(cfg)
     evaluate(cfg.run_dir)
     return cfg, table
 
@@ -103,7 +115,7 @@ def test_the_stack_is_fitted_per_language_and_saved_without_pickles(stacked_run)
     assert not [f for f in files if f.endswith((".pkl", ".pickle", ".joblib", ".pt", ".bin"))]
     assert "features_lr-arq.safetensors" in files and "baseline.json" in files
     # fitted once: a second call is skipped (same model and split)
-    assert L.fit_stack(cfg).equals(table)
+    assert F.fit_stack(cfg).equals(table)
 
 
 def test_evaluate_scores_the_stack_and_each_member(stacked_run):
@@ -151,19 +163,19 @@ def test_a_stacked_run_predicts_with_the_language(stacked_run, tmp_path):
 
 def test_a_small_validation_part_gets_the_fixed_rule(stacked_run):
     cfg, _ = stacked_run
-    from emotionlib import data as D
+    from emotionlib.split import training_parts
     from emotionlib.model import load_model
     from emotionlib.encoders import resolve_encoder
 
-    tr, va = (parts[0] for parts in D.training_parts(cfg))
+    tr, va = (parts[0] for parts in training_parts(cfg))
     network, tok, meta = load_model(RunLayout(cfg.run_dir).model)
-    feats = L.LayerFeatures(resolve_encoder(cfg.model), [1], cfg.max_length)
+    feats = F.LayerFeatures(resolve_encoder(cfg.model), [1], cfg.max_length)
     cached = dict(zip(tr.texts + va.texts, feats(tr.texts + va.texts, progress=False)))
-    record, saved = L.fit_language(cfg.replace(stack_min_val=10_000, stack=["features_lr", "tfidf_lr"]), tr, va,
+    record, saved = F.fit_language(cfg.replace(stack_min_val=10_000, stack=["features_lr", "tfidf_lr"]), tr, va,
                                    cached, network, tok, meta, None)
     assert record["rule"].startswith("fixed")
     assert record["weights"] == {"features_lr": 0.5, "tfidf_lr": 0.5} and set(record["thresholds"]) == {0.5}
-    assert record["features_lr_c"] == L.SMALL_C and set(saved) == {"features_lr", "tfidf_lr"}
+    assert record["features_lr_c"] == F.SMALL_C and set(saved) == {"features_lr", "tfidf_lr"}
 
 
 def test_the_report_counts_from_the_stack_table(stacked_run):
@@ -189,11 +201,9 @@ def test_the_report_counts_from_the_stack_table(stacked_run):
 
 
 def test_config_checks_the_stacks_further_runs():
-    from emotionlib.config import member_configs
-
     cfg = load_config("smoke", {"run_id": "smoke", "stack": ["network"],
                                 "stack_runs": ["seed=43", "pooling=mean learning_rate=1e-4"]})
-    (n1, c1), (n2, c2) = member_configs(cfg)
+    (n1, c1), (n2, c2) = G.member_configs(cfg)
     assert (n1, c1.run_id, c1.seed, c1.stack, c1.stack_runs) == ("network-m1", "smoke-m1", 43, (), ())
     assert (n2, c2.pooling, c2.learning_rate, c2.seed) == ("network-m2", "mean", 1e-4, cfg.seed)
     for bad in ({"stack_runs": ["seed=43"]}, {"stack": ["network"], "stack_runs": ["languages=deu"]},
@@ -208,12 +218,12 @@ def test_further_runs_are_trained_once_and_stacked_beside_the_network(smoke_cfg)
     """One language (arq), the run's network, a second seed and a mean-pooled variant, and TF-IDF: the missing
     runs are trained by fit_stack, weighed per language like any member, and used by evaluate and predict."""
     from emotionlib.evaluate import evaluate
-    from emotionlib.train import train
+    from emotionlib.build import build
 
     cfg = smoke_cfg.replace(run_id="smoke-runs", languages=["arq"], max_train_rows=300, stack=["network", "tfidf_lr"],
                             stack_runs=["seed=7", "pooling=mean"], stack_min_val=20)
-    train(cfg)
-    table = L.fit_stack(cfg)
+    build(cfg)
+    table = F.fit_stack(cfg)
     runs = cfg.run_dir.parent
     assert (runs / "smoke-runs-m1" / "train_summary.json").is_file() and (runs / "smoke-runs-m2").is_dir()
     stack = read_json(RunLayout(cfg.run_dir).stack_meta)
@@ -223,7 +233,7 @@ def test_further_runs_are_trained_once_and_stacked_beside_the_network(smoke_cfg)
     assert {"network-m1_val_oof", "w_network-m2"} <= set(table.columns)
     assert stack["runs"]["network-m2"]["stack_runs_entry"] == "pooling=mean"
     mtime = (runs / "smoke-runs-m1" / "model" / "model.safetensors").stat().st_mtime
-    assert L.fit_stack(cfg).equals(table)  # current: nothing trained or fitted again
+    assert F.fit_stack(cfg).equals(table)  # current: nothing trained or fitted again
     assert (runs / "smoke-runs-m1" / "model" / "model.safetensors").stat().st_mtime == mtime
     evaluate(cfg.run_dir)
     entry = read_json(RunLayout(cfg.run_dir).set_metrics("dev", "arq"))["entry"]
@@ -248,10 +258,10 @@ def test_further_runs_are_trained_once_and_stacked_beside_the_network(smoke_cfg)
 def test_a_frozen_head_trains_on_the_stacks_own_feature_pass(tmp_path, monkeypatch):
     """Frozen mean-pooled head + a stack over layers that include the last: one encoding pass serves both steps,
     and the saved classifier, from the texts, gives what the head gave from that block."""
-    from emotionlib import data as D
     from emotionlib.metrics import language_scores
     from emotionlib.model import load_model
     from emotionlib.predict import predict_proba
+    from emotionlib.split import training_parts
     from emotionlib.train import train
 
     monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
@@ -260,11 +270,11 @@ def test_a_frozen_head_trains_on_the_stacks_own_feature_pass(tmp_path, monkeypat
                                 "learning_rate": 1e-2, "stack": ["network", "features_lr"], "feature_layers": [1, -1]})
     run = train(cfg)
     shards = sorted((tmp_path / "cache" / "features").glob("*/*.safetensors"))
-    L.fit_stack(cfg)
+    F.fit_stack(cfg)
     # the stack wrote nothing: the training's one pass (its short first chunk and the rest) is all there is
     assert sorted((tmp_path / "cache" / "features").glob("*/*.safetensors")) == shards and len(shards) == 2
     model, tok, meta = load_model(run / "model")
-    _, val = D.training_parts(cfg, RunLayout(run))
+    _, val = training_parts(cfg, RunLayout(run))
     ex = DS.Examples.from_splits(val, meta["labels"])
     probs = predict_proba(model, tok, ex.texts, meta["max_length"])
     f1 = language_scores(ex.y, (probs >= 0.5).astype(int), ex.mask, ex.langs, ex.labels)["mean_macro_f1"]
@@ -272,11 +282,9 @@ def test_a_frozen_head_trains_on_the_stacks_own_feature_pass(tmp_path, monkeypat
 
 
 def test_config_checks_the_cross_fit_network_member():
-    from emotionlib.config import network_config
-
     cfg = load_config("smoke", {"run_id": "smoke", "stack": ["network", "tfidf_lr"], "stack_network_folds": 3,
                                 "feature_layers": [1, -1], "stack_min_val": 20})
-    net = network_config(cfg)
+    net = G.network_config(cfg)
     assert (net.stack, net.stack_network_folds, net.feature_layers, net.stack_min_val) == ((), 0, (-1,), 100)
     assert (net.model, net.seed, net.learning_rate) == (cfg.model, cfg.seed, cfg.learning_rate)
     for bad in ({"stack": ["network"], "stack_network_folds": 1}, {"stack": ["tfidf_lr"], "stack_network_folds": 3},
@@ -293,13 +301,13 @@ def test_a_cross_fit_ensemble_is_the_stacks_network_member(smoke_cfg):
     from emotionlib.model import load_model
     from emotionlib.predict import predict_proba
     from emotionlib.report import fold_network_facts
-    from emotionlib.train import train
+    from emotionlib.build import build
 
     cfg = smoke_cfg.replace(run_id="smoke-folds", languages=["arq"], max_train_rows=300,
                             stack=["network", "tfidf_lr"], stack_network_folds=2, stack_min_val=20)
-    train(cfg)
-    table = L.fit_stack(cfg)
-    folds = cfg.run_dir / L.FOLDS_DIR
+    build(cfg)
+    table = F.fit_stack(cfg)
+    folds = cfg.run_dir / G.FOLDS_DIR
     assert (folds / "kfold.json").is_file() and [p.name for p in sorted(folds.glob("fold-?"))] == ["fold-0", "fold-1"]
     stack = read_json(RunLayout(cfg.run_dir).stack_meta)
     info = stack["network_folds"]
@@ -311,13 +319,17 @@ def test_a_cross_fit_ensemble_is_the_stacks_network_member(smoke_cfg):
         model, tok, meta = load_model(folds / f"fold-{i}" / "model")
         by_fold.append(predict_proba(model, tok, texts, meta["max_length"]))
     own, tok, meta = load_model(cfg.run_dir / "model")
+    layout = RunLayout(cfg.run_dir)  # the run's own network is fold 0's, adopted, not a third training
+    assert read_json(layout.train_summary)["adopted_from"] == "network-folds/fold-0"
+    assert (layout.weights.read_bytes() == (folds / "fold-0" / "model" / "model.safetensors").read_bytes())
+    assert np.allclose(predict_proba(own, tok, texts, meta["max_length"]), by_fold[0])
     clf = emotionlib.load(cfg.run_dir)
     got = clf.model.member_proba(texts, "arq")["network"]
     cols = [clf.labels.index(lab) for lab in stack["languages"]["arq"]["labels"]]
     assert np.allclose(got, np.mean(by_fold, axis=0)[:, cols], atol=1e-5)
-    assert not np.allclose(got, predict_proba(own, tok, texts, meta["max_length"])[:, cols], atol=1e-3)
+    assert not np.allclose(got, by_fold[0][:, cols], atol=1e-3)  # the member is the mean, not the run's own
     mtime = (folds / "fold-1" / "model" / "model.safetensors").stat().st_mtime
-    assert L.fit_stack(cfg).equals(table)  # current: nothing trained or fitted again
+    assert F.fit_stack(cfg).equals(table)  # current: nothing trained or fitted again
     assert (folds / "fold-1" / "model" / "model.safetensors").stat().st_mtime == mtime
     from safetensors.torch import load_file, save_file
 

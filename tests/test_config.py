@@ -44,11 +44,30 @@ def test_frozen_and_unknown_profile():
         parse_overrides(["epochs"])
 
 
-def test_notebook_parameters_map_one_to_one():
+def test_notebook_parameters_are_a_profile_and_overrides():
     assert all(f.metadata.get("help") for f in dataclasses.fields(Config))  # every field documents itself
-    ns = {name: None for name in FIELDS} | {"profile": "smoke", "run_id": "x", "epochs": 2}
-    cfg = from_parameters(ns)
-    assert cfg.epochs == 2 and cfg.model == "tiny-xlmr" and cfg.run_id == "x"
+    cfg = from_parameters({"profile": "smoke", "run_id": "x", "runs_dir": None, "overrides": {"epochs": 2}})
+    assert cfg.epochs == 2 and cfg.model == "tiny-xlmr" and cfg.run_id == "x" and cfg.profile == "smoke"
+    whole = load_config("quick", {"run_id": "y", "epochs": 4})
+    again = from_parameters({"profile": "quick", "run_id": "y", "runs_dir": "runs", "overrides": whole.to_dict()})
+    assert again == whole
+    with pytest.raises(ConfigError, match="unknown config field.*colour"):
+        from_parameters({"profile": "smoke", "overrides": {"colour": "red"}})
+
+
+def test_every_field_has_a_group_and_the_shared_lists_are_unions_of_groups():
+    from emotionlib import config as C
+    from emotionlib.graph import TEACHER_SHARED
+
+    assert all(f.metadata.get("group") in C.GROUPS for f in dataclasses.fields(Config))
+    assert set(C.fields_of(*C.GROUPS)) == set(FIELDS)
+    assert C.STACK_FIELDS == C.fields_of(C.STACK) and "feature_precision" in C.STACK_FIELDS
+    assert set(C.LOCATION_FIELDS) == {"profile", "run_id", "runs_dir", "data_dir", "num_threads"}
+    assert {"languages", "split_seed", "cv_fold", "stack", "teacher"} <= set(C.MEMBER_FIXED)
+    assert not {"seed", "learning_rate", "model", "num_threads"} & set(C.MEMBER_FIXED)
+    assert "seed" in TEACHER_SHARED and not {"run_id", "stack", "model"} & set(TEACHER_SHARED)
+    with pytest.raises(ValueError, match="unknown config group"):
+        C._f("colour", 0, "a field of no known group")
 
 
 def test_a_test_not_marked_slow_cannot_train():
@@ -92,10 +111,21 @@ def test_every_shipped_profile_validates(path):
 def test_best_stack_large_stacks_best_with_every_layer_trained():
     """Its fold networks are the `best` profile's network with every layer trained (the k-fold estimate
     `kfold --config best --set freeze_layers=0` measured), stacked with EmbeddingGemma's features and TF-IDF."""
-    from emotionlib.config import network_config
+    from emotionlib.graph import network_config
 
     large = load_config("best-stack-large", {"run_id": "x"})
     best = load_config("best", {"run_id": "x", "freeze_layers": 0})
     assert network_config(large).to_dict() | {"profile": ""} == best.to_dict() | {"profile": ""}
     assert (large.stack_network_folds, large.feature_model, large.stack) == (
         3, "embeddinggemma", ("network", "features_lr", "tfidf_lr"))
+
+
+def test_the_field_table_in_the_docs_is_generated_from_the_fields():
+    from pathlib import Path
+
+    from emotionlib.config import field_table
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "usage.md").read_text(encoding="utf-8")
+    start = text.index("<!-- fields: python -m emotionlib profiles --markdown -->\n")
+    table = text[text.index("\n", start) + 1:text.index("<!-- end of fields -->")]
+    assert table == field_table(), "regenerate it: python -m emotionlib profiles --markdown"

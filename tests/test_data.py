@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from emotionlib import data as D
+from emotionlib.split import label_proportions, split_train_val
 
 
 # --- helpers: writing a split back, and labels to a vector (the inverse of data.from_vector) -----------------
@@ -231,9 +232,9 @@ def test_label_vectorisation_both_ways():
 
 def test_split_keeps_label_shares_within_two_points(data_dir):
     full = D.DataSource.resolve(data_dir).load("train", "eng")
-    tr, va = D.split_train_val(full, 0.2, seed=42)
+    tr, va = split_train_val(full, 0.2, seed=42)
     assert len(set(tr) & set(va)) == 0 and len(tr) + len(va) == len(full)
     assert abs(len(va) / len(full) - 0.2) < 0.01
-    table = D.label_proportions({"whole": full, "train": full.subset(tr), "val": full.subset(va)})
+    table = label_proportions({"whole": full, "train": full.subset(tr), "val": full.subset(va)})
     assert (table[["train", "val"]].sub(table["whole"], axis=0).abs() <= 0.02).all().all(), table
-    assert np.array_equal(D.split_train_val(full, 0.2, seed=42)[1], va)  # seeded
+    assert np.array_equal(split_train_val(full, 0.2, seed=42)[1], va)  # seeded

@@ -6,8 +6,9 @@ from safetensors.numpy import load_file
 
 import emotionlib
 from conftest import run_cli
-from emotionlib import data as D
+from emotionlib.split import training_parts
 from emotionlib import distill
+from emotionlib import graph as G
 from emotionlib.config import ConfigError, load_config
 from emotionlib.runs import RunLayout, read_json
 
@@ -25,11 +26,13 @@ def test_distillation_settings_are_validated():
 
 def test_a_profile_teacher_shares_the_students_data_split_and_seed():
     cfg = load_config("fast", {"run_id": "f1", "seed": 43, "split_seed": 7, "runs_dir": "elsewhere"})
-    t = distill.teacher_config(cfg)
+    t = G.teacher_config(cfg)
     assert (t.run_id, t.seed, t.split_seed, t.runs_dir, t.model) == ("f1-teacher", 43, 7, "elsewhere", "minilm")
     assert t.feature_model == "embeddinggemma"  # the best-stack profile: MiniLM with EmbeddingGemma features
     assert t.stack and not t.teacher
-    assert distill.teacher_config(cfg.replace(teacher="runs/x")) is None
+    assert G.teacher_config(cfg.replace(teacher="runs/x")) is None
+    kfold_fold = G.teacher_config(cfg.replace(cv_folds=5, cv_fold=2))
+    assert (kfold_fold.cv_folds, kfold_fold.cv_fold) == (5, 2)  # a fold's teacher never saw the rows it holds out
 
 
 def test_a_teacher_that_is_not_a_run_is_refused_before_anything_is_written(smoke_cfg, tmp_path):
@@ -61,7 +64,8 @@ def test_a_teacher_on_another_split_is_refused(smoke_cfg, smoke_run):
 def test_a_teacher_whose_split_record_was_altered_is_still_caught_by_its_rows(smoke_cfg, smoke_run, tmp_path):
     import shutil
 
-    from emotionlib.runs import seal, write_json
+    from emotionlib.runs import write_json
+    from emotionlib.run_records import seal
     from emotionlib.train import train
 
     teacher = tmp_path / "teacher"
@@ -78,17 +82,20 @@ def test_a_teacher_whose_split_record_was_altered_is_still_caught_by_its_rows(sm
 
 @pytest.mark.slow
 def test_a_student_learns_the_mix_of_a_profile_teacher_and_the_gold_labels(smoke_cfg):
+    from emotionlib.build import build
     from emotionlib.train import train
 
     cfg = smoke_cfg.replace(run_id="student", teacher="profile:smoke", distill_weight=0.7)
-    run = train(cfg)
+    with pytest.raises(ValueError, match="not a trained emotionlib run"):
+        train(cfg)  # training alone reads a finished teacher; the run graph builds it
+    run = build(cfg)[0]
     layout = RunLayout(run)
     teacher = RunLayout(run.parent / "student-teacher")
     assert teacher.train_summary.is_file()  # trained first, beside the student
     record = read_json(layout.teacher)
     assert record["teacher_weights_sha256"] and record["scored"]["eng"] == {"network": "in sample"}
     probs = load_file(str(layout.teacher_targets))["probs"]
-    train_parts, _ = D.training_parts(cfg, layout)
+    train_parts, _ = training_parts(cfg, layout)
     texts = [t for p in train_parts for t in p.texts]
     assert record["ids"] == [i for p in train_parts for i in p.ids] and probs.shape == (len(texts), len(record["labels"]))
     clf = emotionlib.load(teacher.root)
@@ -97,18 +104,17 @@ def test_a_student_learns_the_mix_of_a_profile_teacher_and_the_gold_labels(smoke
     prov = read_json(layout.provenance)["distilled_from"]
     assert prov["distill_weight"] == 0.7 and "ids" not in prov
     assert read_json(layout.metadata)["distilled_from"] == "profile:smoke"
-    assert train(cfg) == run  # a finished student is skipped, not distilled again
+    assert build(cfg) == [run]  # a finished student (and teacher) is skipped, not distilled again
 
 
 @pytest.mark.slow
 def test_a_stacked_teachers_fitted_members_score_the_training_texts_out_of_fold(smoke_cfg):
-    from emotionlib.combine.langstack import fit_stack
+    from emotionlib.build import build
     from emotionlib.train import train
 
     tcfg = smoke_cfg.replace(run_id="teacher-stack", stack=["network", "features_lr", "tfidf_lr"],
                              feature_layers=[1, -1], **TWO)
-    train(tcfg)
-    fit_stack(tcfg)
+    build(tcfg)
     # with augmented copies of the training texts, which learn the teacher's probabilities alone
     cfg = smoke_cfg.replace(run_id="student-of-stack", teacher=str(tcfg.run_dir), distill_folds=3, augment="eda",
                             augment_strength=0.3, **TWO)
@@ -123,7 +129,7 @@ def test_a_stacked_teachers_fitted_members_score_the_training_texts_out_of_fold(
         for name, how in record["scored"][lang].items():
             assert how == ("in sample" if name == "network" else "out of fold (3 folds)")
     probs = load_file(str(layout.teacher_targets))["probs"]
-    train_parts, _ = D.training_parts(cfg, layout)
+    train_parts, _ = training_parts(cfg, layout)
     clf = emotionlib.load(tcfg.run_dir)
     part = train_parts[0]
     in_sample = clf.predict_proba(part.texts, lang=part.lang)[:, [clf.labels.index(lab) for lab in record["labels"]]]
@@ -133,7 +139,7 @@ def test_a_stacked_teachers_fitted_members_score_the_training_texts_out_of_fold(
     from emotionlib import dataset as DS
     from emotionlib.augment import augment_training
 
-    parts, val_parts = D.training_parts(cfg, layout)
+    parts, val_parts = training_parts(cfg, layout)
     parts, _ = augment_training(cfg, parts, None)
     ex = DS.Examples.from_splits(parts, record["labels"])
     assert list(ex.ids) == record["ids"]

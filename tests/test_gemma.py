@@ -134,7 +134,7 @@ def test_a_tiny_gemma_run_trains_predicts_and_records_its_encoder(tmp_path):
 def test_the_stack_reads_features_of_another_encoder_with_its_prompt(tmp_path):
     import emotionlib
     from emotionlib.config import load_config
-    from emotionlib.combine.langstack import fit_stack
+    from emotionlib.combine.stack_fit import fit_stack
     from emotionlib.train import train
 
     cfg = load_config("smoke", {"stack": "network,features_lr,tfidf_lr", "feature_model": gemma.TINY,

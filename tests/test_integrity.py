@@ -20,8 +20,8 @@ import pytest
 
 from conftest import ROOT, one_line_error, run_cli, tree
 from emotionlib.config import ConfigError, load_config
-from emotionlib.runs import (MARKER, NotOurs, RunLayout, atomic_dir, check_replaceable, clean, kind_of, mark,
-                             read_marker, seal, sha256_of)
+from emotionlib.runs import MARKER, NotOurs, RunLayout, atomic_dir, check_replaceable, clean, kind_of, mark, read_marker, sha256_of
+from emotionlib.run_records import seal
 
 SMOKE = ["--config", "smoke", "--set"]
 

@@ -3,7 +3,8 @@ import pytest
 
 from conftest import run_cli
 from emotionlib import data as D
-from emotionlib import kfold
+from emotionlib.split import heldout_parts, prepare_data, training_parts
+from emotionlib import build, kfold
 from emotionlib.config import ConfigError, load_config
 from emotionlib.runs import NotOurs, read_json, write_json
 
@@ -14,13 +15,13 @@ def cv_cfg(tmp_path, **changes):
 
 def test_the_folds_partition_the_training_part_and_never_touch_validation(tmp_path):
     whole = cv_cfg(tmp_path)
-    D.prepare_data(whole)
-    (train,), (val,) = D.training_parts(whole)
+    prepare_data(whole)
+    (train,), (val,) = training_parts(whole)
     held_ids, trained = [], []
     for i in range(3):
         cfg = whole.replace(cv_folds=3, cv_fold=i)
-        (fit,), _ = D.training_parts(cfg)
-        (held,) = D.heldout_parts(cfg)
+        (fit,), _ = training_parts(cfg)
+        (held,) = heldout_parts(cfg)
         assert not set(fit.ids) & set(held.ids)
         assert set(fit.ids) | set(held.ids) == set(train.ids)
         assert not (set(fit.ids) | set(held.ids)) & set(val.ids)
@@ -29,7 +30,7 @@ def test_the_folds_partition_the_training_part_and_never_touch_validation(tmp_pa
     assert sorted(held_ids) == sorted(train.ids)  # every training text is held out exactly once
     assert all(36 <= n <= 44 for n in trained)
     with pytest.raises(ValueError, match="not a k-fold run"):
-        D.heldout_parts(whole)
+        heldout_parts(whole)
 
 
 @pytest.mark.parametrize("changes, field", [({"cv_folds": 1}, "cv_folds"), ({"cv_folds": 21}, "cv_folds"),
@@ -42,9 +43,9 @@ def test_fold_settings_are_checked(tmp_path, changes, field):
 
 def test_a_part_too_small_for_its_folds_is_named(tmp_path):
     cfg = cv_cfg(tmp_path, max_train_rows=3)
-    D.prepare_data(cfg)
+    prepare_data(cfg)
     with pytest.raises(D.DataError, match=r"eng\.csv: a training part of 3 rows cannot be split into 5 folds"):
-        D.training_parts(cfg.replace(cv_folds=5))
+        training_parts(cfg.replace(cv_folds=5))
 
 
 def fold_record(fold, ids, y, proba, labels=("a", "b")):
@@ -99,19 +100,19 @@ def test_a_folder_emotionlib_did_not_make_is_refused_before_any_training(tmp_pat
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")
     with pytest.raises(NotOurs, match="not made by emotionlib"):
-        kfold.estimate(cv_cfg(tmp_path), 2)
+        build.estimate(cv_cfg(tmp_path), 2)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
 def test_a_stack_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="one network a fold"):
-        kfold.estimate(cv_cfg(tmp_path, stack=["network", "tfidf_lr"]), 2)
+        build.estimate(cv_cfg(tmp_path, stack=["network", "tfidf_lr"]), 2)
 
 
 @pytest.mark.slow
 def test_estimate_trains_a_run_a_fold_and_resumes_without_retraining(tmp_path):
     cfg = cv_cfg(tmp_path, max_train_rows=40)
-    root = kfold.estimate(cfg, 2)
+    root = build.estimate(cfg, 2)
     s, records = kfold.read_estimate(root)
     assert s["folds"] == 2 and s["n_heldout"] == 40 and len(s["fold_macro_f1"]) == 2
     assert s["provenance"]["commit"] and s["config"]["model"] == "tiny-xlmr"

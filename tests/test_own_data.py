@@ -123,7 +123,7 @@ def test_interpret_uses_the_configured_case_study(tickets_run):
 
 def test_train_file_changed_after_the_split_is_refused(tickets_run):
     from emotionlib.run_config import read_config
-    from emotionlib.data import training_parts
+    from emotionlib.split import training_parts
 
     cfg = read_config(tickets_run)
     path = Path(cfg.train_csv) / "train.csv"

@@ -63,17 +63,16 @@ def test_executed_notebooks_sit_beside_the_report(smoke_report):
 def test_committed_notebooks_are_clean_and_parameterised():
     import nbformat
 
-    from emotionlib.config import FIELDS
-
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(not c.outputs and c.execution_count is None for c in code), path.name
         params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
         assert len(params) == 1, path.name
-        names = {line.split("=")[0].strip() for line in params[0].source.splitlines() if "=" in line}
-        # 01 and 02 take the config's fields; 03-05 read everything from the run directory
-        assert names == (set(FIELDS) if path.name < "02" else {"run_dir"}), path.name
+        names = {line.split("=")[0].strip() for line in params[0].source.splitlines()
+                 if "=" in line and not line.startswith("#")}
+        # 01 takes a profile and overrides of any field; 02-05 read everything from the run directory
+        assert names == ({"profile", "run_id", "runs_dir", "overrides"} if path.name < "02" else {"run_dir"}), path.name
         assert not any("'eval/" in c.source or '"eval/' in c.source or "interpret/" in c.source for c in code)
         assert not any("for " in c.source and ".backward(" in c.source for c in code)  # no training loop here
 

@@ -60,7 +60,7 @@ def test_make_report_twice_skips_training_and_leaves_every_run_file_identical():
 
 
 def test_data_step_with_other_settings_does_not_rewrite_config_or_split(tmp_path):
-    from emotionlib.data import prepare_data
+    from emotionlib.split import prepare_data
 
     cfg = smoke(tmp_path)
     prepare_data(cfg)

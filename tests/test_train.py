@@ -44,7 +44,7 @@ def test_thresholds_are_fitted_on_the_validation_part_only(smoke_run, smoke_cfg)
     from emotionlib.metrics import tune_thresholds
     from emotionlib.model import load_model
     from emotionlib.predict import predict_proba
-    from emotionlib.data import training_parts
+    from emotionlib.split import training_parts
     from emotionlib.train import label_space
 
     train_parts, val_parts = training_parts(smoke_cfg)
@@ -152,11 +152,12 @@ def test_cross_lingual_two_languages_in_one_out(tmp_path):
 
 
 def test_per_language_mode_makes_one_run_per_language(tmp_path):
-    from emotionlib.train import train, train_all
+    from emotionlib.build import build
+    from emotionlib.train import train
 
     cfg = load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "pl", "languages": "eng,afr",
                                 "multilingual": "per_language"})
-    runs = train_all(cfg)
+    runs = build(cfg)
     assert [r.name for r in runs] == ["pl-eng", "pl-afr"]
     assert read_json(runs[1] / "model" / "metadata.json")["labels"] == ["anger", "disgust", "fear", "joy", "sadness"]
     with pytest.raises(ValueError, match="per_language"):
@@ -164,7 +165,7 @@ def test_per_language_mode_makes_one_run_per_language(tmp_path):
 
 
 def test_loss_weighting_static_and_dynamic_are_logged_per_epoch(tmp_path):
-    from emotionlib import data as D
+    from emotionlib.split import training_parts
     from emotionlib.losses import class_balanced_weights
     from emotionlib.runs import RunLayout
     from emotionlib.train import train
@@ -172,7 +173,7 @@ def test_loss_weighting_static_and_dynamic_are_logged_per_epoch(tmp_path):
     base = {"runs_dir": str(tmp_path), "epochs": 2, "patience": 0}
     static = train(load_config("smoke", base | {"run_id": "static", "loss_weighting": "static"}))
     cfg = load_config("smoke", base | {"run_id": "static", "loss_weighting": "static"})
-    train_parts, _ = D.training_parts(cfg, RunLayout(static))
+    train_parts, _ = training_parts(cfg, RunLayout(static))
     ex = DS.Examples.from_splits(train_parts, read_json(static / "model" / "metadata.json")["labels"])
     expected = class_balanced_weights(ex.y, ex.mask, cfg.class_balance_beta)
     for entry in log_of(static):
@@ -243,10 +244,10 @@ def test_frozen_word_embeddings_keep_the_token_table_alone(tmp_path):
 
 
 def test_frozen_encoder_mode_trains_the_head_on_cached_features(tmp_path, monkeypatch):
-    from emotionlib import data as D
     from emotionlib.model import load_model
     from emotionlib.predict import predict_proba
     from emotionlib.runs import RunLayout
+    from emotionlib.split import training_parts
     from emotionlib.train import train
 
     monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
@@ -259,7 +260,7 @@ def test_frozen_encoder_mode_trains_the_head_on_cached_features(tmp_path, monkey
     assert meta["freeze_layers"] == -1
     # the saved model is the whole classifier: from the texts it gives what the head gave from the features
     cfg = load_config("smoke", base | {"run_id": "frozen"})
-    _, val = D.training_parts(cfg, RunLayout(run))
+    _, val = training_parts(cfg, RunLayout(run))
     probs = predict_proba(model, tok, val[0].texts, meta["max_length"])
     from emotionlib.metrics import language_scores
     ex = DS.Examples.from_splits(val, meta["labels"])
@@ -294,7 +295,6 @@ def test_runs_of_two_precisions_in_one_process(tmp_path):
                                   {"freeze_layers": 0, "head_per_language": "bias", "language_temperature": 3.0}])
 def test_parts_per_language_train_jointly_and_predict_with_the_texts_language(tmp_path, monkeypatch, mode):
     import emotionlib
-    from emotionlib import data as D
     from emotionlib.combine.weights import EnsembleError
     from emotionlib.evaluate import evaluate
     from emotionlib.metrics import language_scores
@@ -302,6 +302,7 @@ def test_parts_per_language_train_jointly_and_predict_with_the_texts_language(tm
     from emotionlib.predict import predict_proba
     from emotionlib.runs import RunLayout
     from emotionlib.combine.ensemble import fit_ensemble
+    from emotionlib.split import training_parts
     from emotionlib.train import train
 
     monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
@@ -314,7 +315,7 @@ def test_parts_per_language_train_jointly_and_predict_with_the_texts_language(tm
     shares = read_json(run / "provenance.json")["language_rows_per_epoch"]
     assert sum(shares.values()) == read_json(run / "provenance.json")["n_train"]
     # the saved classifier, given each row's language, reproduces the validation figure training recorded
-    _, val = D.training_parts(cfg, RunLayout(run))
+    _, val = training_parts(cfg, RunLayout(run))
     ex = DS.Examples.from_splits(val, meta["labels"])
     probs = predict_proba(model, tok, ex.texts, meta["max_length"], langs=ex.langs)
     f1 = language_scores(ex.y, (probs >= 0.5).astype(int), ex.mask, ex.langs, ex.labels)["mean_macro_f1"]
@@ -349,7 +350,7 @@ def test_config_refuses_parts_per_language_it_cannot_train():
 
 def test_language_temperature_sampling_evens_out_languages_and_replays_by_epoch():
     from emotionlib.config import ConfigError
-    from emotionlib.train import EpochSampler, language_shares
+    from emotionlib.sampling import EpochSampler, language_shares
 
     langs = ["big"] * 900 + ["mid"] * 90 + ["tiny"] * 10
     assert language_shares(langs, 1.0) == {"big": 900, "mid": 90, "tiny": 10}
@@ -380,7 +381,7 @@ def test_language_temperature_sampling_evens_out_languages_and_replays_by_epoch(
 def test_layer_wise_learning_rates_and_the_cosine_schedule():
     from emotionlib.model import build_classifier
     from emotionlib.encoders import resolve_encoder
-    from emotionlib.train import _optimizer, _scheduler
+    from emotionlib.optim import optimizer as _optimizer, scheduler as _scheduler
 
     model = build_classifier(resolve_encoder("tiny-xlmr"), ["a", "b"])  # 2 layers
     cfg = load_config("smoke", {"layer_lr_decay": 0.5, "learning_rate": 1e-3, "lr_schedule": "cosine"})

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from emotionlib import data as D
+from emotionlib.split import training_parts
 
 from emotionlib import dataset as DS
 from emotionlib import baseline as B
@@ -25,8 +26,9 @@ from emotionlib.run_config import read_config, save_config
 from emotionlib.combine.weights import BASELINE, EnsembleError, best_f1_per_label, check_step, fit_weights
 from emotionlib.metrics import tune_thresholds
 from emotionlib.model import is_ensemble, read_metadata
-from emotionlib.runs import (RunLayout, atomic_dir, kind_of, marked_parent, provenance, read_json, seal, sha256_of,
-                             write_json)
+from emotionlib.runs import RunLayout, atomic_dir, kind_of, marked_parent, read_json, sha256_of, write_json
+from emotionlib.provenance import provenance
+from emotionlib.run_records import seal
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +62,11 @@ def _check_members(runs: Sequence[Path]) -> tuple[dict, list[str]]:
 def fit_ensemble(runs: Sequence[Path], out: Path, with_baseline: bool = False, step: float = 0.1) -> Path:
     """Fit weights and thresholds on the members' validation part and write the ensemble run directory `out`."""
     started = time.time()
-    check_step(step)  # every argument is checked before any member is scored
-    runs = [Path(r).resolve() for r in runs]
-    out = Path(out)
-    if len(set(runs)) != len(runs):
-        raise EnsembleError("a run is given twice in --runs")
-    if out.exists():
-        raise FileExistsError(f"{out}: exists; an ensemble is written once (choose another --out)")
-    if (inside := marked_parent(out)) is not None:
-        raise EnsembleError(f"--out {out}: lies inside {inside}, a {kind_of(inside)} emotionlib made; an ensemble is "
-                            "a run of its own (e.g. runs/ensemble-<name>)")
-    _, labels = _check_members(runs)
+    runs, out = [Path(r).resolve() for r in runs], Path(out)
+    labels = _check_arguments(runs, out, step)
     first = RunLayout(runs[0])
     cfg = read_config(first.root)
-    train_parts, val_parts = D.training_parts(cfg, first)
+    train_parts, val_parts = training_parts(cfg, first)
     val = DS.Examples.from_splits(val_parts, labels)
     names, probs = [], []
     for run in runs:
@@ -115,6 +108,19 @@ def fit_ensemble(runs: Sequence[Path], out: Path, with_baseline: bool = False, s
              "n_train": sum(len(p) for p in train_parts), "data": read_json(first.split)["checksums"]}
     _write_run(out, first, cfg, meta, summary, extra, baseline)
     return out
+
+
+def _check_arguments(runs: list[Path], out: Path, step: float) -> tuple[str, ...]:
+    """Every argument, before any member is scored; the members' labels."""
+    check_step(step)
+    if len(set(runs)) != len(runs):
+        raise EnsembleError("a run is given twice in --runs")
+    if out.exists():
+        raise FileExistsError(f"{out}: exists; an ensemble is written once (choose another --out)")
+    if (inside := marked_parent(out)) is not None:
+        raise EnsembleError(f"--out {out}: lies inside {inside}, a {kind_of(inside)} emotionlib made; an ensemble is "
+                            "a run of its own (e.g. runs/ensemble-<name>)")
+    return _check_members(runs)[1]
 
 
 def _write_run(out: Path, first: RunLayout, cfg, meta: dict, summary: dict, extra: dict, baseline) -> None:

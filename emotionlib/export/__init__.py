@@ -7,14 +7,24 @@ from pathlib import Path
 
 from emotionlib.export.hf import export_hf, model_card, refuse_ensemble
 from emotionlib.export.int8 import INT8_FILE, ensure_int8, macro_f1_on, quantize_onnx, set_macro_f1
-from emotionlib.export.onnx_graph import CHECK_TEXTS, ONNX_FILE, ONNX_META, ensure_onnx, export_onnx, graph_is_current
+from emotionlib.export.onnx_graph import CHECK_TEXTS, ONNX_FILE, ONNX_META, ensure_graph, export_onnx, graph_is_current
 from emotionlib.model import read_finished
-from emotionlib.runs import check_replaceable, kind_of, marked_parent
+from emotionlib.runs import RunLayout, check_replaceable, kind_of, marked_parent, run_lock
 
 FORMATS = ("hf", "onnx")
 __all__ = ["FORMATS", "CHECK_TEXTS", "INT8_FILE", "ONNX_FILE", "ONNX_META", "export", "export_hf", "export_onnx",
-           "ensure_onnx", "ensure_int8", "graph_is_current", "macro_f1_on", "model_card", "quantize_onnx",
+           "ensure_graph", "ensure_onnx", "ensure_int8", "graph_is_current", "macro_f1_on", "model_card", "quantize_onnx",
            "refuse_ensemble", "set_macro_f1"]
+
+
+def ensure_onnx(run_dir: Path, int8: bool = False) -> Path:
+    """The run's ONNX model (`onnx_graph.ensure_graph`), exported again when missing or made from other weights;
+    with `int8`, its dynamic-int8 version beside it (`int8.ensure_int8`), both under the run's lock."""
+    if not int8:
+        return ensure_graph(run_dir)
+    layout = RunLayout(run_dir)
+    with run_lock(layout):  # re-entrant within this process: the graph's build takes it too
+        return ensure_int8(layout, ensure_graph(layout.root))
 
 
 def export(run_dir: Path, fmt: str, out: Path) -> Path:

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from emotionlib.run_config import read_config
-from emotionlib.data import LangSplit, training_parts
+from emotionlib.data import LangSplit
+from emotionlib.split import training_parts
 from emotionlib.export.onnx_graph import ONNX_META
 from emotionlib.metrics import scores
 from emotionlib.model import load_tokenizer

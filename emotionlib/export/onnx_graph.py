@@ -123,9 +123,8 @@ def _quiet_exporter():
                 lg.setLevel(level)
 
 
-def ensure_onnx(run_dir: Path, int8: bool = False) -> Path:
-    """The run's ONNX model under runs/<id>/onnx/, exported again when missing or made from other weights; with
-    `int8`, its dynamic-int8 version beside it (`ensure_int8`)."""
+def ensure_graph(run_dir: Path) -> Path:
+    """The run's ONNX model under runs/<id>/onnx/, exported again when missing or made from other weights."""
     layout = RunLayout(run_dir)
     folder = layout.onnx
     weights = layout.weights
@@ -137,18 +136,14 @@ def ensure_onnx(run_dir: Path, int8: bool = False) -> Path:
     except RunBusy:
         pass  # another process writes the run now: its temporaries are its own
     sha = sha256_of(weights)
-    if graph_is_current(folder, sha) and not int8:
+    if graph_is_current(folder, sha):
         return folder / ONNX_FILE
     # the build writes into the run: under its lock, so that no other process (an evaluation, a second predict)
     # clears its temporaries or builds beside it; what a killed build left goes when the lock is taken
     with run_lock(layout):
         if not graph_is_current(folder, sha):  # missing, damaged, or made from other weights
             export_onnx(layout.root, folder)
-        if not int8:
-            return folder / ONNX_FILE
-        from emotionlib.export.int8 import ensure_int8  # int8 builds on this module
-
-        return ensure_int8(layout, folder / ONNX_FILE)
+        return folder / ONNX_FILE
 
 
 def graph_is_current(folder: Path, weights_sha256: str) -> bool:

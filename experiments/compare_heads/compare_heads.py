@@ -17,7 +17,8 @@ from pathlib import Path
 
 from emotionlib.config import load_config, parse_overrides
 from emotionlib.evaluate import evaluate
-from emotionlib.runs import provenance, read_json, write_json
+from emotionlib.runs import read_json, write_json
+from emotionlib.provenance import provenance
 from emotionlib.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +80,7 @@ def main() -> None:
 def _fixed_split(cfg, base):
     """Copy the base seed's split into the new run so that only the training seed differs."""
     from emotionlib.runs import RunLayout
-    from emotionlib.data import prepare_data
+    from emotionlib.split import prepare_data
 
     split_run = base.replace(run_id="split", runs_dir=cfg.runs_dir)
     write_json(RunLayout(cfg.run_dir).split, prepare_data(split_run))  # made with the base seed, once

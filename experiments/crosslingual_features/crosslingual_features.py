@@ -71,15 +71,16 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     from emotionlib import data as D
-    from emotionlib.combine import langstack as L
+    from emotionlib.combine import stack_fit as L
     from emotionlib.encoders import gemma
     from emotionlib.features import FeatureCache, LayerFeatures, _digest
     from emotionlib.metrics import scores
     from emotionlib.run_config import read_config
     from emotionlib.runs import RunLayout
+    from emotionlib.split import training_parts
 
     cfg = read_config(args.runs[0])
-    train_parts, val_parts = D.training_parts(cfg, RunLayout(args.runs[0]))
+    train_parts, val_parts = training_parts(cfg, RunLayout(args.runs[0]))
     tr, va = train_parts[0], val_parts[0]
     fp = LayerFeatures(gemma.install(), list(gemma.FEATURE_LAYERS), cfg.max_length, prompt=gemma.PROMPT).fingerprint
     cache = FeatureCache(D.cache_dir() / "features" / fp)

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from emotionlib import data as D
-from emotionlib.combine import langstack as L
+from emotionlib.split import training_parts
+from emotionlib.combine import stack_fit as L
 from emotionlib.classifier import Classifier
 from emotionlib.config import load_config
 from emotionlib.metrics import scores
@@ -36,7 +36,7 @@ from emotionlib.train import train
 
 def figures(run: Path, cfg, fold_seed: int) -> dict:
     """Validation macro-F1 of a run at 0.5 and with cross-fitted per-label thresholds."""
-    _, val_parts = D.training_parts(cfg, RunLayout(run))
+    _, val_parts = training_parts(cfg, RunLayout(run))
     va = val_parts[0]
     clf = Classifier(run)
     probs = clf.predict_proba(va.texts, lang=va.lang)[:, [clf.labels.index(lab) for lab in va.labels]]
@@ -91,7 +91,7 @@ def main() -> None:
             print(rows[-1], flush=True)
     out = pd.DataFrame(rows)
     if args.speed:
-        _, val_parts = D.training_parts(teacher, RunLayout(teacher.run_dir))
+        _, val_parts = training_parts(teacher, RunLayout(teacher.run_dir))
         texts = list(val_parts[0].texts)
         first = args.seeds[0]
         for kind, run in (("teacher (stack)", teacher.run_dir),

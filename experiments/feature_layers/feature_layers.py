@@ -17,11 +17,13 @@ import numpy as np
 
 
 from emotionlib import data as D
+from emotionlib.split import split_train_val
 from emotionlib.config import load_config
 from emotionlib.features import LayerFeatures
 from emotionlib.metrics import scores
 from emotionlib.encoders import resolve_encoder
-from emotionlib.runs import provenance, write_json
+from emotionlib.runs import write_json
+from emotionlib.provenance import provenance
 
 CHOICES = {"last": [12], "8+12": [8, 12], "6+9+12": [6, 9, 12], "9..12": [9, 10, 11, 12], "4+8+12": [4, 8, 12],
            "mean 1..12": "mean"}
@@ -52,7 +54,7 @@ def main() -> None:
     results, t0 = {}, time.time()
     for lang in D.train_languages(cfg):
         full = source.load("train", lang)
-        tr, va = D.split_train_val(full, cfg.val_fraction, cfg.split_seed)
+        tr, va = split_train_val(full, cfg.val_fraction, cfg.split_seed)
         train, val = full.subset(tr), full.subset(va)
         feats = LayerFeatures(encoder_dir, list(range(1, 13)), cfg.max_length)(train.texts + val.texts,
                                                                               progress=False)  # (n, 12 * hidden)

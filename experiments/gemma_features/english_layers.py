@@ -32,7 +32,8 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     from emotionlib import data as D
-    from emotionlib.combine import langstack as L
+    from emotionlib.split import training_parts
+    from emotionlib.combine import stack_fit as L
     from emotionlib.encoders import gemma, prompt_for, resolve_encoder
     from emotionlib.features import LayerFeatures
     from emotionlib.metrics import scores
@@ -43,7 +44,7 @@ def main() -> None:
     if missing := {i for v in sets.values() for i in v} - set(args.layers):
         raise SystemExit(f"--sets use layers {sorted(missing)} that --layers does not compute")
     cfg = read_config(args.runs[0])
-    train_parts, val_parts = D.training_parts(cfg, RunLayout(args.runs[0]))
+    train_parts, val_parts = training_parts(cfg, RunLayout(args.runs[0]))
     tr, va = train_parts[0], val_parts[0]
     feats = LayerFeatures(gemma.install(), args.layers, cfg.max_length, prompt=gemma.PROMPT)
     x = feats(tr.texts + va.texts, D.cache_dir() / "features", 32)

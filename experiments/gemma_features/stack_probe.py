@@ -16,11 +16,12 @@ import warnings
 import numpy as np
 
 from emotionlib import data as D
+from emotionlib.split import split_train_val
 from emotionlib.config import load_config
 from emotionlib.encoders import gemma
 from emotionlib.features import LayerFeatures
 from emotionlib.combine.weights import BASELINE
-from emotionlib.combine.langstack import fit_language, sigmoid
+from emotionlib.combine.stack_fit import fit_language, sigmoid
 from emotionlib.metrics import scores
 from emotionlib.predict import decide
 
@@ -31,12 +32,12 @@ def main() -> None:
     ap.add_argument("--layers", nargs="+", type=int, default=list(gemma.FEATURE_LAYERS))
     ap.add_argument("--no-prompt", action="store_true", help="the features without the classification prompt")
     ap.add_argument("--cs", nargs="+", type=float, default=None, help="the features member's C grid (default: "
-                                                                      "the stack's, langstack.LR_CS)")
+                                                                      "the stack's, stack_fit.LR_CS)")
     args = ap.parse_args()
     if args.cs:
-        import emotionlib.combine.langstack
+        import emotionlib.combine.stack_fit
 
-        emotionlib.combine.langstack.LR_CS = tuple(args.cs)
+        emotionlib.combine.stack_fit.LR_CS = tuple(args.cs)
     feats = LayerFeatures(gemma.find(), args.layers, 128, prompt="" if args.no_prompt else gemma.PROMPT)
     source = D.DataSource.resolve()
     print("lang,scored_on,n_train,n_val,n_scored,stack,features_lr,tfidf_lr,val_oof,w_features,w_tfidf,c,seconds")
@@ -45,7 +46,7 @@ def main() -> None:
         cfg = load_config("multilingual", {"languages": [lang], "stack": "features_lr,tfidf_lr", "run_id": "probe",
                                             "head_per_language": "none", "language_temperature": 1.0})
         full = source.load("train", lang)
-        train_idx, val_idx = D.split_train_val(full, cfg.val_fraction, cfg.split_seed)
+        train_idx, val_idx = split_train_val(full, cfg.val_fraction, cfg.split_seed)
         tr, va = full.subset(train_idx), full.subset(val_idx)
         split = "dev" if lang == "eng" else "test"
         te = source.load(split, lang)

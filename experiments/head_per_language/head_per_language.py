@@ -25,8 +25,9 @@ from pathlib import Path
 
 
 from emotionlib.config import load_config
-from emotionlib.combine.langstack import fit_stack
-from emotionlib.runs import RunLayout, provenance, read_json, write_json
+from emotionlib.combine.stack_fit import fit_stack
+from emotionlib.runs import RunLayout, read_json, write_json
+from emotionlib.provenance import provenance
 from emotionlib.train import train
 
 VARIANTS = ("none", "bias", "head")

@@ -33,6 +33,7 @@ from torch import nn
 
 
 from emotionlib import data as D
+from emotionlib.split import split_train_val
 
 
 from emotionlib import dataset as DS
@@ -41,7 +42,8 @@ from emotionlib.features import encoder_fingerprint, pooled_features
 from emotionlib.metrics import language_scores
 from emotionlib.model import build_classifier, load_tokenizer
 from emotionlib.encoders import resolve_encoder
-from emotionlib.runs import provenance, write_json
+from emotionlib.runs import write_json
+from emotionlib.provenance import provenance
 from emotionlib.hardware import resolve_precision
 from emotionlib.train import label_space
 
@@ -118,7 +120,7 @@ def main() -> None:
     train_parts, val_parts = [], []
     for lang in langs:
         full = source.load("train", lang)
-        tr, va = D.split_train_val(full, cfg.val_fraction, cfg.split_seed)
+        tr, va = split_train_val(full, cfg.val_fraction, cfg.split_seed)
         train_parts.append(full.subset(tr))
         val_parts.append(full.subset(va))
     labels = label_space(train_parts)

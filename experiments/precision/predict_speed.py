@@ -12,7 +12,7 @@ from pathlib import Path
 
 import emotionlib
 from emotionlib import data as D
-from emotionlib.runs import provenance
+from emotionlib.provenance import provenance
 
 
 def main() -> None:

@@ -19,11 +19,12 @@ from pathlib import Path
 
 from emotionlib.config import load_config
 from emotionlib.hardware import native_cpu_bf16
-from emotionlib.runs import RunLayout, provenance, read_json
+from emotionlib.runs import RunLayout, read_json
+from emotionlib.provenance import provenance
 
 
 def measure(profile: str, seed: int, precision: str, runs_dir: Path, features: str = "") -> dict:
-    from emotionlib.combine.langstack import fit_stack
+    from emotionlib.combine.stack_fit import fit_stack
     from emotionlib.train import train
 
     # the network in `precision`; the stack's features in `features` (the same as the network's when empty)

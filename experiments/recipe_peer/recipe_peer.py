@@ -29,13 +29,15 @@ import torch
 
 
 from emotionlib import data as D
+from emotionlib.split import training_parts
 from emotionlib.compare import PUBLISHED_COLUMNS, reference_table
 from emotionlib.config import load_config
 from emotionlib.metrics import scores
 from emotionlib.model import build_classifier, load_model, load_tokenizer
 from emotionlib.encoders import resolve_encoder
 from emotionlib.predict import decide, predict_proba
-from emotionlib.runs import RunLayout, provenance, read_json, write_json
+from emotionlib.runs import RunLayout, read_json, write_json
+from emotionlib.provenance import provenance
 from emotionlib.train import train
 
 PEER = {"epochs": 2, "learning_rate": 1e-5, "batch_size": 8, "max_length": 256, "max_rows": 5000}
@@ -58,7 +60,7 @@ def run_ours(lang: str, seed: int, epochs: int, runs_dir: Path, model: str, free
     # the epochs' training time, as the peer's is timed (validation and threshold tuning are not in it)
     train_seconds = sum(json.loads(line)["train_seconds"] for line in layout.train_log.read_text().splitlines())
     model, tok, meta = load_model(layout.model)
-    _, val = D.training_parts(cfg, layout)
+    _, val = training_parts(cfg, layout)
     test = D.source_for(cfg).load("test", lang)
     val_p = predict_proba(model, tok, val[0].texts, meta["max_length"], precision=meta["mixed_precision"])
     test_p = predict_proba(model, tok, test.texts, meta["max_length"], precision=meta["mixed_precision"])
@@ -86,7 +88,7 @@ def run_peer(cfg, lang: str, seed: int, workdir: Path) -> dict:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     layout = RunLayout(cfg.run_dir)  # ours' split, so both see the same training and validation rows
-    train_parts, val_parts = D.training_parts(cfg, layout)
+    train_parts, val_parts = training_parts(cfg, layout)
     tr, val = train_parts[0], val_parts[0]
     rows = np.random.default_rng(seed).permutation(len(tr))[:PEER["max_rows"]]
     y = tr.y[rows].astype(np.float32)

@@ -32,7 +32,8 @@ def member_probs(runs: list[Path], lang: str, feature_model: str = "", feature_l
     The features member reads `feature_model` at `feature_layers` (with its prompt), by default the first run's
     encoder at its feature_layers."""
     from emotionlib import data as D
-    from emotionlib.combine import langstack as L
+    from emotionlib.split import training_parts
+    from emotionlib.combine import stack_fit as L
     from emotionlib.run_config import read_config
     from emotionlib.features import LayerFeatures
     from emotionlib.model import load_model
@@ -40,7 +41,7 @@ def member_probs(runs: list[Path], lang: str, feature_model: str = "", feature_l
     from emotionlib.runs import RunLayout, read_json
 
     cfg = read_config(runs[0])
-    train_parts, val_parts = D.training_parts(cfg, RunLayout(runs[0]))
+    train_parts, val_parts = training_parts(cfg, RunLayout(runs[0]))
     tr = next(p for p in train_parts if p.lang == lang)
     va = next(p for p in val_parts if p.lang == lang)
     split = read_json(RunLayout(runs[0]).split)
@@ -69,7 +70,7 @@ def main() -> None:
     p.add_argument("--feature-model", default="", help="the features member's encoder (default: the first run's)")
     p.add_argument("--feature-layers", nargs="+", type=int, help="its layers (default: the first run's)")
     args = p.parse_args()
-    from emotionlib.combine import langstack as L
+    from emotionlib.combine import stack_fit as L
     from emotionlib.metrics import scores
 
     probs, y, labels, cfg = member_probs(args.runs, args.lang, args.feature_model, args.feature_layers)

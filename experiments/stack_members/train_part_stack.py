@@ -53,7 +53,7 @@ def refit_members(tr, sets: dict, folds: list[list[str]], feats: dict, seed: int
     """The features member (each C) and TF-IDF: out of fold on the training part (the estimate's folds), and
     fitted on the whole training part for the other sets."""
     from emotionlib import baseline as B
-    from emotionlib.combine import langstack as L
+    from emotionlib.combine import stack_fit as L
 
     def fit_predict(fit_rows, parts):
         x = np.stack([feats[tr.texts[i]] for i in fit_rows])
@@ -87,7 +87,8 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     from emotionlib import data as D
-    from emotionlib.combine import langstack as L
+    from emotionlib.split import training_parts
+    from emotionlib.combine import stack_fit as L
     from emotionlib.encoders import prompt_for, resolve_encoder
     from emotionlib.features import LayerFeatures
     from emotionlib.metrics import scores
@@ -97,7 +98,7 @@ def main() -> None:
 
     first = args.kfold[0] / "fold-0"
     cfg = read_config(first).replace(cv_folds=0, cv_fold=0)
-    (tr,), (va,) = D.training_parts(cfg, RunLayout(first))
+    (tr,), (va,) = training_parts(cfg, RunLayout(first))
     dev = D.source_for(cfg).load("dev", "eng")
     labels = list(va.labels)
     sets = {"val": va, "dev": dev}
