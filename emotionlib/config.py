@@ -278,10 +278,10 @@ class Config:
                                                 "the embeddings, -1 the last)",
                                          (lambda v, c: v and len(set(v)) == len(v),
                                           "at least one layer, none twice"))
-    feature_precision: Literal["no", "bf16", "auto"] = _f(STACK, 
-        "no", "the stack's frozen-feature pass: no (fp32); bf16; auto (bf16 where the CPU multiplies it natively). "
-              "fp32 by default: EmbeddingGemma's bf16 features ran 2.6x faster but cost the English stack 0.5-1.0 "
-              "points of cross-fitted validation (docs/results.md)")
+    feature_precision: Literal["no", "bf16", "int8", "auto"] = _f(STACK, 
+        "no", "the stack's frozen-feature pass: no (fp32); bf16; int8 (dynamic int8 linear layers); auto (bf16 where "
+              "the CPU multiplies it natively). fp32 by default: EmbeddingGemma's bf16 features ran 2.6x faster but "
+              "cost the English stack 0.5-1.0 points of cross-fitted validation (docs/results.md)")
     stack_folds: int = _f(STACK, 5, "cross-fitting folds of the validation part (the stack's out-of-sample figure)",
                           (lambda v, c: v >= 2, "must be at least 2"))
     stack_min_val: int = _f(STACK, 100, "a language with fewer validation rows gets equal weights and thresholds 0.5",

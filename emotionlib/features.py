@@ -132,6 +132,8 @@ class LayerFeatures:
     def __init__(self, encoder_dir: Path, layers: Sequence[int], max_length: int, precision: str = "no",
                  prompt: str = ""):
         self.encoder = load_encoder(Path(encoder_dir), "sdpa").eval()
+        if precision == "int8":
+            self.encoder = dynamic_int8(self.encoder)
         depth = self.encoder.config.num_hidden_layers
         if not layers or any(not -depth - 1 <= i <= depth for i in layers):
             raise ValueError(f"feature_layers {list(layers)}: each must be from {-depth - 1} to {depth} for "
@@ -149,6 +151,8 @@ class LayerFeatures:
             return self
         other = copy.copy(self)
         other.precision = precision
+        if precision == "int8":
+            other.encoder = dynamic_int8(self.encoder)  # a copy: this one keeps its float weights
         pooling = "mean@" + ",".join(map(str, self.layers)) + (f"|prompt={self.prompt}" if self.prompt else "")
         other.fingerprint = encoder_fingerprint(self.encoder_dir, pooling, self.max_length, precision)
         return other
@@ -170,6 +174,16 @@ class LayerFeatures:
         texts = [self.prompt + t for t in texts] if self.prompt else list(texts)
         return cached_pass(self._forward, self.tokenizer, texts, self.width, self.max_length, batch_size, cache,
                            progress).numpy()
+
+
+def dynamic_int8(encoder: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `encoder` whose linear layers multiply in int8 (weights quantised per tensor once, activations per
+    batch: PyTorch's dynamic quantisation, fbgemm's VNNI kernels where the CPU has them); the rest stays fp32."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's notice that the API is moving to torchao
+        return torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def head_block(cfg, layers: list[int], depth: int) -> int | None:

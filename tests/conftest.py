@@ -41,6 +41,24 @@ def smoke_run(smoke_cfg) -> Path:
     return run_dir
 
 
+@pytest.fixture(scope="session")
+def smoke_report():
+    """One `make report PROFILE=smoke` for the whole session, typed as a user types it (into the checkout's runs/
+    and reports/): the report's tests, the second `make report` and the kill-and-rerun tests share it. Its tests
+    are one xdist group, so that one worker makes it."""
+    import shutil
+    import subprocess
+    import time
+
+    run_id = f"pytest-smoke-{os.getpid()}-{time.strftime('%H%M%S')}"
+    out = subprocess.run(["make", "report", "PROFILE=smoke", f"RUN_ID={run_id}"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    yield ROOT / "runs" / run_id, ROOT / "reports" / run_id, out.stderr
+    shutil.rmtree(ROOT / "runs" / run_id, ignore_errors=True)
+    shutil.rmtree(ROOT / "reports" / run_id, ignore_errors=True)
+
+
 @pytest.fixture
 def run_copy(smoke_run, tmp_path):
     """A private copy of the trained smoke run (its own runs folder), free to damage."""
@@ -75,7 +93,7 @@ def run_cli(*args: str, **kwargs):
                           cwd=ROOT, **kwargs)
 
 
-SLOW_FIXTURES = {"smoke_run", "run_copy", "tickets_run", "smoke_report", "stacked_run"}  # each trains a model or renders a report
+SLOW_FIXTURES = {"smoke_run", "run_copy", "tickets_run", "smoke_report", "finished_run", "stacked_run"}  # each trains a model or renders a report
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,8 @@ from emotionlib.combine.weights import EnsembleError, best_f1_per_label, fit_wei
 from emotionlib.combine.ensemble import fit_ensemble
 from emotionlib.runs import RunLayout, read_json
 
+pytestmark = pytest.mark.xdist_group("test_combine_ensemble")  # its module-scoped fixture is made on one worker
+
 
 def test_fit_weights_prefers_the_informative_member_and_ties_go_to_equal_weights():
     rng = np.random.default_rng(0)

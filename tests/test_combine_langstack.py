@@ -14,6 +14,8 @@ from emotionlib.config import ConfigError, load_config
 from emotionlib.metrics import tune_thresholds
 from emotionlib.runs import RunLayout, read_json
 
+pytestmark = pytest.mark.xdist_group("test_combine_langstack")  # its module-scoped fixture is made on one worker
+
 STACK = {"languages": ["arq", "sun"], "stack": ["network", "features_lr", "tfidf_lr"], "feature_layers": [1, -1]}
 
 

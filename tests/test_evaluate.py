@@ -45,12 +45,12 @@ def test_comparison_prefers_labeled_test_over_dev():
     assert t.loc["deu", "best_published"] == 64.23
 
 
-def test_evaluate_cli_for_one_split(smoke_run):
+def test_evaluate_cli_for_one_split(run_copy):
     from conftest import run_cli
 
-    before = json.loads((smoke_run / "metrics.json").read_text())
-    out = run_cli("evaluate", "--run", str(smoke_run), "--split", "dev")
+    before = json.loads((run_copy / "metrics.json").read_text())
+    out = run_cli("evaluate", "--run", str(run_copy), "--split", "dev")  # a private copy: the shared run stays as it is
     assert out.returncode == 0, out.stderr
     assert "set=dev/eng" in out.stdout and "val/eng" not in out.stdout
-    after = json.loads((smoke_run / "metrics.json").read_text())  # one file per set: nothing else is lost
+    after = json.loads((run_copy / "metrics.json").read_text())  # one file per set: nothing else is lost
     assert list(after["sets"]) == ["val/eng", "dev/eng"] and after["headline"] == before["headline"]

@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+pytestmark = pytest.mark.xdist_group("test_features")  # its module-scoped fixture is made on one worker
+
 
 @pytest.fixture(scope="module")
 def tiny():

@@ -126,7 +126,12 @@ def test_a_tiny_gemma_run_trains_predicts_and_records_its_encoder(tmp_path):
     cfg = load_config("smoke", {"model": gemma.TINY, "pooling": "mean", "freeze_layers": 1,
                                 "runs_dir": str(tmp_path), "run_id": "g"})
     run = train(cfg)
-    assert emotionlib.load(run).predict(["I am so happy"])[0]["labels"] is not None
+    clf = emotionlib.load(run)
+    (got,) = clf.predict(["I am so happy"])
+    probs = clf.predict_proba(["I am so happy"])[0]
+    assert set(got["probabilities"]) == set(clf.labels) and np.isclose(got["probabilities"]["joy"],
+                                                                       probs[clf.labels.index("joy")], atol=1e-6)
+    assert got["labels"] == [lab for lab, t, p in zip(clf.labels, clf.thresholds, probs) if p >= t]
     assert json.loads((run / "model" / "metadata.json").read_text())["encoder"] == gemma.TINY
 
 
@@ -146,3 +151,22 @@ def test_the_stack_reads_features_of_another_encoder_with_its_prompt(tmp_path):
     stack = emotionlib.load(tmp_path / "s").model.stack
     assert stack["encoder"] == gemma.TINY and stack["feature_prompt"] == gemma.PROMPT
     assert stack["network_block"] is None  # the network's own encoder is not the features'
+
+
+def test_int8_features_of_the_tiny_gemma_are_near_fp32_and_never_share_its_cache(tmp_path):
+    """feature_precision int8: the linear layers in dynamic int8. On the tiny random encoder the features stay
+    within 5 % (relative Frobenius error; 8 % measured on EmbeddingGemma-300M, docs/speed.md) and every text's
+    direction within cosine 0.995; the precision is part of the cache key, so fp32 and int8 features never mix."""
+    from emotionlib.features import FeatureCache, LayerFeatures
+
+    texts = ["I am happy", "they scared me half to death", "what a dull grey day", "so angry I could scream"]
+    fp32 = LayerFeatures(gemma.tiny_dir(), [1, -1], 32)
+    int8 = LayerFeatures(gemma.tiny_dir(), [1, -1], 32, precision="int8")
+    assert fp32.fingerprint != int8.fingerprint == fp32.in_precision("int8").fingerprint
+    a, b = fp32(texts, tmp_path, progress=False), int8(texts, tmp_path, progress=False)
+    rel = np.linalg.norm(b - a) / np.linalg.norm(a)
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert 0 < rel < 0.05 and cos.min() > 0.995, (rel, cos)  # measured: 0.023 and 0.9993
+    assert len(FeatureCache(tmp_path / fp32.fingerprint).rows) == len(FeatureCache(tmp_path / int8.fingerprint).rows) == 4
+    assert np.array_equal(fp32(texts, tmp_path, progress=False), a)  # fp32 read back as fp32, not int8's
+    assert next(p for p in fp32.encoder.parameters()).dtype == torch.float32  # in_precision left it alone

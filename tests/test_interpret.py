@@ -6,6 +6,8 @@ from emotionlib.interpret import (attentions, explain_lime, layer_head_summary, 
                                   rollout)
 from emotionlib.model import load_model
 
+pytestmark = pytest.mark.xdist_group("test_interpret")  # its module-scoped fixture is made on one worker
+
 SPECIAL = {"<s>", "</s>", "<pad>", "[CLS]", "[SEP]", "[PAD]"}
 SENTENCE = "I honestly cannot believe how happy and calm I feel after such a long and scary week"
 
@@ -85,7 +87,12 @@ def test_a_frozen_mean_pooled_bf16_run_is_explained_like_any_other(tmp_path, mon
     out = interpret_run(run)
     s = read_json(out / "summary.json")
     assert (out / "attention_case.png").is_file() and (out / "lime_case.csv").is_file()
-    assert s["case_label"] == "joy" and 0 <= s["case_probabilities"]["joy"] <= 1
+    import emotionlib
+
+    expected = emotionlib.load(run).predict_proba([s["case_study"]])[0]
+    labels = emotionlib.load(run).labels
+    assert s["case_label"] == "joy"
+    assert s["case_probabilities"]["joy"] == pytest.approx(float(expected[labels.index("joy")]), abs=1e-3)
 
 
 def test_an_explanation_of_one_label_is_that_labels(loaded):

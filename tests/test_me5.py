@@ -11,6 +11,8 @@ import torch
 from emotionlib.encoders import me5
 from emotionlib.encoders import EncoderUnavailable
 
+pytestmark = pytest.mark.xdist_group("test_me5")  # its module-scoped fixture is made on one worker
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -7,6 +7,8 @@ from emotionlib.encoders import EncoderUnavailable, resolve_encoder
 from emotionlib.encoders.minilm import MINILM_SHA256, find as minilm_dir
 from emotionlib.predict import predict_proba
 
+pytestmark = pytest.mark.xdist_group("test_model")  # its module-scoped fixture is made on one worker
+
 
 @pytest.fixture(scope="module")
 def tiny():

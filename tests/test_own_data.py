@@ -12,6 +12,8 @@ from emotionlib.config import ConfigError, load_config
 sys.path.insert(0, str(ROOT / "examples"))
 import synthetic_tickets  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("test_own_data")  # its module-scoped fixture is made on one worker
+
 TICKET_LABELS = ["billing", "delivery", "refund", "login", "bug", "praise", "complaint", "feature_request"]
 
 

@@ -1,6 +1,3 @@
-import shutil
-import subprocess
-import time
 
 import pytest
 
@@ -8,15 +5,7 @@ from conftest import ROOT
 from emotionlib.runs import read_json
 
 
-@pytest.fixture(scope="module")
-def smoke_report():
-    run_id = f"pytest-smoke-{time.strftime('%H%M%S')}"
-    out = subprocess.run(["make", "report", "PROFILE=smoke", f"RUN_ID={run_id}"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=900)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
-    yield ROOT / "runs" / run_id, ROOT / "reports" / run_id, out.stderr
-    shutil.rmtree(ROOT / "runs" / run_id, ignore_errors=True)
-    shutil.rmtree(ROOT / "reports" / run_id, ignore_errors=True)
+pytestmark = pytest.mark.xdist_group("smoke_report")  # the session's one smoke report (conftest)
 
 
 def test_html_shows_the_measured_macro_f1(smoke_report):

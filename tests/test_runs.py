@@ -15,8 +15,6 @@ from conftest import ROOT, run_cli
 from emotionlib.config import ConfigError, load_config
 from emotionlib.runs import RunLayout, read_json, run_lock, temporary_name
 
-pytestmark = pytest.mark.slow
-
 
 def tree(root: Path) -> dict[str, str]:
     """Every file under a folder with its sha256."""
@@ -30,33 +28,28 @@ def smoke(tmp_path, run_id="r", **overrides):
 
 # --- make report twice ----------------------------------------------------------------------------------
 
-def test_make_report_twice_skips_training_and_leaves_every_run_file_identical():
-    run_id = f"pytest-twice-{time.strftime('%H%M%S')}"
-    run = ROOT / "runs" / run_id
-    cmd = ["make", "report", "PROFILE=smoke", f"RUN_ID={run_id}"]
-    try:
-        first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-        assert first.returncode == 0, first.stderr[-3000:]
-        before = tree(run)
-        second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-        assert second.returncode == 0, second.stderr[-3000:]
-        assert "training skipped" in (ROOT / "reports" / run_id / "02_train.ipynb").read_text(encoding="utf-8")
-        assert tree(run) == before
-        assert (ROOT / "reports" / run_id / "report.html").is_file()
-        # without PROFILE the run keeps its own settings, whatever the default profile is
-        third = subprocess.run(["make", "report", f"RUN_ID={run_id}"], cwd=ROOT, capture_output=True, text=True,
-                               timeout=900)
-        assert third.returncode == 0, third.stderr[-3000:]
-        assert tree(run) == before
-        # other settings for the same run_id are refused, the fields named, and nothing changes
-        other = subprocess.run([*cmd, "SET=seed=7 val_fraction=0.3"], cwd=ROOT, capture_output=True, text=True,
-                               timeout=900)
-        assert other.returncode != 0
-        assert "seed: 42 in the run, 7 given" in other.stderr and "val_fraction: 0.2 in the run, 0.3 given" in other.stderr
-        assert tree(run) == before
-    finally:
-        shutil.rmtree(run, ignore_errors=True)
-        shutil.rmtree(ROOT / "reports" / run_id, ignore_errors=True)
+@pytest.mark.slow
+@pytest.mark.xdist_group("smoke_report")
+def test_make_report_twice_skips_training_and_leaves_every_run_file_identical(smoke_report):
+    run, report_dir, _ = smoke_report  # the first `make report` of the session (conftest)
+    cmd = ["make", "report", "PROFILE=smoke", f"RUN_ID={run.name}"]
+    before = tree(run)
+    second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "training skipped" in (report_dir / "02_train.ipynb").read_text(encoding="utf-8")
+    assert tree(run) == before
+    assert (report_dir / "report.html").is_file()
+    # without PROFILE the run keeps its own settings, whatever the default profile is
+    third = subprocess.run(["make", "report", f"RUN_ID={run.name}"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=900)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert tree(run) == before
+    # other settings for the same run_id are refused, the fields named, and nothing changes
+    other = subprocess.run([*cmd, "SET=seed=7 val_fraction=0.3"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=900)
+    assert other.returncode != 0
+    assert "seed: 42 in the run, 7 given" in other.stderr and "val_fraction: 0.2 in the run, 0.3 given" in other.stderr
+    assert tree(run) == before
 
 
 def test_data_step_with_other_settings_does_not_rewrite_config_or_split(tmp_path):
@@ -74,6 +67,7 @@ def test_data_step_with_other_settings_does_not_rewrite_config_or_split(tmp_path
 
 # --- killed steps and resume ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_resume_without_a_checkpoint_starts_over_cleanly(tmp_path):
     """Killed after an epoch was logged but before any checkpoint: --resume starts over, each epoch once."""
     from emotionlib.train import train
@@ -97,6 +91,7 @@ def read_json_line(line: str) -> dict:
     return json.loads(line)
 
 
+@pytest.mark.slow
 def test_interrupted_training_without_resume_is_refused_with_the_hint(tmp_path):
     from emotionlib.train import train
 
@@ -107,6 +102,7 @@ def test_interrupted_training_without_resume_is_refused_with_the_hint(tmp_path):
         train(cfg)
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_training_says_how_to_continue(tmp_path):
     cmd = [sys.executable, "-m", "emotionlib", "train", "--config", "smoke", "--set", f"runs_dir={tmp_path}",
            "run_id=int", "epochs=50", "max_train_rows=2000", "patience=0"]
@@ -139,6 +135,7 @@ def test_a_second_writer_is_refused_while_the_lock_is_held(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_two_trainings_into_one_run_id_one_is_refused(tmp_path):
     cmd = [sys.executable, "-m", "emotionlib", "train", "--config", "smoke", "--set", f"runs_dir={tmp_path}",
            "run_id=same", "epochs=3", "max_train_rows=1500", "patience=0"]
@@ -274,16 +271,13 @@ KILLED_IN = {
 }
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """One run through the whole pipeline (smoke profile), copied by each test that damages it."""
-    runs, run_id = tmp_path_factory.mktemp("finished"), f"pytest-killed-{time.strftime('%H%M%S')}"
-    out = run_cli("run", "--config", "smoke", "--set", f"runs_dir={runs}", f"run_id={run_id}")
-    assert out.returncode == 0, out.stderr[-2000:]
-    yield runs / run_id
-    shutil.rmtree(ROOT / "reports" / run_id, ignore_errors=True)
+@pytest.fixture
+def finished_run(smoke_report):
+    """The session's smoke report's run (conftest), copied by each test that damages it."""
+    return smoke_report[0]
 
 
+@pytest.mark.xdist_group("smoke_report")
 @pytest.mark.parametrize("step", list(KILLED_IN))
 def test_a_kill_at_any_step_then_the_same_command_finishes_the_run(step, finished_run, tmp_path):
     """A run killed in one step: the rerun redoes that step (and those after it), keeps the ones before."""
@@ -292,7 +286,7 @@ def test_a_kill_at_any_step_then_the_same_command_finishes_the_run(step, finishe
     done = tree(layout.root)
     KILLED_IN[step](layout)
     temporary_name(layout.root / step).write_text("half a file")  # what a killed write leaves
-    again = run_cli("run", "--run", str(layout.root))
+    again = run_cli("run", "--run", str(layout.root), "--reports-dir", str(tmp_path / "reports"))
     assert again.returncode == 0, again.stderr[-2000:]
     after = tree(layout.root)
     assert set(after) == set(done)  # every output is back, the debris is gone

@@ -33,12 +33,15 @@ def main() -> None:
     ap.add_argument("--no-prompt", action="store_true", help="the features without the classification prompt")
     ap.add_argument("--cs", nargs="+", type=float, default=None, help="the features member's C grid (default: "
                                                                       "the stack's, stack_fit.LR_CS)")
+    ap.add_argument("--precision", default="no", choices=["no", "bf16", "int8"],
+                    help="the feature pass's precision (its own cache key; default fp32, as the probe was first run)")
     args = ap.parse_args()
     if args.cs:
         import emotionlib.combine.stack_fit
 
         emotionlib.combine.stack_fit.LR_CS = tuple(args.cs)
-    feats = LayerFeatures(gemma.find(), args.layers, 128, prompt="" if args.no_prompt else gemma.PROMPT)
+    feats = LayerFeatures(gemma.find(), args.layers, 128, precision=args.precision,
+                          prompt="" if args.no_prompt else gemma.PROMPT)
     source = D.DataSource.resolve()
     print("lang,scored_on,n_train,n_val,n_scored,stack,features_lr,tfidf_lr,val_oof,w_features,w_tfidf,c,seconds")
     for lang in args.langs:
