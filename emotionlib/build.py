@@ -16,6 +16,7 @@ from emotionlib import graph as G
 from emotionlib import kfold
 from emotionlib.combine.stack_fit import fit_stack
 from emotionlib.config import Config, ConfigError
+from emotionlib.preflight import check
 from emotionlib.runs import RunLayout, make_dir, read_json, remove_recorded, write_json
 from emotionlib.provenance import provenance
 from emotionlib.train import adopt, train
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 def build(cfg: Config, resume: bool = True, retrain: bool = False) -> list[Path]:
     """Train what cfg's run needs and the run itself (its network, or one a language), then fit its stack; return
     the run's network folders. `retrain` trains the run's own network(s) again, not the runs it needs."""
+    check_graph(cfg)  # every run of the graph, before the first is trained
     own = {c.run_id for c in G.language_configs(cfg)}
     steps = G.needs(cfg)
     for n, step in enumerate(steps, start=1):
@@ -43,6 +45,19 @@ def build(cfg: Config, resume: bool = True, retrain: bool = False) -> list[Path]
         elif step.kind == "stack":
             fit_stack(cfg)
     return [c.run_dir for c in G.language_configs(cfg)]
+
+
+def check_graph(cfg: Config) -> None:
+    """The preflight of every run the graph will train: the run's own network(s), with their further runs (stack
+    members, held-out runs, a profile's teacher: `preflight.check` walks them), and each k-fold estimate's folds, a
+    teacher's own graph included. A bad setting anywhere is refused before the first training starts."""
+    for c in G.language_configs(cfg):
+        check(c)
+    for step in G.needs(cfg):
+        if step.kind == "kfold":
+            kfold.check_estimate(step.config, step.folds)
+        elif step.kind == "teacher":
+            check_graph(step.config)
 
 
 def estimate(cfg: Config, folds: int) -> Path:

@@ -211,7 +211,8 @@ def score_texts(run: Path, texts: list[str], lang: str, labels: Sequence[str], p
     if stack is not None:
         stack.cache_root = D.cache_dir() / "features"
         stack.features = stack.features.in_precision(precision)
-    p = clf.predict_proba(texts, lang=lang if getattr(clf.model, "by_language", False) else None)
+    # progress: a stacked teacher's feature pass over tens of thousands of texts logs its rate and the time left
+    p = clf.predict_proba(texts, progress=True, lang=lang if getattr(clf.model, "by_language", False) else None)
     return np.asarray(p, dtype=np.float32)[:, [clf.labels.index(lab) for lab in labels]]
 
 

@@ -49,3 +49,16 @@ def test_a_held_out_language_must_be_a_training_language():
 
     with pytest.raises(ConfigError, match="holdout_languages"):
         G.holdout_config(load_config("smoke", {"languages": ["eng", "deu"]}), "amh")
+
+
+def test_a_bad_setting_anywhere_in_the_graph_is_refused_before_the_first_training(tmp_path, monkeypatch):
+    """The student's own setting is wrong (an encoder that is not there): refused before its teacher trains."""
+    from emotionlib import build
+
+    trained = []
+    monkeypatch.setattr(build, "train", lambda cfg, **kw: trained.append(cfg.run_id))
+    cfg = load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "s", "teacher": "profile:smoke",
+                                "model": str(tmp_path / "no-such-encoder")})
+    with pytest.raises(Exception, match="no-such-encoder"):
+        build.build(cfg)
+    assert trained == [] and not (tmp_path / "s").exists() and not (tmp_path / "s-teacher").exists()
