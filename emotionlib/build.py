@@ -19,6 +19,7 @@ from emotionlib.config import Config, ConfigError
 from emotionlib.preflight import check
 from emotionlib.runs import RunLayout, make_dir, read_json, remove_recorded, write_json
 from emotionlib.provenance import provenance
+from emotionlib.split import prepare_data
 from emotionlib.train import adopt, train
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ def build(cfg: Config, resume: bool = True, retrain: bool = False) -> list[Path]
             again = retrain and step.config.run_id in own
             train(step.config, resume=resume or step.config.run_id not in own, retrain=again)
         elif step.kind == "kfold":
+            if Path(step.config.runs_dir) == cfg.run_dir:  # the stack's fold networks live in the run: claimed first
+                prepare_data(cfg)
             estimate(step.config, step.folds)
         elif step.kind == "adopt":
             adopt(step.config, G.fold_runs(step.config)[0])

@@ -25,8 +25,6 @@ def record_step(layout: RunLayout, step: str, inputs: dict[str, str], outputs: l
 
 
 # --- a run's files that decide its predictions, as one signed whole -----------------------------------------
-SEALED_FILES = ("config.yaml", "data/split.json", "train_summary.json")  # the settings, the split, the summary
-SEALED_FOLDERS = ("model", "stack")  # every file: weights, metadata, encoder config, tokenizer, the stack
 
 
 class RunChanged(ValueError):
@@ -35,10 +33,12 @@ class RunChanged(ValueError):
 
 def sealed_files(layout: RunLayout) -> dict[str, str]:
     """sha256 of every file of the run that decides what it predicts, keyed by its path in the run."""
-    names = [n for n in SEALED_FILES if (layout.root / n).is_file()]
-    for folder in SEALED_FOLDERS:
-        if (layout.root / folder).is_dir():
-            names += [f"{folder}/{f}" for f in files_in(layout.root / folder)]
+    # the settings, the split, the summary; every file of the model (weights, metadata, encoder config, tokenizer)
+    # and of the stack
+    names = [layout.relative(p) for p in (layout.config, layout.split, layout.train_summary) if p.is_file()]
+    for folder in (layout.model, layout.stack):
+        if folder.is_dir():
+            names += [layout.relative(folder / f) for f in files_in(folder)]
     return {name: sha256_of(layout.root / name) for name in sorted(names)}
 
 

@@ -281,7 +281,7 @@ def finished_run(smoke_report):
 @pytest.mark.parametrize("step", list(KILLED_IN))
 def test_a_kill_at_any_step_then_the_same_command_finishes_the_run(step, finished_run, tmp_path):
     """A run killed in one step: the rerun redoes that step (and those after it), keeps the ones before."""
-    layout = RunLayout(tmp_path / finished_run.name)
+    layout = RunLayout(tmp_path / "runs" / finished_run.name)
     shutil.copytree(finished_run, layout.root)
     done = tree(layout.root)
     KILLED_IN[step](layout)
