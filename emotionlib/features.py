@@ -142,8 +142,8 @@ class LayerFeatures:
         self.tokenizer, self.max_length, self.precision = load_tokenizer(Path(encoder_dir)), max_length, precision
         self.width = self.encoder.config.hidden_size * len(self.layers)
         self.prompt, self.encoder_dir = prompt, Path(encoder_dir)
-        pooling = "mean@" + ",".join(map(str, self.layers)) + (f"|prompt={prompt}" if prompt else "")
-        self.fingerprint = encoder_fingerprint(encoder_dir, pooling, max_length, precision)
+        self.pooling = "mean@" + ",".join(map(str, self.layers)) + (f"|prompt={prompt}" if prompt else "")
+        self.fingerprint = encoder_fingerprint(encoder_dir, self.pooling, max_length, precision)
 
     def in_precision(self, precision: str) -> "LayerFeatures":
         """The same encoder and layers computing in `precision` (its own cache key): a copy sharing the weights."""
@@ -153,8 +153,7 @@ class LayerFeatures:
         other.precision = precision
         if precision == "int8":
             other.encoder = dynamic_int8(self.encoder)  # a copy: this one keeps its float weights
-        pooling = "mean@" + ",".join(map(str, self.layers)) + (f"|prompt={self.prompt}" if self.prompt else "")
-        other.fingerprint = encoder_fingerprint(self.encoder_dir, pooling, self.max_length, precision)
+        other.fingerprint = encoder_fingerprint(self.encoder_dir, self.pooling, self.max_length, precision)
         return other
 
     @torch.inference_mode()

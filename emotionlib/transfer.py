@@ -130,19 +130,19 @@ def read_transfer(spec: str, data_dir: str = "", max_rows: int = 0, seed: int = 
     if spec == GOEMOTIONS:
         path = goemotions_file(data_dir)
         ids, texts = read_goemotions(path)
-        first = 1
+        first, digest = 1, GOEMOTIONS_SHA256[GOEMOTIONS_FILE]  # goemotions_file checked the file against it
     else:
         path = Path(spec).expanduser()
         if not path.is_file():
             raise D.DataError(f"config field 'transfer_texts': {spec} is not a file (give a CSV with id and text "
                               f"columns, or {GOEMOTIONS!r})")
         ids, texts = read_transfer_csv(path)
-        first = 2
+        first, digest = 2, sha256_of(path)
     check_rows(path, ids, texts, first)
     keep = np.arange(len(ids))
     if max_rows and max_rows < len(ids):
         keep = np.sort(np.random.default_rng(seed).choice(len(ids), size=max_rows, replace=False))
     excluded = {t.strip() for t in exclude}
     kept = [i for i in keep if texts[i].strip() not in excluded]
-    return TransferTexts(spec if spec == GOEMOTIONS else str(path), path, sha256_of(path),
+    return TransferTexts(spec if spec == GOEMOTIONS else str(path), path, digest,
                          tuple(ids[i] for i in kept), tuple(texts[i] for i in kept), len(keep) - len(kept))

@@ -100,7 +100,7 @@ def test_inference_never_reaches_training():
         assert not reached, f"emotionlib.{name} imports {sorted(reached)}"
 
 
-def test_the_check_fails_on_an_upward_import_and_on_a_circle(tmp_path, monkeypatch):
+def test_the_check_fails_on_an_upward_import_and_on_a_circle(tmp_path):
     """The scanner sees a function-level import: the same code with one added would fail the tests above."""
     path = tmp_path / "model.py"
     path.write_text("def load():\n    from emotionlib.train import train\n    from . import build\n")
