@@ -84,7 +84,8 @@ system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when ru
 		echo "For the PDF report run: sudo apt-get install -y chromium poppler-utils (HTML works without it)"; \
 	fi
 
-test: $(STAMP) ## the linter, the test suite, the notebooks under nbval and a smoke `make report`
+test: $(STAMP) ## the formatter's check, the linter, the test suite, the notebooks under nbval and a smoke `make report`
+	$(PY) -m ruff format --check emotionlib tests benchmarks experiments examples
 	$(PY) -m ruff check emotionlib tests benchmarks experiments examples
 	$(if $(filter 1,$(TEST_JOBS)),,OMP_NUM_THREADS=1) $(PY) -m pytest tests -q -n $(TEST_JOBS) --dist loadgroup --durations=25
 	PYTHONPATH=tests $(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider -p nbval_fresh

@@ -11,6 +11,7 @@ so that a slower spell of a shared machine falls on all of them. Writes bench.js
       which group batches by length), and the same without length grouping
   (c) Hugging Face Trainer: the same encoder and head, batch, data, epochs, learning rate and schedule
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,9 @@ def run_seed_loop(cfg, tr, dev) -> dict:
     model = EmotionClassifier(load_encoder(folder), len(tr.labels))
     enc = tok(tr.texts, truncation=True, max_length=128, padding="max_length", return_tensors="pt")
     ds = torch.utils.data.TensorDataset(enc["input_ids"], enc["attention_mask"], torch.tensor(tr.y, dtype=torch.float))
-    dl = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True,
-                                     generator=torch.Generator().manual_seed(cfg.seed))
+    dl = torch.utils.data.DataLoader(
+        ds, batch_size=cfg.batch_size, shuffle=True, generator=torch.Generator().manual_seed(cfg.seed)
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     sched = schedule(opt, cfg, len(dl) * cfg.epochs)
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -93,8 +95,11 @@ def run_seed_loop(cfg, tr, dev) -> dict:
             opt.step()
             sched.step()
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "examples_per_second": len(ds) * cfg.epochs / seconds,
-            **quality(model.eval(), tok, dev, 128)}
+    return {
+        "seconds": seconds,
+        "examples_per_second": len(ds) * cfg.epochs / seconds,
+        **quality(model.eval(), tok, dev, 128),
+    }
 
 
 def run_emotionlib(cfg, tr, dev, workdir: Path) -> dict:
@@ -112,8 +117,12 @@ def run_emotionlib(cfg, tr, dev, workdir: Path) -> dict:
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     seconds = sum(e["train_seconds"] for e in log)
     model, tok, meta = load_model(run_dir / "model")
-    return {"seconds": seconds, "examples_per_second": read_json(run_dir / "provenance.json")["n_train"]
-            * len(log) / seconds, **quality(model, tok, dev, meta["max_length"]), "run_dir": str(run_dir)}
+    return {
+        "seconds": seconds,
+        "examples_per_second": read_json(run_dir / "provenance.json")["n_train"] * len(log) / seconds,
+        **quality(model, tok, dev, meta["max_length"]),
+        "run_dir": str(run_dir),
+    }
 
 
 class _TrainerModel(torch.nn.Module):
@@ -137,19 +146,35 @@ def run_trainer(cfg, tr, dev, workdir: Path) -> dict:
     torch.manual_seed(cfg.seed)
     model = _TrainerModel(EmotionClassifier(load_encoder(folder), len(tr.labels)))
     enc = tok(tr.texts, truncation=True, max_length=cfg.max_length)
-    ds = [{"input_ids": i, "attention_mask": a, "labels": y.astype(np.float32)}
-          for i, a, y in zip(enc["input_ids"], enc["attention_mask"], tr.y)]
-    args = TrainingArguments(output_dir=str(workdir / "trainer"), per_device_train_batch_size=cfg.batch_size,
-                             learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
-                             num_train_epochs=cfg.epochs, warmup_steps=cfg.warmup_ratio, lr_scheduler_type="linear",
-                             max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, report_to=[], save_strategy="no",
-                             logging_strategy="no", disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
-                             dataloader_num_workers=0)
+    ds = [
+        {"input_ids": i, "attention_mask": a, "labels": y.astype(np.float32)}
+        for i, a, y in zip(enc["input_ids"], enc["attention_mask"], tr.y)
+    ]
+    args = TrainingArguments(
+        output_dir=str(workdir / "trainer"),
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        num_train_epochs=cfg.epochs,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type="linear",
+        max_grad_norm=cfg.max_grad_norm,
+        seed=cfg.seed,
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
     trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tok))
     out = trainer.train()
     seconds = out.metrics["train_runtime"]
-    return {"seconds": seconds, "examples_per_second": len(ds) * cfg.epochs / seconds,
-            **quality(model.inner.eval(), tok, dev, cfg.max_length)}
+    return {
+        "seconds": seconds,
+        "examples_per_second": len(ds) * cfg.epochs / seconds,
+        **quality(model.inner.eval(), tok, dev, cfg.max_length),
+    }
 
 
 def run_predict(run_dir: Path, quantize: bool, sort: bool, backend: str = "torch") -> dict:
@@ -167,8 +192,11 @@ def run_predict(run_dir: Path, quantize: bool, sort: bool, backend: str = "torch
     predict_proba(model, tok, test.texts, meta["max_length"], batch_size=64, sort_by_length=sort)
     seconds = time.perf_counter() - t0
     probs = predict_proba(model, tok, dev.texts, meta["max_length"])
-    return {"seconds": seconds, "examples_per_second": len(test) / seconds,
-            "dev_macro_f1": scores(dev.y, decide(probs, meta["thresholds"]), dev.labels)["macro_f1"]}
+    return {
+        "seconds": seconds,
+        "examples_per_second": len(test) / seconds,
+        "dev_macro_f1": scores(dev.y, decide(probs, meta["thresholds"]), dev.labels)["macro_f1"],
+    }
 
 
 def run_predict_onnx(run_dir: Path) -> dict:
@@ -183,8 +211,11 @@ def run_predict_onnx(run_dir: Path) -> dict:
     clf.predict_proba(test.texts, batch_size=64)
     seconds = time.perf_counter() - t0
     probs = clf.predict_proba(dev.texts)
-    return {"seconds": seconds, "examples_per_second": len(test) / seconds,
-            "dev_macro_f1": scores(dev.y, decide(probs, clf.thresholds), dev.labels)["macro_f1"]}
+    return {
+        "seconds": seconds,
+        "examples_per_second": len(test) / seconds,
+        "dev_macro_f1": scores(dev.y, decide(probs, clf.thresholds), dev.labels)["macro_f1"],
+    }
 
 
 def run_lime(run_dir: Path) -> dict:
@@ -205,17 +236,24 @@ def child(args) -> None:
     cfg = load_config(args.profile, {"epochs": args.epochs, "group_by_length": args.group_by_length})  # None: profile
     work = Path(tempfile.mkdtemp(prefix="emotionlib-bench-", dir=args.workdir))
     if args.what in ("predict", "lime"):
-        result = run_predict(Path(args.run), args.quantize, not args.unsorted, args.backend) \
-            if args.what == "predict" \
+        result = (
+            run_predict(Path(args.run), args.quantize, not args.unsorted, args.backend)
+            if args.what == "predict"
             else run_lime(Path(args.run))
+        )
     else:
         # every loop trains on the same 80/20 train part; the split is made once in the work folder
         cfg = cfg.replace(runs_dir=str(work), run_id="split", max_train_rows=args.rows)
         tr, dev = english(cfg, args.rows)
         cfg = cfg.replace(seed=args.seed)  # the training seed: initialisation, batch order, dropout
         result = {"seed": run_seed_loop, "trainer": run_trainer}.get(args.what, None)
-        result = result(cfg, tr, dev) if args.what == "seed" else \
-            run_trainer(cfg, tr, dev, work) if args.what == "trainer" else run_emotionlib(cfg, tr, dev, work)
+        result = (
+            result(cfg, tr, dev)
+            if args.what == "seed"
+            else run_trainer(cfg, tr, dev, work)
+            if args.what == "trainer"
+            else run_emotionlib(cfg, tr, dev, work)
+        )
     result["peak_rss_mb"] = peak_mb()
     result["torch_threads"] = torch.get_num_threads()
     print("RESULT " + json.dumps(result))
@@ -224,29 +262,38 @@ def child(args) -> None:
 def one_child(base: list[str], label: str, script: str = __file__, env: dict | None = None) -> dict:
     """One measurement in a fresh process of `script --child`; its RESULT line as a dict."""
     t0 = time.time()
-    out = subprocess.run([sys.executable, script, "--child", *base], capture_output=True, text=True, cwd=ROOT,
-                         env=env)
+    out = subprocess.run([sys.executable, script, "--child", *base], capture_output=True, text=True, cwd=ROOT, env=env)
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if out.returncode != 0 or line is None:
         raise RuntimeError(f"{label} failed:\n{out.stderr[-3000:]}")
     result = json.loads(line[7:])
-    print(f"  {label}: {result.get('examples_per_second', 0):.1f} ex/s, {result['seconds']:.1f} s, "
-          f"peak {result['peak_rss_mb']:.0f} MB ({time.time() - t0:.0f} s wall)", flush=True)
+    print(
+        f"  {label}: {result.get('examples_per_second', 0):.1f} ex/s, {result['seconds']:.1f} s, "
+        f"peak {result['peak_rss_mb']:.0f} MB ({time.time() - t0:.0f} s wall)",
+        flush=True,
+    )
     return result
 
 
 def summarise(runs: list[dict]) -> dict:
     keys = [k for k, v in runs[0].items() if isinstance(v, (int, float))]
-    return {"median": {k: statistics.median(r[k] for r in runs) for k in keys}, "runs": runs,
-            **({"run_dir": runs[0]["run_dir"]} if "run_dir" in runs[0] else {})}
+    return {
+        "median": {k: statistics.median(r[k] for r in runs) for k in keys},
+        "runs": runs,
+        **({"run_dir": runs[0]["run_dir"]} if "run_dir" in runs[0] else {}),
+    }
 
 
 def measure(base: list[str], reps: int, label: str) -> dict:
     return summarise([one_child(base, f"{label} rep {i + 1}/{reps}") for i in range(reps)])
 
 
-PREDICT_VARIANTS = (("sorted_by_length", []), ("unsorted", ["--unsorted"]), ("int8_dynamic", ["--quantize"]),
-                    ("onnx_runtime", ["--backend", "onnx"]))
+PREDICT_VARIANTS = (
+    ("sorted_by_length", []),
+    ("unsorted", ["--unsorted"]),
+    ("int8_dynamic", ["--quantize"]),
+    ("onnx_runtime", ["--backend", "onnx"]),
+)
 
 
 def measure_predict(work: list[str], run_dir: str, reps: int) -> dict:
@@ -257,8 +304,9 @@ def measure_predict(work: list[str], run_dir: str, reps: int) -> dict:
     runs: dict[str, list] = {name: [] for name, _ in PREDICT_VARIANTS}
     for i in range(reps):
         for name, extra in PREDICT_VARIANTS:
-            runs[name].append(one_child([*work, "--what", "predict", "--run", run_dir, *extra],
-                                        f"predict {name} rep {i + 1}/{reps}"))
+            runs[name].append(
+                one_child([*work, "--what", "predict", "--run", run_dir, *extra], f"predict {name} rep {i + 1}/{reps}")
+            )
     return {name: summarise(r) for name, r in runs.items()}
 
 
@@ -282,8 +330,13 @@ def main() -> None:
     p.add_argument("--only", choices=["predict"], help="only the predict measurements, on --run")
     p.add_argument("--run", default="")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44],
-                   help="training seeds of the quality runs of (b) and (c); the others run the first only")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[42, 43, 44],
+        help="training seeds of the quality runs of (b) and (c); the others run the first only",
+    )
     p.add_argument("--workdir", default=None)
     args = p.parse_args()
     if args.child:
@@ -294,8 +347,11 @@ def main() -> None:
     if args.only == "predict":
         if not args.run:
             p.error("--only predict needs --run runs/<run_id> (a model trained on English)")
-        res = {"machine": _machine(), "settings": vars(args) | {"out": str(args.out)},
-               "predict": measure_predict(work, args.run, args.reps)}
+        res = {
+            "machine": _machine(),
+            "settings": vars(args) | {"out": str(args.out)},
+            "predict": measure_predict(work, args.run, args.reps),
+        }
         atomic_write_text(args.out / "predict.json", json.dumps(res, indent=2))
         atomic_write_text(args.out / "predict.md", predict_table(res))
         print(predict_table(res))
@@ -303,22 +359,30 @@ def main() -> None:
     tp = [*work, "--rows", str(args.rows), "--epochs", str(args.throughput_epochs)]
     q = [*work, "--rows", "0", "--epochs", str(args.quality_epochs)]
     t0 = time.time()
-    res: dict = {"machine": _machine(),
-                 "settings": vars(args) | {"out": str(args.out)}, "throughput": {}, "quality": {}}
+    res: dict = {
+        "machine": _machine(),
+        "settings": vars(args) | {"out": str(args.out)},
+        "throughput": {},
+        "quality": {},
+    }
     print(f"throughput: {args.rows} rows x {args.throughput_epochs} epoch, {args.reps} reps each", flush=True)
-    loops = (("a_seed_literal", ["--what", "seed"]), ("b_emotionlib", ["--what", "emotionlib"]),
-             ("b_emotionlib_without_length_grouping", ["--what", "emotionlib", "--no-group-by-length"]),
-             ("c_hf_trainer", ["--what", "trainer"]))
+    loops = (
+        ("a_seed_literal", ["--what", "seed"]),
+        ("b_emotionlib", ["--what", "emotionlib"]),
+        ("b_emotionlib_without_length_grouping", ["--what", "emotionlib", "--no-group-by-length"]),
+        ("c_hf_trainer", ["--what", "trainer"]),
+    )
     for name, extra in loops:
         res["throughput"][name] = measure([*tp, *extra], args.reps, name)
     print(f"quality: all rows x {args.quality_epochs} epochs, training seeds {args.seeds}", flush=True)
     for name, extra in loops:
         seeds = args.seeds if name in ("b_emotionlib", "c_hf_trainer") else args.seeds[:1]  # bound the wall time
         runs = [measure([*q, *extra, "--seed", str(seed)], 1, f"{name} seed {seed}") for seed in seeds]
-        res["quality"][name] = {"median": {k: statistics.median(r["median"][k] for r in runs)
-                                           for k in runs[0]["median"]},
-                                "runs": [r["runs"][0] | {"seed": seed} for r, seed in zip(runs, seeds)],
-                                "run_dir": runs[0].get("run_dir")}
+        res["quality"][name] = {
+            "median": {k: statistics.median(r["median"][k] for r in runs) for k in runs[0]["median"]},
+            "runs": [r["runs"][0] | {"seed": seed} for r, seed in zip(runs, seeds)],
+            "run_dir": runs[0].get("run_dir"),
+        }
     run_dir = res["quality"]["b_emotionlib"]["run_dir"]
     res["predict"] = measure_predict(work, run_dir, args.reps)
     res["lime"] = measure([*work, "--what", "lime", "--run", run_dir], args.reps, "lime")
@@ -332,29 +396,41 @@ def table(res: dict) -> str:
     tp, q = res["throughput"], res["quality"]
     a = tp["a_seed_literal"]["median"]["examples_per_second"]
     c = tp["c_hf_trainer"]["median"]["examples_per_second"]
-    lines = [f"machine: {res['machine']['cpu']}, nproc {res['machine']['nproc']}, torch {res['machine']['torch']}", "",
-             f"| training loop | examples/s (median) | vs (a) | vs (c) | peak RSS MB | macro-F1 dev, 115 rows "
-             f"({res['settings']['quality_epochs']} epochs; per seed) | macro-F1 validation part, 553 rows |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"machine: {res['machine']['cpu']}, nproc {res['machine']['nproc']}, torch {res['machine']['torch']}",
+        "",
+        f"| training loop | examples/s (median) | vs (a) | vs (c) | peak RSS MB | macro-F1 dev, 115 rows "
+        f"({res['settings']['quality_epochs']} epochs; per seed) | macro-F1 validation part, 553 rows |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, r in tp.items():
         m = r["median"]
         runs = q[name]["runs"]
         dev = ", ".join(f"{x['dev_macro_f1']:.4f}" for x in runs)
         val = ", ".join(f"{x['val_macro_f1']:.4f}" for x in runs)
-        lines.append(f"| {name} | {m['examples_per_second']:.1f} | {m['examples_per_second'] / a:.2f}x | "
-                     f"{m['examples_per_second'] / c:.2f}x | {m['peak_rss_mb']:.0f} | "
-                     f"median {q[name]['median']['dev_macro_f1']:.4f} ({dev}) | "
-                     f"median {q[name]['median']['val_macro_f1']:.4f} ({val}) |")
+        lines.append(
+            f"| {name} | {m['examples_per_second']:.1f} | {m['examples_per_second'] / a:.2f}x | "
+            f"{m['examples_per_second'] / c:.2f}x | {m['peak_rss_mb']:.0f} | "
+            f"median {q[name]['median']['dev_macro_f1']:.4f} ({dev}) | "
+            f"median {q[name]['median']['val_macro_f1']:.4f} ({val}) |"
+        )
     lines += ["", predict_table(res)]
-    lines += ["", f"one LIME explanation (1,000 samples, all labels): {res['lime']['median']['seconds']:.2f} s (median)",
-              f"total wall time: {res['wall_seconds']:.0f} s", ""]
+    lines += [
+        "",
+        f"one LIME explanation (1,000 samples, all labels): {res['lime']['median']['seconds']:.2f} s (median)",
+        f"total wall time: {res['wall_seconds']:.0f} s",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def predict_table(res: dict) -> str:
     base = res["predict"]["sorted_by_length"]["median"]["examples_per_second"]
-    lines = ["| predict on English test (2,765 rows), batch 64 | examples/s (median) | vs PyTorch sorted | "
-             "dev macro-F1 (tuned thresholds) |", "|---|---|---|---|"]
+    lines = [
+        "| predict on English test (2,765 rows), batch 64 | examples/s (median) | vs PyTorch sorted | "
+        "dev macro-F1 (tuned thresholds) |",
+        "|---|---|---|---|",
+    ]
     for name, r in res["predict"].items():
         eps = r["median"]["examples_per_second"]
         lines.append(f"| {name} | {eps:.1f} | {eps / base:.2f}x | {r['median']['dev_macro_f1']:.4f} |")
@@ -364,8 +440,13 @@ def predict_table(res: dict) -> str:
 def _machine() -> dict:
     import onnxruntime
 
-    return {"nproc": os.cpu_count(), "cpu": _cpu(), "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__, "torch_threads_default": torch.get_num_threads()}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": _cpu(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "torch_threads_default": torch.get_num_threads(),
+    }
 
 
 def _cpu() -> str:

@@ -10,6 +10,7 @@ English training rows), timed by its own train_log (train_seconds). The competit
 background job would be. Nothing else may run. Writes <out>/busy.{json,md}. Goal: every case with the default
 threads within 2.2x the quiet epoch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,19 +27,30 @@ from emotionlib.runs import make_dir, write_json
 from emotionlib.provenance import provenance
 
 
-def epoch_seconds(rows: int, threads: int, work: Path, tag: str, hog: list[str] | None = None,
-                  hog_after: float = 0.0) -> tuple[float, list[int]]:
+def epoch_seconds(
+    rows: int, threads: int, work: Path, tag: str, hog: list[str] | None = None, hog_after: float = 0.0
+) -> tuple[float, list[int]]:
     """One epoch's train_seconds (and the threads it ended with), beside `hog` started in its own session
     `hog_after` seconds after the training (0: before it)."""
     run_id = f"busy-{tag}"
-    sets = [f"runs_dir={work}", f"run_id={run_id}", "epochs=1", f"max_train_rows={rows}", f"num_threads={threads}",
-            "patience=0"]
+    sets = [
+        f"runs_dir={work}",
+        f"run_id={run_id}",
+        "epochs=1",
+        f"max_train_rows={rows}",
+        f"num_threads={threads}",
+        "patience=0",
+    ]
     competitor = None
     if hog and not hog_after:
         competitor = subprocess.Popen(hog, start_new_session=True)
         time.sleep(1.0)
-    train = subprocess.Popen([sys.executable, "-m", "emotionlib", "train", "--config", "quick", "--set", *sets],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    train = subprocess.Popen(
+        [sys.executable, "-m", "emotionlib", "train", "--config", "quick", "--set", *sets],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         if hog and hog_after:
             time.sleep(hog_after)
@@ -67,9 +79,11 @@ def main() -> None:
     hogs = {"niced": ["nice", "-n", "19", *loop], "not niced": loop}
     cases = [("quiet, default threads", None, 0, 0.0)]
     for kind in hogs:
-        cases += [(f"{kind}, started before, every core (fixed)", kind, cores, 0.0),
-                  (f"{kind}, started before, default threads", kind, 0, 0.0),
-                  (f"{kind}, started {args.after:g} s after, default threads", kind, 0, args.after)]
+        cases += [
+            (f"{kind}, started before, every core (fixed)", kind, cores, 0.0),
+            (f"{kind}, started before, default threads", kind, 0, 0.0),
+            (f"{kind}, started {args.after:g} s after, default threads", kind, 0, args.after),
+        ]
     if args.only:  # the quiet case stays: every figure is a ratio to it
         cases = [c for c in cases if c[0].startswith("quiet") or any(w in c[0] for w in args.only)]
     times: dict[str, list[float]] = {name: [] for name, *_ in cases}
@@ -82,14 +96,28 @@ def main() -> None:
                 threads[name] = used
                 print(f"{name}: {seconds:.1f} s (threads at the epoch's end: {used})", flush=True)
     quiet = statistics.median(times["quiet, default threads"])
-    rows = [{"case": k, "seconds": round(statistics.median(v), 1), "x_quiet": round(statistics.median(v) / quiet, 2),
-             "threads_at_end": threads[k]} for k, v in times.items()]
+    rows = [
+        {
+            "case": k,
+            "seconds": round(statistics.median(v), 1),
+            "x_quiet": round(statistics.median(v) / quiet, 2),
+            "threads_at_end": threads[k],
+        }
+        for k, v in times.items()
+    ]
     make_dir(args.out, "bench")
-    write_json(args.out / "busy.json", provenance({"rows": rows, "train_rows": args.rows, "reps": args.reps,
-                                                    "late_start_s": args.after}))
+    write_json(
+        args.out / "busy.json",
+        provenance({"rows": rows, "train_rows": args.rows, "reps": args.reps, "late_start_s": args.after}),
+    )
     cpu = provenance()["hardware"]["cpu"]
-    lines = [f"One MiniLM epoch on {args.rows} rows, {cpu}, {cores} cores; competitor: one pure-Python loop in its own "
-             "session (setsid)", "", "| case | epoch seconds | x quiet |", "|---|---|---|"]
+    lines = [
+        f"One MiniLM epoch on {args.rows} rows, {cpu}, {cores} cores; competitor: one pure-Python loop in its own "
+        "session (setsid)",
+        "",
+        "| case | epoch seconds | x quiet |",
+        "|---|---|---|",
+    ]
     lines += [f"| {r['case']} | {r['seconds']} | {r['x_quiet']} |" for r in rows]
     text = "\n".join(lines) + "\n"
     from emotionlib.runs import atomic_write_text

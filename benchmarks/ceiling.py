@@ -19,6 +19,7 @@ nothing. For `predict` the int8 graph of --predict-run is timed in the same proc
 products; the training times are the runs' own logged epoch times (each made with nothing else running).
 Writes <out>/ceiling.{json,md}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,9 +75,9 @@ def flop_curve(model, train: bool, call=None) -> np.ndarray:
 def batches_flops(curve: np.ndarray, lengths: list[int], order: list[int], batch_size: int) -> float:
     total = 0.0
     for start in range(0, len(order), batch_size):
-        rows = [lengths[i] for i in order[start:start + batch_size]]
+        rows = [lengths[i] for i in order[start : start + batch_size]]
         padded = max(rows)
-        total += len(rows) * (curve[0] + curve[1] * padded + curve[2] * padded ** 2)
+        total += len(rows) * (curve[0] + curve[1] * padded + curve[2] * padded**2)
     return total
 
 
@@ -106,7 +107,7 @@ class Shapes:
         return self.forward(input_ids, attention_mask)
 
     def flops(self, curve: np.ndarray) -> float:
-        return float(sum(n * (curve[0] + curve[1] * length + curve[2] * length ** 2) for n, length in self.seen))
+        return float(sum(n * (curve[0] + curve[1] * length + curve[2] * length**2) for n, length in self.seen))
 
 
 def layer_products(hidden: int, inner: int, tmp: Path):
@@ -118,15 +119,27 @@ def layer_products(hidden: int, inner: int, tmp: Path):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     rng = np.random.default_rng(0)
-    shapes = {"qkv": ("X", hidden, 3 * hidden), "out": ("X", hidden, hidden), "ffn1": ("X", hidden, inner),
-              "ffn2": ("Z", inner, hidden)}
-    weights = [numpy_helper.from_array(rng.standard_normal((k, n)).astype(np.float32), f"W{name}")
-               for name, (_, k, n) in shapes.items()]
+    shapes = {
+        "qkv": ("X", hidden, 3 * hidden),
+        "out": ("X", hidden, hidden),
+        "ffn1": ("X", hidden, inner),
+        "ffn2": ("Z", inner, hidden),
+    }
+    weights = [
+        numpy_helper.from_array(rng.standard_normal((k, n)).astype(np.float32), f"W{name}")
+        for name, (_, k, n) in shapes.items()
+    ]
     nodes = [helper.make_node("MatMul", [x, f"W{name}"], [name], name=name) for name, (x, _, _) in shapes.items()]
-    graph = helper.make_graph(nodes, "layer", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["m", hidden]),
-                                               helper.make_tensor_value_info("Z", TensorProto.FLOAT, ["m", inner])],
-                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["m", n])
-                               for name, (_, _, n) in shapes.items()], weights)
+    graph = helper.make_graph(
+        nodes,
+        "layer",
+        [
+            helper.make_tensor_value_info("X", TensorProto.FLOAT, ["m", hidden]),
+            helper.make_tensor_value_info("Z", TensorProto.FLOAT, ["m", inner]),
+        ],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["m", n]) for name, (_, _, n) in shapes.items()],
+        weights,
+    )
     src, out = tmp / "layer.onnx", tmp / "layer-int8.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(src))
     quantize_dynamic(src, out, per_channel=True, reduce_range=True, weight_type=QuantType.QInt8)
@@ -140,8 +153,10 @@ def products_seconds(sess, hidden: int, inner: int, rows_by_batch: list[int], la
     rng = np.random.default_rng(1)
     total = 0.0
     for m in rows_by_batch:
-        feeds = {"X": rng.standard_normal((m, hidden)).astype(np.float32),
-                 "Z": rng.standard_normal((m, inner)).astype(np.float32)}
+        feeds = {
+            "X": rng.standard_normal((m, hidden)).astype(np.float32),
+            "Z": rng.standard_normal((m, inner)).astype(np.float32),
+        }
         t0 = time.perf_counter()
         sess.run(None, feeds)
         total += time.perf_counter() - t0
@@ -152,8 +167,13 @@ def int8_peak(sess, hidden: int, inner: int, m: int, reps: int) -> float:
     """Best GOP/s of the layer's int8 products at m rows (quantising the activations included)."""
     feeds = {"X": np.ones((m, hidden), np.float32), "Z": np.ones((m, inner), np.float32)}
     sess.run(None, feeds)
-    return 2 * m * (4 * hidden * hidden + 2 * hidden * inner) / min(
-        _seconds(lambda: sess.run(None, feeds)) for _ in range(reps)) / 1e9
+    return (
+        2
+        * m
+        * (4 * hidden * hidden + 2 * hidden * inner)
+        / min(_seconds(lambda: sess.run(None, feeds)) for _ in range(reps))
+        / 1e9
+    )
 
 
 def op_shares(graph: Path, tok, texts: list[str], meta: dict, tmp: Path) -> dict[str, float]:
@@ -190,7 +210,7 @@ def predict_ceiling(run: Path, texts: list[str], reps: int, tmp: Path, m: int) -
     enc = tok(texts, truncation=True, max_length=meta["max_length"])
     lengths = [len(x) for x in enc["input_ids"]]
     order = sorted_order(lengths)
-    rows = [len(b) * max(lengths[i] for i in b) for b in (order[s:s + 64] for s in range(0, len(order), 64))]
+    rows = [len(b) * max(lengths[i] for i in b) for b in (order[s : s + 64] for s in range(0, len(order), 64))]
     flops = batches_flops(flop_curve(model, train=False), lengths, order, 64)
     graph = quantize_onnx(ensure_onnx(run), tmp / "int8.onnx")
     forward = OnnxForward(graph)
@@ -207,23 +227,39 @@ def predict_ceiling(run: Path, texts: list[str], reps: int, tmp: Path, m: int) -
     wall, prod, peak = statistics.median(seconds), statistics.median(products), max(peaks)
     fp32 = fp32_peak(h, i, (m,), 3)
     backends = {}  # the kept fp32 backends, the same texts and batches
-    for name, fwd in (("pytorch fp32", torch_forward(load_model(RunLayout(run).model)[0].eval())),
-                      ("onnx fp32", OnnxForward(ensure_onnx(run)))):
-        wall_b = statistics.median(_timed(lambda: batched_proba(fwd, tok, texts, len(meta["labels"]),
-                                                                meta["max_length"], 64)) for _ in range(reps))
-        backends[name] = {"texts_per_second": round(len(texts) / wall_b, 1),
-                          "achieved_gflops": round(flops / wall_b / 1e9, 1),
-                          "share_of_peak": round(flops / wall_b / 1e9 / fp32, 3)}
-    return {"run": str(run), "encoder": _describe(model_name),
-            "texts": len(texts), "layers": layers, "mean_tokens": round(float(np.mean(lengths)), 1),
-            "gflop_per_text": round(flops / len(texts) / 1e9, 4), "int8_texts_per_second": round(len(texts) / wall, 1),
-            "achieved_gops": round(flops / wall / 1e9, 1), "peak_int8_gops": round(peak, 1),
-            "peak_fp32_gflops": round(fp32, 1), "share_of_peak": round(flops / wall / 1e9 / peak, 3),
-            "ceiling_texts_per_second": round(len(texts) * peak * 1e9 / flops, 1),
-            "products_only_texts_per_second": round(len(texts) / prod, 1),
-            "op_shares": op_shares(graph, tok, texts, meta, tmp),
-            "seconds_reps": [round(x, 3) for x in seconds], "products_seconds_reps": [round(x, 3) for x in products],
-            "int8_peak_reps": [round(x, 1) for x in peaks], "fp32_backends": backends}
+    for name, fwd in (
+        ("pytorch fp32", torch_forward(load_model(RunLayout(run).model)[0].eval())),
+        ("onnx fp32", OnnxForward(ensure_onnx(run))),
+    ):
+        wall_b = statistics.median(
+            _timed(lambda: batched_proba(fwd, tok, texts, len(meta["labels"]), meta["max_length"], 64))
+            for _ in range(reps)
+        )
+        backends[name] = {
+            "texts_per_second": round(len(texts) / wall_b, 1),
+            "achieved_gflops": round(flops / wall_b / 1e9, 1),
+            "share_of_peak": round(flops / wall_b / 1e9 / fp32, 3),
+        }
+    return {
+        "run": str(run),
+        "encoder": _describe(model_name),
+        "texts": len(texts),
+        "layers": layers,
+        "mean_tokens": round(float(np.mean(lengths)), 1),
+        "gflop_per_text": round(flops / len(texts) / 1e9, 4),
+        "int8_texts_per_second": round(len(texts) / wall, 1),
+        "achieved_gops": round(flops / wall / 1e9, 1),
+        "peak_int8_gops": round(peak, 1),
+        "peak_fp32_gflops": round(fp32, 1),
+        "share_of_peak": round(flops / wall / 1e9 / peak, 3),
+        "ceiling_texts_per_second": round(len(texts) * peak * 1e9 / flops, 1),
+        "products_only_texts_per_second": round(len(texts) / prod, 1),
+        "op_shares": op_shares(graph, tok, texts, meta, tmp),
+        "seconds_reps": [round(x, 3) for x in seconds],
+        "products_seconds_reps": [round(x, 3) for x in products],
+        "int8_peak_reps": [round(x, 1) for x in peaks],
+        "fp32_backends": backends,
+    }
 
 
 def train_ceiling(run: Path, reps: int) -> dict:
@@ -236,9 +272,13 @@ def train_ceiling(run: Path, reps: int) -> dict:
     peak_fp32 = fp32_peak(c.hidden_size, c.intermediate_size, (512, 2048, 8192), reps)
     freeze_lower(model, cfg.freeze_layers)
     train_parts, val_parts = training_parts(cfg, layout)
-    lens = {k: [len(x) for x in tok([t for p in parts for t in p.texts], truncation=True,
-                                      max_length=cfg.max_length)["input_ids"]]
-            for k, parts in (("train", train_parts), ("val", val_parts))}
+    lens = {
+        k: [
+            len(x)
+            for x in tok([t for p in parts for t in p.texts], truncation=True, max_length=cfg.max_length)["input_ids"]
+        ]
+        for k, parts in (("train", train_parts), ("val", val_parts))
+    }
     log = [json.loads(line) for line in layout.train_log.read_text(encoding="utf-8").splitlines()]
     train_curve, eval_curve = flop_curve(model, train=True), flop_curve(model, train=False)
     val_flops = batches_flops(eval_curve, lens["val"], sorted_order(lens["val"]), cfg.eval_batch_size)
@@ -249,12 +289,21 @@ def train_ceiling(run: Path, reps: int) -> dict:
         flops += batches_flops(train_curve, lens["train"], list(sampler), cfg.batch_size) + val_flops
     seconds = sum(e["train_seconds"] for e in log)
     summary = json.loads(layout.train_summary.read_text(encoding="utf-8")) if layout.train_summary.is_file() else {}
-    return {"run": str(run), "encoder": _describe(cfg.model), "freeze_layers": cfg.freeze_layers,
-            "epochs": len(log), "train_rows": len(lens["train"]), "val_rows": len(lens["val"]),
-            "tflop": round(flops / 1e12, 2), "logged_epoch_seconds": round(seconds, 1),
-            "wall_seconds": summary.get("wall_seconds"), "achieved_gflops": round(flops / seconds / 1e9, 1),
-            "peak_fp32_gflops": round(peak_fp32, 1), "share_of_peak": round(flops / seconds / 1e9 / peak_fp32, 3),
-            "least_seconds": round(flops / peak_fp32 / 1e9, 1)}
+    return {
+        "run": str(run),
+        "encoder": _describe(cfg.model),
+        "freeze_layers": cfg.freeze_layers,
+        "epochs": len(log),
+        "train_rows": len(lens["train"]),
+        "val_rows": len(lens["val"]),
+        "tflop": round(flops / 1e12, 2),
+        "logged_epoch_seconds": round(seconds, 1),
+        "wall_seconds": summary.get("wall_seconds"),
+        "achieved_gflops": round(flops / seconds / 1e9, 1),
+        "peak_fp32_gflops": round(peak_fp32, 1),
+        "share_of_peak": round(flops / seconds / 1e9 / peak_fp32, 3),
+        "least_seconds": round(flops / peak_fp32 / 1e9, 1),
+    }
 
 
 def feature_ceiling(name: str, texts: list[str], reps: int) -> dict:
@@ -276,13 +325,21 @@ def feature_ceiling(name: str, texts: list[str], reps: int) -> dict:
     curve = flop_curve(encoder, False, lambda ids, mask: encoder(input_ids=ids, attention_mask=mask).last_hidden_state)
     flops = shapes.flops(curve) / reps
     wall, peak = statistics.median(seconds), fp32_peak(c.hidden_size, c.intermediate_size, (2048,), reps)
-    lengths = [len(x) for x in feats.tokenizer([feats.prompt + t for t in texts], truncation=True,
-                                                max_length=128)["input_ids"]]
-    return {"encoder": _describe(name), "layers": layers, "texts": len(texts),
-            "mean_tokens": round(float(np.mean(lengths)), 1),
-            "gflop_per_text": round(flops / len(texts) / 1e9, 4), "seconds": round(wall, 2),
-            "texts_per_second": round(len(texts) / wall, 1), "achieved_gflops": round(flops / wall / 1e9, 1),
-            "peak_fp32_gflops": round(peak, 1), "share_of_peak": round(flops / wall / 1e9 / peak, 3)}
+    lengths = [
+        len(x) for x in feats.tokenizer([feats.prompt + t for t in texts], truncation=True, max_length=128)["input_ids"]
+    ]
+    return {
+        "encoder": _describe(name),
+        "layers": layers,
+        "texts": len(texts),
+        "mean_tokens": round(float(np.mean(lengths)), 1),
+        "gflop_per_text": round(flops / len(texts) / 1e9, 4),
+        "seconds": round(wall, 2),
+        "texts_per_second": round(len(texts) / wall, 1),
+        "achieved_gflops": round(flops / wall / 1e9, 1),
+        "peak_fp32_gflops": round(peak, 1),
+        "share_of_peak": round(flops / wall / 1e9 / peak, 3),
+    }
 
 
 def lime_ceiling(run: Path, text: str) -> dict:
@@ -296,24 +353,43 @@ def lime_ceiling(run: Path, text: str) -> dict:
     model, tok, meta = load_model(layout.model)
     shapes = Shapes(torch_forward(model.eval()))
     t0 = time.perf_counter()
-    explain_lime(model, tok, text, meta["labels"], meta["max_length"], cfg.lime_num_samples, cfg.lime_num_features,
-                 forward=shapes)
+    explain_lime(
+        model,
+        tok,
+        text,
+        meta["labels"],
+        meta["max_length"],
+        cfg.lime_num_samples,
+        cfg.lime_num_features,
+        forward=shapes,
+    )
     wall = time.perf_counter() - t0
     eager = load_model(layout.model, "eager")[0]
     c = eager.encoder.config
     flops = shapes.flops(flop_curve(eager, train=False))
     peak = fp32_peak(c.hidden_size, c.intermediate_size, (2048,), 3)
-    return {"run": str(run), "encoder": _describe(cfg.model), "samples": cfg.lime_num_samples,
-            "gflop": round(flops / 1e9, 1), "seconds": round(wall, 2), "achieved_gflops": round(flops / wall / 1e9, 1),
-            "peak_fp32_gflops": round(peak, 1), "share_of_peak": round(flops / wall / 1e9 / peak, 3)}
+    return {
+        "run": str(run),
+        "encoder": _describe(cfg.model),
+        "samples": cfg.lime_num_samples,
+        "gflop": round(flops / 1e9, 1),
+        "seconds": round(wall, 2),
+        "achieved_gflops": round(flops / wall / 1e9, 1),
+        "peak_fp32_gflops": round(peak, 1),
+        "share_of_peak": round(flops / wall / 1e9 / peak, 3),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--predict-run", type=Path, required=True, help="a trained English run: predict and LIME")
     ap.add_argument("--train-runs", nargs="*", type=Path, default=[], help="trained runs whose training to bound")
-    ap.add_argument("--feature-encoders", nargs="*", default=["me5-small"],
-                    help="encoders whose frozen-feature pass to bound (installed ones; embeddinggemma too)")
+    ap.add_argument(
+        "--feature-encoders",
+        nargs="*",
+        default=["me5-small"],
+        help="encoders whose frozen-feature pass to bound (installed ones; embeddinggemma too)",
+    )
     ap.add_argument("--feature-texts", type=int, default=512, help="English test texts the feature pass encodes")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=2048, help="rows of the timed matrix products (a batch's tokens)")
@@ -327,12 +403,18 @@ def main() -> None:
     features = []
     for name in args.feature_encoders:
         try:
-            features.append(feature_ceiling(name, texts[:args.feature_texts], args.reps))
+            features.append(feature_ceiling(name, texts[: args.feature_texts], args.reps))
         except EncoderUnavailable as exc:  # e.g. EmbeddingGemma, installed on demand only
             print(f"frozen-feature pass of {name} not measured: {exc}")
     lime = lime_ceiling(args.predict_run, cfg.case_study)
-    result = {"predict": pred, "training": training, "features": features, "lime": lime,
-              "threads": torch.get_num_threads(), "provenance": provenance()}
+    result = {
+        "predict": pred,
+        "training": training,
+        "features": features,
+        "lime": lime,
+        "threads": torch.get_num_threads(),
+        "provenance": provenance(),
+    }
     make_dir(args.out, "bench")  # a folder of its own, which `make clean` may remove
     write_json(args.out / "ceiling.json", result)
     md = report(pred, training, features, lime)
@@ -342,46 +424,112 @@ def main() -> None:
 
 def report(pred: dict, training: list[dict], features: list[dict], lime: dict) -> list[str]:
     hw = hardware()
-    jobs = [(f"predict, {pred['encoder']}, int8 graph", "int8", pred["achieved_gops"], pred["peak_int8_gops"],
-             pred["share_of_peak"])]
-    jobs += [(f"predict, {pred['encoder']}, {name}", "fp32", b["achieved_gflops"], pred["peak_fp32_gflops"],
-              b["share_of_peak"]) for name, b in pred["fp32_backends"].items()]
-    jobs += [(f"training, {t['encoder']} ({Path(t['run']).name}, {t['freeze_layers']} layers frozen)", "fp32",
-              t["achieved_gflops"], t["peak_fp32_gflops"], t["share_of_peak"]) for t in training]
-    jobs += [(f"frozen-feature pass, {f['encoder']}, {f['texts']} texts", "fp32", f["achieved_gflops"],
-              f["peak_fp32_gflops"], f["share_of_peak"]) for f in features]
-    jobs += [(f"one LIME explanation ({lime['samples']} samples), {lime['encoder']}", "fp32", lime["achieved_gflops"],
-              lime["peak_fp32_gflops"], lime["share_of_peak"])]
-    md = [f"# The machine's ceiling ({torch.get_num_threads()} threads)", "",
-          f"CPU: {hw['cpu']}, {hw['cores']} cores; {', '.join(hw['cpu_features']) or 'no AVX2'} "
-          f"(torch: {hw['torch_cpu_capability']}). Shares below are of this machine's own peaks, measured now.", "",
-          "| job | precision | achieved GFLOP/s (GOP/s) | fastest product here | share |", "|---|---|---:|---:|---:|",
-          *(f"| {j} | {p} | {a} | {k} | {100 * r:.0f}% |" for j, p, a, k, r in jobs), "",
-          f"Fastest matrix product at the encoder's feed-forward shapes: int8 {pred['peak_int8_gops']} GOP/s "
-          f"(onnxruntime, dynamic), fp32 {pred['peak_fp32_gflops']} GFLOP/s (torch.mm).", "",
-          "| predict, int8 graph | texts | mean tokens | GFLOP a text | texts/s | GOP/s | share of int8 peak "
-          "| ceiling texts/s |", "|---|---:|---:|---:|---:|---:|---:|---:|",
-          f"| {pred['encoder']} | {pred['texts']} | {pred['mean_tokens']} | {pred['gflop_per_text']} | "
-          f"{pred['int8_texts_per_second']} | {pred['achieved_gops']} | {100 * pred['share_of_peak']:.0f}% | "
-          f"{pred['ceiling_texts_per_second']} |", "",
-          f"The int8 graph's matrix products alone (one layer's four products at each batch's rows, times "
-          f"{pred['layers']} layers): {pred['products_only_texts_per_second']} texts/s.", "",
-          "| onnxruntime operator (profile of one pass) | share of kernel time |", "|---|---:|",
-          *(f"| {k} | {100 * v:.1f}% |" for k, v in pred["op_shares"].items() if v >= 0.001), ""]
+    jobs = [
+        (
+            f"predict, {pred['encoder']}, int8 graph",
+            "int8",
+            pred["achieved_gops"],
+            pred["peak_int8_gops"],
+            pred["share_of_peak"],
+        )
+    ]
+    jobs += [
+        (
+            f"predict, {pred['encoder']}, {name}",
+            "fp32",
+            b["achieved_gflops"],
+            pred["peak_fp32_gflops"],
+            b["share_of_peak"],
+        )
+        for name, b in pred["fp32_backends"].items()
+    ]
+    jobs += [
+        (
+            f"training, {t['encoder']} ({Path(t['run']).name}, {t['freeze_layers']} layers frozen)",
+            "fp32",
+            t["achieved_gflops"],
+            t["peak_fp32_gflops"],
+            t["share_of_peak"],
+        )
+        for t in training
+    ]
+    jobs += [
+        (
+            f"frozen-feature pass, {f['encoder']}, {f['texts']} texts",
+            "fp32",
+            f["achieved_gflops"],
+            f["peak_fp32_gflops"],
+            f["share_of_peak"],
+        )
+        for f in features
+    ]
+    jobs += [
+        (
+            f"one LIME explanation ({lime['samples']} samples), {lime['encoder']}",
+            "fp32",
+            lime["achieved_gflops"],
+            lime["peak_fp32_gflops"],
+            lime["share_of_peak"],
+        )
+    ]
+    md = [
+        f"# The machine's ceiling ({torch.get_num_threads()} threads)",
+        "",
+        f"CPU: {hw['cpu']}, {hw['cores']} cores; {', '.join(hw['cpu_features']) or 'no AVX2'} "
+        f"(torch: {hw['torch_cpu_capability']}). Shares below are of this machine's own peaks, measured now.",
+        "",
+        "| job | precision | achieved GFLOP/s (GOP/s) | fastest product here | share |",
+        "|---|---|---:|---:|---:|",
+        *(f"| {j} | {p} | {a} | {k} | {100 * r:.0f}% |" for j, p, a, k, r in jobs),
+        "",
+        f"Fastest matrix product at the encoder's feed-forward shapes: int8 {pred['peak_int8_gops']} GOP/s "
+        f"(onnxruntime, dynamic), fp32 {pred['peak_fp32_gflops']} GFLOP/s (torch.mm).",
+        "",
+        "| predict, int8 graph | texts | mean tokens | GFLOP a text | texts/s | GOP/s | share of int8 peak "
+        "| ceiling texts/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {pred['encoder']} | {pred['texts']} | {pred['mean_tokens']} | {pred['gflop_per_text']} | "
+        f"{pred['int8_texts_per_second']} | {pred['achieved_gops']} | {100 * pred['share_of_peak']:.0f}% | "
+        f"{pred['ceiling_texts_per_second']} |",
+        "",
+        f"The int8 graph's matrix products alone (one layer's four products at each batch's rows, times "
+        f"{pred['layers']} layers): {pred['products_only_texts_per_second']} texts/s.",
+        "",
+        "| onnxruntime operator (profile of one pass) | share of kernel time |",
+        "|---|---:|",
+        *(f"| {k} | {100 * v:.1f}% |" for k, v in pred["op_shares"].items() if v >= 0.001),
+        "",
+    ]
     if training:
-        md += ["| training (fp32) | frozen layers | epochs | TFLOP | logged seconds | GFLOP/s | fp32 peak GFLOP/s "
-               "| share of peak | least seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        md += [f"| {t['encoder']} ({Path(t['run']).name}) | {t['freeze_layers']} | {t['epochs']} | {t['tflop']} | "
-               f"{t['logged_epoch_seconds']} | {t['achieved_gflops']} | {t['peak_fp32_gflops']} | "
-               f"{100 * t['share_of_peak']:.0f}% | "
-               f"{t['least_seconds']} |" for t in training]
+        md += [
+            "| training (fp32) | frozen layers | epochs | TFLOP | logged seconds | GFLOP/s | fp32 peak GFLOP/s "
+            "| share of peak | least seconds |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        md += [
+            f"| {t['encoder']} ({Path(t['run']).name}) | {t['freeze_layers']} | {t['epochs']} | {t['tflop']} | "
+            f"{t['logged_epoch_seconds']} | {t['achieved_gflops']} | {t['peak_fp32_gflops']} | "
+            f"{100 * t['share_of_peak']:.0f}% | "
+            f"{t['least_seconds']} |"
+            for t in training
+        ]
     if features:
-        md += ["", "| frozen-feature pass (fp32, no cache) | layers | texts | mean tokens | GFLOP a text | seconds | "
-               "texts/s | share of fp32 peak |", "|---|---|---:|---:|---:|---:|---:|---:|"]
-        md += [f"| {f['encoder']} | {f['layers']} | {f['texts']} | {f['mean_tokens']} | {f['gflop_per_text']} | "
-               f"{f['seconds']} | {f['texts_per_second']} | {100 * f['share_of_peak']:.0f}% |" for f in features]
-    md += ["", f"One LIME explanation of the case-study text ({lime['samples']} perturbations, every label): "
-           f"{lime['gflop']} GFLOP in {lime['seconds']} s, LIME's own fitting included."]
+        md += [
+            "",
+            "| frozen-feature pass (fp32, no cache) | layers | texts | mean tokens | GFLOP a text | seconds | "
+            "texts/s | share of fp32 peak |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        md += [
+            f"| {f['encoder']} | {f['layers']} | {f['texts']} | {f['mean_tokens']} | {f['gflop_per_text']} | "
+            f"{f['seconds']} | {f['texts_per_second']} | {100 * f['share_of_peak']:.0f}% |"
+            for f in features
+        ]
+    md += [
+        "",
+        f"One LIME explanation of the case-study text ({lime['samples']} perturbations, every label): "
+        f"{lime['gflop']} GFLOP in {lime['seconds']} s, LIME's own fitting included.",
+    ]
     return md
 
 

@@ -9,6 +9,7 @@ ceiling is the fastest fp32 `torch.mm` at the encoder's own feed-forward shapes 
 the same process. Each attention kernel (sdpa, eager) and bf16 (only where the CPU multiplies bf16 natively) is timed
 interleaved, rep by rep. Needs `make gemma`. Writes <out>/gemma_forward.{json,md}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench"))
     args = ap.parse_args()
     source = D.DataSource.resolve()
-    texts = [gemma.PROMPT + t for lang in args.langs for t in source.load("train", lang).texts[:args.rows]]
+    texts = [gemma.PROMPT + t for lang in args.langs for t in source.load("train", lang).texts[: args.rows]]
     folder = gemma.find()
     variants = {"sdpa fp32": ("sdpa", "no"), "eager fp32": ("eager", "no")}
     if native_cpu_bf16():
@@ -65,8 +66,9 @@ def main() -> None:
     # each variant against the ceiling of its own arithmetic: bf16 products where the CPU has them natively
     peaks = {"no": peak}
     if native_cpu_bf16():
-        peaks["bf16"] = fp32_peak(cfg.hidden_size, cfg.intermediate_size, (512, 2048, 8192), args.reps,
-                                  dtype=torch.bfloat16) * 1e9
+        peaks["bf16"] = (
+            fp32_peak(cfg.hidden_size, cfg.intermediate_size, (512, 2048, 8192), args.reps, dtype=torch.bfloat16) * 1e9
+        )
     seconds = {name: [] for name in feats}
     for _ in range(args.reps):
         for name, f in feats.items():  # interleaved: the machine's drift hits every variant alike
@@ -77,26 +79,45 @@ def main() -> None:
     for name, s in seconds.items():
         best = statistics.median(s)
         own = peaks[variants[name][1]]
-        rows.append({"variant": name, "seconds": round(best, 2), "texts_per_s": round(len(texts) / best, 1),
-                     "gflop_per_s": round(flops / best / 1e9, 1), "share_of_fp32_peak": round(flops / best / peak, 3),
-                     "share_of_own_peak": round(flops / best / own, 3)})
-    facts = {"texts": len(texts), "langs": args.langs, "mean_tokens": round(float(np.mean(lengths)), 1),
-             "gflop_per_text": round(flops / len(texts) / 1e9, 3), "fp32_peak_gflop_per_s": round(peak / 1e9, 1),
-             "bf16_peak_gflop_per_s": round(peaks["bf16"] / 1e9, 1) if "bf16" in peaks else None,
-             "threads": torch.get_num_threads(), "native_bf16": native_cpu_bf16(),
-             "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+        rows.append(
+            {
+                "variant": name,
+                "seconds": round(best, 2),
+                "texts_per_s": round(len(texts) / best, 1),
+                "gflop_per_s": round(flops / best / 1e9, 1),
+                "share_of_fp32_peak": round(flops / best / peak, 3),
+                "share_of_own_peak": round(flops / best / own, 3),
+            }
+        )
+    facts = {
+        "texts": len(texts),
+        "langs": args.langs,
+        "mean_tokens": round(float(np.mean(lengths)), 1),
+        "gflop_per_text": round(flops / len(texts) / 1e9, 3),
+        "fp32_peak_gflop_per_s": round(peak / 1e9, 1),
+        "bf16_peak_gflop_per_s": round(peaks["bf16"] / 1e9, 1) if "bf16" in peaks else None,
+        "threads": torch.get_num_threads(),
+        "native_bf16": native_cpu_bf16(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
     make_dir(args.out, "bench")
     write_json(args.out / "gemma_forward.json", provenance({"facts": facts, "rows": rows}))
     hw = provenance()["hardware"]
-    lines = [f"EmbeddingGemma-300M feature pass on {hw['cpu']} ({facts['threads']} threads, "
-             f"{facts['cpu_capability']}, native bf16: {facts['native_bf16']}): {facts['texts']} texts "
-             f"({', '.join(args.langs)}), {facts['mean_tokens']} tokens on average, {facts['gflop_per_text']} GFLOP a "
-             f"text; fastest fp32 product {facts['fp32_peak_gflop_per_s']} GFLOP/s"
-             + (f", bf16 {facts['bf16_peak_gflop_per_s']} GFLOP/s" if facts["bf16_peak_gflop_per_s"] else ""), "",
-             "| variant | seconds | texts/s | GFLOP/s | share of the fp32 peak | share of its own precision's peak |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['variant']} | {r['seconds']} | {r['texts_per_s']} | {r['gflop_per_s']} | "
-              f"{100 * r['share_of_fp32_peak']:.0f}% | {100 * r['share_of_own_peak']:.0f}% |" for r in rows]
+    lines = [
+        f"EmbeddingGemma-300M feature pass on {hw['cpu']} ({facts['threads']} threads, "
+        f"{facts['cpu_capability']}, native bf16: {facts['native_bf16']}): {facts['texts']} texts "
+        f"({', '.join(args.langs)}), {facts['mean_tokens']} tokens on average, {facts['gflop_per_text']} GFLOP a "
+        f"text; fastest fp32 product {facts['fp32_peak_gflop_per_s']} GFLOP/s"
+        + (f", bf16 {facts['bf16_peak_gflop_per_s']} GFLOP/s" if facts["bf16_peak_gflop_per_s"] else ""),
+        "",
+        "| variant | seconds | texts/s | GFLOP/s | share of the fp32 peak | share of its own precision's peak |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['variant']} | {r['seconds']} | {r['texts_per_s']} | {r['gflop_per_s']} | "
+        f"{100 * r['share_of_fp32_peak']:.0f}% | {100 * r['share_of_own_peak']:.0f}% |"
+        for r in rows
+    ]
     atomic_write_text(args.out / "gemma_forward.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -25,6 +25,7 @@ trains --frozen-epochs epochs and its figure counts the feature pass (with an em
 
   python benchmarks/levers.py --langs eng deu --rows 200 --reps 2 --out bench   # the defaults; about 17 min
 """
+
 from __future__ import annotations
 
 import argparse
@@ -99,16 +100,30 @@ def child_emotionlib(settings: dict, lang: str, rows: int, epochs: int, work: Pa
     from emotionlib.runs import read_json
     from emotionlib.train import train
 
-    cfg = load_config("quick", {**BASE, **settings, "languages": [lang], "max_train_rows": rows, "epochs": epochs,
-                                "runs_dir": str(work), "run_id": "lever"})
+    cfg = load_config(
+        "quick",
+        {
+            **BASE,
+            **settings,
+            "languages": [lang],
+            "max_train_rows": rows,
+            "epochs": epochs,
+            "runs_dir": str(work),
+            "run_id": "lever",
+        },
+    )
     run = train(cfg)
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     prov = read_json(run / "provenance.json")
     seconds = sum(e["train_seconds"] for e in log) + (prov.get("feature_seconds") or 0)
-    return {"seconds": seconds, "examples_per_second": prov["n_train"] * len(log) / seconds,
-            "feature_seconds": prov.get("feature_seconds"), "epochs": len(log),
-            "last_epoch_examples_per_second": log[-1]["train_examples_per_second"],
-            "val_macro_f1_last_epoch": log[-1]["val_macro_f1"]}
+    return {
+        "seconds": seconds,
+        "examples_per_second": prov["n_train"] * len(log) / seconds,
+        "feature_seconds": prov.get("feature_seconds"),
+        "epochs": len(log),
+        "last_epoch_examples_per_second": log[-1]["train_examples_per_second"],
+        "val_macro_f1_last_epoch": log[-1]["val_macro_f1"],
+    }
 
 
 def train_part(lang: str, rows: int, work: Path):
@@ -118,8 +133,9 @@ def train_part(lang: str, rows: int, work: Path):
     from emotionlib.model import load_tokenizer
     from emotionlib.encoders import resolve_encoder
 
-    cfg = load_config("quick", {**BASE, "languages": [lang], "max_train_rows": rows, "runs_dir": str(work),
-                                "run_id": "split"})
+    cfg = load_config(
+        "quick", {**BASE, "languages": [lang], "max_train_rows": rows, "runs_dir": str(work), "run_id": "split"}
+    )
     prepare_data(cfg)
     folder = resolve_encoder(cfg.model)
     return cfg, training_parts(cfg)[0][0], folder, load_tokenizer(folder)
@@ -146,16 +162,30 @@ def make_trainer(settings: dict, lang: str, rows: int, work: Path, epochs: int =
     freeze_lower(classifier, settings.get("freeze_layers", 0), settings.get("freeze_word_embeddings", False))
     model = _TrainerModel(classifier)
     enc = tok(tr.texts, truncation=True, max_length=cfg.max_length)
-    ds = [{"input_ids": i, "attention_mask": a, "labels": y.astype(np.float32)}
-          for i, a, y in zip(enc["input_ids"], enc["attention_mask"], tr.y)]
-    args = TrainingArguments(output_dir=str(work / "trainer"), per_device_train_batch_size=cfg.batch_size,
-                             learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, num_train_epochs=epochs,
-                             warmup_steps=cfg.warmup_ratio, lr_scheduler_type="linear",
-                             max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, report_to=[], save_strategy="no",
-                             logging_strategy="no", disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
-                             bf16=settings.get("mixed_precision") == "bf16", dataloader_num_workers=0,
-                             train_sampling_strategy="group_by_length",
-                             torch_compile=settings.get("torch_compile", False))
+    ds = [
+        {"input_ids": i, "attention_mask": a, "labels": y.astype(np.float32)}
+        for i, a, y in zip(enc["input_ids"], enc["attention_mask"], tr.y)
+    ]
+    args = TrainingArguments(
+        output_dir=str(work / "trainer"),
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        num_train_epochs=epochs,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type="linear",
+        max_grad_norm=cfg.max_grad_norm,
+        seed=cfg.seed,
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=settings.get("mixed_precision") == "bf16",
+        dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length",
+        torch_compile=settings.get("torch_compile", False),
+    )
     return Trainer(model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tok))
 
 
@@ -169,8 +199,9 @@ def child_compile(lang: str, rows: int, work: Path, steps: int) -> dict:
     cfg, tr, folder, tok = train_part(lang, rows, work)
     ex = DS.Examples.from_splits([tr], tr.labels)
     ds = DS.EmotionDataset(ex, tok, cfg.max_length)
-    dl = torch.utils.data.DataLoader(ds, batch_size=16, sampler=EpochSampler(ds.lengths, 16, 42, True),
-                                     collate_fn=DS.Collator(tok.pad_token_id))
+    dl = torch.utils.data.DataLoader(
+        ds, batch_size=16, sampler=EpochSampler(ds.lengths, 16, 42, True), collate_fn=DS.Collator(tok.pad_token_id)
+    )
     batches = list(dl)[:steps]
     torch.manual_seed(0)
     eager = build_classifier(folder, tr.labels, "linear")
@@ -199,9 +230,13 @@ def child_compile(lang: str, rows: int, work: Path, steps: int) -> dict:
             step(model, inner, b)
             times[name] += time.perf_counter() - t
         n += len(b["input_ids"])
-    return {"seconds": times["compiled"], "examples_per_second": n / times["compiled"],
-            "eager_examples_per_second": n / times["eager"], "first_pass_seconds_with_compilation": compile_seconds,
-            "steps": len(batches)}
+    return {
+        "seconds": times["compiled"],
+        "examples_per_second": n / times["compiled"],
+        "eager_examples_per_second": n / times["eager"],
+        "first_pass_seconds_with_compilation": compile_seconds,
+        "steps": len(batches),
+    }
 
 
 def child(args) -> None:
@@ -227,11 +262,29 @@ def one_child(variant: str, settings: dict, lang: str, args) -> dict:
     from bench import one_child as run_child
 
     env = {k: v for k, v in os.environ.items() if k != "EMOTIONLIB_CACHE"}
-    flags = {"--rows": args.rows, "--frozen-epochs": args.frozen_epochs, "--epochs": args.epochs,
-             "--compile-steps": args.compile_steps, "--threads": args.threads, "--model": args.model,
-             "--freeze": args.freeze}
-    return run_child(["--variant", variant, "--settings", json.dumps(settings), "--lang", lang,
-                      *(str(x) for kv in flags.items() for x in kv)], f"{lang} {variant}", __file__, env)
+    flags = {
+        "--rows": args.rows,
+        "--frozen-epochs": args.frozen_epochs,
+        "--epochs": args.epochs,
+        "--compile-steps": args.compile_steps,
+        "--threads": args.threads,
+        "--model": args.model,
+        "--freeze": args.freeze,
+    }
+    return run_child(
+        [
+            "--variant",
+            variant,
+            "--settings",
+            json.dumps(settings),
+            "--lang",
+            lang,
+            *(str(x) for kv in flags.items() for x in kv),
+        ],
+        f"{lang} {variant}",
+        __file__,
+        env,
+    )
 
 
 def main() -> None:
@@ -258,8 +311,9 @@ def main() -> None:
     variants = {k: v for k, v in VARIANTS.items() if not args.only or k in args.only}
     with_compile = not args.only or "torch.compile" in args.only
     t0 = time.time()
-    runs: dict = {lang: {name: [] for name in [*variants, *(["torch.compile"] if with_compile else [])]}
-                  for lang in args.langs}
+    runs: dict = {
+        lang: {name: [] for name in [*variants, *(["torch.compile"] if with_compile else [])]} for lang in args.langs
+    }
     for rep in range(args.reps):
         for lang in args.langs:
             print(f"rep {rep + 1}/{args.reps}, {lang}", flush=True)
@@ -267,8 +321,13 @@ def main() -> None:
                 runs[lang][name].append(one_child(name, settings, lang, args))
             if with_compile:
                 runs[lang]["torch.compile"].append(one_child("torch.compile", {}, lang, args))
-    res = {"machine": machine(), "settings": vars(args) | {"out": str(args.out)}, "variants": VARIANTS,
-           "runs": runs, "wall_seconds": round(time.time() - t0, 1)}
+    res = {
+        "machine": machine(),
+        "settings": vars(args) | {"out": str(args.out)},
+        "variants": VARIANTS,
+        "runs": runs,
+        "wall_seconds": round(time.time() - t0, 1),
+    }
     from emotionlib.runs import atomic_write_text, make_dir
 
     make_dir(args.out, "bench")  # a folder of its own, which `make clean` may remove
@@ -281,10 +340,14 @@ def main() -> None:
 def table(res: dict) -> str:
     m = res["machine"]
     st = res["settings"]
-    lines = [f"model {st.get('model', 'me5-small')}; machine: {m['cpu']}, nproc {m['nproc']}, torch {m['torch']}, "
-             f"cpu capability {m['cpu_capability']}, oneDNN bf16 {m['onednn_bf16']}; {st['rows']} rows before the "
-             f"80/20 split, {st.get('epochs', 1)} epoch(s), {st['reps']} reps interleaved", "",
-             "| language | variant | examples/s (median) | vs fp32 | peak RSS MB |", "|---|---|---|---|---|"]
+    lines = [
+        f"model {st.get('model', 'me5-small')}; machine: {m['cpu']}, nproc {m['nproc']}, torch {m['torch']}, "
+        f"cpu capability {m['cpu_capability']}, oneDNN bf16 {m['onednn_bf16']}; {st['rows']} rows before the "
+        f"80/20 split, {st.get('epochs', 1)} epoch(s), {st['reps']} reps interleaved",
+        "",
+        "| language | variant | examples/s (median) | vs fp32 | peak RSS MB |",
+        "|---|---|---|---|---|",
+    ]
     for lang, variants in res["runs"].items():
         base = statistics.median(r["examples_per_second"] for r in variants["fp32"]) if variants.get("fp32") else None
         for name, rs in variants.items():
@@ -298,8 +361,10 @@ def table(res: dict) -> str:
                 last = statistics.median(r["last_epoch_examples_per_second"] for r in rs)
                 extra += f" (last epoch {last:.1f} ex/s)"
             ratio = f"{eps / base:.2f}x" if base else "—"
-            lines.append(f"| {lang} | {name}{extra} | {eps:.1f} | {ratio} | "
-                         f"{statistics.median(r['peak_rss_mb'] for r in rs):.0f} |")
+            lines.append(
+                f"| {lang} | {name}{extra} | {eps:.1f} | {ratio} | "
+                f"{statistics.median(r['peak_rss_mb'] for r in rs):.0f} |"
+            )
     lines += ["", f"total wall time: {res['wall_seconds']:.0f} s", ""]
     return "\n".join(lines)
 
@@ -307,11 +372,18 @@ def table(res: dict) -> str:
 def machine() -> dict:
     from emotionlib.hardware import resolve_precision
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
-               "unknown") if Path("/proc/cpuinfo").is_file() else "unknown"
-    return {"nproc": os.cpu_count(), "cpu": cpu, "torch": torch.__version__,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "onednn_bf16": resolve_precision("auto") == "bf16" if not torch.cuda.is_available() else None}
+    cpu = (
+        next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "unknown")
+        if Path("/proc/cpuinfo").is_file()
+        else "unknown"
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn_bf16": resolve_precision("auto") == "bf16" if not torch.cuda.is_available() else None,
+    }
 
 
 if __name__ == "__main__":

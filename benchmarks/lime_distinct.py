@@ -5,6 +5,7 @@ same explanation with every perturbation scored (interleaved, text by text, same
 
     python benchmarks/lime_distinct.py --run runs/quick-fwe-timed --out bench
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,24 +53,41 @@ def main() -> None:
         ours, _ = I.explain_lime(model, tok, text, labels, meta["max_length"], n, cfg.lime_num_features, cfg.seed)
         t1 = time.perf_counter()
         exp = LimeTextExplainer(class_names=names, split_expression=I.LIME_SPLIT, random_state=cfg.seed)
-        exp = exp.explain_instance(text, every_one, labels=[2 * j + 1 for j in range(len(labels))],
-                                   num_features=cfg.lime_num_features, num_samples=n)
+        exp = exp.explain_instance(
+            text,
+            every_one,
+            labels=[2 * j + 1 for j in range(len(labels))],
+            num_features=cfg.lime_num_features,
+            num_samples=n,
+        )
         t2 = time.perf_counter()
-        same = all([w for w, _ in ours[lab]] == [w for w, _ in exp.as_list(label=2 * j + 1)]
-                   for j, lab in enumerate(labels))
-        rows.append({"words": len(set(I.re.split(I.LIME_SPLIT, text)) - {""}), "perturbations": n,
-                     "distinct": len(scored), "seconds_distinct": t1 - t0, "seconds_every_one": t2 - t1,
-                     "same_words": same})
+        same = all(
+            [w for w, _ in ours[lab]] == [w for w, _ in exp.as_list(label=2 * j + 1)] for j, lab in enumerate(labels)
+        )
+        rows.append(
+            {
+                "words": len(set(I.re.split(I.LIME_SPLIT, text)) - {""}),
+                "perturbations": n,
+                "distinct": len(scored),
+                "seconds_distinct": t1 - t0,
+                "seconds_every_one": t2 - t1,
+                "same_words": same,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     t = pd.DataFrame(rows)
-    lines = [f"# LIME: each distinct perturbation scored once ({args.run}, {len(t)} texts, {n} perturbations each)",
-             "", "machine: " + json.dumps(machine()), "",
-             f"- perturbations scored: {t['distinct'].sum():,} of {t['perturbations'].sum():,} "
-             f"({t['distinct'].sum() / t['perturbations'].sum():.0%}); texts of {t['words'].min()}-{t['words'].max()} "
-             f"distinct words",
-             f"- time: {t['seconds_distinct'].sum():.1f} s against {t['seconds_every_one'].sum():.1f} s every one "
-             f"scored ({t['seconds_every_one'].sum() / t['seconds_distinct'].sum():.2f}x)",
-             f"- the same top words for every label: {int(t['same_words'].sum())} of {len(t)} texts"]
+    lines = [
+        f"# LIME: each distinct perturbation scored once ({args.run}, {len(t)} texts, {n} perturbations each)",
+        "",
+        "machine: " + json.dumps(machine()),
+        "",
+        f"- perturbations scored: {t['distinct'].sum():,} of {t['perturbations'].sum():,} "
+        f"({t['distinct'].sum() / t['perturbations'].sum():.0%}); texts of {t['words'].min()}-{t['words'].max()} "
+        f"distinct words",
+        f"- time: {t['seconds_distinct'].sum():.1f} s against {t['seconds_every_one'].sum():.1f} s every one "
+        f"scored ({t['seconds_every_one'].sum() / t['seconds_distinct'].sum():.2f}x)",
+        f"- the same top words for every label: {int(t['same_words'].sum())} of {len(t)} texts",
+    ]
     print("\n".join(lines))
     from emotionlib.runs import atomic_write_text, make_dir, write_csv
 

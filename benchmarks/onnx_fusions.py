@@ -11,6 +11,7 @@ interleaved, rep by rep, in one process, batches of 64 texts sorted by length; o
 same thread count (--threads, default torch's). Figures: the median over reps. Writes
 <out>/onnx_fusions.{json,md}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,18 +54,26 @@ def main() -> None:
             torch.manual_seed(0)
             pooling = "mean" if name == "me5-small" else "cls"
             model = EmotionClassifier(load_encoder(folder), len(LABELS), pooling).eval()
-            save_model(model, tok, run / "model", {"labels": LABELS, "thresholds": [0.5] * 6, "max_length": 128,
-                                                   "pooling": pooling})
+            save_model(
+                model,
+                tok,
+                run / "model",
+                {"labels": LABELS, "thresholds": [0.5] * 6, "max_length": 128, "pooling": pooling},
+            )
             graphs = {}
             for fuse in (False, True):
                 export_onnx(run, Path(tmp) / f"onnx-{fuse}", fuse=fuse)
                 graphs[fuse] = Path(tmp) / f"onnx-{fuse}"
             fusions = read_json(graphs[True] / ONNX_META)["fusions"]
-            backends = {"pytorch": lambda: predict_proba(model, tok, texts, 128, 64),
-                        "onnx": lambda f=OnnxForward(graphs[False] / ONNX_FILE, args.threads):
-                        batched_proba(f, tok, texts, len(LABELS), 128, 64),
-                        "onnx fused": lambda f=OnnxForward(graphs[True] / ONNX_FILE, args.threads):
-                        batched_proba(f, tok, texts, len(LABELS), 128, 64)}
+            backends = {
+                "pytorch": lambda: predict_proba(model, tok, texts, 128, 64),
+                "onnx": lambda f=OnnxForward(graphs[False] / ONNX_FILE, args.threads): batched_proba(
+                    f, tok, texts, len(LABELS), 128, 64
+                ),
+                "onnx fused": lambda f=OnnxForward(graphs[True] / ONNX_FILE, args.threads): batched_proba(
+                    f, tok, texts, len(LABELS), 128, 64
+                ),
+            }
             seconds = {k: [] for k in backends}
             probs = {k: fn() for k, fn in backends.items()}  # warm-up, and the outputs compared
             for _ in range(args.reps):
@@ -73,26 +82,42 @@ def main() -> None:
                     fn()
                     seconds[k].append(time.perf_counter() - t0)
             results[name] = {
-                "encoder": _describe(name), "fusions": fusions,
+                "encoder": _describe(name),
+                "fusions": fusions,
                 "texts_per_second": {k: round(len(texts) / statistics.median(v), 1) for k, v in seconds.items()},
                 "seconds": seconds,
-                "max_abs_diff_vs_pytorch": {k: float(np.abs(p - probs["pytorch"]).max()) for k, p in probs.items()}}
-            print(name, results[name]["texts_per_second"], results[name]["max_abs_diff_vs_pytorch"], fusions,
-                  flush=True)
+                "max_abs_diff_vs_pytorch": {k: float(np.abs(p - probs["pytorch"]).max()) for k, p in probs.items()},
+            }
+            print(
+                name, results[name]["texts_per_second"], results[name]["max_abs_diff_vs_pytorch"], fusions, flush=True
+            )
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "onnx_fusions.json", {"results": results, "threads": args.threads, "n_texts": len(texts),
-                                                "args": vars(args) | {"out": str(args.out)},
-                                                "provenance": provenance()})
-    lines = [f"English test file, {len(texts)} texts, batches of 64 sorted by length, {args.threads} threads, median "
-             f"of {args.reps} interleaved reps", "",
-             "| encoder | PyTorch texts/s | ONNX texts/s | ONNX fused texts/s | fused / PyTorch | fused / ONNX | "
-             "fusions | max diff (fused vs PyTorch) |", "|---|---|---|---|---|---|---|---|"]
+    write_json(
+        args.out / "onnx_fusions.json",
+        {
+            "results": results,
+            "threads": args.threads,
+            "n_texts": len(texts),
+            "args": vars(args) | {"out": str(args.out)},
+            "provenance": provenance(),
+        },
+    )
+    lines = [
+        f"English test file, {len(texts)} texts, batches of 64 sorted by length, {args.threads} threads, median "
+        f"of {args.reps} interleaved reps",
+        "",
+        "| encoder | PyTorch texts/s | ONNX texts/s | ONNX fused texts/s | fused / PyTorch | fused / ONNX | "
+        "fusions | max diff (fused vs PyTorch) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in results.items():
         t = r["texts_per_second"]
-        lines.append(f"| {name} | {t['pytorch']} | {t['onnx']} | {t['onnx fused']} | "
-                     f"{t['onnx fused'] / t['pytorch']:.2f} | {t['onnx fused'] / t['onnx']:.2f} | "
-                     f"{', '.join(f'{k} {v}' for k, v in r['fusions'].items())} | "
-                     f"{r['max_abs_diff_vs_pytorch']['onnx fused']:.1e} |")
+        lines.append(
+            f"| {name} | {t['pytorch']} | {t['onnx']} | {t['onnx fused']} | "
+            f"{t['onnx fused'] / t['pytorch']:.2f} | {t['onnx fused'] / t['onnx']:.2f} | "
+            f"{', '.join(f'{k} {v}' for k, v in r['fusions'].items())} | "
+            f"{r['max_abs_diff_vs_pytorch']['onnx fused']:.1e} |"
+        )
     atomic_write_text(args.out / "onnx_fusions.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -13,6 +13,7 @@ largest probability difference from PyTorch. Speed: texts/s on the English test 
 sorted by length), backends interleaved rep by rep in one process, onnxruntime at torch's thread count; the median
 over reps. Writes <out>/onnx_int8.{json,md}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,10 +53,15 @@ def bench_run(run: Path, texts: list[str], reps: int, threads: int, tmp: Path) -
     cfg = load_config(layout.config)
     model, tok, meta = load_model(layout.model)
     fused = ensure_onnx(run)
-    graphs = {"onnx fused": fused, "int8": quantize_onnx(fused, tmp / "int8.onnx"),
-              "int8 ffn": quantize_onnx(fused, tmp / "int8-ffn.onnx", ffn_only=True)}
-    forwards = {"pytorch": torch_forward(model, meta.get("mixed_precision", "no")),
-                **{k: OnnxForward(p, threads) for k, p in graphs.items()}}
+    graphs = {
+        "onnx fused": fused,
+        "int8": quantize_onnx(fused, tmp / "int8.onnx"),
+        "int8 ffn": quantize_onnx(fused, tmp / "int8-ffn.onnx", ffn_only=True),
+    }
+    forwards = {
+        "pytorch": torch_forward(model, meta.get("mixed_precision", "no")),
+        **{k: OnnxForward(p, threads) for k, p in graphs.items()},
+    }
     sets = eval_sets(cfg, layout, ["val", "dev"], ["eng"])
     q = {k: quality(f, tok, meta, sets) for k, f in forwards.items()}
     seconds = {k: [] for k in forwards}
@@ -64,14 +70,18 @@ def bench_run(run: Path, texts: list[str], reps: int, threads: int, tmp: Path) -
             t0 = time.perf_counter()
             batched_proba(f, tok, texts, len(meta["labels"]), meta["max_length"], 64)
             seconds[k].append(time.perf_counter() - t0)
-    return {"run": str(run), "encoder": _describe(cfg.model),
-            "mb": {k: round(p.stat().st_size / 2 ** 20, 1) for k, p in graphs.items()},
-            "texts_per_second": {k: round(len(texts) / statistics.median(v), 1) for k, v in seconds.items()},
-            "seconds": seconds,
-            "val_f1_0.5": {k: round(v["val"]["macro_f1"], 4) for k, v in q.items()},
-            "dev_f1_tuned": {k: round(v["dev"]["macro_f1"], 4) for k, v in q.items()},
-            "max_abs_diff_vs_pytorch": {k: float(max(np.abs(v[s]["probs"] - q["pytorch"][s]["probs"]).max()
-                                                     for s in v)) for k, v in q.items()}}
+    return {
+        "run": str(run),
+        "encoder": _describe(cfg.model),
+        "mb": {k: round(p.stat().st_size / 2**20, 1) for k, p in graphs.items()},
+        "texts_per_second": {k: round(len(texts) / statistics.median(v), 1) for k, v in seconds.items()},
+        "seconds": seconds,
+        "val_f1_0.5": {k: round(v["val"]["macro_f1"], 4) for k, v in q.items()},
+        "dev_f1_tuned": {k: round(v["dev"]["macro_f1"], 4) for k, v in q.items()},
+        "max_abs_diff_vs_pytorch": {
+            k: float(max(np.abs(v[s]["probs"] - q["pytorch"][s]["probs"]).max() for s in v)) for k, v in q.items()
+        },
+    }
 
 
 def main() -> None:
@@ -90,20 +100,31 @@ def main() -> None:
         r = results[-1]
         print(run, r["texts_per_second"], r["val_f1_0.5"], r["dev_f1_tuned"], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "onnx_int8.json", {"results": results, "threads": args.threads, "n_texts": len(texts),
-                                             "args": vars(args) | {"out": str(args.out),
-                                                                   "runs": [str(r) for r in args.runs]},
-                                             "provenance": provenance()})
-    lines = [f"English test file, {len(texts)} texts, batches of 64 sorted by length, {args.threads} threads, median "
-             f"of {args.reps} interleaved reps; validation macro-F1 at 0.5, dev at the run's tuned thresholds", "",
-             "| run | encoder | backend | texts/s | x PyTorch | val F1 @0.5 | dev F1 tuned | max diff | MB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    write_json(
+        args.out / "onnx_int8.json",
+        {
+            "results": results,
+            "threads": args.threads,
+            "n_texts": len(texts),
+            "args": vars(args) | {"out": str(args.out), "runs": [str(r) for r in args.runs]},
+            "provenance": provenance(),
+        },
+    )
+    lines = [
+        f"English test file, {len(texts)} texts, batches of 64 sorted by length, {args.threads} threads, median "
+        f"of {args.reps} interleaved reps; validation macro-F1 at 0.5, dev at the run's tuned thresholds",
+        "",
+        "| run | encoder | backend | texts/s | x PyTorch | val F1 @0.5 | dev F1 tuned | max diff | MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         t = r["texts_per_second"]
         for k in t:
-            lines.append(f"| {Path(r['run']).name} | {r['encoder']} | {k} | {t[k]} | {t[k] / t['pytorch']:.2f} | "
-                         f"{r['val_f1_0.5'][k]:.4f} | {r['dev_f1_tuned'][k]:.4f} | "
-                         f"{r['max_abs_diff_vs_pytorch'][k]:.1e} | {r['mb'].get(k, '')} |")
+            lines.append(
+                f"| {Path(r['run']).name} | {r['encoder']} | {k} | {t[k]} | {t[k] / t['pytorch']:.2f} | "
+                f"{r['val_f1_0.5'][k]:.4f} | {r['dev_f1_tuned'][k]:.4f} | "
+                f"{r['max_abs_diff_vs_pytorch'][k]:.1e} | {r['mb'].get(k, '')} |"
+            )
     atomic_write_text(args.out / "onnx_int8.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

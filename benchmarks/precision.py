@@ -8,6 +8,7 @@ Per encoder: the seed's classifier (me5-small: mean pooling, the lowest 6 layers
 batches of 16 random token ids of length 48 (a typical BRIGHTER text), AdamW; seconds per training step and per
 inference forward of 64 texts, the minimum over --reps rounds of 5. Writes <out>/precision.{json,md}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,9 @@ def main() -> None:
     torch.manual_seed(0)
     results = {}
     for name in args.encoders:
-        model = build_classifier(resolve_encoder(name), list("abcdef"), pooling="mean" if name == "me5-small" else "cls")
+        model = build_classifier(
+            resolve_encoder(name), list("abcdef"), pooling="mean" if name == "me5-small" else "cls"
+        )
         freeze_lower(model, 6 if name == "me5-small" else 0)
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
         ids, y = torch.randint(5, 1000, (16, 48)), torch.rand(16, 6).round()
@@ -65,19 +68,32 @@ def main() -> None:
                 for _ in range(5):
                     fn(bf16)
                 seconds.append((time.perf_counter() - t0) / 5)
-        results[name] = {f"{kind} {'bf16' if bf16 else 'fp32'}": round(min(v), 4) for (kind, bf16), v in timings.items()}
+        results[name] = {
+            f"{kind} {'bf16' if bf16 else 'fp32'}": round(min(v), 4) for (kind, bf16), v in timings.items()
+        }
         print(name, results[name], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    facts = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": native_cpu_bf16(),
-             "avx512_bf16": torch.cpu._is_avx512_bf16_supported(), "amx": torch.cpu._is_amx_tile_supported(),
-             "threads": torch.get_num_threads()}
+    facts = {
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "native_bf16": native_cpu_bf16(),
+        "avx512_bf16": torch.cpu._is_avx512_bf16_supported(),
+        "amx": torch.cpu._is_amx_tile_supported(),
+        "threads": torch.get_num_threads(),
+    }
     write_json(args.out / "precision.json", {"results": results, "cpu": facts, "provenance": provenance()})
-    lines = [f"CPU: {facts}", "", "| encoder | train step fp32 (s) | train step bf16 (s) | bf16 / fp32 | forward of 64 fp32 (s) "
-             "| forward of 64 bf16 (s) | bf16 / fp32 |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"CPU: {facts}",
+        "",
+        "| encoder | train step fp32 (s) | train step bf16 (s) | bf16 / fp32 | forward of 64 fp32 (s) "
+        "| forward of 64 bf16 (s) | bf16 / fp32 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, r in results.items():
-        lines.append(f"| {name} | {r['train step fp32']} | {r['train step bf16']} | "
-                     f"{r['train step bf16'] / r['train step fp32']:.2f} | {r['forward of 64 fp32']} | "
-                     f"{r['forward of 64 bf16']} | {r['forward of 64 bf16'] / r['forward of 64 fp32']:.2f} |")
+        lines.append(
+            f"| {name} | {r['train step fp32']} | {r['train step bf16']} | "
+            f"{r['train step bf16'] / r['train step fp32']:.2f} | {r['forward of 64 fp32']} | "
+            f"{r['forward of 64 bf16']} | {r['forward of 64 bf16'] / r['forward of 64 fp32']:.2f} |"
+        )
     atomic_write_text(args.out / "precision.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -15,6 +15,7 @@ With --peer-rows N (as `make bench` runs it): one epoch of our loop and one of t
 rows of the training part, each under the profiler, with their self time by operator side by side: where the
 peer's time and ours differ. Ours counts only the ops under the loop's `train:` labels (not its validation).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,18 @@ def profile_peer(model: str, lang: str, rows: int, work: Path) -> dict:
     import levers
 
     levers.set_model(model, 0)
-    cfg = load_config("quick", {**levers.BASE, "languages": [lang], "max_train_rows": rows, "epochs": 1,
-                                "patience": 0, "runs_dir": str(work), "run_id": "ours"})
+    cfg = load_config(
+        "quick",
+        {
+            **levers.BASE,
+            "languages": [lang],
+            "max_train_rows": rows,
+            "epochs": 1,
+            "patience": 0,
+            "runs_dir": str(work),
+            "run_id": "ours",
+        },
+    )
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         run = train(cfg)
     ours = json.loads(RunLayout(run).train_log.read_text(encoding="utf-8").splitlines()[0])["train_seconds"]
@@ -95,18 +106,27 @@ def peer_table(peer: dict, top: int = 14) -> list[str]:
     ours, theirs = peer["ops"]["ours"], peer["ops"]["trainer"]
     names = sorted(set(ours) | set(theirs), key=lambda k: -max(ours.get(k, 0), theirs.get(k, 0)))
     walls = peer["epoch_seconds"]
-    rows = [f"| one epoch, {peer['rows']} rows, self seconds by operator | ours | Trainer | Trainer - ours |",
-            "|---|---:|---:|---:|"]
-    rows += [f"| {k} | {ours.get(k, 0):.2f} | {theirs.get(k, 0):.2f} | {theirs.get(k, 0) - ours.get(k, 0):+.2f} |"
-             for k in names[:top]]
+    rows = [
+        f"| one epoch, {peer['rows']} rows, self seconds by operator | ours | Trainer | Trainer - ours |",
+        "|---|---:|---:|---:|",
+    ]
+    rows += [
+        f"| {k} | {ours.get(k, 0):.2f} | {theirs.get(k, 0):.2f} | {theirs.get(k, 0) - ours.get(k, 0):+.2f} |"
+        for k in names[:top]
+    ]
     rest = {who: sum(v for k, v in ops.items() if k not in names[:top]) for who, ops in peer["ops"].items()}
-    rows.append(f"| other operators | {rest['ours']:.2f} | {rest['trainer']:.2f} | "
-                f"{rest['trainer'] - rest['ours']:+.2f} |")
+    rows.append(
+        f"| other operators | {rest['ours']:.2f} | {rest['trainer']:.2f} | {rest['trainer'] - rest['ours']:+.2f} |"
+    )
     outside = {who: walls[who] - sum(peer["ops"][who].values()) for who in walls}
-    rows.append(f"| outside operators (Python, data) | {outside['ours']:.2f} | {outside['trainer']:.2f} | "
-                f"{outside['trainer'] - outside['ours']:+.2f} |")
-    rows.append(f"| epoch wall time | {walls['ours']:.2f} | {walls['trainer']:.2f} | "
-                f"{walls['trainer'] - walls['ours']:+.2f} |")
+    rows.append(
+        f"| outside operators (Python, data) | {outside['ours']:.2f} | {outside['trainer']:.2f} | "
+        f"{outside['trainer'] - outside['ours']:+.2f} |"
+    )
+    rows.append(
+        f"| epoch wall time | {walls['ours']:.2f} | {walls['trainer']:.2f} | "
+        f"{walls['trainer'] - walls['ours']:+.2f} |"
+    )
     return rows + [""]
 
 
@@ -114,7 +134,7 @@ def padding_share(lengths: list[int], order: list[int], batch_size: int) -> floa
     """The share of the computed token positions that are padding, for batches of `order` padded to their longest."""
     padded = real = 0
     for start in range(0, len(order), batch_size):
-        batch = [lengths[i] for i in order[start:start + batch_size]]
+        batch = [lengths[i] for i in order[start : start + batch_size]]
         padded += max(batch) * len(batch)
         real += sum(batch)
     return 1 - real / padded
@@ -131,8 +151,9 @@ def profile_training(cfg) -> dict:
     ds = DS.EmotionDataset(ex, tokenizer, cfg.max_length, cfg.pad_to_max_length)  # what train() does, timed alone
     tokenise = time.perf_counter() - t0
     # what a token budget per batch could save at most: the padding in the epoch's batches as the loop makes them
-    padding = padding_share(ds.lengths, list(EpochSampler(ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length)),
-                            cfg.batch_size)
+    padding = padding_share(
+        ds.lengths, list(EpochSampler(ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length)), cfg.batch_size
+    )
     t0 = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         run = train(cfg)
@@ -141,10 +162,16 @@ def profile_training(cfg) -> dict:
     seconds = labelled_seconds(prof)
     loop = {k: seconds.get(f"train:{k}", 0.0) for k in ("batches", "forward", "backward", "optimiser")}
     loop["rest of the loop (Python)"] = max(epoch["train_seconds"] - sum(loop.values()), 0.0)
-    return {"run": str(run), "wall_seconds": round(wall, 2), "epoch_seconds": epoch["train_seconds"],
-            "tokenise_seconds": round(tokenise, 3), "rows": len(ex.texts),
-            "padding_share": round(padding, 4), "group_by_length": cfg.group_by_length,
-            "phases": {k: round(v, 3) for k, v in loop.items()}}
+    return {
+        "run": str(run),
+        "wall_seconds": round(wall, 2),
+        "epoch_seconds": epoch["train_seconds"],
+        "tokenise_seconds": round(tokenise, 3),
+        "rows": len(ex.texts),
+        "padding_share": round(padding, 4),
+        "group_by_length": cfg.group_by_length,
+        "phases": {k: round(v, 3) for k, v in loop.items()},
+    }
 
 
 def profile_predict(run: Path, texts: list[str]) -> dict:
@@ -157,8 +184,12 @@ def profile_predict(run: Path, texts: list[str]) -> dict:
     seconds = labelled_seconds(prof)
     phases = {k: seconds.get(f"predict:{k}", 0.0) for k in ("tokenise", "collate", "forward")}
     phases["rest (Python)"] = max(wall - sum(phases.values()), 0.0)
-    return {"wall_seconds": round(wall, 3), "texts": len(texts), "texts_per_second": round(len(texts) / wall, 1),
-            "phases": {k: round(v, 3) for k, v in phases.items()}}
+    return {
+        "wall_seconds": round(wall, 3),
+        "texts": len(texts),
+        "texts_per_second": round(len(texts) / wall, 1),
+        "phases": {k: round(v, 3) for k, v in phases.items()},
+    }
 
 
 def table(title: str, phases: dict[str, float], total: float) -> list[str]:
@@ -172,28 +203,57 @@ def main() -> None:
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--lang", default="eng")
-    ap.add_argument("--peer-rows", type=int, default=0,
-                    help="also profile one epoch of our loop and one of the Trainer on this many rows (0: no)")
+    ap.add_argument(
+        "--peer-rows",
+        type=int,
+        default=0,
+        help="also profile one epoch of our loop and one of the Trainer on this many rows (0: no)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(args.profile, {"model": args.model, "languages": [args.lang], "epochs": 1, "patience": 0,
-                                         "runs_dir": tmp, "run_id": "profile"})
+        cfg = load_config(
+            args.profile,
+            {
+                "model": args.model,
+                "languages": [args.lang],
+                "epochs": 1,
+                "patience": 0,
+                "runs_dir": tmp,
+                "run_id": "profile",
+            },
+        )
         training = profile_training(cfg)
         test = D.source_for(cfg).load("test", args.lang)
         predict = profile_predict(Path(training["run"]), test.texts)
         peer = profile_peer(args.model, args.lang, args.peer_rows, Path(tmp) / "peer") if args.peer_rows else None
-    result = {"model": args.model, "profile": args.profile, "lang": args.lang, "training": training,
-              "predict": predict, "peer": peer, "threads": torch.get_num_threads(), "provenance": provenance()}
+    result = {
+        "model": args.model,
+        "profile": args.profile,
+        "lang": args.lang,
+        "training": training,
+        "predict": predict,
+        "peer": peer,
+        "threads": torch.get_num_threads(),
+        "provenance": provenance(),
+    }
     make_dir(args.out, "bench")  # a folder of its own, which `make clean` may remove
     write_json(args.out / "profile_phases.json", result)
-    md = [f"# Where the time goes: {args.model}, {args.profile} profile, {args.lang}", "",
-          f"Tokenising the {training['rows']} training texts once: {training['tokenise_seconds']:.2f} s. Padding in "
-          f"the epoch's batches (group_by_length: {training['group_by_length']}): "
-          f"{100 * training['padding_share']:.1f}% of the token positions computed.", "",
-          *table("one training epoch", training["phases"], training["epoch_seconds"]),
-          *table(f"predict, {predict['texts']} texts ({predict['texts_per_second']} texts/s)", predict["phases"],
-                 predict["wall_seconds"]), *(peer_table(peer) if peer else [])]
+    md = [
+        f"# Where the time goes: {args.model}, {args.profile} profile, {args.lang}",
+        "",
+        f"Tokenising the {training['rows']} training texts once: {training['tokenise_seconds']:.2f} s. Padding in "
+        f"the epoch's batches (group_by_length: {training['group_by_length']}): "
+        f"{100 * training['padding_share']:.1f}% of the token positions computed.",
+        "",
+        *table("one training epoch", training["phases"], training["epoch_seconds"]),
+        *table(
+            f"predict, {predict['texts']} texts ({predict['texts_per_second']} texts/s)",
+            predict["phases"],
+            predict["wall_seconds"],
+        ),
+        *(peer_table(peer) if peer else []),
+    ]
     atomic_write_text(args.out / "profile_phases.md", "\n".join(md))
     print("\n".join(md))
 

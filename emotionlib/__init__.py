@@ -1,11 +1,24 @@
 """emotionlib: multi-label emotion classification by fine-tuning a transformer encoder.
 
-    import emotionlib
-    clf = emotionlib.load("runs/<run_id>")          # or backend="onnx"
-    clf.predict(["I can't believe how happy I feel!"])
+import emotionlib
+clf = emotionlib.load("runs/<run_id>")          # or backend="onnx"
+clf.predict(["I can't believe how happy I feel!"])
 """
-from emotionlib import log
-from emotionlib.provenance import package_version as version
+
+import os
+import sys
+
+# PyTorch's OpenMP (libgomp) reads this once, when torch is first imported: a thread waiting at a barrier spins
+# 30,000 times before it sleeps instead of 300,000. Beside another process on a 2-core machine the spinning threads
+# took the core the working one needed (a MiniLM epoch 3.0x its quiet time when the other work arrived as the model
+# loaded; 1.4-1.5x with this), and quiet epochs were unchanged (docs/speed.md, "A busy machine"). A value the user
+# set is kept; imported after torch, emotionlib leaves it unset, as libgomp has already read it (provenance records
+# the value, None for libgomp's default).
+if "torch" not in sys.modules:
+    os.environ.setdefault("GOMP_SPINCOUNT", "30000")
+
+from emotionlib import log  # noqa: E402 (after the OpenMP setting, which must come before torch)
+from emotionlib.provenance import package_version as version  # noqa: E402
 
 
 __version__ = version()

@@ -3,6 +3,7 @@ insertion of words (Wei & Zou, 2019) -- or replacement of words by their nearest
 input-embedding matrix (no download; any language the tokenizer covers). New rows copy the labels of the row they
 come from and are added to the training part only, for rows that carry one of the target labels; the validation
 part, dev and test are never touched."""
+
 from __future__ import annotations
 
 import logging
@@ -53,9 +54,12 @@ class Neighbours:
         special = set(self.tokenizer.all_special_ids)
         sentencepiece = any(t.startswith("\u2581") for t in vocab)
         # word-initial pieces that are words: SentencePiece marks them with ▁, WordPiece marks the others with ##
-        self.initial = torch.tensor([i not in special and (
-            t.startswith("\u2581") and t[1:].isalpha() if sentencepiece else t.isalpha())
-            for i, t in enumerate(vocab)])
+        self.initial = torch.tensor(
+            [
+                i not in special and (t.startswith("\u2581") and t[1:].isalpha() if sentencepiece else t.isalpha())
+                for i, t in enumerate(vocab)
+            ]
+        )
         self.k, self.memo = k, {}
 
     def of(self, token_id: int) -> list[int]:
@@ -79,8 +83,14 @@ class Neighbours:
         return " ".join(words)
 
 
-def augment_part(part: LangSplit, how: Callable[[str, np.random.Generator, float], str], strength: float,
-                 labels: Sequence[str], copies: int, seed: int) -> tuple[LangSplit, int]:
+def augment_part(
+    part: LangSplit,
+    how: Callable[[str, np.random.Generator, float], str],
+    strength: float,
+    labels: Sequence[str],
+    copies: int,
+    seed: int,
+) -> tuple[LangSplit, int]:
     """The training part with `copies` augmented rows for each row that carries one of `labels` (every row when
     `labels` is empty); (part, rows added). Ids of new rows are `<id>-aug<k>`; a copy equal to its source is dropped."""
     rng = np.random.default_rng(seed)
@@ -96,8 +106,15 @@ def augment_part(part: LangSplit, how: Callable[[str, np.random.Generator, float
                 ys.append(part.y[i])
     if not ids:
         return part, 0
-    out = LangSplit(part.lang, part.split, part.ids + ids, part.texts + texts, part.labels,
-                    np.concatenate([part.y, np.asarray(ys)]), path=part.path)
+    out = LangSplit(
+        part.lang,
+        part.split,
+        part.ids + ids,
+        part.texts + texts,
+        part.labels,
+        np.concatenate([part.y, np.asarray(ys)]),
+        path=part.path,
+    )
     return out, len(ids)
 
 
@@ -107,8 +124,10 @@ def augment_training(cfg, parts: list[LangSplit], encoder_dir: Path) -> tuple[li
     if cfg.augment == "none":
         return parts, 0
     how = eda if cfg.augment == "eda" else Neighbours(encoder_dir)
-    out = [augment_part(p, how, cfg.augment_strength, cfg.augment_labels, cfg.augment_copies, cfg.seed + k)
-           for k, p in enumerate(parts)]
+    out = [
+        augment_part(p, how, cfg.augment_strength, cfg.augment_labels, cfg.augment_copies, cfg.seed + k)
+        for k, p in enumerate(parts)
+    ]
     added = sum(n for _, n in out)
     log.info(f"augment ({cfg.augment}, strength {cfg.augment_strength:g}): {added} rows added to the training part")
     return [p for p, _ in out], added

@@ -1,5 +1,6 @@
 """A strong classical baseline per language: TF-IDF over character and word n-grams, one-vs-rest logistic
 regression (scikit-learn), trained on the train file, scored on dev and test (where labeled)."""
+
 from __future__ import annotations
 
 import time
@@ -17,12 +18,22 @@ def make_pipeline(seed: int = 42):
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import FeatureUnion, Pipeline
 
-    features = FeatureUnion([
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
-                                 max_features=200_000)),
-        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=1, sublinear_tf=True,
-                                 token_pattern=r"(?u)\b\w+\b")),
-    ])
+    features = FeatureUnion(
+        [
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, max_features=200_000
+                ),
+            ),
+            (
+                "word",
+                TfidfVectorizer(
+                    analyzer="word", ngram_range=(1, 2), min_df=1, sublinear_tf=True, token_pattern=r"(?u)\b\w+\b"
+                ),
+            ),
+        ]
+    )
     clf = OneVsRestClassifier(LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000, random_state=seed))
     return Pipeline([("tfidf", features), ("clf", clf)])
 
@@ -49,6 +60,7 @@ def fit_language(source: D.DataSource | D.CsvSource, lang: str, seed: int = 42) 
 
 # --- saving a fitted baseline without pickles (an ensemble member) ------------------------------------------
 
+
 def save_pipeline(pipe, labels, folder) -> None:
     """The fitted pipeline as JSON (each vectoriser's settings and vocabulary) plus safetensors (idf, weights)."""
     import json
@@ -62,8 +74,9 @@ def save_pipeline(pipe, labels, folder) -> None:
     tensors, vectorisers = {}, []
     for name, vec in pipe.named_steps["tfidf"].transformer_list:
         params = {k: v for k, v in vec.get_params().items() if k in VECTORISER_PARAMS}
-        vectorisers.append({"name": name, "params": params,
-                            "vocabulary": {t: int(i) for t, i in vec.vocabulary_.items()}})
+        vectorisers.append(
+            {"name": name, "params": params, "vocabulary": {t: int(i) for t, i in vec.vocabulary_.items()}}
+        )
         tensors[f"{name}.idf"] = torch.tensor(vec.idf_, dtype=torch.float64)
     coef, intercept = [], []
     for est in pipe.named_steps["clf"].estimators_:
@@ -76,12 +89,23 @@ def save_pipeline(pipe, labels, folder) -> None:
     tensors["coef"] = torch.tensor(np.asarray(coef), dtype=torch.float64)
     tensors["intercept"] = torch.tensor(np.asarray(intercept), dtype=torch.float64)
     save_file(tensors, folder / "baseline.safetensors")
-    (folder / "baseline.json").write_text(json.dumps({"labels": list(labels), "vectorisers": vectorisers},
-                                                     ensure_ascii=False), encoding="utf-8")
+    (folder / "baseline.json").write_text(
+        json.dumps({"labels": list(labels), "vectorisers": vectorisers}, ensure_ascii=False), encoding="utf-8"
+    )
 
 
-VECTORISER_PARAMS = ("analyzer", "ngram_range", "lowercase", "sublinear_tf", "token_pattern", "norm", "use_idf",
-                     "smooth_idf", "min_df", "max_features")
+VECTORISER_PARAMS = (
+    "analyzer",
+    "ngram_range",
+    "lowercase",
+    "sublinear_tf",
+    "token_pattern",
+    "norm",
+    "use_idf",
+    "smooth_idf",
+    "min_df",
+    "max_features",
+)
 
 
 class SavedBaseline:

@@ -6,6 +6,7 @@ language runs. Each step is checked by the preflight before anything is written 
 same graph), skipped when finished, and continued from its checkpoint when interrupted; the stack's fit, the
 distillation targets and the cross-lingual table then only read finished runs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -68,11 +69,15 @@ def estimate(cfg: Config, folds: int) -> Path:
     config) and scored on the fold it did not train on; writes and returns its kfold.json summary's folder."""
     for name in ("stack", "stack_runs", "holdout_languages"):
         if getattr(cfg, name):
-            raise ConfigError(f"config field {name!r}: a k-fold estimate trains one network a fold; unset it "
-                              f"(got {list(getattr(cfg, name))!r})")
+            raise ConfigError(
+                f"config field {name!r}: a k-fold estimate trains one network a fold; unset it "
+                f"(got {list(getattr(cfg, name))!r})"
+            )
     if cfg.multilingual == "per_language" and len(D.train_languages(cfg)) > 1:
-        raise ConfigError("config field 'multilingual': a k-fold estimate trains one joint network a fold; estimate "
-                          "each language with its own run_id")
+        raise ConfigError(
+            "config field 'multilingual': a k-fold estimate trains one joint network a fold; estimate "
+            "each language with its own run_id"
+        )
     kfold.check_estimate(cfg, folds)  # every check before the folder is made
     made = not Path(cfg.run_dir).exists()
     root = make_dir(cfg.run_dir, "kfold")  # refuses a folder emotionlib did not make as a k-fold estimate
@@ -87,7 +92,10 @@ def estimate(cfg: Config, folds: int) -> Path:
         if made and not any((root / f"fold-{i}").exists() for i in range(folds)):
             remove_recorded(root)  # nothing trained yet: the folder this call made goes with the failure
         raise
-    summary = kfold.summarise(records) | {"folds": folds, "config": cfg.to_dict(), "provenance": provenance(
-        {"data": read_json(RunLayout(root / "fold-0").split)["checksums"]})}
+    summary = kfold.summarise(records) | {
+        "folds": folds,
+        "config": cfg.to_dict(),
+        "provenance": provenance({"data": read_json(RunLayout(root / "fold-0").split)["checksums"]}),
+    }
     write_json(root / G.KFOLD_SUMMARY, summary)
     return root

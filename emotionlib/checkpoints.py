@@ -1,5 +1,6 @@
 """Checkpoints of a training run: one safetensors file (weights, optimiser tensors, RNG states) with the progress,
 the optimiser's other fields and the scheduler as JSON in its metadata -- no pickles -- and resuming from it."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ class Progress:
 CHECKPOINT = "checkpoint.safetensors"
 
 
-def save_checkpoint(path: Path, model, optimizer, scheduler, progress: Progress, rng_states: torch.Tensor,
-                    ema: "Ema | None" = None) -> None:
+def save_checkpoint(
+    path: Path, model, optimizer, scheduler, progress: Progress, rng_states: torch.Tensor, ema: "Ema | None" = None
+) -> None:
     """One safetensors file: weights, optimiser tensors, the weights' moving average (`ema_decay`) and
     per-process RNG states, with the progress, the optimiser's other fields and the scheduler as JSON in its
     metadata, so one rename replaces it whole."""
@@ -51,8 +53,12 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, progress: Progress,
             else:
                 opt_meta["scalars"][f"{pid}.{key}"] = value
     tensors["rng"] = rng_states.contiguous()
-    state = {"progress": progress.__dict__, "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
-             "ema_updates": ema.updates if ema is not None else None}
+    state = {
+        "progress": progress.__dict__,
+        "optimizer": opt_meta,
+        "scheduler": scheduler.state_dict(),
+        "ema_updates": ema.updates if ema is not None else None,
+    }
     make_dir(path, "checkpoint")
     with atomic_path(path / CHECKPOINT) as tmp:
         save_file(tensors, tmp, metadata={"state": json.dumps(state)})

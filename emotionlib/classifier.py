@@ -1,5 +1,6 @@
 """Loading a trained run (a network or an ensemble of runs), and the `Classifier` behind `emotionlib.load` and
 `python -m emotionlib predict`: a trained run, ready for use."""
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,7 @@ from emotionlib.combine.langstack import LanguageStack
 from emotionlib.model import is_ensemble, load_model, load_tokenizer, read_finished, read_metadata
 from emotionlib.predict import OnnxForward, batched_proba, decide, torch_forward
 from emotionlib.provenance import package_version as version
-from emotionlib.runs import (NotOurs, RunLayout, atomic_path, check_output_file, sha256_of, temporary_name,
-                             write_failure)
+from emotionlib.runs import NotOurs, RunLayout, atomic_path, check_output_file, sha256_of, temporary_name, write_failure
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -44,8 +44,9 @@ def load_run(run_dir: Path, attn_implementation: str = "sdpa", stack: bool = Tru
             continue
         run = find_member(layout.root, m)
         if sha256_of(RunLayout(run).weights) != m["weights_sha256"]:
-            raise EnsembleError(f"{run}: its weights changed since the ensemble {layout.root} was fitted; fit the "
-                                "ensemble again")
+            raise EnsembleError(
+                f"{run}: its weights changed since the ensemble {layout.root} was fitted; fit the ensemble again"
+            )
         members.append(Classifier(run))
     return Ensemble(meta, members, [m["weight"] for m in meta["members"]]), None, meta
 
@@ -68,8 +69,10 @@ class Classifier:
 
     def __init__(self, run_dir: str | Path, backend: str = "torch"):
         if not isinstance(run_dir, (str, os.PathLike)) or isinstance(run_dir, bytes):
-            raise TypeError(f"run_dir must be a run folder's path, a str or a Path (got {type(run_dir).__name__} "
-                            f"{run_dir!r:.40})")
+            raise TypeError(
+                f"run_dir must be a run folder's path, a str or a Path (got {type(run_dir).__name__} "
+                f"{run_dir!r:.40})"
+            )
         if backend not in BACKENDS:
             raise ValueError(f"backend {backend!r}: must be one of {BACKENDS}")
         self.run_dir, self.backend = Path(run_dir), backend
@@ -82,8 +85,10 @@ class Classifier:
             # as the run trained: bf16 autocast for a bf16 run
             self._forward = None if ensemble else torch_forward(self.model, self.meta.get("mixed_precision", "no"))
         elif ensemble:
-            raise ValueError(f"{self.run_dir}: an ensemble or a per-language stack predicts with backend 'torch' "
-                             "(the ONNX export holds one network)")
+            raise ValueError(
+                f"{self.run_dir}: an ensemble or a per-language stack predicts with backend 'torch' "
+                "(the ONNX export holds one network)"
+            )
         else:
             self.model = None  # the network runs in onnxruntime
             self.meta, self.tokenizer = read_metadata(model_dir), load_tokenizer(model_dir)
@@ -100,8 +105,10 @@ class Classifier:
 
     @labels.setter
     def labels(self, value) -> None:
-        raise AttributeError("labels are the run's own (they name its output columns in order); they cannot be "
-                             "changed on a loaded classifier")
+        raise AttributeError(
+            "labels are the run's own (they name its output columns in order); they cannot be "
+            "changed on a loaded classifier"
+        )
 
     @property
     def thresholds(self) -> np.ndarray:
@@ -113,18 +120,23 @@ class Classifier:
         try:
             new = np.asarray(value, dtype=float).reshape(-1)
         except (TypeError, ValueError):
-            raise ValueError(f"thresholds: {len(self._labels)} numbers, one per label, expected (got {value!r:.60})") from None
+            raise ValueError(
+                f"thresholds: {len(self._labels)} numbers, one per label, expected (got {value!r:.60})"
+            ) from None
         if len(new) != len(self._labels) or not np.all((new > 0) & (new < 1)):
-            raise ValueError(f"thresholds: {len(self._labels)} numbers strictly between 0 and 1, one per label "
-                             f"({', '.join(self._labels)}), expected (got {value!r:.80})")
+            raise ValueError(
+                f"thresholds: {len(self._labels)} numbers strictly between 0 and 1, one per label "
+                f"({', '.join(self._labels)}), expected (got {value!r:.80})"
+            )
         new.flags.writeable = False
         self._thresholds = new
 
     def __repr__(self) -> str:
         return f"Classifier({str(self.run_dir)!r}, backend={self.backend!r}, labels={self.labels})"
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False,
-                      lang: str | None = None) -> np.ndarray:
+    def predict_proba(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False, lang: str | None = None
+    ) -> np.ndarray:
         """Probabilities (n, labels), columns in the order of `self.labels`. `lang` (a BRIGHTER code) is needed by
         a run stacked per language on several languages."""
         texts = self.check_texts(texts)
@@ -136,8 +148,9 @@ class Classifier:
         forward = self._forward
         if getattr(self.model, "languages", None):  # a head with parts per language: those of the texts' language
             forward = torch_forward(self.model, self.meta.get("mixed_precision", "no"), self.language(lang))
-        return batched_proba(forward, self.tokenizer, texts, len(self.labels), self.max_length, batch_size,
-                             progress=progress)
+        return batched_proba(
+            forward, self.tokenizer, texts, len(self.labels), self.max_length, batch_size, progress=progress
+        )
 
     @staticmethod
     def check_texts(texts) -> list[str]:
@@ -146,8 +159,10 @@ class Classifier:
         if isinstance(texts, str):
             return [texts]
         if isinstance(texts, (bytes, bytearray)):
-            raise TypeError(f"texts must be a string or a list of strings (got {type(texts).__name__} "
-                            f"{bytes(texts)!r:.40}: decode it first, e.g. .decode('utf-8'))")
+            raise TypeError(
+                f"texts must be a string or a list of strings (got {type(texts).__name__} "
+                f"{bytes(texts)!r:.40}: decode it first, e.g. .decode('utf-8'))"
+            )
         if hasattr(texts, "tolist") and getattr(texts, "ndim", 1) == 1:  # a numpy array or a pandas Series
             texts = texts.tolist()
         if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
@@ -159,8 +174,10 @@ class Classifier:
         """`lang` must be a BRIGHTER code or one of the run's own languages (its data name for your own data)."""
         known = set(LANGUAGES) | set(self.meta.get("languages") or [])
         if lang is not None and lang not in known:
-            raise ValueError(f"language {lang!r}: not a BRIGHTER code nor one of the run's languages "
-                             f"({', '.join(self.meta.get('languages') or []) or 'none'})")
+            raise ValueError(
+                f"language {lang!r}: not a BRIGHTER code nor one of the run's languages "
+                f"({', '.join(self.meta.get('languages') or []) or 'none'})"
+            )
 
     def language(self, lang: str | None) -> str:
         """The texts' language for a head with parts per language (needed when it has several)."""
@@ -168,8 +185,10 @@ class Classifier:
         if lang is None and len(languages) == 1:
             return languages[0]
         if lang is None:
-            raise ValueError(f"{self.run_dir}: its head has parts per language ({', '.join(languages)}): give the "
-                             "texts' language (lang=... or --lang); another language gets the shared head")
+            raise ValueError(
+                f"{self.run_dir}: its head has parts per language ({', '.join(languages)}): give the "
+                "texts' language (lang=... or --lang); another language gets the shared head"
+            )
         return lang
 
     def thresholds_for(self, lang: str | None = None) -> np.ndarray:
@@ -179,12 +198,17 @@ class Classifier:
     def predict(self, texts: Sequence[str], batch_size: int = 64, lang: str | None = None) -> list[dict]:
         """Per text: the labels over their tuned thresholds and every label's probability."""
         probs = self.predict_proba(texts, batch_size, lang=lang)
-        return [{"labels": from_vector(row, self.labels),
-                 "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, prob)}}
-                for prob, row in zip(probs, decide(probs, self.thresholds_for(lang)))]
+        return [
+            {
+                "labels": from_vector(row, self.labels),
+                "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, prob)},
+            }
+            for prob, row in zip(probs, decide(probs, self.thresholds_for(lang)))
+        ]
 
-    def predict_file(self, input_csv: str | Path, output_csv: str | Path, batch_size: int = 64,
-                     lang: str | None = None) -> Path:
+    def predict_file(
+        self, input_csv: str | Path, output_csv: str | Path, batch_size: int = 64, lang: str | None = None
+    ) -> Path:
         """SemEval Track A submission format: id plus one 0/1 column per label; written atomically."""
         input_csv, output_csv = Path(input_csv), Path(output_csv)
         if batch_size < 1:
@@ -198,8 +222,17 @@ class Classifier:
         ids, texts = read_texts(input_csv)
         pred = decide(self.predict_proba(texts, batch_size, progress=True, lang=lang), self.thresholds_for(lang))
         rows = [["id", *self.labels]] + [[rid, *row.tolist()] for rid, row in zip(ids, pred)]
-        write_predictions(output_csv, rows, existed, {"run": str(self.run_dir.resolve()), "backend": self.backend,
-                                                      "lang": lang, "input": str(input_csv.resolve())})
+        write_predictions(
+            output_csv,
+            rows,
+            existed,
+            {
+                "run": str(self.run_dir.resolve()),
+                "backend": self.backend,
+                "lang": lang,
+                "input": str(input_csv.resolve()),
+            },
+        )
         return output_csv
 
 
@@ -225,8 +258,13 @@ def read_record(path: Path) -> dict | None:
         data = json.loads(rec.read_bytes())
     except (OSError, ValueError):
         return None
-    ok = (isinstance(data, dict) and data.get("made_by") == "emotionlib" and data.get("kind") == "predictions"
-          and data.get("file") == Path(path).name and isinstance(data.get("sha256"), str))
+    ok = (
+        isinstance(data, dict)
+        and data.get("made_by") == "emotionlib"
+        and data.get("kind") == "predictions"
+        and data.get("file") == Path(path).name
+        and isinstance(data.get("sha256"), str)
+    )
     return data if ok else None
 
 
@@ -240,8 +278,10 @@ def check_record_path(path: Path) -> None:
     """The record's own path: absent, or emotionlib's record of this file (never a user's file of that name)."""
     rec = record_path(path)
     if (rec.exists() or rec.is_symlink()) and read_record(path) is None:
-        raise NotOurs(f"{rec}: exists and is not emotionlib's record of {Path(path).name}; nothing was written; give "
-                      "another --output, or move that file")
+        raise NotOurs(
+            f"{rec}: exists and is not emotionlib's record of {Path(path).name}; nothing was written; give "
+            "another --output, or move that file"
+        )
 
 
 def write_predictions(path: Path, rows: list[list], existed: bool, about: dict) -> None:
@@ -262,10 +302,19 @@ def write_predictions(path: Path, rows: list[list], existed: bool, about: dict) 
             try:
                 os.link(tmp, path)  # atomic, and never over a file that appeared meanwhile
             except FileExistsError:
-                raise NotOurs(f"{path}: --output was created by something else while emotionlib predicted; nothing "
-                              "was written over it; give a new path") from None
-        record = {"made_by": "emotionlib", "kind": "predictions", "file": path.name, "sha256": digest,
-                  "rows": len(rows) - 1, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "emotionlib": version()}
+                raise NotOurs(
+                    f"{path}: --output was created by something else while emotionlib predicted; nothing "
+                    "was written over it; give a new path"
+                ) from None
+        record = {
+            "made_by": "emotionlib",
+            "kind": "predictions",
+            "file": path.name,
+            "sha256": digest,
+            "rows": len(rows) - 1,
+            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "emotionlib": version(),
+        }
         with atomic_path(record_path(path)) as rec:
             rec.write_text(json.dumps(record | about, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
@@ -287,8 +336,14 @@ def data_folders() -> tuple[Path, ...]:
     return protected_folders()
 
 
-def predict_file(run_dir: Path, input_csv: Path, output_csv: Path, batch_size: int = 64,
-                 backend: str = "torch", lang: str | None = None) -> Path:
+def predict_file(
+    run_dir: Path,
+    input_csv: Path,
+    output_csv: Path,
+    batch_size: int = 64,
+    backend: str = "torch",
+    lang: str | None = None,
+) -> Path:
     """`python -m emotionlib predict`: the run's Classifier on a CSV with `id` and `text` columns."""
     if Path(output_csv).resolve() == Path(input_csv).resolve():
         raise ValueError(f"{output_csv}: --output equals --input; the input would be overwritten")

@@ -1,4 +1,5 @@
 """Our figures beside others': BRIGHTER Table 5 as published, and the TF-IDF baseline fitted on the same files."""
+
 from __future__ import annotations
 
 import os
@@ -43,16 +44,20 @@ def with_baseline(comparison: pd.DataFrame, cfg) -> pd.DataFrame:
 
 def reference_table(path: str | Path | None = None) -> pd.DataFrame:
     """BRIGHTER Table 5 (macro-F1 x100), quoted as published; $EMOTIONLIB_REFERENCE or ../shared/reference."""
-    candidates = [path, os.environ.get(REFERENCE_ENV),
-                  Path(__file__).resolve().parents[2] / "shared/reference/brighter_table5_monolingual.csv"]
+    candidates = [
+        path,
+        os.environ.get(REFERENCE_ENV),
+        Path(__file__).resolve().parents[2] / "shared/reference/brighter_table5_monolingual.csv",
+    ]
     for c in candidates:
         if c and Path(c).is_file():
             return pd.read_csv(c, dtype={"lang": str})
     raise FileNotFoundError("BRIGHTER Table 5 not found: set $EMOTIONLIB_REFERENCE to brighter_table5_monolingual.csv")
 
 
-def published_comparison(summary: pd.DataFrame, reference: pd.DataFrame | None = None,
-                         column: str = "emotionlib") -> pd.DataFrame:
+def published_comparison(
+    summary: pd.DataFrame, reference: pd.DataFrame | None = None, column: str = "emotionlib"
+) -> pd.DataFrame:
     """Per language: our macro-F1 x100 (test where labeled, else dev, marked) beside the published columns."""
     try:
         ref = reference if reference is not None else reference_table()
@@ -70,8 +75,10 @@ def published_comparison(summary: pd.DataFrame, reference: pd.DataFrame | None =
 
 # --- `make baseline`: the TF-IDF baseline for every language beside Table 5 ------------------------------------
 
-def run_baseline(out_dir: Path | None, data_dir: str | None = None, languages: Sequence[str] = ("all",),
-                 seed: int = 42) -> pd.DataFrame:
+
+def run_baseline(
+    out_dir: Path | None, data_dir: str | None = None, languages: Sequence[str] = ("all",), seed: int = 42
+) -> pd.DataFrame:
     """The per-language table (x100), beside BRIGHTER Table 5; languages with unlabeled test are scored on dev."""
     from tqdm.auto import tqdm
 
@@ -87,15 +94,21 @@ def run_baseline(out_dir: Path | None, data_dir: str | None = None, languages: S
     if out_dir is not None:
         with atomic_dir(out_dir, "baseline") as tmp:
             table.to_csv(tmp / "baseline.csv", index=False)
-            plots.language_bars(mark_dev(table), ["baseline", "best_published"],
-                                "TF-IDF + logistic regression vs best published (BRIGHTER Table 5); * scored on dev",
-                                tmp / "baseline.png")
+            plots.language_bars(
+                mark_dev(table),
+                ["baseline", "best_published"],
+                "TF-IDF + logistic regression vs best published (BRIGHTER Table 5); * scored on dev",
+                tmp / "baseline.png",
+            )
     return table
 
 
 def headline(table: pd.DataFrame) -> dict:
     """On languages with a labeled test file and a published figure: wins over the best column and the means."""
     t = table[(table["scored_on"] == "test") & table["best_published"].notna()]
-    return {"languages": int(len(t)), "baseline_beats_best_published": int((t["baseline"] > t["best_published"]).sum()),
-            "mean_baseline": round(float(t["baseline"].mean()), 2),
-            "mean_best_published": round(float(t["best_published"].mean()), 2)}
+    return {
+        "languages": int(len(t)),
+        "baseline_beats_best_published": int((t["baseline"] > t["best_published"]).sum()),
+        "mean_baseline": round(float(t["baseline"].mean()), 2),
+        "mean_best_published": round(float(t["best_published"].mean()), 2),
+    }

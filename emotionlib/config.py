@@ -2,6 +2,7 @@
 
 Its fields are the papermill parameters of the notebooks, one to one.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,8 +14,6 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, get_args, get_origin, get_type_hints
 
 import yaml
-
-
 
 
 def shipped(name: str, repo_folder: str) -> Path:
@@ -71,6 +70,7 @@ INT_LIMIT = 2**31 - 1  # every whole-number field: larger values are typos, and 
 AT_LEAST_1 = (lambda v, c: v >= 1, "must be a positive integer")
 AT_LEAST_0 = (lambda v, c: v >= 0, "must be >= 0")
 
+
 class ConfigError(ValueError):
     """A profile, override or field value that cannot make a valid run configuration."""
 
@@ -81,226 +81,408 @@ class Config:
 
     # --- the run ------------------------------------------------------------------------------------------------------
     profile: str = _f(RUN, "quick", "the profile (configs/<name>.yaml) the other fields came from")
-    run_id: str = _f(RUN, "", "the run's folder name under runs_dir; empty: <profile>-<timestamp>",
-                     (lambda v, c: not v or RUN_ID.fullmatch(v), "one folder name of at most 128 letters, digits, "
-                                                                 "'.', '_', '=', '-', beginning with a letter, digit "
-                                                                 "or '_' (so never '.', '..' or a hidden name)"))
-    runs_dir: str = _f(RUN, "runs", "where run folders go",
-                       (lambda v, c: bool(v.strip()), "must name a folder (empty would write runs into the current "
-                                                      "directory)"))
+    run_id: str = _f(
+        RUN,
+        "",
+        "the run's folder name under runs_dir; empty: <profile>-<timestamp>",
+        (
+            lambda v, c: not v or RUN_ID.fullmatch(v),
+            "one folder name of at most 128 letters, digits, "
+            "'.', '_', '=', '-', beginning with a letter, digit "
+            "or '_' (so never '.', '..' or a hidden name)",
+        ),
+    )
+    runs_dir: str = _f(
+        RUN,
+        "runs",
+        "where run folders go",
+        (lambda v, c: bool(v.strip()), "must name a folder (empty would write runs into the current directory)"),
+    )
     # --- data: the files, the languages, the validation part ----------------------------------------------------------
-    data_dir: str = _f(SOURCE, "", "the BRIGHTER files; empty: $EMOTIONLIB_DATA_DIR, then the cache, then the pinned download")
-    train_csv: str = _f(FILES, "", "your own data instead of BRIGHTER: a train CSV (or a folder with train.csv, dev.csv, "
-                            "test.csv) with id, text and 0/1 label columns")
+    data_dir: str = _f(
+        SOURCE, "", "the BRIGHTER files; empty: $EMOTIONLIB_DATA_DIR, then the cache, then the pinned download"
+    )
+    train_csv: str = _f(
+        FILES,
+        "",
+        "your own data instead of BRIGHTER: a train CSV (or a folder with train.csv, dev.csv, "
+        "test.csv) with id, text and 0/1 label columns",
+    )
     dev_csv: str = _f(FILES, "", "your own dev CSV (with train_csv)")
     test_csv: str = _f(FILES, "", "your own test CSV (with train_csv)")
     data_name: str = _f(DATA, "custom", "the name `languages` takes for your own data set")
-    labels: tuple[str, ...] = _f(DATA, (), "your own data's label columns; empty: every column but id, text and "
-                                     "ignore_columns",
-                                 (lambda v, c: len(set(v)) == len(v), "a label is named twice"),
-                                 (lambda v, c: not set(v) & {"id", "text"}, "'id' and 'text' are the id and text "
-                                                                            "columns, not labels"))
+    labels: tuple[str, ...] = _f(
+        DATA,
+        (),
+        "your own data's label columns; empty: every column but id, text and ignore_columns",
+        (lambda v, c: len(set(v)) == len(v), "a label is named twice"),
+        (lambda v, c: not set(v) & {"id", "text"}, "'id' and 'text' are the id and text columns, not labels"),
+    )
     ignore_columns: tuple[str, ...] = _f(DATA, (), "columns of your own data that are neither text nor labels")
-    languages: tuple[str, ...] = _f(DATA, ("eng",), "BRIGHTER language codes to train on, or all",
-                                    (lambda v, c: bool(v), "at least one language, or 'all'"))
-    eval_languages: tuple[str, ...] = _f(DATA, (), "languages to score; empty: the training languages (others are scored "
-                                             "zero-shot)")
-    multilingual: Literal["joint", "per_language"] = _f(RUNS, 
-        "joint", "joint: one model on all languages; per_language: one run per language")
-    holdout_languages: tuple[str, ...] = _f(RUNS, (), "cross-lingual runs: each is held out of a run "
-                                                "<run_id>-without-<lang> and scored on zero-shot")
-    max_train_rows: int = _f(DATA, 0, "at most this many training rows per language; 0: all",
-                             AT_LEAST_0)
-    val_fraction: float = _f(SPLIT, 0.2, "the validation part of each training file (iterative stratification)",
-                             (lambda v, c: 0 < v < 1, "must lie strictly between 0 and 1"))
-    split_seed: int = _f(SPLIT, 42, "the split's own seed: runs of several seeds share one validation part",
-                         (lambda v, c: 0 <= v <= INT_LIMIT, f"must be from 0 to {INT_LIMIT}"))
-    cv_folds: int = _f(SPLIT, 0, "k-fold estimates over the training part (`python -m emotionlib kfold`): the training "
-                          "part split into this many folds (multi-label stratified, split_seed), fold cv_fold held out "
-                          "of training; 0: off (the whole training part trains)",
-                       (lambda v, c: v == 0 or 2 <= v <= 20, "0 (off) or from 2 to 20 folds"))
-    cv_fold: int = _f(SPLIT, 0, "with cv_folds: the fold of the training part held out of training (0 to cv_folds - 1)",
-                      (lambda v, c: 0 <= v < max(c.cv_folds, 1), "must be from 0 to cv_folds - 1 (0 when cv_folds "
-                                                                 "is 0)"))
+    languages: tuple[str, ...] = _f(
+        DATA,
+        ("eng",),
+        "BRIGHTER language codes to train on, or all",
+        (lambda v, c: bool(v), "at least one language, or 'all'"),
+    )
+    eval_languages: tuple[str, ...] = _f(
+        DATA, (), "languages to score; empty: the training languages (others are scored zero-shot)"
+    )
+    multilingual: Literal["joint", "per_language"] = _f(
+        RUNS, "joint", "joint: one model on all languages; per_language: one run per language"
+    )
+    holdout_languages: tuple[str, ...] = _f(
+        RUNS, (), "cross-lingual runs: each is held out of a run <run_id>-without-<lang> and scored on zero-shot"
+    )
+    max_train_rows: int = _f(DATA, 0, "at most this many training rows per language; 0: all", AT_LEAST_0)
+    val_fraction: float = _f(
+        SPLIT,
+        0.2,
+        "the validation part of each training file (iterative stratification)",
+        (lambda v, c: 0 < v < 1, "must lie strictly between 0 and 1"),
+    )
+    split_seed: int = _f(
+        SPLIT,
+        42,
+        "the split's own seed: runs of several seeds share one validation part",
+        (lambda v, c: 0 <= v <= INT_LIMIT, f"must be from 0 to {INT_LIMIT}"),
+    )
+    cv_folds: int = _f(
+        SPLIT,
+        0,
+        "k-fold estimates over the training part (`python -m emotionlib kfold`): the training "
+        "part split into this many folds (multi-label stratified, split_seed), fold cv_fold held out "
+        "of training; 0: off (the whole training part trains)",
+        (lambda v, c: v == 0 or 2 <= v <= 20, "0 (off) or from 2 to 20 folds"),
+    )
+    cv_fold: int = _f(
+        SPLIT,
+        0,
+        "with cv_folds: the fold of the training part held out of training (0 to cv_folds - 1)",
+        (lambda v, c: 0 <= v < max(c.cv_folds, 1), "must be from 0 to cv_folds - 1 (0 when cv_folds is 0)"),
+    )
     # --- model: the encoder and the head on it ------------------------------------------------------------------------
-    model: str = _f(MODEL, "xlm-roberta-base", "the encoder: xlm-roberta-base, minilm, mpnet, me5-small, embeddinggemma, "
-                                        "tiny-xlmr, tiny-gemma, a folder or a Hugging Face id")
-    head: Literal["linear", "auto"] = _f(MODEL, "linear", "linear: the seed's one layer on the pooled encoder output; auto: "
-                                                   "the encoder's own sequence-classification head")
-    pooling: Literal["cls", "mean"] = _f(MODEL, "cls", "what the linear head reads: the first token (cls, the seed's) or the "
-                                                "mean of the tokens (mean)",
-                                         (lambda v, c: not (v == "mean" and c.head == "auto"),
-                                          "mean pooling is for head: linear (the encoder's own head reads the first "
-                                          "token)"))
-    head_per_language: Literal["none", "bias", "head"] = _f(MODEL, 
-        "none", "parts of the linear head per training language, trained jointly with the shared head: none, bias "
-                "(each language's own label priors) or head (its own linear layer too); other languages get the "
-                "shared head",
-        (lambda v, c: v == "none" or c.head == "linear", "parts per language extend the seed's linear head: set "
-                                                         "head=linear"),
-        (lambda v, c: v == "none" or _several_brighter_languages(c),
-         "parts per language need several BRIGHTER training languages"))
-    freeze_layers: int = _f(MODEL, 0, "0 fine-tunes every weight; k freezes the embeddings and the lowest k layers; -1 "
-                               "freezes the whole encoder (features computed once and cached, the head alone trains)",
-                            (lambda v, c: v >= -1, "must be -1 (the whole encoder), 0 (none) or a number of layers"),
-                            (lambda v, c: not (v == -1 and c.head != "linear"),
-                             "the frozen-encoder mode (-1) trains the seed's linear head: set head=linear"))
-    freeze_word_embeddings: bool = _f(MODEL, False, "keep the encoder's token embedding table as pretrained (no gradient "
-                                             "or optimiser state for it: half of MiniLM's weights)")
-    max_length: int = _f(MODEL, 128, "tokens per text, the special tokens included",
-                         AT_LEAST_1,
-                         (lambda v, c: v >= MIN_LENGTH,
-                          f"must be at least {MIN_LENGTH}: two of its positions go to the special tokens, and below "
-                          "that the model would see almost none of the text (below 3 the tokenizer cannot truncate "
-                          "at all)"))
+    model: str = _f(
+        MODEL,
+        "xlm-roberta-base",
+        "the encoder: xlm-roberta-base, minilm, mpnet, me5-small, embeddinggemma, "
+        "tiny-xlmr, tiny-gemma, a folder or a Hugging Face id",
+    )
+    head: Literal["linear", "auto"] = _f(
+        MODEL,
+        "linear",
+        "linear: the seed's one layer on the pooled encoder output; auto: "
+        "the encoder's own sequence-classification head",
+    )
+    pooling: Literal["cls", "mean"] = _f(
+        MODEL,
+        "cls",
+        "what the linear head reads: the first token (cls, the seed's) or the mean of the tokens (mean)",
+        (
+            lambda v, c: not (v == "mean" and c.head == "auto"),
+            "mean pooling is for head: linear (the encoder's own head reads the first token)",
+        ),
+    )
+    head_per_language: Literal["none", "bias", "head"] = _f(
+        MODEL,
+        "none",
+        "parts of the linear head per training language, trained jointly with the shared head: none, bias "
+        "(each language's own label priors) or head (its own linear layer too); other languages get the "
+        "shared head",
+        (
+            lambda v, c: v == "none" or c.head == "linear",
+            "parts per language extend the seed's linear head: set head=linear",
+        ),
+        (
+            lambda v, c: v == "none" or _several_brighter_languages(c),
+            "parts per language need several BRIGHTER training languages",
+        ),
+    )
+    freeze_layers: int = _f(
+        MODEL,
+        0,
+        "0 fine-tunes every weight; k freezes the embeddings and the lowest k layers; -1 "
+        "freezes the whole encoder (features computed once and cached, the head alone trains)",
+        (lambda v, c: v >= -1, "must be -1 (the whole encoder), 0 (none) or a number of layers"),
+        (
+            lambda v, c: not (v == -1 and c.head != "linear"),
+            "the frozen-encoder mode (-1) trains the seed's linear head: set head=linear",
+        ),
+    )
+    freeze_word_embeddings: bool = _f(
+        MODEL,
+        False,
+        "keep the encoder's token embedding table as pretrained (no gradient "
+        "or optimiser state for it: half of MiniLM's weights)",
+    )
+    max_length: int = _f(
+        MODEL,
+        128,
+        "tokens per text, the special tokens included",
+        AT_LEAST_1,
+        (
+            lambda v, c: v >= MIN_LENGTH,
+            f"must be at least {MIN_LENGTH}: two of its positions go to the special tokens, and below "
+            "that the model would see almost none of the text (below 3 the tokenizer cannot truncate "
+            "at all)",
+        ),
+    )
     pad_to_max_length: bool = _f(MODEL, False, "pad every text to max_length (the seed's); dynamic padding otherwise")
     # --- training -----------------------------------------------------------------------------------------------------
-    seed: int = _f(TRAINING, 42, "the training seed",
-                   (lambda v, c: 0 <= v <= INT_LIMIT, f"must be from 0 to {INT_LIMIT}"))
-    language_temperature: float = _f(TRAINING, 1.0, "language-balanced sampling in a joint run: an epoch draws each language's "
-                                          "rows in proportion to n ** (1 / T); 1: every row once, larger evens the "
-                                          "languages out",
-                                     (lambda v, c: v >= 1, "must be >= 1 (1: every row once per epoch)"),
-                                     (lambda v, c: v == 1 or _several_brighter_languages(c),
-                                      "language-balanced sampling needs several BRIGHTER training languages"))
+    seed: int = _f(
+        TRAINING, 42, "the training seed", (lambda v, c: 0 <= v <= INT_LIMIT, f"must be from 0 to {INT_LIMIT}")
+    )
+    language_temperature: float = _f(
+        TRAINING,
+        1.0,
+        "language-balanced sampling in a joint run: an epoch draws each language's "
+        "rows in proportion to n ** (1 / T); 1: every row once, larger evens the "
+        "languages out",
+        (lambda v, c: v >= 1, "must be >= 1 (1: every row once per epoch)"),
+        (
+            lambda v, c: v == 1 or _several_brighter_languages(c),
+            "language-balanced sampling needs several BRIGHTER training languages",
+        ),
+    )
     group_by_length: bool = _f(TRAINING, False, "batch texts of similar length together (less padding)")
-    augment: Literal["none", "eda", "neighbours"] = _f(TRAINING, 
-        "none", "offline augmentation of the training part: none, eda (random swap, deletion, insertion of words) or "
-                "neighbours (words replaced by nearest neighbours in the encoder's input embeddings)")
-    augment_strength: float = _f(TRAINING, 0.1, "the share of a text's words an augmentation changes (at least one)",
-                                 (lambda v, c: 0 < v <= 1, "must lie in (0, 1]"))
-    augment_labels: tuple[str, ...] = _f(TRAINING, (), "augment the rows carrying one of these labels; empty: every row",
-                                         (lambda v, c: not set(v) - set(LABELS_KNOWN) or bool(c.train_csv),
-                                          f"BRIGHTER labels among {LABELS_KNOWN}"))
-    augment_copies: int = _f(TRAINING, 1, "augmented rows per source row",
-                             AT_LEAST_1)
+    augment: Literal["none", "eda", "neighbours"] = _f(
+        TRAINING,
+        "none",
+        "offline augmentation of the training part: none, eda (random swap, deletion, insertion of words) or "
+        "neighbours (words replaced by nearest neighbours in the encoder's input embeddings)",
+    )
+    augment_strength: float = _f(
+        TRAINING,
+        0.1,
+        "the share of a text's words an augmentation changes (at least one)",
+        (lambda v, c: 0 < v <= 1, "must lie in (0, 1]"),
+    )
+    augment_labels: tuple[str, ...] = _f(
+        TRAINING,
+        (),
+        "augment the rows carrying one of these labels; empty: every row",
+        (lambda v, c: not set(v) - set(LABELS_KNOWN) or bool(c.train_csv), f"BRIGHTER labels among {LABELS_KNOWN}"),
+    )
+    augment_copies: int = _f(TRAINING, 1, "augmented rows per source row", AT_LEAST_1)
     loss: Literal["bce", "focal"] = _f(TRAINING, "bce", "bce or focal")
-    focal_alpha: float = _f(TRAINING, 1.0, "focal loss alpha",
-                            (lambda v, c: v > 0, "gamma >= 0 and alpha > 0"))
-    focal_gamma: float = _f(TRAINING, 2.0, "focal loss gamma",
-                            (lambda v, c: v >= 0, "gamma >= 0 and alpha > 0"))
+    focal_alpha: float = _f(TRAINING, 1.0, "focal loss alpha", (lambda v, c: v > 0, "gamma >= 0 and alpha > 0"))
+    focal_gamma: float = _f(TRAINING, 2.0, "focal loss gamma", (lambda v, c: v >= 0, "gamma >= 0 and alpha > 0"))
     pos_weight: bool = _f(TRAINING, False, "BCE positive-class weights, negatives/positives per label")
-    loss_weighting: Literal["none", "static", "dynamic"] = _f(TRAINING, 
-        "none", "per-label loss weights (mean 1): static from the effective number of positives (Cui et al., 2019) or "
-                "dynamic from each epoch's validation F1 (Sinha et al., 2020)")
-    class_balance_beta: float = _f(TRAINING, 0.999, "beta of the static weights",
-                                   (lambda v, c: 0 < v < 1, "must lie strictly between 0 and 1"))
-    difficulty_tau: float = _f(TRAINING, 1.0, "tau of the dynamic weights, (1 - F1)^tau",
-                               (lambda v, c: v >= 0, "must be >= 0"))
-    learning_rate: float = _f(TRAINING, 2e-5, "AdamW learning rate",
-                              (lambda v, c: v > 0, "must be positive"))
+    loss_weighting: Literal["none", "static", "dynamic"] = _f(
+        TRAINING,
+        "none",
+        "per-label loss weights (mean 1): static from the effective number of positives (Cui et al., 2019) or "
+        "dynamic from each epoch's validation F1 (Sinha et al., 2020)",
+    )
+    class_balance_beta: float = _f(
+        TRAINING, 0.999, "beta of the static weights", (lambda v, c: 0 < v < 1, "must lie strictly between 0 and 1")
+    )
+    difficulty_tau: float = _f(
+        TRAINING, 1.0, "tau of the dynamic weights, (1 - F1)^tau", (lambda v, c: v >= 0, "must be >= 0")
+    )
+    learning_rate: float = _f(TRAINING, 2e-5, "AdamW learning rate", (lambda v, c: v > 0, "must be positive"))
     weight_decay: float = _f(TRAINING, 0.01, "AdamW weight decay")
-    batch_size: int = _f(TRAINING, 16, "training texts per step",
-                         AT_LEAST_1)
-    eval_batch_size: int = _f(TRAINING, 64, "texts per forward pass when predicting",
-                              AT_LEAST_1)
-    epochs: int = _f(TRAINING, 3, "at most this many epochs",
-                     AT_LEAST_1)
-    patience: int = _f(TRAINING, 2, "epochs without validation macro-F1 gain before stopping (counted once an epoch beats the "
-                          "all-negative predictor); 0 disables",
-                       AT_LEAST_0)
-    warmup_ratio: float = _f(TRAINING, 0.0, "the share of steps the learning rate warms up over",
-                             (lambda v, c: 0 <= v < 1, "must lie in [0, 1)"))
-    lr_schedule: Literal["linear", "cosine", "constant"] = _f(TRAINING, 
-        "linear", "linear warm-up then linear decay, cosine decay, or constant after warm-up")
-    ema_decay: float = _f(TRAINING, 0.0, "validate and keep an exponential moving average of the weights with this decay per "
-                               "step (warmed up as min(decay, (1+t)/(10+t))); 0: the weights themselves",
-                          (lambda v, c: 0 <= v < 1, "must lie in [0, 1) (0: no moving average)"))
-    layer_lr_decay: float = _f(TRAINING, 1.0, "layer-wise learning-rate decay: each encoder layer learns at the rate of the "
-                                    "layer above times this (the embeddings lowest); 1: one rate for all",
-                               (lambda v, c: 0 < v <= 1, "must lie in (0, 1]"))
+    batch_size: int = _f(TRAINING, 16, "training texts per step", AT_LEAST_1)
+    eval_batch_size: int = _f(TRAINING, 64, "texts per forward pass when predicting", AT_LEAST_1)
+    epochs: int = _f(TRAINING, 3, "at most this many epochs", AT_LEAST_1)
+    patience: int = _f(
+        TRAINING,
+        2,
+        "epochs without validation macro-F1 gain before stopping (counted once an epoch beats the "
+        "all-negative predictor); 0 disables",
+        AT_LEAST_0,
+    )
+    warmup_ratio: float = _f(
+        TRAINING,
+        0.0,
+        "the share of steps the learning rate warms up over",
+        (lambda v, c: 0 <= v < 1, "must lie in [0, 1)"),
+    )
+    lr_schedule: Literal["linear", "cosine", "constant"] = _f(
+        TRAINING, "linear", "linear warm-up then linear decay, cosine decay, or constant after warm-up"
+    )
+    ema_decay: float = _f(
+        TRAINING,
+        0.0,
+        "validate and keep an exponential moving average of the weights with this decay per "
+        "step (warmed up as min(decay, (1+t)/(10+t))); 0: the weights themselves",
+        (lambda v, c: 0 <= v < 1, "must lie in [0, 1) (0: no moving average)"),
+    )
+    layer_lr_decay: float = _f(
+        TRAINING,
+        1.0,
+        "layer-wise learning-rate decay: each encoder layer learns at the rate of the "
+        "layer above times this (the embeddings lowest); 1: one rate for all",
+        (lambda v, c: 0 < v <= 1, "must lie in (0, 1]"),
+    )
     max_grad_norm: float = _f(TRAINING, 1.0, "gradient clipping norm")
-    checkpoint_every: int = _f(TRAINING, 0, "optimiser steps between mid-epoch checkpoints; 0: epoch ends only",
-                               AT_LEAST_0)
-    mixed_precision: Literal["no", "fp16", "bf16", "auto"] = _f(TRAINING, 
-        "no", "no, fp16, bf16, or auto: bf16 where the GPU or CPU computes it natively (oneDNN), else fp32")
-    num_threads: int = _f(MACHINE, 0, "torch threads; 0: torch's default",
-                          AT_LEAST_0)
-    torch_compile: bool = _f(TRAINING, False, "compile the training steps with torch.compile (inductor; one encoder layer "
-                                    "compiled and reused for every layer, dynamic shapes); compilation counts in the "
-                                    "training time")
+    checkpoint_every: int = _f(
+        TRAINING, 0, "optimiser steps between mid-epoch checkpoints; 0: epoch ends only", AT_LEAST_0
+    )
+    mixed_precision: Literal["no", "fp16", "bf16", "auto"] = _f(
+        TRAINING, "no", "no, fp16, bf16, or auto: bf16 where the GPU or CPU computes it natively (oneDNN), else fp32"
+    )
+    num_threads: int = _f(MACHINE, 0, "torch threads; 0: torch's default", AT_LEAST_0)
+    torch_compile: bool = _f(
+        TRAINING,
+        False,
+        "compile the training steps with torch.compile (inductor; one encoder layer "
+        "compiled and reused for every layer, dynamic shapes); compilation counts in the "
+        "training time",
+    )
     # --- distillation: a teacher's probabilities as training targets --------------------------------------------------
-    teacher: str = _f(DISTILL, "", "distillation: the run whose probabilities on the training texts this network learns beside "
-                          "the gold labels: a run folder, or profile:<name> (a run of that profile on this run's data "
-                          "and split, trained first as <run_id>-teacher); empty: none",
-                      (lambda v, c: not v.startswith("profile:") or bool(v[len("profile:"):].strip()),
-                       "profile:<name> names a profile (e.g. profile:best-stack)"),
-                      (lambda v, c: not v or not (c.stack or c.holdout_languages),
-                       "a distilled network is one network on the training texts: no stack or held-out languages "
-                       "(with augment, the copies learn the teacher's probabilities alone)"),
-                      (lambda v, c: not v or c.multilingual == "joint", "distillation trains one student on the run's "
-                                                                        "languages: multilingual must be joint"))
-    distill_weight: float = _f(DISTILL, 0.5, "distillation: the teacher's share of each training target (the gold label has "
-                                    "the rest)",
-                               (lambda v, c: 0 <= v <= 1, "must lie in [0, 1] (the teacher's share)"))
-    distill_folds: int = _f(DISTILL, 5, "distillation: folds of the training part over which a stacked teacher's fitted "
-                               "members (logistic regression, TF-IDF) are refitted, to score its rows out of fold",
-                            (lambda v, c: v >= 2, "must be at least 2"))
-    transfer_texts: str = _f(DISTILL, "", "distillation: unlabelled texts the teacher labels for the student beside the "
-                             "training part: 'goemotions' (43,410 English Reddit comments, pinned and checksum-checked) "
-                             "or a CSV with id and text columns; empty: none",
-                             (lambda v, c: not v or bool(c.teacher), "transfer texts are for a teacher to label: set "
-                                                                     "`teacher` too"),
-                             (lambda v, c: not v or (len(c.languages) == 1 and c.languages != ("all",)),
-                              "transfer texts are of one language: train on one language"),
-                             (lambda v, c: v != "goemotions" or c.languages == ("eng",) or bool(c.train_csv),
-                              "GoEmotions' texts are English: train on eng (or your own English data)"))
-    transfer_max_rows: int = _f(DISTILL, 0, "distillation: at most this many transfer texts (a sample drawn with "
-                                "split_seed); 0: all", AT_LEAST_0)
+    teacher: str = _f(
+        DISTILL,
+        "",
+        "distillation: the run whose probabilities on the training texts this network learns beside "
+        "the gold labels: a run folder, or profile:<name> (a run of that profile on this run's data "
+        "and split, trained first as <run_id>-teacher); empty: none",
+        (
+            lambda v, c: not v.startswith("profile:") or bool(v[len("profile:") :].strip()),
+            "profile:<name> names a profile (e.g. profile:best-stack)",
+        ),
+        (
+            lambda v, c: not v or not (c.stack or c.holdout_languages),
+            "a distilled network is one network on the training texts: no stack or held-out languages "
+            "(with augment, the copies learn the teacher's probabilities alone)",
+        ),
+        (
+            lambda v, c: not v or c.multilingual == "joint",
+            "distillation trains one student on the run's languages: multilingual must be joint",
+        ),
+    )
+    distill_weight: float = _f(
+        DISTILL,
+        0.5,
+        "distillation: the teacher's share of each training target (the gold label has the rest)",
+        (lambda v, c: 0 <= v <= 1, "must lie in [0, 1] (the teacher's share)"),
+    )
+    distill_folds: int = _f(
+        DISTILL,
+        5,
+        "distillation: folds of the training part over which a stacked teacher's fitted "
+        "members (logistic regression, TF-IDF) are refitted, to score its rows out of fold",
+        (lambda v, c: v >= 2, "must be at least 2"),
+    )
+    transfer_texts: str = _f(
+        DISTILL,
+        "",
+        "distillation: unlabelled texts the teacher labels for the student beside the "
+        "training part: 'goemotions' (43,410 English Reddit comments, pinned and checksum-checked) "
+        "or a CSV with id and text columns; empty: none",
+        (lambda v, c: not v or bool(c.teacher), "transfer texts are for a teacher to label: set `teacher` too"),
+        (
+            lambda v, c: not v or (len(c.languages) == 1 and c.languages != ("all",)),
+            "transfer texts are of one language: train on one language",
+        ),
+        (
+            lambda v, c: v != "goemotions" or c.languages == ("eng",) or bool(c.train_csv),
+            "GoEmotions' texts are English: train on eng (or your own English data)",
+        ),
+    )
+    transfer_max_rows: int = _f(
+        DISTILL,
+        0,
+        "distillation: at most this many transfer texts (a sample drawn with split_seed); 0: all",
+        AT_LEAST_0,
+    )
     # --- combining: the per-language stack fitted after training ------------------------------------------------------
-    stack: tuple[str, ...] = _f(STACK, (), "per-language stacking after training, members among network, features_lr, "
-                                    "tfidf_lr; weights and thresholds fitted per language on its validation part; "
-                                    "empty: none",
-                                (lambda v, c: not set(v) - set(STACK_MEMBERS) and len(set(v)) == len(v),
-                                 f"members among {STACK_MEMBERS}, each once (empty: no stack)"))
-    stack_runs: tuple[str, ...] = _f(STACK, (), "further networks in the stack, each a run of this config with some fields "
-                                         "changed, as space-separated key=value (e.g. 'seed=43' or 'model=minilm "
-                                         "learning_rate=1e-4'); trained beside this run as <run_id>-m1, -m2, ...",
-                                     (lambda v, c: not v or bool(c.stack), "further runs are members of a stack: set "
-                                                                           "`stack` too"),
-                                     (lambda v, c: all(_member_error(e) is None for e in v),
-                                      "each entry space-separated key=value of config fields a further run may "
-                                      "change: none of the groups run, source, files, data, runs, split, stack and "
-                                      "distill (config.MEMBER_FIXED)"))
-    stack_network_folds: int = _f(STACK, 0, "the stack's network member: 0, this run's network; k >= 2, the mean of k "
-                                     "networks of this config, each trained on the training part without one of k "
-                                     "folds (a cross-fit ensemble, trained as `emotionlib kfold` trains them, under "
-                                     "runs/<run_id>/network-folds/)",
-                                  (lambda v, c: v == 0 or v >= 2, "must be 0 (this run's network) or at least 2"),
-                                  (lambda v, c: not v or "network" in c.stack, "the fold networks are the stack's "
-                                                                               "network member: put network in "
-                                                                               "`stack`"),
-                                  (lambda v, c: not v or c.multilingual == "joint", "the fold networks are joint "
-                                                                                    "ones: set multilingual: joint"))
-    feature_model: str = _f(STACK, "", "the encoder whose frozen layers the features_lr member reads (e.g. embeddinggemma, "
-                                "with its own classification prompt); empty: the run's model")
-    feature_layers: tuple[int, ...] = _f(STACK, (-1,), "the features_lr member's encoder layers, mean-pooled side by side (0 "
-                                                "the embeddings, -1 the last)",
-                                         (lambda v, c: v and len(set(v)) == len(v),
-                                          "at least one layer, none twice"))
-    feature_precision: Literal["no", "bf16", "int8", "auto"] = _f(STACK, 
-        "no", "the stack's frozen-feature pass: no (fp32); bf16; int8 (dynamic int8 linear layers); auto (bf16 where "
-              "the CPU multiplies it natively). fp32 by default: EmbeddingGemma's bf16 features ran 2.6x faster but "
-              "cost the English stack 0.5-1.0 points of cross-fitted validation (docs/results.md)")
-    stack_folds: int = _f(STACK, 5, "cross-fitting folds of the validation part (the stack's out-of-sample figure)",
-                          (lambda v, c: v >= 2, "must be at least 2"))
-    stack_min_val: int = _f(STACK, 100, "a language with fewer validation rows gets equal weights and thresholds 0.5",
-                            AT_LEAST_0)
+    stack: tuple[str, ...] = _f(
+        STACK,
+        (),
+        "per-language stacking after training, members among network, features_lr, "
+        "tfidf_lr; weights and thresholds fitted per language on its validation part; "
+        "empty: none",
+        (
+            lambda v, c: not set(v) - set(STACK_MEMBERS) and len(set(v)) == len(v),
+            f"members among {STACK_MEMBERS}, each once (empty: no stack)",
+        ),
+    )
+    stack_runs: tuple[str, ...] = _f(
+        STACK,
+        (),
+        "further networks in the stack, each a run of this config with some fields "
+        "changed, as space-separated key=value (e.g. 'seed=43' or 'model=minilm "
+        "learning_rate=1e-4'); trained beside this run as <run_id>-m1, -m2, ...",
+        (lambda v, c: not v or bool(c.stack), "further runs are members of a stack: set `stack` too"),
+        (
+            lambda v, c: all(_member_error(e) is None for e in v),
+            "each entry space-separated key=value of config fields a further run may "
+            "change: none of the groups run, source, files, data, runs, split, stack and "
+            "distill (config.MEMBER_FIXED)",
+        ),
+    )
+    stack_network_folds: int = _f(
+        STACK,
+        0,
+        "the stack's network member: 0, this run's network; k >= 2, the mean of k "
+        "networks of this config, each trained on the training part without one of k "
+        "folds (a cross-fit ensemble, trained as `emotionlib kfold` trains them, under "
+        "runs/<run_id>/network-folds/)",
+        (lambda v, c: v == 0 or v >= 2, "must be 0 (this run's network) or at least 2"),
+        (
+            lambda v, c: not v or "network" in c.stack,
+            "the fold networks are the stack's network member: put network in `stack`",
+        ),
+        (
+            lambda v, c: not v or c.multilingual == "joint",
+            "the fold networks are joint ones: set multilingual: joint",
+        ),
+    )
+    feature_model: str = _f(
+        STACK,
+        "",
+        "the encoder whose frozen layers the features_lr member reads (e.g. embeddinggemma, "
+        "with its own classification prompt); empty: the run's model",
+    )
+    feature_layers: tuple[int, ...] = _f(
+        STACK,
+        (-1,),
+        "the features_lr member's encoder layers, mean-pooled side by side (0 the embeddings, -1 the last)",
+        (lambda v, c: v and len(set(v)) == len(v), "at least one layer, none twice"),
+    )
+    feature_precision: Literal["no", "bf16", "int8", "auto"] = _f(
+        STACK,
+        "no",
+        "the stack's frozen-feature pass: no (fp32); bf16; int8 (dynamic int8 linear layers); auto (bf16 where "
+        "the CPU multiplies it natively). fp32 by default: EmbeddingGemma's bf16 features ran 2.6x faster but "
+        "cost the English stack 0.5-1.0 points of cross-fitted validation (docs/results.md)",
+    )
+    stack_folds: int = _f(
+        STACK,
+        5,
+        "cross-fitting folds of the validation part (the stack's out-of-sample figure)",
+        (lambda v, c: v >= 2, "must be at least 2"),
+    )
+    stack_min_val: int = _f(
+        STACK, 100, "a language with fewer validation rows gets equal weights and thresholds 0.5", AT_LEAST_0
+    )
     # --- evaluation and interpretation --------------------------------------------------------------------------------
-    n_bootstrap: int = _f(EVALUATION, 1000, "bootstrap resamples of each scored set's 95% interval",
-                          (lambda v, c: v >= 40, "must be at least 40 (with fewer, a 2.5% tail of the 95% interval "
-                                                 "holds no resample)"))
-    lime_num_samples: int = _f(EVALUATION, 1000, "LIME perturbations per explanation",
-                               AT_LEAST_1)
-    lime_num_features: int = _f(EVALUATION, 10, "LIME tokens shown per emotion (the seed's top 10)",
-                                AT_LEAST_1)
-    lime_backend: Literal["torch", "onnx"] = _f(EVALUATION, "torch", "what scores LIME's perturbations: torch, or onnx (the run's "
-                                                         "network exported to ONNX with ONNX Runtime's fusions; "
-                                                         "probabilities within 1e-4 of PyTorch's)")
-    agreement_sentences: int = _f(EVALUATION, 20, "sentences of the LIME-attention agreement",
-                                  AT_LEAST_1)
-    case_study: str = _f(EVALUATION, CASE_STUDY, "the sentence the report explains",
-                         (lambda v, c: bool(v.strip()), "must be a non-empty sentence"))
+    n_bootstrap: int = _f(
+        EVALUATION,
+        1000,
+        "bootstrap resamples of each scored set's 95% interval",
+        (
+            lambda v, c: v >= 40,
+            "must be at least 40 (with fewer, a 2.5% tail of the 95% interval holds no resample)",
+        ),
+    )
+    lime_num_samples: int = _f(EVALUATION, 1000, "LIME perturbations per explanation", AT_LEAST_1)
+    lime_num_features: int = _f(EVALUATION, 10, "LIME tokens shown per emotion (the seed's top 10)", AT_LEAST_1)
+    lime_backend: Literal["torch", "onnx"] = _f(
+        EVALUATION,
+        "torch",
+        "what scores LIME's perturbations: torch, or onnx (the run's "
+        "network exported to ONNX with ONNX Runtime's fusions; "
+        "probabilities within 1e-4 of PyTorch's)",
+    )
+    agreement_sentences: int = _f(EVALUATION, 20, "sentences of the LIME-attention agreement", AT_LEAST_1)
+    case_study: str = _f(
+        EVALUATION,
+        CASE_STUDY,
+        "the sentence the report explains",
+        (lambda v, c: bool(v.strip()), "must be a non-empty sentence"),
+    )
     case_study_label: str = _f(EVALUATION, "joy", "the label whose LIME ranking of case_study_word the report states")
     case_study_word: str = _f(EVALUATION, "happy", "the word whose LIME rank the report states")
 
@@ -437,8 +619,10 @@ def _coerce(key: str, value: Any) -> Any:
             if not isinstance(value, (list, tuple)):
                 raise ValueError(value)
             if any(isinstance(v, (list, tuple, dict, set)) or v is None or isinstance(v, bool) for v in value):
-                raise ConfigError(f"config field {key!r}: a list of plain values (names or numbers), not nested "
-                                  f"lists, mappings, booleans or nulls (got {value!r:.80})")
+                raise ConfigError(
+                    f"config field {key!r}: a list of plain values (names or numbers), not nested "
+                    f"lists, mappings, booleans or nulls (got {value!r:.80})"
+                )
             items = tuple(str(v).strip() for v in value if str(v).strip())
             if len(set(items)) != len(items):
                 twice = next(v for v in items if items.count(v) > 1)
@@ -467,8 +651,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):
         if self.check_event(yaml.events.AliasEvent):
             event = self.peek_event()
-            raise yaml.composer.ComposerError(None, None, f"an alias (*{event.anchor}) is not allowed in a config",
-                                              event.start_mark)
+            raise yaml.composer.ComposerError(
+                None, None, f"an alias (*{event.anchor}) is not allowed in a config", event.start_mark
+            )
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):
@@ -477,8 +662,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             try:
                 if key in seen:
-                    raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
-                                                            key_node.start_mark)
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is given twice", key_node.start_mark
+                    )
                 seen.add(key)
             except TypeError:  # an unhashable key: the base class refuses it with its own message
                 pass
@@ -515,7 +701,6 @@ def _member_error(entry: str) -> str | None:
     except ConfigError as exc:
         return str(exc)
     return None
-
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Cross-lingual transfer in the spirit of Track C: for each language in `holdout_languages`, a run trained on
 the run's other languages (`graph.holdout_config`, trained by `build.build` with the run) and scored on the held-out
 one zero-shot, beside the run that trained on it."""
+
 from __future__ import annotations
 
 import logging
@@ -17,14 +18,36 @@ from emotionlib.evaluate import evaluate
 log = logging.getLogger(__name__)
 
 # top-level families (Glottolog), so that the held-out languages can be chosen across families
-FAMILIES = {"afr": "Indo-European", "amh": "Afro-Asiatic", "arq": "Afro-Asiatic", "ary": "Afro-Asiatic",
-            "chn": "Sino-Tibetan", "deu": "Indo-European", "eng": "Indo-European", "esp": "Indo-European",
-            "hau": "Afro-Asiatic", "hin": "Indo-European", "ibo": "Atlantic-Congo", "kin": "Atlantic-Congo",
-            "mar": "Indo-European", "orm": "Afro-Asiatic", "pcm": "English-lexifier creole",
-            "ptbr": "Indo-European", "ptmz": "Indo-European", "ron": "Indo-European", "rus": "Indo-European",
-            "som": "Afro-Asiatic", "sun": "Austronesian", "swa": "Atlantic-Congo", "swe": "Indo-European",
-            "tat": "Turkic", "tir": "Afro-Asiatic", "ukr": "Indo-European", "vmw": "Atlantic-Congo",
-            "yor": "Atlantic-Congo"}
+FAMILIES = {
+    "afr": "Indo-European",
+    "amh": "Afro-Asiatic",
+    "arq": "Afro-Asiatic",
+    "ary": "Afro-Asiatic",
+    "chn": "Sino-Tibetan",
+    "deu": "Indo-European",
+    "eng": "Indo-European",
+    "esp": "Indo-European",
+    "hau": "Afro-Asiatic",
+    "hin": "Indo-European",
+    "ibo": "Atlantic-Congo",
+    "kin": "Atlantic-Congo",
+    "mar": "Indo-European",
+    "orm": "Afro-Asiatic",
+    "pcm": "English-lexifier creole",
+    "ptbr": "Indo-European",
+    "ptmz": "Indo-European",
+    "ron": "Indo-European",
+    "rus": "Indo-European",
+    "som": "Afro-Asiatic",
+    "sun": "Austronesian",
+    "swa": "Atlantic-Congo",
+    "swe": "Indo-European",
+    "tat": "Turkic",
+    "tir": "Afro-Asiatic",
+    "ukr": "Indo-European",
+    "vmw": "Atlantic-Congo",
+    "yor": "Atlantic-Congo",
+}
 
 
 def holdout_table(run_dir: str | Path) -> pd.DataFrame | None:
@@ -45,14 +68,26 @@ def holdout_table(run_dir: str | Path) -> pd.DataFrame | None:
         evaluate(held.run_dir)
         zero = pd.read_csv(RunLayout(held.run_dir).comparison).set_index("lang").loc[lang]
         ours = joint.loc[lang] if lang in joint.index else None
-        rows.append({"lang": lang, "family": FAMILIES.get(lang, "?"), "scored_on": zero["scored_on"],
-                     "zero_shot": zero["emotionlib"], "in_language": None if ours is None else ours["emotionlib"],
-                     "tfidf_lr": zero.get("tfidf_lr"), "best_published": zero.get("best_published"),
-                     "run": held.run_id})
+        rows.append(
+            {
+                "lang": lang,
+                "family": FAMILIES.get(lang, "?"),
+                "scored_on": zero["scored_on"],
+                "zero_shot": zero["emotionlib"],
+                "in_language": None if ours is None else ours["emotionlib"],
+                "tfidf_lr": zero.get("tfidf_lr"),
+                "best_published": zero.get("best_published"),
+                "run": held.run_id,
+            }
+        )
     table = pd.DataFrame(rows)
     table.insert(5, "zero_shot_minus_in_language", (table["zero_shot"] - table["in_language"]).round(2))
     with atomic_path(layout.crosslingual) as tmp:
         table.to_csv(tmp, index=False)
-    plots.language_bars(table, ["zero_shot", "in_language", "tfidf_lr"],
-                        "macro-F1 x100: trained without the language (zero-shot) and with it", layout.crosslingual_png)
+    plots.language_bars(
+        table,
+        ["zero_shot", "in_language", "tfidf_lr"],
+        "macro-F1 x100: trained without the language (zero-shot) and with it",
+        layout.crosslingual_png,
+    )
     return table

@@ -1,4 +1,5 @@
 """SemEval-2025 Task 11 / BRIGHTER Track A data: sources, checksums, loading, labels, splits, datasets."""
+
 from __future__ import annotations
 
 import csv
@@ -22,12 +23,42 @@ from emotionlib.runs import atomic_path, sha256_of
 log = logging.getLogger(__name__)
 
 LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise")  # canonical order
-LANGUAGES = ("afr", "amh", "arq", "ary", "chn", "deu", "eng", "esp", "hau", "hin", "ibo", "kin", "mar", "orm",
-             "pcm", "ptbr", "ptmz", "ron", "rus", "som", "sun", "swa", "swe", "tat", "tir", "ukr", "vmw", "yor")
+LANGUAGES = (
+    "afr",
+    "amh",
+    "arq",
+    "ary",
+    "chn",
+    "deu",
+    "eng",
+    "esp",
+    "hau",
+    "hin",
+    "ibo",
+    "kin",
+    "mar",
+    "orm",
+    "pcm",
+    "ptbr",
+    "ptmz",
+    "ron",
+    "rus",
+    "som",
+    "sun",
+    "swa",
+    "swe",
+    "tat",
+    "tir",
+    "ukr",
+    "vmw",
+    "yor",
+)
 SPLITS = ("train", "dev", "test")
 PINNED_COMMIT = "513a7e8bef7ef6370ac416ced97efba338c47c97"
-BASE_URL = ("https://raw.githubusercontent.com/emotion-analysis-project/SemEval2025-Task11/"
-            f"{PINNED_COMMIT}/task-dataset/semeval-2025-task11-dataset/track_a")
+BASE_URL = (
+    "https://raw.githubusercontent.com/emotion-analysis-project/SemEval2025-Task11/"
+    f"{PINNED_COMMIT}/task-dataset/semeval-2025-task11-dataset/track_a"
+)
 DATASET = "semeval2025-task11"
 
 
@@ -36,6 +67,7 @@ class DataError(ValueError):
 
 
 # --- sources and checksums -------------------------------------------------------------------------
+
 
 @lru_cache(maxsize=1)
 def manifest() -> dict[str, str]:
@@ -102,8 +134,10 @@ def _download(url: str, dest: Path, expected_sha256: str, timeout: float) -> Non
         except Exception as exc:  # http.client.IncompleteRead and friends
             raise DataError(f"download of {url} was interrupted: {exc!r}; nothing was written") from exc
         if h.hexdigest() != expected_sha256:
-            raise DataError(f"checksum mismatch for {url}: got {h.hexdigest()}, expected {expected_sha256}; "
-                            f"nothing was written to {dest}")
+            raise DataError(
+                f"checksum mismatch for {url}: got {h.hexdigest()}, expected {expected_sha256}; "
+                f"nothing was written to {dest}"
+            )
 
 
 @dataclass(frozen=True)
@@ -112,6 +146,7 @@ class DataSource:
 
     Every file handed out has been checked against the shipped manifest.
     """
+
     root: Path | None = None  # a local copy laid out as track_a/<split>/<lang>.csv
     base_url: str = BASE_URL
 
@@ -120,8 +155,7 @@ class DataSource:
         chosen = data_dir or os.environ.get("EMOTIONLIB_DATA_DIR") or None
         if chosen is not None and not Path(chosen).is_dir():
             raise DataError(f"data directory {chosen} does not exist (config data_dir or $EMOTIONLIB_DATA_DIR)")
-        return cls(root=Path(chosen) if chosen else None,
-                   base_url=os.environ.get("EMOTIONLIB_DATA_URL", BASE_URL))
+        return cls(root=Path(chosen) if chosen else None, base_url=os.environ.get("EMOTIONLIB_DATA_URL", BASE_URL))
 
     @property
     def cache_root(self) -> Path:
@@ -144,8 +178,10 @@ class DataSource:
                 return download_file(f"{self.base_url}/{split}/{lang}.csv", path, expected)
         actual = sha256_of(path)
         if actual != expected:
-            raise DataError(f"{path}: checksum mismatch (sha256 {actual}, expected {expected}); "
-                            "the file is not the pinned official release")
+            raise DataError(
+                f"{path}: checksum mismatch (sha256 {actual}, expected {expected}); "
+                "the file is not the pinned official release"
+            )
         return path
 
     def checksums(self, pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -166,6 +202,7 @@ class CsvSource:
     It answers like DataSource, with one "language": the data set's name. Checksums are computed from the
     files (there is no manifest); a run records them and refuses files that changed after its split.
     """
+
     files: tuple[tuple[str, Path], ...]  # (split, path) for the splits given
     name: str = "custom"
     labels: tuple[str, ...] = ()
@@ -209,8 +246,10 @@ class CsvSource:
                 header = [h.strip() for h in next(csv.reader(f), [])]
             train_labels = label_columns(header, train, self.labels, self.ignore)[0]
             if d.labels != train_labels:
-                raise DataError(f"{d.path}: label columns {', '.join(d.labels)} differ from the train file's "
-                                f"({', '.join(train_labels)})")
+                raise DataError(
+                    f"{d.path}: label columns {', '.join(d.labels)} differ from the train file's "
+                    f"({', '.join(train_labels)})"
+                )
         return d
 
     def checksums(self, pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -232,9 +271,11 @@ def eval_languages(cfg) -> list[str]:
 
 # --- reading and writing one file ------------------------------------------------------------------
 
+
 @dataclass
 class LangSplit:
     """One language's split: ids, texts, the labels its header declares, and a 0/1 matrix (None if unlabeled)."""
+
     lang: str
     split: str
     ids: list[str]
@@ -252,8 +293,15 @@ class LangSplit:
 
     def subset(self, idx: Sequence[int]) -> "LangSplit":
         idx = list(idx)
-        return LangSplit(self.lang, self.split, [self.ids[i] for i in idx], [self.texts[i] for i in idx],
-                         self.labels, None if self.y is None else self.y[idx], self.path)
+        return LangSplit(
+            self.lang,
+            self.split,
+            [self.ids[i] for i in idx],
+            [self.texts[i] for i in idx],
+            self.labels,
+            None if self.y is None else self.y[idx],
+            self.path,
+        )
 
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame({"id": self.ids, "text": self.texts})
@@ -303,8 +351,13 @@ def _header(rows: list[list[str]], path: Path) -> list[str]:
     return header
 
 
-def label_columns(header: Sequence[str], path: Path, labels: Sequence[str] = (), ignore: Sequence[str] = (),
-                  known_labels: Sequence[str] | None = None) -> tuple[tuple[str, ...], dict[str, int]]:
+def label_columns(
+    header: Sequence[str],
+    path: Path,
+    labels: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    known_labels: Sequence[str] | None = None,
+) -> tuple[tuple[str, ...], dict[str, int]]:
     """The label names a header holds, in order, and the column of each (the rules of `read_table`)."""
     if len(set(header)) != len(header):
         raise DataError(f"{path}: a column appears twice in the header ({','.join(header)})")
@@ -312,8 +365,10 @@ def label_columns(header: Sequence[str], path: Path, labels: Sequence[str] = (),
     if labels:
         missing = [lab for lab in labels if lab not in header]
         if missing:
-            raise DataError(f"{path}: declared label column(s) {', '.join(map(repr, missing))} not in the header "
-                            f"({','.join(header)})")
+            raise DataError(
+                f"{path}: declared label column(s) {', '.join(map(repr, missing))} not in the header "
+                f"({','.join(header)})"
+            )
         extra = [h for h in label_cols if h not in labels]
         if extra:
             raise DataError(f"{path}: column {extra[0]!r} is neither a declared label nor in ignore_columns")
@@ -322,8 +377,10 @@ def label_columns(header: Sequence[str], path: Path, labels: Sequence[str] = (),
         if not label_cols:
             raise DataError(f"{path}: no label columns (header: {','.join(header)})")
         if len(label_cols) > MAX_LABELS:
-            raise DataError(f"{path}: {len(label_cols)} label columns, more than the {MAX_LABELS} a run takes; declare "
-                            "the labels (labels=...) and list the other columns in ignore_columns")
+            raise DataError(
+                f"{path}: {len(label_cols)} label columns, more than the {MAX_LABELS} a run takes; declare "
+                "the labels (labels=...) and list the other columns in ignore_columns"
+            )
         return tuple(label_cols), {lab: list(header).index(lab) for lab in label_cols}
     for col in label_cols:
         if col.lower() not in known_labels:
@@ -338,8 +395,14 @@ def label_columns(header: Sequence[str], path: Path, labels: Sequence[str] = (),
 MAX_LABELS = 100  # a run's label columns: each is a head output, a threshold and a column of every table
 
 
-def read_table(path: str | os.PathLike, lang: str, split: str = "", labels: Sequence[str] = (),
-               ignore: Sequence[str] = (), known_labels: Sequence[str] | None = None) -> LangSplit:
+def read_table(
+    path: str | os.PathLike,
+    lang: str,
+    split: str = "",
+    labels: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    known_labels: Sequence[str] | None = None,
+) -> LangSplit:
     """Read and validate a CSV with `id`, `text` and 0/1 label columns; errors name the file, row and column.
 
     `labels` declares the label columns (every other column must then be in `ignore`); empty means every
@@ -408,6 +471,7 @@ def read_texts(path: str | os.PathLike) -> tuple[list[str], list[str]]:
 
 # --- label vectorisation ---------------------------------------------------------------------------
 
+
 def from_vector(vec: Sequence[int], labels: Sequence[str] = LABELS) -> list[str]:
     """A 0/1 vector over `labels` -> the names of the labels that are on (what `Classifier.predict` reports)."""
     if len(vec) != len(labels):
@@ -416,6 +480,7 @@ def from_vector(vec: Sequence[int], labels: Sequence[str] = LABELS) -> list[str]
 
 
 # --- summary -------------------------------------------------------------------------------------------
+
 
 def summary(source: "DataSource | CsvSource", languages: Iterable[str] = LANGUAGES) -> pd.DataFrame:
     """Per language: rows per split, label frequencies in train, and whether test is labeled."""

@@ -1,5 +1,6 @@
 """What the training loop iterates: rows of one or more languages over one label space (`Examples`), tokenised once
 (`EmotionDataset`), padded per batch (`Collator`). The files they come from are `data`'s."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from emotionlib.data import LangSplit
 @dataclass
 class Examples:
     """Rows from one or more languages over one label space; `mask` marks the labels each row's language has."""
+
     ids: list[str]
     texts: list[str]
     langs: list[str]
@@ -43,11 +45,18 @@ class Examples:
 class EmotionDataset:
     """A torch map-style dataset (seed 3.1): tokenised once, truncated to `max_length`, float label vectors."""
 
-    def __init__(self, examples: Examples, tokenizer, max_length: int = 128, pad_to_max_length: bool = False,
-                 lang_ids: Sequence[int] | None = None):
+    def __init__(
+        self,
+        examples: Examples,
+        tokenizer,
+        max_length: int = 128,
+        pad_to_max_length: bool = False,
+        lang_ids: Sequence[int] | None = None,
+    ):
         self.examples, self.lang_ids = examples, lang_ids  # lang_ids: for a classifier with parts per language
-        enc = tokenizer(examples.texts, truncation=True, max_length=max_length,
-                        padding="max_length" if pad_to_max_length else False)
+        enc = tokenizer(
+            examples.texts, truncation=True, max_length=max_length, padding="max_length" if pad_to_max_length else False
+        )
         self.input_ids = enc["input_ids"]
         self.attention_mask = enc["attention_mask"]
 
@@ -59,8 +68,11 @@ class EmotionDataset:
         return [sum(m) for m in self.attention_mask]
 
     def __getitem__(self, i: int) -> dict:
-        item = {"input_ids": self.input_ids[i], "attention_mask": self.attention_mask[i],
-                "label_mask": self.examples.mask[i]}
+        item = {
+            "input_ids": self.input_ids[i],
+            "attention_mask": self.attention_mask[i],
+            "label_mask": self.examples.mask[i],
+        }
         if self.examples.y is not None:
             item["labels"] = self.examples.y[i]
         if self.lang_ids is not None:
@@ -84,8 +96,11 @@ class Collator:
             n = len(it["input_ids"])
             ids[r, :n] = torch.tensor(it["input_ids"])
             att[r, :n] = torch.tensor(it["attention_mask"])
-        batch = {"input_ids": ids, "attention_mask": att,
-                 "label_mask": torch.tensor(np.stack([it["label_mask"] for it in items]))}
+        batch = {
+            "input_ids": ids,
+            "attention_mask": att,
+            "label_mask": torch.tensor(np.stack([it["label_mask"] for it in items])),
+        }
         if "labels" in items[0]:
             batch["labels"] = torch.tensor(np.stack([it["labels"] for it in items]))
         if "lang_ids" in items[0]:

@@ -1,6 +1,7 @@
 """The frozen-encoder mode's features (`freeze_layers: -1`): each text's pooled encoder output, computed once
 without gradients and cached on disk, so that training the head costs one forward pass per text and runs that
 share texts (the cross-lingual runs, other seeds) share the work."""
+
 from __future__ import annotations
 
 import copy
@@ -65,8 +66,17 @@ class FeatureCache:
         self.rows.update(zip(digests, feats))
 
 
-def cached_pass(encode, tokenizer, texts: Sequence[str], width: int, max_length: int, batch_size: int,
-                cache_dir: Path | None, progress: bool = True, desc: str = "features") -> torch.Tensor:
+def cached_pass(
+    encode,
+    tokenizer,
+    texts: Sequence[str],
+    width: int,
+    max_length: int,
+    batch_size: int,
+    cache_dir: Path | None,
+    progress: bool = True,
+    desc: str = "features",
+) -> torch.Tensor:
     """(n, width) float32 features of `texts` by `encode` (a Forward), each text encoded once: texts already in
     the cache under `cache_dir` are read from it, and the others are encoded shortest first in chunks of CHUNK
     texts (the first of FIRST_CHUNK, after which the time left is logged), each chunk written to the cache as soon
@@ -86,8 +96,9 @@ def cached_pass(encode, tokenizer, texts: Sequence[str], width: int, max_length:
         stops = [first, *range(first + CHUNK, len(todo) + CHUNK, CHUNK)] if todo else []
         for start, stop in zip([0, *stops], stops):
             part = todo[start:stop]
-            new = torch.from_numpy(batched_proba(encode, tokenizer, [texts[i] for i in part], width, max_length,
-                                                 batch_size))
+            new = torch.from_numpy(
+                batched_proba(encode, tokenizer, [texts[i] for i in part], width, max_length, batch_size)
+            )
             if cache is None:
                 rows.update(zip([digests[i] for i in part], new))
             else:
@@ -98,13 +109,23 @@ def cached_pass(encode, tokenizer, texts: Sequence[str], width: int, max_length:
                 elapsed = time.time() - started
                 # shortest texts come first, so the time left is scaled by the characters left, not the texts
                 left = elapsed * (chars - done_chars) / max(done_chars, 1)
-                log.info(f"{desc}: {start + len(part):,} of {len(todo):,} texts encoded, "
-                         f"{(start + len(part)) / elapsed:.1f} texts/s; about {left / 60:.0f} min left")
+                log.info(
+                    f"{desc}: {start + len(part):,} of {len(todo):,} texts encoded, "
+                    f"{(start + len(part)) / elapsed:.1f} texts/s; about {left / 60:.0f} min left"
+                )
     return torch.stack([rows[d] for d in digests]) if texts else torch.zeros(0, width)
 
 
-def pooled_features(model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int = 64,
-                    precision: str = "no", cache_dir: Path | None = None, progress: bool = True) -> torch.Tensor:
+def pooled_features(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    max_length: int,
+    batch_size: int = 64,
+    precision: str = "no",
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> torch.Tensor:
     """(n, hidden) float32: what `model.head` reads for each text, in eval mode and without gradients; texts
     already in the cache under `cache_dir` are not encoded again."""
     was_training = model.training
@@ -117,8 +138,9 @@ def pooled_features(model, tokenizer, texts: Sequence[str], max_length: int, bat
             return model.features(input_ids.to(device), attention_mask.to(device))[0].float().cpu().numpy()
 
     try:
-        return cached_pass(forward, tokenizer, texts, model.head.in_features, max_length, batch_size, cache_dir,
-                           progress)
+        return cached_pass(
+            forward, tokenizer, texts, model.head.in_features, max_length, batch_size, cache_dir, progress
+        )
     finally:
         model.train(was_training)
 
@@ -129,15 +151,18 @@ class LayerFeatures:
     frozen-feature member's input. The encoder is loaded once; texts already in a cache are not encoded again.
     `prompt` (an encoder's own task prefix, e.g. EmbeddingGemma's) is put before every text."""
 
-    def __init__(self, encoder_dir: Path, layers: Sequence[int], max_length: int, precision: str = "no",
-                 prompt: str = ""):
+    def __init__(
+        self, encoder_dir: Path, layers: Sequence[int], max_length: int, precision: str = "no", prompt: str = ""
+    ):
         self.encoder = load_encoder(Path(encoder_dir), "sdpa").eval()
         if precision == "int8":
             self.encoder = dynamic_int8(self.encoder)
         depth = self.encoder.config.num_hidden_layers
         if not layers or any(not -depth - 1 <= i <= depth for i in layers):
-            raise ValueError(f"feature_layers {list(layers)}: each must be from {-depth - 1} to {depth} for "
-                             f"{encoder_dir} ({depth} layers)")
+            raise ValueError(
+                f"feature_layers {list(layers)}: each must be from {-depth - 1} to {depth} for "
+                f"{encoder_dir} ({depth} layers)"
+            )
         self.layers = [i % (depth + 1) for i in layers]
         self.tokenizer, self.max_length, self.precision = load_tokenizer(Path(encoder_dir)), max_length, precision
         self.width = self.encoder.config.hidden_size * len(self.layers)
@@ -160,19 +185,23 @@ class LayerFeatures:
     def _forward(self, input_ids, attention_mask) -> np.ndarray:
         device = next(self.encoder.parameters()).device
         with autocast(self.precision, device):
-            states = self.encoder(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                                  output_hidden_states=True).hidden_states
+            states = self.encoder(
+                input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), output_hidden_states=True
+            ).hidden_states
         m = attention_mask.to(device).unsqueeze(-1).float()
-        return torch.cat([(states[i].float() * m).sum(1) / m.sum(1).clamp_min(1.0) for i in self.layers],
-                         1).cpu().numpy()
+        return (
+            torch.cat([(states[i].float() * m).sum(1) / m.sum(1).clamp_min(1.0) for i in self.layers], 1).cpu().numpy()
+        )
 
-    def __call__(self, texts: Sequence[str], cache_root: Path | None = None, batch_size: int = 64,
-                 progress: bool = True) -> np.ndarray:
+    def __call__(
+        self, texts: Sequence[str], cache_root: Path | None = None, batch_size: int = 64, progress: bool = True
+    ) -> np.ndarray:
         """Features of `texts`; with `cache_root`, cached under cache_root/<fingerprint>/."""
         cache = Path(cache_root) / self.fingerprint if cache_root else None
         texts = [self.prompt + t for t in texts] if self.prompt else list(texts)
-        return cached_pass(self._forward, self.tokenizer, texts, self.width, self.max_length, batch_size, cache,
-                           progress).numpy()
+        return cached_pass(
+            self._forward, self.tokenizer, texts, self.width, self.max_length, batch_size, cache, progress
+        ).numpy()
 
 
 def dynamic_int8(encoder: torch.nn.Module) -> torch.nn.Module:
@@ -204,8 +233,11 @@ class FeatureDataset(torch.utils.data.Dataset):
         return len(self.features)
 
     def __getitem__(self, i: int) -> dict:
-        item = {"features": self.features[i], "labels": torch.from_numpy(self.examples.y[i]),
-                "label_mask": torch.from_numpy(self.examples.mask[i])}
+        item = {
+            "features": self.features[i],
+            "labels": torch.from_numpy(self.examples.y[i]),
+            "label_mask": torch.from_numpy(self.examples.mask[i]),
+        }
         if self.lang_ids is not None:
             item["lang_ids"] = self.lang_ids[i]
         return item

@@ -15,14 +15,25 @@ A run may need other runs before it is finished:
 `preflight.check` checks each one's config before anything is trained, and the modules that use a finished run
 (the stack's fit, distillation, the cross-lingual table) find it with the functions below.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from emotionlib import data as D
-from emotionlib.config import (DATA, FILES, SOURCE, SPLIT, STACK_FIELDS, Config, ConfigError, fields_of, load_config,
-                               member_overrides)
+from emotionlib.config import (
+    DATA,
+    FILES,
+    SOURCE,
+    SPLIT,
+    STACK_FIELDS,
+    Config,
+    ConfigError,
+    fields_of,
+    load_config,
+    member_overrides,
+)
 
 TEACHER_PREFIX = "profile:"
 FOLDS_DIR = "network-folds"  # the stack's cross-fit ensemble, inside the stacked run's folder
@@ -51,7 +62,7 @@ def teacher_config(cfg: Config) -> Config | None:
         return None
     from emotionlib.encoders import defaults_for
 
-    name = cfg.teacher[len(TEACHER_PREFIX):].strip()
+    name = cfg.teacher[len(TEACHER_PREFIX) :].strip()
     values = {k: getattr(cfg, k) for k in TEACHER_SHARED} | {"run_id": f"{cfg.run_id}-teacher"}
     teacher = load_config(name, values)
     teacher = load_config(name, defaults_for(teacher.model) | values)  # as `--profile <name>` would run it
@@ -68,9 +79,10 @@ def teacher_dir(cfg: Config) -> Path:
 
 def member_configs(cfg: Config) -> list[tuple[str, Config]]:
     """The further networks of cfg's stack: (member name, its run's config), named network-m1, network-m2, ..."""
-    return [(f"network-m{i}", cfg.replace(run_id=f"{cfg.run_id}-m{i}", stack=[], stack_runs=[],
-                                          **member_overrides(entry)))
-            for i, entry in enumerate(cfg.stack_runs, start=1)]
+    return [
+        (f"network-m{i}", cfg.replace(run_id=f"{cfg.run_id}-m{i}", stack=[], stack_runs=[], **member_overrides(entry)))
+        for i, entry in enumerate(cfg.stack_runs, start=1)
+    ]
 
 
 def network_config(cfg: Config) -> Config:
@@ -101,10 +113,16 @@ def holdout_config(cfg: Config, lang: str) -> Config:
     """The run `<run_id>-without-<lang>`: the same settings, trained without `lang`, scored on it only."""
     langs = D.train_languages(cfg)
     if lang not in langs or len(langs) < 2:
-        raise ConfigError(f"config field 'holdout_languages': {lang!r} must be one of the run's several training "
-                          f"languages ({', '.join(langs)}), so that a run without it has data to train on")
-    return cfg.replace(run_id=f"{cfg.run_id}-without-{lang}", languages=[x for x in langs if x != lang],
-                       eval_languages=[lang], holdout_languages=[])
+        raise ConfigError(
+            f"config field 'holdout_languages': {lang!r} must be one of the run's several training "
+            f"languages ({', '.join(langs)}), so that a run without it has data to train on"
+        )
+    return cfg.replace(
+        run_id=f"{cfg.run_id}-without-{lang}",
+        languages=[x for x in langs if x != lang],
+        eval_languages=[lang],
+        holdout_languages=[],
+    )
 
 
 def language_configs(cfg: Config) -> list[Config]:
@@ -138,9 +156,13 @@ def further_runs(cfg: Config) -> list[tuple[str, Config]]:
     """The runs other than cfg's own that building it trains in folders of their own name beside it (stack members,
     held-out runs, a profile's teacher): (what it is, its config). Each folder is checked before anything is
     written."""
-    out = [(f"config field 'stack_runs': entry {entry!r}", member)
-           for entry, (_, member) in zip(cfg.stack_runs, member_configs(cfg))]
-    out += [(f"config field 'holdout_languages': {lang!r}", holdout_config(cfg, lang)) for lang in cfg.holdout_languages]
+    out = [
+        (f"config field 'stack_runs': entry {entry!r}", member)
+        for entry, (_, member) in zip(cfg.stack_runs, member_configs(cfg))
+    ]
+    out += [
+        (f"config field 'holdout_languages': {lang!r}", holdout_config(cfg, lang)) for lang in cfg.holdout_languages
+    ]
     if (teacher := teacher_config(cfg)) is not None:
         out.append((f"config field 'teacher': {cfg.teacher}", teacher))
     return out

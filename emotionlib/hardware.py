@@ -1,8 +1,11 @@
 """The machine a pass runs on: its precision (bf16 where the CPU multiplies it natively) and its threads (the cores
 other work leaves free, decided again while a training runs)."""
+
 from __future__ import annotations
 
+import collections
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -12,9 +15,13 @@ import torch
 log = logging.getLogger(__name__)
 
 DEFAULT_THREADS = torch.get_num_threads()  # at import: later calls may have lowered it for one training
+TAKEN_FROM = 0.25  # busy share of a core from which it counts as taken (free_threads)
+SLOW_STEP = 5.0  # a step this many times the recent median is checked at once (ThreadGovernor)
+MIN_WINDOW = 0.25  # seconds: /proc/stat counts in 10 ms ticks, so a shorter window is mostly rounding
 
 
 # --- precision ----------------------------------------------------------------------------------------------------
+
 
 def resolve_precision(wanted: str) -> str:
     """`mixed_precision: auto`: bf16 on a GPU that has it, or on a CPU with native bf16 dot products (AVX512-BF16
@@ -35,6 +42,7 @@ def native_cpu_bf16() -> bool:
 
 
 # --- threads --------------------------------------------------------------------------------------------------------
+
 
 def cpu_sample() -> tuple[float, float, float]:
     """(all cores' time, their idle time, this process's own CPU time), in seconds since boot / start; zeros where
@@ -71,8 +79,11 @@ def busy_cores(seconds: float = 0.2) -> float:
 def free_threads(busy: float) -> int:
     """Threads for the cores `busy` leaves free: at least one, never more than torch's own setting (OMP_NUM_THREADS).
     Two OpenMP threads with one of their cores taken wait on each other at every barrier: on 2 cores a training then
-    ran 4.5-8x slower instead of 2x (docs/speed.md)."""
-    return min(DEFAULT_THREADS, max(1, round((os.cpu_count() or 1) - busy)))
+    ran 4.5-24x slower instead of 2x (docs/speed.md). One thread too few costs at most that core's share, so a core
+    counts as taken from a quarter of it busy on: a competitor that arrived halfway through a window is seen in that
+    window, not only in the next."""
+    taken = math.ceil(busy - TAKEN_FROM) if busy > TAKEN_FROM else 0
+    return min(DEFAULT_THREADS, max(1, (os.cpu_count() or 1) - taken))
 
 
 def threads_for_free_cores() -> int:
@@ -85,39 +96,60 @@ def threads_for_free_cores() -> int:
 
 
 class ThreadGovernor:
-    """Decides a training's threads again every `every_s` seconds from what other work did meanwhile (measured over
-    that interval between two /proc/stat samples, so it costs no waiting): work that starts after the training
-    started, or stops, changes the threads at the next check. `fixed` (config `num_threads`) turns it off.
-
-    One second, counted from the first training step (so that loading the model is not in the first window): until
-    the next check, two threads with one core taken run many times slower (one MiniLM epoch took 24x its quiet time
-    beside another session's loop, benchmarks/busy.py), so a late competitor costs about the interval; a check
-    reads two small files."""
+    """Decides a training's threads again from what other work did since its last check (two /proc/stat samples,
+    so a check costs no waiting): when an epoch begins, every `every_s` seconds of training, and at once after a
+    step that took SLOW_STEP times the median of the last ones. Two threads with one core taken run many times
+    slower (one MiniLM epoch took 24x its quiet time beside another session's loop, benchmarks/busy.py), so work
+    that arrives while the model loads is seen before the first step, and a slow step is taken for work that arrived
+    meanwhile rather than waited out. `fixed` (config `num_threads`) turns it off."""
 
     def __init__(self, fixed: int = 0, every_s: float = 1.0, sample=cpu_sample, clock=time.monotonic):
         self.fixed, self.every_s, self.sample, self.clock = fixed, every_s, sample, clock
         self.threads = fixed or threads_for_free_cores()
         torch.set_num_threads(self.threads)
         self.changes: list[dict] = []  # what the run's log records: when and why the threads changed
-        self._last, self._at, self._started = self.sample(), self.clock(), False
+        self._last, self._at = self.sample(), self.clock()
+        self._step_at, self._recent = None, collections.deque(maxlen=20)  # the last steps' durations
 
-    def step(self) -> int:
-        """Called once a training step; every `every_s` seconds, the threads for the cores left free."""
+    def begin(self) -> int:
+        """Called as an epoch begins: the threads for what other work did since the last check (loading the model,
+        the last validation), then the epoch's steps are timed from here."""
         if self.fixed:
             return self.threads
-        if not self._started:  # the first window starts with the training loop, not with loading the model
-            self._last, self._at, self._started = self.sample(), self.clock(), True
+        now_t = self.clock()
+        if now_t - self._at >= MIN_WINDOW:
+            self._check(now_t, "")
+        self._step_at = now_t
+        return self.threads
+
+    def step(self) -> int:
+        """Called once a training step; every `every_s` seconds, or after a slow step, the threads for the cores
+        left free."""
+        if self.fixed:
             return self.threads
-        if self.clock() - self._at < self.every_s:
+        now_t = self.clock()
+        if self._step_at is None:  # steps without begin(): the first one only starts the timing
+            self._step_at = now_t
             return self.threads
+        took, self._step_at = now_t - self._step_at, now_t
+        slow = len(self._recent) >= 5 and took > SLOW_STEP * sorted(self._recent)[len(self._recent) // 2]
+        self._recent.append(took)
+        window = now_t - self._at
+        if window >= self.every_s or (slow and window >= MIN_WINDOW):
+            self._check(now_t, f" (a step took {took:.2f} s)" if slow else "")
+        return self.threads
+
+    def _check(self, now_t: float, why: str) -> None:
         now = self.sample()
         busy = others_busy(self._last, now)
-        self._last, self._at = now, self.clock()
+        self._last, self._at = now, now_t
         threads = free_threads(busy)
         if threads != self.threads:
-            log.info(f"threads {self.threads} -> {threads}: other work keeps {busy:.1f} of the {os.cpu_count()} cores "
-                     "busy")
+            log.info(
+                f"threads {self.threads} -> {threads}: other work keeps {busy:.1f} of the {os.cpu_count()} cores "
+                f"busy{why}"
+            )
             self.changes.append({"threads": threads, "others_busy": round(busy, 2)})
             self.threads = threads
+            self._recent.clear()  # step times at the old thread count say nothing of the new
             torch.set_num_threads(threads)
-        return self.threads

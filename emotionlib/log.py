@@ -1,6 +1,7 @@
 """emotionlib's messages (training epochs, skipped steps, feature passes, stacks) go through the `emotionlib` logger:
 by default as plain lines on standard output at INFO, so that a notebook shows them under its cell and `make report`
 in the terminal. Quieten or redirect them with logging, e.g. logging.getLogger("emotionlib").setLevel("WARNING")."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Seed section 2.3: BCE with logits (default) or focal loss, averaged over the labels each row's language has."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,9 @@ def bce_loss(logits, targets, mask=None, pos_weight=None, label_weights=None) ->
     return masked_mean(per, mask, label_weights)
 
 
-def focal_loss(logits, targets, mask=None, alpha: float = 1.0, gamma: float = 2.0, pos_weight=None,
-               label_weights=None) -> torch.Tensor:
+def focal_loss(
+    logits, targets, mask=None, alpha: float = 1.0, gamma: float = 2.0, pos_weight=None, label_weights=None
+) -> torch.Tensor:
     """-alpha (1 - p_t)^gamma log(p_t) per label (Lin et al., 2017, as the seed writes it: alpha a scalar weight)."""
     bce = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight, reduction="none")
     p = torch.sigmoid(logits)
@@ -61,16 +63,23 @@ def positive_weights(y: np.ndarray, mask: np.ndarray, cap: float = 100.0) -> tor
     return torch.tensor(np.clip(ratio, 1.0, cap), dtype=torch.float32)
 
 
-def make_loss(name: str, alpha: float = 1.0, gamma: float = 2.0, pos_weight: torch.Tensor | None = None,
-              label_weights: torch.Tensor | None = None):
+def make_loss(
+    name: str,
+    alpha: float = 1.0,
+    gamma: float = 2.0,
+    pos_weight: torch.Tensor | None = None,
+    label_weights: torch.Tensor | None = None,
+):
     """The loss the config names, as loss(logits, targets, mask). `label_weights` is read at every call, so a
     dynamic scheme updates it in place between epochs."""
     if name == "bce":
-        return lambda logits, y, mask=None: bce_loss(logits, y, mask, _on(pos_weight, logits),
-                                                     _on(label_weights, logits))
+        return lambda logits, y, mask=None: bce_loss(
+            logits, y, mask, _on(pos_weight, logits), _on(label_weights, logits)
+        )
     if name == "focal":
-        return lambda logits, y, mask=None: focal_loss(logits, y, mask, alpha, gamma, _on(pos_weight, logits),
-                                                       _on(label_weights, logits))
+        return lambda logits, y, mask=None: focal_loss(
+            logits, y, mask, alpha, gamma, _on(pos_weight, logits), _on(label_weights, logits)
+        )
     raise ValueError(f"unknown loss {name!r}; use 'bce' or 'focal'")
 
 

@@ -1,4 +1,5 @@
 """SemEval-2025 Task 11 Track A scoring: macro-F1 is the mean of per-label F1 over the labels a language has."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -26,9 +27,16 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dic
         "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
         "harmonic_mean_of_macro_pr": 0.0 if mp + mr == 0 else 2 * mp * mr / (mp + mr),
         "n": int(len(y_true)),
-        "per_label": {lab: {"precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]),
-                            "support": int(support[j]), "predicted": int(y_pred[:, j].sum())}
-                      for j, lab in enumerate(labels)},
+        "per_label": {
+            lab: {
+                "precision": float(p[j]),
+                "recall": float(r[j]),
+                "f1": float(f[j]),
+                "support": int(support[j]),
+                "predicted": int(y_pred[:, j].sum()),
+            }
+            for j, lab in enumerate(labels)
+        },
     }
 
 
@@ -51,8 +59,12 @@ def language_scores(y_true, y_pred, mask, langs: Sequence[str], labels: Sequence
 def label_f1(y_true, y_pred, mask) -> np.ndarray:
     """F1 of each label over the rows that have it (all languages together); NaN for a label no row has."""
     y_true, y_pred, mask = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int), np.asarray(mask, dtype=bool)
-    return np.array([f1_score(y_true[mask[:, j], j], y_pred[mask[:, j], j], zero_division=0) if mask[:, j].any()
-                     else np.nan for j in range(y_true.shape[1])])
+    return np.array(
+        [
+            f1_score(y_true[mask[:, j], j], y_pred[mask[:, j], j], zero_division=0) if mask[:, j].any() else np.nan
+            for j in range(y_true.shape[1])
+        ]
+    )
 
 
 def tune_thresholds(y_true: np.ndarray, probs: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID) -> np.ndarray:
@@ -79,13 +91,18 @@ def bootstrap_ci(y_true, y_pred, n: int = 1000, seed: int = 0, level: float = 0.
     return float(lo), float(hi)
 
 
-def paired_bootstrap_diff(y_true, pred_a, pred_b, n: int = 2000, seed: int = 0,
-                          level: float = 0.95) -> tuple[float, float]:
+def paired_bootstrap_diff(
+    y_true, pred_a, pred_b, n: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of macro-F1(b) - macro-F1(a) on the same rows, resampled together."""
     y_true, pred_a, pred_b = (np.asarray(v, dtype=int) for v in (y_true, pred_a, pred_b))
     idx = np.random.default_rng(seed).integers(0, len(y_true), size=(n, len(y_true)))
-    stats = np.concatenate([_macro_f1_rows(y_true, pred_b, chunk) - _macro_f1_rows(y_true, pred_a, chunk)
-                            for chunk in np.array_split(idx, max(1, n // 100))])
+    stats = np.concatenate(
+        [
+            _macro_f1_rows(y_true, pred_b, chunk) - _macro_f1_rows(y_true, pred_a, chunk)
+            for chunk in np.array_split(idx, max(1, n // 100))
+        ]
+    )
     lo, hi = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
 

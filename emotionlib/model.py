@@ -1,4 +1,5 @@
 """The classifier (encoder + linear head on the first token), encoder resolution, saving and loading."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,14 @@ class EmotionClassifier(nn.Module):
 
     head_kind = "linear"
 
-    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str = "cls", languages: Sequence[str] = (),
-                 head_per_language: str = "none"):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        num_labels: int,
+        pooling: str = "cls",
+        languages: Sequence[str] = (),
+        head_per_language: str = "none",
+    ):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling {pooling!r}: must be one of {POOLINGS}")
@@ -124,8 +131,11 @@ def freeze_lower(model: nn.Module, layers: int, word_embeddings: bool = False) -
         if layers > len(stack):
             raise ValueError(f"freeze_layers: {layers} exceeds the encoder's {len(stack)} layers")
         embeddings = getattr(encoder, "embeddings", None) or encoder.embed_tokens
-        frozen = list(encoder.parameters()) if layers == -1 else \
-            [*embeddings.parameters(), *(p for layer in stack[:layers] for p in layer.parameters())]
+        frozen = (
+            list(encoder.parameters())
+            if layers == -1
+            else [*embeddings.parameters(), *(p for layer in stack[:layers] for p in layer.parameters())]
+        )
         for p in frozen:
             p.requires_grad_(False)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -138,8 +148,12 @@ def layer_stack(encoder: nn.Module):
 
 def label_config(labels: Sequence[str]) -> dict[str, Any]:
     """The standard multi-label fields of a transformers config, so pipelines apply a sigmoid and name labels."""
-    return {"num_labels": len(labels), "problem_type": "multi_label_classification",
-            "id2label": dict(enumerate(labels)), "label2id": {lab: i for i, lab in enumerate(labels)}}
+    return {
+        "num_labels": len(labels),
+        "problem_type": "multi_label_classification",
+        "id2label": dict(enumerate(labels)),
+        "label2id": {lab: i for i, lab in enumerate(labels)},
+    }
 
 
 def attention_for(config, wanted: str) -> str:
@@ -151,22 +165,30 @@ def attention_for(config, wanted: str) -> str:
     return wanted
 
 
-def build_classifier(encoder_dir: Path, labels: Sequence[str], head: str = "linear",
-                     attn_implementation: str = "sdpa", pooling: str = "cls", languages: Sequence[str] = (),
-                     head_per_language: str = "none") -> nn.Module:
+def build_classifier(
+    encoder_dir: Path,
+    labels: Sequence[str],
+    head: str = "linear",
+    attn_implementation: str = "sdpa",
+    pooling: str = "cls",
+    languages: Sequence[str] = (),
+    head_per_language: str = "none",
+) -> nn.Module:
     """A classifier on the pretrained encoder in `encoder_dir`, with the seed's linear head (and optionally parts
     per language) or the encoder's own."""
     from transformers import AutoConfig
 
     attn_implementation = attention_for(AutoConfig.from_pretrained(encoder_dir), attn_implementation)
     if head == "linear":
-        return EmotionClassifier(load_encoder(encoder_dir, attn_implementation), len(labels), pooling, languages,
-                                 head_per_language)
+        return EmotionClassifier(
+            load_encoder(encoder_dir, attn_implementation), len(labels), pooling, languages, head_per_language
+        )
     from transformers import AutoModelForSequenceClassification
 
     with _quiet_transformers():  # the new head's weights are expected to be missing from the checkpoint
         net = AutoModelForSequenceClassification.from_pretrained(
-            encoder_dir, attn_implementation=attn_implementation, use_safetensors=True, **label_config(labels))
+            encoder_dir, attn_implementation=attn_implementation, use_safetensors=True, **label_config(labels)
+        )
     return AutoHeadClassifier(net)
 
 
@@ -215,6 +237,7 @@ def load_tokenizer(folder: Path):
 
 # --- saving and loading a trained classifier ---------------------------------------------------------
 
+
 def save_model(model: EmotionClassifier, tokenizer, out_dir: Path, metadata: dict[str, Any]) -> Path:
     """safetensors weights + encoder config + tokenizer + metadata.json, swapped into place atomically."""
     from safetensors.torch import save_file
@@ -245,8 +268,12 @@ def read_metadata(model_dir: Path) -> dict[str, Any]:
     def bad(field: str, why: str) -> ValueError:
         return ValueError(f"{path}: field {field!r} {why} (got {meta.get(field)!r}); the run's model is damaged")
 
-    if not (isinstance(labels, list) and labels and all(isinstance(x, str) and x for x in labels)
-            and len(set(labels)) == len(labels)):
+    if not (
+        isinstance(labels, list)
+        and labels
+        and all(isinstance(x, str) and x for x in labels)
+        and len(set(labels)) == len(labels)
+    ):
         raise bad("labels", "must be a list of distinct label names")
     if not (isinstance(thresholds, list) and len(thresholds) == len(labels)):
         raise bad("thresholds", f"must be a list of {len(labels)} numbers, one per label")
@@ -262,9 +289,11 @@ def read_finished(run_dir: Path) -> dict:
     layout = RunLayout(run_dir)
     meta = read_metadata(layout.model)
     if not layout.train_summary.is_file():
-        raise ValueError(f"{run_dir}: training did not finish (no {layout.train_summary.name}): its weights are "
-                         "those of an unfinished run and its thresholds are untuned; finish it with `python -m "
-                         "emotionlib train ... --resume` (or `make report RUN_ID=...`) first")
+        raise ValueError(
+            f"{run_dir}: training did not finish (no {layout.train_summary.name}): its weights are "
+            "those of an unfinished run and its thresholds are untuned; finish it with `python -m "
+            "emotionlib train ... --resume` (or `make report RUN_ID=...`) first"
+        )
     check_weights(layout)
     return meta
 
@@ -304,26 +333,35 @@ def load_model(model_dir: Path, attn_implementation: str = "sdpa"):
     attn_implementation = attention_for(config, attn_implementation)
     config._attn_implementation = attn_implementation
     if meta.get("head", "linear") == "auto":
-        model = AutoHeadClassifier(AutoModelForSequenceClassification.from_config(
-            config, attn_implementation=attn_implementation))
+        model = AutoHeadClassifier(
+            AutoModelForSequenceClassification.from_config(config, attn_implementation=attn_implementation)
+        )
     else:
         try:
             encoder = AutoModel.from_config(config, add_pooling_layer=False, attn_implementation=attn_implementation)
         except TypeError:
             encoder = AutoModel.from_config(config, attn_implementation=attn_implementation)
         per_language = meta.get("head_per_language", "none")
-        model = EmotionClassifier(encoder, len(meta["labels"]), meta.get("pooling", "cls"),
-                                  meta.get("languages", []) if per_language != "none" else (), per_language)
+        model = EmotionClassifier(
+            encoder,
+            len(meta["labels"]),
+            meta.get("pooling", "cls"),
+            meta.get("languages", []) if per_language != "none" else (),
+            per_language,
+        )
     try:
         state = load_file(weights)
     except Exception as exc:  # safetensors raises its own error type for a truncated or empty file
-        raise ValueError(f"{weights}: not a readable safetensors file ({exc}); the run's model is damaged, "
-                         "train it again") from None
+        raise ValueError(
+            f"{weights}: not a readable safetensors file ({exc}); the run's model is damaged, train it again"
+        ) from None
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:  # weights of another architecture or head: torch's message is kilobytes long
         first = " ".join(str(exc).split())[:160]
-        raise ValueError(f"{weights}: its tensors do not fit the model {model_dir / 'metadata.json'} describes (head "
-                         f"{meta.get('head', 'linear')!r}; {first}...); the run's model is damaged, train it again") from None
+        raise ValueError(
+            f"{weights}: its tensors do not fit the model {model_dir / 'metadata.json'} describes (head "
+            f"{meta.get('head', 'linear')!r}; {first}...); the run's model is damaged, train it again"
+        ) from None
     model.eval()
     return model, load_tokenizer(model_dir), meta

@@ -1,5 +1,6 @@
 """The optimiser and its schedule: AdamW with decoupled weight decay (none on biases and LayerNorm weights),
 optional layer-wise learning-rate decay, warm-up then a linear, cosine or constant schedule."""
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,11 @@ def optimizer(model, cfg: Config) -> torch.optim.Optimizer:
         wd = 0.0 if p.ndim < 2 else cfg.weight_decay
         groups.setdefault((lr, wd), []).append(p)
     # the fused kernel does the whole update in one pass per tensor (CPU and CUDA): same maths, less time
-    return torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
-                             lr=cfg.learning_rate, fused=True)
+    return torch.optim.AdamW(
+        [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
+        lr=cfg.learning_rate,
+        fused=True,
+    )
 
 
 def encoder_depth(model) -> int:
@@ -44,8 +48,11 @@ def layer_of(name: str, depth: int) -> int:
 
 
 def scheduler(optimizer, cfg: Config, total_steps: int):
-    from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
-                              get_linear_schedule_with_warmup)
+    from transformers import (
+        get_constant_schedule_with_warmup,
+        get_cosine_schedule_with_warmup,
+        get_linear_schedule_with_warmup,
+    )
 
     warmup = int(cfg.warmup_ratio * total_steps)
     if cfg.lr_schedule == "linear":
@@ -59,8 +66,13 @@ def optimisation(cfg: Config, model, train_ds, sampler, collate, processes: int)
     """(loader, AdamW, schedule) of a training run."""
     # its own generator: creating an iterator must not draw from the global RNG that dropout uses,
     # or a resumed epoch would see other dropout masks than the uninterrupted one
-    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
-                          generator=torch.Generator().manual_seed(cfg.seed))
+    train_dl = DataLoader(
+        train_ds,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        collate_fn=collate,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
     adamw = optimizer(model, cfg)
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size / processes)
     return train_dl, adamw, scheduler(adamw, cfg, steps_per_epoch * cfg.epochs)

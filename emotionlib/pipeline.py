@@ -1,5 +1,6 @@
 """The pipeline runner behind `make report`: papermill executes the numbered notebooks for one run, nbconvert
 renders the last to HTML (no code), headless Chromium prints it to PDF."""
+
 from __future__ import annotations
 
 import logging
@@ -15,13 +16,30 @@ from emotionlib.config import Config, shipped
 from emotionlib.run_config import check_config
 from emotionlib.model import is_ensemble, read_metadata
 from emotionlib.preflight import check
-from emotionlib.runs import (RunLayout, atomic_dir, atomic_path, atomic_write_text, check_location, kind_of,
-                             marked_parent, write_json)
+from emotionlib.runs import (
+    RunLayout,
+    atomic_dir,
+    atomic_path,
+    atomic_write_text,
+    check_location,
+    kind_of,
+    marked_parent,
+    write_json,
+)
 
 NOTEBOOKS_DIR = shipped("notebooks", "notebooks")
 NOTEBOOKS = ("01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb", "04_interpret.ipynb", "05_report.ipynb")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-pdf-header-footer"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-pdf-header-footer",
+]
 
 CONFIG_NOTEBOOKS = NOTEBOOKS[:1]  # 01 takes the config (profile + overrides) and records it; 02-05 the run directory
 
@@ -30,8 +48,12 @@ def notebook_parameters(cfg: Config, name: str) -> dict:
     if name not in CONFIG_NOTEBOOKS:
         return {"run_dir": str(cfg.run_dir.resolve())}
     runs_dir = str(Path(cfg.runs_dir).resolve())
-    return {"profile": cfg.profile, "run_id": cfg.run_id, "runs_dir": runs_dir,
-            "overrides": cfg.to_dict() | {"runs_dir": runs_dir}}
+    return {
+        "profile": cfg.profile,
+        "run_id": cfg.run_id,
+        "runs_dir": runs_dir,
+        "overrides": cfg.to_dict() | {"runs_dir": runs_dir},
+    }
 
 
 class NotebookFailed(RuntimeError):
@@ -84,10 +106,17 @@ def execute_notebooks(cfg: Config, out_dir: Path, notebooks=NOTEBOOKS, log_outpu
         t0 = time.time()
         print(f"[{time.strftime('%H:%M:%S')}] executing {name}", file=sys.stderr, flush=True)
         try:
-            pm.execute_notebook(NOTEBOOKS_DIR / name, out_dir / name, parameters=notebook_parameters(cfg, name),
-                                cwd=Path.cwd(), kernel_name="python3",
-                                stdout_file=NotebookLines() if log_output else None,
-                                progress_bar=False, shutdown_kernel="immediate", extra_arguments=KERNEL_ARGS)
+            pm.execute_notebook(
+                NOTEBOOKS_DIR / name,
+                out_dir / name,
+                parameters=notebook_parameters(cfg, name),
+                cwd=Path.cwd(),
+                kernel_name="python3",
+                stdout_file=NotebookLines() if log_output else None,
+                progress_bar=False,
+                shutdown_kernel="immediate",
+                extra_arguments=KERNEL_ARGS,
+            )
             # immediate: when this process is interrupted, the kernel is killed at once rather than asked to stop
             # mid-cell (which made it print a ZMQError traceback); a finished notebook has nothing left to flush
         except PapermillExecutionError as exc:
@@ -126,18 +155,27 @@ def render_pdf(html: Path, pdf: Path) -> Path | None:
     """Print the HTML to PDF with Debian's headless Chromium; without one, say how to install it and go on."""
     exe = chromium()
     if exe is None:
-        print("PDF skipped: no Chromium found. Install it with: sudo apt-get install -y chromium "
-              "(or run `make setup` as root)", file=sys.stderr)
+        print(
+            "PDF skipped: no Chromium found. Install it with: sudo apt-get install -y chromium "
+            "(or run `make setup` as root)",
+            file=sys.stderr,
+        )
         return None
     profile = Path(tempfile.mkdtemp(prefix="emotionlib-chromium-"))
     try:
         with atomic_path(pdf) as tmp:
-            out = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={tmp}",
-                                  html.resolve().as_uri()], capture_output=True, text=True, timeout=300)
+            out = subprocess.run(
+                [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={tmp}", html.resolve().as_uri()],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             if out.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
                 said = (out.stderr.strip().splitlines() or ["(no message)"])[-1]
-                raise PdfFailed(f"{exe} could not print {html} to PDF (exit {out.returncode}): {said}",
-                                f"{exe} exited {out.returncode}: {said}")
+                raise PdfFailed(
+                    f"{exe} could not print {html} to PDF (exit {out.returncode}): {said}",
+                    f"{exe} exited {out.returncode}: {said}",
+                )
     finally:
         shutil.rmtree(profile, ignore_errors=True)
     return pdf
@@ -150,8 +188,9 @@ def check_reports_dir(reports_dir: Path, runs_dir: Path) -> None:
         raise ValueError(f"--reports-dir {reports_dir}: exists and is not a folder")
     reports, runs = reports_dir.resolve(), runs_dir.resolve()
     if reports == runs or runs in reports.parents:
-        raise ValueError(f"--reports-dir {reports_dir}: is the runs folder {runs_dir} or lies inside it; give a "
-                         "folder of its own")
+        raise ValueError(
+            f"--reports-dir {reports_dir}: is the runs folder {runs_dir} or lies inside it; give a folder of its own"
+        )
     if (inside := marked_parent(reports / "x")) is not None:
         raise ValueError(f"--reports-dir {reports_dir}: lies inside {inside}, a {kind_of(inside)} emotionlib made")
     check_location(reports_dir, "--reports-dir", D.protected_folders())  # nor the data folder or the cache
@@ -163,20 +202,31 @@ def make_report(cfg: Config, reports_dir: Path = Path("reports")) -> Path:
     check_reports_dir(Path(reports_dir), Path(cfg.runs_dir))
     check_config(cfg, cfg.run_dir)  # an existing run with other settings is refused before anything runs
     meta = RunLayout(cfg.run_dir).metadata
-    ensemble = meta.is_file() and is_ensemble(read_metadata(meta.parent))  # fitted already: only evaluate, interpret and render remain
+    ensemble = meta.is_file() and is_ensemble(
+        read_metadata(meta.parent)
+    )  # fitted already: only evaluate, interpret and render remain
     if not ensemble:
         check(cfg)  # languages, data, encoder and length, before a notebook or folder is made
     out = Path(reports_dir) / cfg.run_id
     failed = None
-    with atomic_dir(out, "report") as tmp:  # a failed step leaves no half-written report folder (the run keeps its steps)
+    with atomic_dir(
+        out, "report"
+    ) as tmp:  # a failed step leaves no half-written report folder (the run keeps its steps)
         execute_notebooks(cfg, tmp, NOTEBOOKS[2:] if ensemble else NOTEBOOKS)
         html = render_html(tmp / NOTEBOOKS[-1], tmp / "report.html")
         try:
             pdf = render_pdf(html, tmp / "report.pdf")
         except PdfFailed as exc:  # the HTML report is complete: keep it, and say where it is
             pdf, failed = None, exc.reason
-        write_json(tmp / "render.json", {"run": cfg.run_id, "wall_seconds": round(time.time() - t0, 1),
-                                         "pdf": pdf is not None, "pdf_error": failed})
+        write_json(
+            tmp / "render.json",
+            {
+                "run": cfg.run_id,
+                "wall_seconds": round(time.time() - t0, 1),
+                "pdf": pdf is not None,
+                "pdf_error": failed,
+            },
+        )
     if failed:
         raise RuntimeError(f"the PDF could not be made ({failed}); the HTML report is at {out / 'report.html'}")
     print(f"report: {out / 'report.html'}" + (f" and {out / 'report.pdf'}" if pdf else " (no PDF)"), file=sys.stderr)

@@ -1,4 +1,5 @@
 """Figures (matplotlib + seaborn), each saved as PNG and returned for display in a notebook."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,14 +35,17 @@ def training_curves(log: pd.DataFrame, path: Path | None = None):
     return _save(fig, path)
 
 
-def confusion_matrices(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], title: str, path: Path | None = None):
+def confusion_matrices(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], title: str, path: Path | None = None
+):
     from sklearn.metrics import multilabel_confusion_matrix
 
     cms = multilabel_confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
     fig, axes = plt.subplots(1, len(labels), figsize=(2.6 * len(labels), 2.8), squeeze=False)
     for ax, cm, lab in zip(axes[0], cms, labels):
-        sns.heatmap(cm, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax,
-                    xticklabels=["0", "1"], yticklabels=["0", "1"])
+        sns.heatmap(
+            cm, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax, xticklabels=["0", "1"], yticklabels=["0", "1"]
+        )
         ax.set(title=lab, xlabel="predicted", ylabel="gold")
     fig.suptitle(title)
     fig.tight_layout()
@@ -53,8 +57,18 @@ def cooccurrence(y_gold: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, y, name in zip(axes, (y_gold, y_pred), ("gold", "predicted")):
         y = np.asarray(y, dtype=float)
-        sns.heatmap(y.T @ y / len(y), annot=True, fmt=".2f", cmap="mako", vmin=0, vmax=1, ax=ax,
-                    xticklabels=labels, yticklabels=labels, cbar=False)
+        sns.heatmap(
+            y.T @ y / len(y),
+            annot=True,
+            fmt=".2f",
+            cmap="mako",
+            vmin=0,
+            vmax=1,
+            ax=ax,
+            xticklabels=labels,
+            yticklabels=labels,
+            cbar=False,
+        )
         ax.set(title=f"{name} co-occurrence")
     fig.suptitle(title)
     fig.tight_layout()
@@ -113,8 +127,16 @@ def token_bars(tokens: Sequence[str], values: Sequence[float], title: str, path:
 
 def heatmap(matrix: np.ndarray, title: str, xlabel: str, ylabel: str, path: Path | None = None, fmt: str = ".2f"):
     fig, ax = plt.subplots(figsize=(1 + 0.6 * matrix.shape[1], 1 + 0.45 * matrix.shape[0]))
-    sns.heatmap(matrix, annot=True, fmt=fmt, cmap="viridis", ax=ax, cbar=False,
-                xticklabels=range(1, matrix.shape[1] + 1), yticklabels=range(1, matrix.shape[0] + 1))
+    sns.heatmap(
+        matrix,
+        annot=True,
+        fmt=fmt,
+        cmap="viridis",
+        ax=ax,
+        cbar=False,
+        xticklabels=range(1, matrix.shape[1] + 1),
+        yticklabels=range(1, matrix.shape[0] + 1),
+    )
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return _save(fig, path)
 
@@ -123,14 +145,26 @@ def sweep_bars(table: pd.DataFrame, axes: list[str], path: Path | None = None):
     """Mean ± sd over seeds of validation macro-F1 (at 0.5) and dev macro-F1 (tuned) for each sweep setting."""
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(table) + 2), 4))
     x = np.arange(len(table))
-    for k, (metric, name) in enumerate((("val_f1_0.5", "validation part, threshold 0.5"),
-                                        ("dev_f1_tuned", "dev, tuned thresholds"))):
-        ax.bar(x + (k - 0.5) * 0.4, table[f"{metric}_mean"], 0.4, yerr=table[f"{metric}_sd"], capsize=3,
-               color=f"C{k}", label=name)
+    for k, (metric, name) in enumerate(
+        (("val_f1_0.5", "validation part, threshold 0.5"), ("dev_f1_tuned", "dev, tuned thresholds"))
+    ):
+        ax.bar(
+            x + (k - 0.5) * 0.4,
+            table[f"{metric}_mean"],
+            0.4,
+            yerr=table[f"{metric}_sd"],
+            capsize=3,
+            color=f"C{k}",
+            label=name,
+        )
     names = ["\n".join(str(getattr(r, a)) for a in axes) for r in table.itertuples()]
     ax.set_xticks(x, names, fontsize=7)
     lo = np.nanmin(table[["val_f1_0.5_mean", "dev_f1_tuned_mean"]].to_numpy())
-    ax.set(ylabel="macro-F1 (mean ± sd over seeds)", ylim=(max(0.0, lo - 0.1), 1.0),
-           title="Sweep: " + " × ".join(axes), xlabel="\n".join(axes))
+    ax.set(
+        ylabel="macro-F1 (mean ± sd over seeds)",
+        ylim=(max(0.0, lo - 0.1), 1.0),
+        title="Sweep: " + " × ".join(axes),
+        xlabel="\n".join(axes),
+    )
     ax.legend(fontsize=8, loc="upper right")
     return _save(fig, path)

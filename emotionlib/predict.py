@@ -1,4 +1,5 @@
 """Inference: probabilities for texts from a PyTorch model or an ONNX Runtime session, batched by length."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +14,17 @@ from emotionlib.dataset import Collator
 Forward = Callable[[torch.Tensor, torch.Tensor], np.ndarray]  # (input_ids, attention_mask) -> probabilities
 
 
-def batched_proba(forward: Forward, tokenizer, texts: Sequence[str], num_labels: int, max_length: int = 128,
-                  batch_size: int = 64, sort_by_length: bool = True, progress: bool = False,
-                  desc: str = "predict") -> np.ndarray:
+def batched_proba(
+    forward: Forward,
+    tokenizer,
+    texts: Sequence[str],
+    num_labels: int,
+    max_length: int = 128,
+    batch_size: int = 64,
+    sort_by_length: bool = True,
+    progress: bool = False,
+    desc: str = "predict",
+) -> np.ndarray:
     """Probabilities (n, C) from any backend (or any per-text vector of width C). Texts are batched by length
     so that little padding is computed."""
     from tqdm.auto import tqdm
@@ -31,10 +40,18 @@ def batched_proba(forward: Forward, tokenizer, texts: Sequence[str], num_labels:
     order = np.argsort([len(x) for x in enc["input_ids"]], kind="stable") if sort_by_length else np.arange(len(texts))
     collate = Collator(tokenizer.pad_token_id)
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         with record_function("predict:collate"):
-            batch = collate([{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
-                              "label_mask": np.zeros(0)} for i in rows])
+            batch = collate(
+                [
+                    {
+                        "input_ids": enc["input_ids"][i],
+                        "attention_mask": enc["attention_mask"][i],
+                        "label_mask": np.zeros(0),
+                    }
+                    for i in rows
+                ]
+            )
         with record_function("predict:forward"):
             out[rows] = forward(batch["input_ids"], batch["attention_mask"])
     return out
@@ -62,9 +79,17 @@ def torch_forward(model, precision: str = "no", lang: str | None = None) -> Forw
     return forward
 
 
-def predict_proba(model, tokenizer, texts: Sequence[str], max_length: int = 128, batch_size: int = 64,
-                  sort_by_length: bool = True, progress: bool = False, precision: str = "no",
-                  langs: Sequence[str] | None = None) -> np.ndarray:
+def predict_proba(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    max_length: int = 128,
+    batch_size: int = 64,
+    sort_by_length: bool = True,
+    progress: bool = False,
+    precision: str = "no",
+    langs: Sequence[str] | None = None,
+) -> np.ndarray:
     """Sigmoid probabilities (n, C) of a PyTorch classifier, in eval mode (its mode is restored after), under
     bf16 autocast with `precision="bf16"`; an ensemble averages its members' (each with its own tokenizer).
     `langs`, each text's language, selects the parts per language of a classifier that has them (texts are then
@@ -82,8 +107,16 @@ def predict_proba(model, tokenizer, texts: Sequence[str], max_length: int = 128,
     out = np.zeros((len(texts), model.num_labels), dtype=np.float32)
     try:
         for lang, rows in groups.items():
-            out[rows] = batched_proba(torch_forward(model, precision, lang), tokenizer, [texts[i] for i in rows],
-                                      model.num_labels, max_length, batch_size, sort_by_length, progress)
+            out[rows] = batched_proba(
+                torch_forward(model, precision, lang),
+                tokenizer,
+                [texts[i] for i in rows],
+                model.num_labels,
+                max_length,
+                batch_size,
+                sort_by_length,
+                progress,
+            )
         return out
     finally:
         model.train(was_training)
@@ -108,6 +141,8 @@ class OnnxForward:
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def __call__(self, input_ids, attention_mask) -> np.ndarray:
-        feeds = {"input_ids": np.asarray(input_ids, dtype=np.int64),
-                 "attention_mask": np.asarray(attention_mask, dtype=np.int64)}
+        feeds = {
+            "input_ids": np.asarray(input_ids, dtype=np.int64),
+            "attention_mask": np.asarray(attention_mask, dtype=np.int64),
+        }
         return self.session.run(["probabilities"], feeds)[0]

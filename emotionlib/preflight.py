@@ -1,4 +1,5 @@
 """Every setting a run needs, checked before its first write: languages, data, encoder, lengths, layers."""
+
 from __future__ import annotations
 
 import collections
@@ -24,8 +25,10 @@ def check(cfg: Config, members: bool = True) -> Path:
     """Fail, with what to fix, before any file is written; return the encoder's folder. With `members`, the
     stack's further runs and the held-out runs are checked too (their settings and their folders)."""
     if cfg.multilingual == "per_language" and len(D.train_languages(cfg)) > 1:
-        raise ValueError("multilingual=per_language trains one run per language: use build.build() or "
-                         "`python -m emotionlib train`, or give one language")
+        raise ValueError(
+            "multilingual=per_language trains one run per language: use build.build() or "
+            "`python -m emotionlib train`, or give one language"
+        )
     D.train_languages(cfg), D.eval_languages(cfg)  # unknown codes fail here
     source = D.source_for(cfg)
     for lang in D.train_languages(cfg):
@@ -35,25 +38,18 @@ def check(cfg: Config, members: bool = True) -> Path:
             check_splittable(source.load("train", lang), cfg.val_fraction)
         else:
             source.path("train", lang)
-    encoder_dir = resolve_encoder(cfg.model)
-    config = read_json(Path(encoder_dir) / "config.json")
-    positions = encoder_positions(config)
-    if cfg.max_length > positions:
-        raise ConfigError(f"config field 'max_length': {cfg.max_length} exceeds the {positions} positions of "
-                          f"encoder {cfg.model!r}")
-    layers = config.get("num_hidden_layers")
-    if layers is not None and cfg.freeze_layers > layers:
-        raise ConfigError(f"config field 'freeze_layers': {cfg.freeze_layers} exceeds the {layers} layers of "
-                          f"encoder {cfg.model!r}")
-    if "features_lr" in cfg.stack:
-        check_feature_layers(cfg, layers)
+    encoder_dir = check_encoder(cfg)
     if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
-        raise ConfigError("config field 'mixed_precision': fp16 needs a CUDA GPU (a CPU would train in fp32 while "
-                          "the run recorded fp16); on a CPU use bf16 or auto (got 'fp16')")
+        raise ConfigError(
+            "config field 'mixed_precision': fp16 needs a CUDA GPU (a CPU would train in fp32 while "
+            "the run recorded fp16); on a CPU use bf16 or auto (got 'fp16')"
+        )
     labels = label_space(cfg, source)
     if cfg.case_study_label not in labels:
-        raise ConfigError(f"config field 'case_study_label': {cfg.case_study_label!r} is not a label of this run's "
-                          f"data ({', '.join(labels)})")
+        raise ConfigError(
+            f"config field 'case_study_label': {cfg.case_study_label!r} is not a label of this run's "
+            f"data ({', '.join(labels)})"
+        )
     if cfg.own_data:
         check_own_data(cfg, source)
     if cfg.transfer_texts:  # found (or downloaded), checksum-checked and every row read before anything is written
@@ -62,6 +58,27 @@ def check(cfg: Config, members: bool = True) -> Path:
         read_transfer(cfg.transfer_texts, cfg.data_dir, cfg.transfer_max_rows, cfg.split_seed)
     if members:
         check_members(cfg)
+    return encoder_dir
+
+
+def check_encoder(cfg: Config) -> Path:
+    """The encoder is there and holds the run's settings: its positions, its layers, the features' layers."""
+    encoder_dir = resolve_encoder(cfg.model)
+    config = read_json(Path(encoder_dir) / "config.json")
+    positions = encoder_positions(config)
+    if cfg.max_length > positions:
+        raise ConfigError(
+            f"config field 'max_length': {cfg.max_length} exceeds the {positions} positions of "
+            f"encoder {cfg.model!r}"
+        )
+    layers = config.get("num_hidden_layers")
+    if layers is not None and cfg.freeze_layers > layers:
+        raise ConfigError(
+            f"config field 'freeze_layers': {cfg.freeze_layers} exceeds the {layers} layers of "
+            f"encoder {cfg.model!r}"
+        )
+    if "features_lr" in cfg.stack:
+        check_feature_layers(cfg, layers)
     return encoder_dir
 
 
@@ -74,8 +91,10 @@ def check_feature_layers(cfg: Config, layers: int | None) -> None:
         except RuntimeError as exc:
             raise ConfigError(f"config field 'feature_model': {exc}") from None
     if layers is not None and any(not -layers - 1 <= i <= layers for i in cfg.feature_layers):
-        raise ConfigError(f"config field 'feature_layers': {list(cfg.feature_layers)} must each lie from "
-                          f"{-layers - 1} to {layers} for encoder {name!r} ({layers} layers)")
+        raise ConfigError(
+            f"config field 'feature_layers': {list(cfg.feature_layers)} must each lie from "
+            f"{-layers - 1} to {layers} for encoder {name!r} ({layers} layers)"
+        )
 
 
 def label_space(cfg: Config, source) -> list[str]:
@@ -96,27 +115,36 @@ def check_own_data(cfg: Config, source) -> None:
     file's labels (read now), and no dev or test id that is also a training id (a leak)."""
     train = source.load("train", cfg.data_name)
     if blank := next((n for n, t in enumerate(train.texts, start=1) if not t.strip()), None):
-        raise D.DataError(f"{train.path}: row {blank} (id {train.ids[blank - 1]}) has an empty text; a training row "
-                          "needs one")
+        raise D.DataError(
+            f"{train.path}: row {blank} (id {train.ids[blank - 1]}) has an empty text; a training row needs one"
+        )
     if train.y is not None:
         if never := [lab for lab, k in zip(train.labels, train.y.sum(axis=0)) if k == 0]:
-            raise D.DataError(f"{train.path}: label column(s) {', '.join(map(repr, never))} are 0 in every row: a label "
-                              "never seen cannot be learnt; remove the column or list it in ignore_columns")
+            raise D.DataError(
+                f"{train.path}: label column(s) {', '.join(map(repr, never))} are 0 in every row: a label "
+                "never seen cannot be learnt; remove the column or list it in ignore_columns"
+            )
         text, count = collections.Counter(t.strip() for t in train.texts).most_common(1)[0]
         if count > len(train) / 2:
-            raise D.DataError(f"{train.path}: one text makes up {count} of its {len(train)} rows ({text[:40]!r}); "
-                              "a training file needs distinct texts")
+            raise D.DataError(
+                f"{train.path}: one text makes up {count} of its {len(train)} rows ({text[:40]!r}); "
+                "a training file needs distinct texts"
+            )
     n_val = math.ceil(len(train) * cfg.val_fraction)
     if n_val < MIN_VAL_ROWS:
-        raise D.DataError(f"{train.path}: {len(train)} rows give a validation part of {n_val} (val_fraction "
-                          f"{cfg.val_fraction}); thresholds need at least {MIN_VAL_ROWS} validation rows")
+        raise D.DataError(
+            f"{train.path}: {len(train)} rows give a validation part of {n_val} (val_fraction "
+            f"{cfg.val_fraction}); thresholds need at least {MIN_VAL_ROWS} validation rows"
+        )
     train_ids = set(train.ids)
     for split in ("dev", "test"):
         if source.has(split, cfg.data_name):
             d = source.load(split, cfg.data_name)  # other label columns than train's are refused here
             if leaked := [i for i in d.ids if i in train_ids]:
-                raise D.DataError(f"{d.path}: {len(leaked)} id(s) also in the training file {train.path} (e.g. "
-                                  f"{leaked[0]!r}): a {split} row that was trained on scores nothing")
+                raise D.DataError(
+                    f"{d.path}: {len(leaked)} id(s) also in the training file {train.path} (e.g. "
+                    f"{leaked[0]!r}): a {split} row that was trained on scores nothing"
+                )
 
 
 def check_members(cfg: Config) -> None:
@@ -130,10 +158,15 @@ def check_members(cfg: Config) -> None:
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"{what}: {exc}") from None
         folder = member.run_dir
-        if folder.is_symlink() or (folder.exists() and not folder.is_dir()) or (
-                folder.is_dir() and kind_of(folder) != "run" and any(folder.iterdir())):
-            raise NotOurs(f"{folder}: this run would train a member run there, and it exists and was not made by "
-                          "emotionlib as a run; choose another run_id or move that folder")
+        if (
+            folder.is_symlink()
+            or (folder.exists() and not folder.is_dir())
+            or (folder.is_dir() and kind_of(folder) != "run" and any(folder.iterdir()))
+        ):
+            raise NotOurs(
+                f"{folder}: this run would train a member run there, and it exists and was not made by "
+                "emotionlib as a run; choose another run_id or move that folder"
+            )
         check_config(member, folder)  # an earlier member run with other settings is refused now, not after training
 
 
@@ -144,16 +177,20 @@ def check_teacher_folder(cfg: Config) -> None:
         return
     folder = RunLayout(Path(cfg.teacher).expanduser())
     if not folder.metadata.is_file():
-        raise ConfigError(f"config field 'teacher': {cfg.teacher} is not a trained emotionlib run (no "
-                          f"{folder.metadata.name} in its model folder); train it first, or give profile:<name>")
+        raise ConfigError(
+            f"config field 'teacher': {cfg.teacher} is not a trained emotionlib run (no "
+            f"{folder.metadata.name} in its model folder); train it first, or give profile:<name>"
+        )
     split = folder.split
     record = read_json(split) if split.is_file() else {}
     made = (record.get("seed"), record.get("val_fraction"))
     if made != (cfg.split_seed, cfg.val_fraction) or set(D.train_languages(cfg)) - set(record.get("languages", {})):
-        raise ConfigError(f"config field 'teacher': {cfg.teacher} was not split as this run will be (its "
-                          f"{split.name}: split_seed {made[0]}, val_fraction {made[1]}, languages "
-                          f"{', '.join(record.get('languages', {})) or 'none'}); its training rows would include "
-                          "this run's validation rows. Give both the same split")
+        raise ConfigError(
+            f"config field 'teacher': {cfg.teacher} was not split as this run will be (its "
+            f"{split.name}: split_seed {made[0]}, val_fraction {made[1]}, languages "
+            f"{', '.join(record.get('languages', {})) or 'none'}); its training rows would include "
+            "this run's validation rows. Give both the same split"
+        )
     from emotionlib.model import read_finished
 
     try:
@@ -162,8 +199,10 @@ def check_teacher_folder(cfg: Config) -> None:
         raise ConfigError(f"config field 'teacher': {exc}") from None
     missing = [lab for lab in label_space(cfg, D.source_for(cfg)) if lab not in meta["labels"]]
     if missing:
-        raise ConfigError(f"config field 'teacher': {cfg.teacher} has no label {', '.join(missing)} of this run "
-                          f"(its labels: {', '.join(meta['labels'])})")
+        raise ConfigError(
+            f"config field 'teacher': {cfg.teacher} has no label {', '.join(missing)} of this run "
+            f"(its labels: {', '.join(meta['labels'])})"
+        )
 
 
 def encoder_positions(config: dict) -> int:

@@ -1,4 +1,5 @@
 """The provenance every result carries: the commit, the library versions and the machine it ran on."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-TRACKED_PACKAGES = ("emotionlib", "torch", "transformers", "accelerate", "tokenizers", "scikit-learn",
-                    "iterative-stratification", "lime", "numpy", "pandas", "papermill", "nbconvert")
+TRACKED_PACKAGES = (
+    "emotionlib",
+    "torch",
+    "transformers",
+    "accelerate",
+    "tokenizers",
+    "scikit-learn",
+    "iterative-stratification",
+    "lime",
+    "numpy",
+    "pandas",
+    "papermill",
+    "nbconvert",
+)
 
 
 def git_commit(cwd: Path | None = None) -> str:
@@ -20,10 +33,16 @@ def git_commit(cwd: Path | None = None) -> str:
         return "unknown"
     cwd = cwd or checkout
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -62,11 +81,16 @@ def hardware() -> dict[str, Any]:
         pass
     # what decides the ceiling of a speed figure: the vector units and the native low-precision arithmetic
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
-    return {"cpu": cpu, "cpu_features": [f for f in wanted if f in flags],
-            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cpu_features": [f for f in wanted if f in flags],
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),  # what libgomp read, if torch came after emotionlib
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "platform": platform.platform(),
+    }
 
 
 def provenance(extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """A run's own settings: written once into runs/<run_id>/config.yaml when the run is claimed, read back by every
 later step, and other settings refused with the differing fields named."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,8 +33,10 @@ def check_config(cfg: Config, run_dir: Path) -> bool:
     diff = differing_fields(read_config(run_dir), cfg)
     if diff:
         names = "; ".join(f"{k}: {old!r} in the run, {new!r} given" for k, (old, new) in diff.items())
-        raise ConfigError(f"{run_dir}: this run was made with other settings ({names}); choose another run_id "
-                          "or drop the differing overrides")
+        raise ConfigError(
+            f"{run_dir}: this run was made with other settings ({names}); choose another run_id "
+            "or drop the differing overrides"
+        )
     return True
 
 
@@ -59,7 +62,8 @@ def config_of_run(run_dir: str | Path, overrides: Mapping[str, Any] | None = Non
     may change where and how fast it runs, not what it computes."""
     run_dir = Path(run_dir).resolve()  # a link's own name is not the run's id
     recorded = read_config(run_dir)
-    cfg = load_config(recorded.to_dict() | {"runs_dir": str(run_dir.parent), "run_id": run_dir.name}
-                      | dict(overrides or {}))
+    cfg = load_config(
+        recorded.to_dict() | {"runs_dir": str(run_dir.parent), "run_id": run_dir.name} | dict(overrides or {})
+    )
     check_config(cfg, run_dir)
     return cfg

@@ -1,6 +1,7 @@
 """What a run records of its own files: the step cache (the inputs each step's outputs were made from, so that a
 step whose inputs are unchanged is skipped) and the seal (the manifest of every file that decides the run's
 predictions, checked by every load)."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ def step_inputs(layout: RunLayout, paths: list[Path]) -> dict[str, str]:
 def step_is_current(layout: RunLayout, step: str, inputs: dict[str, str], outputs: list[Path]) -> bool:
     """True when the step ran on exactly these inputs and all its outputs are still there."""
     record = layout.steps / f"{step}.json"
-    return (record.is_file() and read_json(record).get("inputs") == inputs and all(Path(p).exists() for p in outputs))
+    return record.is_file() and read_json(record).get("inputs") == inputs and all(Path(p).exists() for p in outputs)
 
 
 def record_step(layout: RunLayout, step: str, inputs: dict[str, str], outputs: list[Path]) -> None:
@@ -56,8 +57,10 @@ def check_sealed(layout: RunLayout, hint: str) -> None:
         if not (isinstance(recorded, dict) and all(isinstance(v, str) for v in recorded.values())):
             raise ValueError
     except FileNotFoundError:
-        raise RunChanged(f"{layout.manifest}: missing (the record of the files that decide the run's predictions; "
-                         f"a run made before emotionlib recorded it, or one whose record was removed); {hint}") from None
+        raise RunChanged(
+            f"{layout.manifest}: missing (the record of the files that decide the run's predictions; "
+            f"a run made before emotionlib recorded it, or one whose record was removed); {hint}"
+        ) from None
     except (OSError, ValueError, KeyError, TypeError):
         raise RunChanged(f"{layout.manifest}: not readable; the run is damaged: {hint}") from None
     now = sealed_files(layout)
@@ -65,8 +68,12 @@ def check_sealed(layout: RunLayout, hint: str) -> None:
         if name not in now:
             raise RunChanged(f"{layout.root / name}: missing since the run was made (the run is damaged); {hint}")
         if name not in recorded:
-            raise RunChanged(f"{layout.root / name}: not a file emotionlib wrote there, and it would change what the "
-                             f"run predicts; move it out, or {hint}")
+            raise RunChanged(
+                f"{layout.root / name}: not a file emotionlib wrote there, and it would change what the "
+                f"run predicts; move it out, or {hint}"
+            )
         if now[name] != recorded[name]:
-            raise RunChanged(f"{layout.root / name}: damaged or changed since the run was made (sha256 {now[name][:12]}, recorded "
-                             f"{recorded[name][:12]} in {layout.manifest.name}); {hint}")
+            raise RunChanged(
+                f"{layout.root / name}: damaged or changed since the run was made (sha256 {now[name][:12]}, recorded "
+                f"{recorded[name][:12]} in {layout.manifest.name}); {hint}"
+            )

@@ -1,6 +1,7 @@
 """The run directory: what emotionlib made (markers and their file lists), writes that fail whole, the layout of a
 run folder and its lock. The provenance every result carries is `provenance`'s; what a run records of its files
 (the step cache, the seal) is `run_records`'."""
+
 from __future__ import annotations
 
 import errno
@@ -17,7 +18,6 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
-
 
 
 # --- what emotionlib made, and may therefore replace or remove ----------------------------------------------
@@ -78,8 +78,11 @@ def mark(folder: Path, kind: str, files: list[str] | None = None) -> None:
 def files_in(folder: Path) -> list[str]:
     """Every file under `folder` (relative, links included, the marker and our temporaries left out)."""
     folder = Path(folder)
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if (p.is_file() or p.is_symlink()) and p.name != MARKER and not TEMP_RE.fullmatch(p.name))
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if (p.is_file() or p.is_symlink()) and p.name != MARKER and not TEMP_RE.fullmatch(p.name)
+    )
 
 
 def record_written(path: Path) -> None:
@@ -178,11 +181,15 @@ def check_removable(path: Path, kind: str) -> None:
     if not path.exists() or read_marker(path) is None or read_marker(path)["kind"] != kind:
         return
     if path.is_symlink() or read_marker(path).get("files") is None:
-        raise NotOurs(f"{path}: its marker records no list of the files emotionlib wrote there, so nothing in it is "
-                      "removed; move what you want to keep out and remove the folder yourself")
+        raise NotOurs(
+            f"{path}: its marker records no list of the files emotionlib wrote there, so nothing in it is "
+            "removed; move what you want to keep out and remove the folder yourself"
+        )
     if foreign := foreign_files(path):
-        raise NotOurs(f"{path}: holds files emotionlib did not write ({', '.join(foreign[:5])}); nothing was "
-                      "removed or written: move them out first")
+        raise NotOurs(
+            f"{path}: holds files emotionlib did not write ({', '.join(foreign[:5])}); nothing was "
+            "removed or written: move them out first"
+        )
 
 
 def marked_parent(path: Path) -> Path | None:
@@ -200,8 +207,10 @@ def check_location(path: Path, flag: str, forbidden: tuple[Path, ...] = ()) -> N
     path = Path(path).resolve()
     for folder in (path, *path.parents):
         if kind_of(folder):
-            raise NotOurs(f"{flag} {path}: {'is' if folder == path else 'lies inside'} {folder}, a {kind_of(folder)} "
-                          "emotionlib made for its own files; give a folder of your own")
+            raise NotOurs(
+                f"{flag} {path}: {'is' if folder == path else 'lies inside'} {folder}, a {kind_of(folder)} "
+                "emotionlib made for its own files; give a folder of your own"
+            )
     for folder in forbidden:
         folder = Path(folder).resolve()
         if folder == path or folder in path.parents:
@@ -221,14 +230,18 @@ def check_output_file(path: Path, flag: str, is_ours, forbidden: tuple[Path, ...
         raise NotOurs(f"{path}: {flag} exists and is not a regular file (a device or FIFO); give a file path")
     inside = marked_parent(path)
     if inside is not None:
-        raise NotOurs(f"{path}: {flag} lies inside {inside}, a {kind_of(inside)} emotionlib made for its own files; "
-                      "write it elsewhere")
+        raise NotOurs(
+            f"{path}: {flag} lies inside {inside}, a {kind_of(inside)} emotionlib made for its own files; "
+            "write it elsewhere"
+        )
     for folder in forbidden:
         if Path(folder).resolve() in path.resolve().parents:
             raise NotOurs(f"{path}: {flag} lies inside the data folder {folder}; write it elsewhere")
     if path.exists() and not is_ours(path):
-        raise NotOurs(f"{path}: {flag} exists and emotionlib has no record of writing it; nothing was written; give "
-                      "a new path, or remove that file yourself")
+        raise NotOurs(
+            f"{path}: {flag} exists and emotionlib has no record of writing it; nothing was written; give "
+            "a new path, or remove that file yourself"
+        )
 
 
 def kind_of(folder: Path) -> str | None:
@@ -249,16 +262,22 @@ def check_replaceable(path: Path, kind: str) -> None:
     if found is None and not any(path.iterdir()):
         return  # an empty folder: nothing in it can be lost
     if found is None:
-        raise NotOurs(f"{path}: exists and was not made by emotionlib (no {MARKER} marker in it); nothing was "
-                      "written; give a new path, or remove that folder yourself")
+        raise NotOurs(
+            f"{path}: exists and was not made by emotionlib (no {MARKER} marker in it); nothing was "
+            "written; give a new path, or remove that folder yourself"
+        )
     if found != kind:
         raise NotOurs(f"{path}: was made by emotionlib as a {found}, not a {kind}; give another path")
     if foreign := foreign_files(path):
-        what = ("its marker records no list of the files emotionlib wrote, so none of them is known to be "
-                "emotionlib's" if read_marker(path).get("files") is None else
-                f"holds files emotionlib did not write ({', '.join(foreign[:5])})")
-        raise NotOurs(f"{path}: {what}; it would replace the folder whole, so nothing was written: move them out, "
-                      "or give another path")
+        what = (
+            "its marker records no list of the files emotionlib wrote, so none of them is known to be emotionlib's"
+            if read_marker(path).get("files") is None
+            else f"holds files emotionlib did not write ({', '.join(foreign[:5])})"
+        )
+        raise NotOurs(
+            f"{path}: {what}; it would replace the folder whole, so nothing was written: move them out, "
+            "or give another path"
+        )
 
 
 def make_dir(path: Path, kind: str) -> Path:
@@ -274,8 +293,10 @@ def make_dir(path: Path, kind: str) -> Path:
         record_written(path)
     elif kind_of(path) != kind or read_marker(path).get("files") is None:
         check_replaceable(path, kind)  # the refusal, with its reason
-        raise NotOurs(f"{path}: its marker records no list of the files emotionlib wrote there; it was made by "
-                      "an earlier emotionlib or not by it: give another path, or remove it yourself")
+        raise NotOurs(
+            f"{path}: its marker records no list of the files emotionlib wrote there; it was made by "
+            "an earlier emotionlib or not by it: give another path, or remove it yourself"
+        )
     return path
 
 
@@ -288,8 +309,9 @@ def remove_owned(path: Path, kind: str) -> None:
         remove_recorded(path)
 
 
-def clean(root: Path, parents: tuple[str, ...] = ("runs", "reports"), own: tuple[str, ...] = ("bench",)
-          ) -> tuple[list[Path], dict[Path, str]]:
+def clean(
+    root: Path, parents: tuple[str, ...] = ("runs", "reports"), own: tuple[str, ...] = ("bench",)
+) -> tuple[list[Path], dict[Path, str]]:
     """`make clean`: under `root`, what emotionlib recorded writing in each marked folder of `parents` (runs/,
     reports/) and in each folder of `own` (bench/); never through a link (a linked folder, or a linked parent,
     stays), never an unmarked folder or a file it did not record writing. An emptied parent goes too. Returns the
@@ -330,8 +352,10 @@ def claim_run_dir(root: Path) -> Path:
     try:
         return make_dir(root, "run")
     except NotOurs:
-        raise NotOurs(f"{root}: exists and was not made by emotionlib as a run (no {MARKER} run marker with the "
-                      "list of its files); refusing to write into it: choose another run_id or runs_dir") from None
+        raise NotOurs(
+            f"{root}: exists and was not made by emotionlib as a run (no {MARKER} run marker with the "
+            "list of its files); refusing to write into it: choose another run_id or runs_dir"
+        ) from None
 
 
 # --- writes that fail whole, with the file named -----------------------------------------------------------
@@ -480,6 +504,7 @@ def read_json(path: Path) -> Any:
 
 # --- the layout of a run directory ---------------------------------------------------------------------
 
+
 class RunLayout:
     """Every file of runs/<run_id>/, named once. Steps read and write through it; nothing else names them."""
 
@@ -502,7 +527,9 @@ class RunLayout:
     stack = property(lambda self: self.root / "stack")  # the per-language stack on top of the network (langstack)
     stack_meta = property(lambda self: self.root / "stack" / "stack.json")
     provenance = property(lambda self: self.root / "provenance.json")
-    manifest = property(lambda self: self.root / "manifest.json")  # written last: the sha256 of what decides a prediction
+    manifest = property(
+        lambda self: self.root / "manifest.json"
+    )  # written last: the sha256 of what decides a prediction
     train_log = property(lambda self: self.root / "train_log.jsonl")
     train_summary = property(lambda self: self.root / "train_summary.json")
     training_curves = property(lambda self: self.root / "training_curves.png")
@@ -556,8 +583,18 @@ class RunLayout:
 
     def folders(self) -> list[Path]:
         """Every folder of the run that emotionlib writes files into."""
-        return [self.root, self.split.parent, self.model, self.checkpoint, self.eval, self.eval_sets,
-                self.predictions("val", "x").parent, self.interpret, self.onnx, self.steps]
+        return [
+            self.root,
+            self.split.parent,
+            self.model,
+            self.checkpoint,
+            self.eval,
+            self.eval_sets,
+            self.predictions("val", "x").parent,
+            self.interpret,
+            self.onnx,
+            self.steps,
+        ]
 
     def remove_temporaries(self) -> None:
         """Remove what a killed write left: the temporaries named `.<name>.emotionlib-<random>.tmp|.old` in the
@@ -602,8 +639,10 @@ def run_lock(layout: RunLayout) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunBusy(f"{layout.root}: in use by another process (a training, evaluation, interpretation or "
-                          "ONNX build); wait for it to finish or choose another run_id") from None
+            raise RunBusy(
+                f"{layout.root}: in use by another process (a training, evaluation, interpretation or "
+                "ONNX build); wait for it to finish or choose another run_id"
+            ) from None
         layout.remove_temporaries()  # no other writer holds the run: what a killed one left half-written goes
         _HELD[key] = 1
         try:

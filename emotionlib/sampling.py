@@ -1,5 +1,6 @@
 """How rows are drawn into an epoch: a shuffle that depends only on (seed, epoch), so that an interrupted epoch
 replays identically on resume; batches grouped by length; languages drawn by temperature."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,15 @@ class EpochSampler(Sampler):
     proportion to n ** (1 / temperature) (Conneau et al., 2020): small languages are seen more than once, large
     ones in part, each language's rows without repetition until all were seen."""
 
-    def __init__(self, lengths: list[int], batch_size: int, seed: int, group_by_length: bool = False,
-                 langs: list[str] | None = None, temperature: float = 1.0):
+    def __init__(
+        self,
+        lengths: list[int],
+        batch_size: int,
+        seed: int,
+        group_by_length: bool = False,
+        langs: list[str] | None = None,
+        temperature: float = 1.0,
+    ):
         self.lengths, self.batch_size, self.seed, self.group = lengths, batch_size, seed, group_by_length
         self.langs, self.temperature = langs, temperature
         self.epoch = 0
@@ -50,7 +58,7 @@ def language_shares(langs: list[str], temperature: float) -> dict[str, int]:
     q = counts ** (1.0 / temperature)
     want = q / q.sum() * len(langs)
     k = np.floor(want).astype(int)
-    k[np.argsort(k - want)[:len(langs) - k.sum()]] += 1  # the largest remainders
+    k[np.argsort(k - want)[: len(langs) - k.sum()]] += 1  # the largest remainders
     return {str(n): int(c) for n, c in zip(names, k)}
 
 

@@ -1,6 +1,7 @@
 """A run's split: each training language's file divided 80/20 into a training and a validation part by seeded
 multi-label iterative stratification, written once under runs/<run_id>/data/ and read from there by every later
 step (with k-fold runs, the training part without its held-out fold). The files themselves are `data`'s."""
+
 from __future__ import annotations
 
 import math
@@ -14,6 +15,7 @@ from emotionlib.runs import RunLayout, atomic_path, read_json, sha256_of, write_
 
 
 # --- the 80/20 split -------------------------------------------------------------------------------
+
 
 def split_train_val(data: LangSplit, val_fraction: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
     """Seeded multi-label iterative stratification (Sechidis et al., 2011) into train and validation indices."""
@@ -33,8 +35,10 @@ def check_splittable(data: LangSplit, val_fraction: float) -> None:
     n_val = math.ceil(n * val_fraction)  # as scikit-learn rounds the test part
     if n_val < 1 or n - n_val < 1:
         need = next(k for k in range(2, 10_000) if 1 <= math.ceil(k * val_fraction) < k)
-        raise DataError(f"{data.path}: {n} labelled row{'s' if n != 1 else ''} cannot be split into a training and "
-                        f"a validation part (val_fraction {val_fraction}); at least {need} are needed")
+        raise DataError(
+            f"{data.path}: {n} labelled row{'s' if n != 1 else ''} cannot be split into a training and "
+            f"a validation part (val_fraction {val_fraction}); at least {need} are needed"
+        )
 
 
 def label_proportions(parts: dict[str, LangSplit]) -> pd.DataFrame:
@@ -43,6 +47,7 @@ def label_proportions(parts: dict[str, LangSplit]) -> pd.DataFrame:
 
 
 # --- a run's split (written once under runs/<run_id>/data/) --------------------------------------------------
+
 
 def prepare_data(cfg, layout: RunLayout | None = None) -> dict:
     """Split each training language 80/20 (iterative stratification) and record it under the run directory.
@@ -60,8 +65,11 @@ def prepare_data(cfg, layout: RunLayout | None = None) -> dict:
     for lang in languages:  # read and split everything first: a bad file is refused before the first write
         full = source.load("train", lang)
         train_idx, val_idx = split_train_val(full, cfg.val_fraction, cfg.split_seed)
-        record["languages"][lang] = {"n_train": len(train_idx), "n_val": len(val_idx),
-                                     "val_ids": [full.ids[i] for i in val_idx]}
+        record["languages"][lang] = {
+            "n_train": len(train_idx),
+            "n_val": len(val_idx),
+            "val_ids": [full.ids[i] for i in val_idx],
+        }
         table = label_proportions({"whole": full, "train": full.subset(train_idx), "val": full.subset(val_idx)})
         proportions.append(table.assign(lang=lang).rename_axis("label").reset_index())
     pairs = [(s, lang) for lang in dict.fromkeys(languages + eval_languages(cfg)) for s in SPLITS]
@@ -80,8 +88,9 @@ def cv_split(part: LangSplit, folds: int, fold: int, seed: int) -> tuple[np.ndar
 
     if len(part) < folds:
         raise DataError(f"{part.path}: a training part of {len(part)} rows cannot be split into {folds} folds")
-    keep, held = list(MultilabelStratifiedKFold(folds, shuffle=True, random_state=seed).split(
-        np.zeros(len(part)), part.y))[fold]
+    keep, held = list(
+        MultilabelStratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(part)), part.y)
+    )[fold]
     return np.sort(keep), np.sort(held)
 
 
@@ -109,8 +118,10 @@ def _parts(cfg, layout: RunLayout | None) -> tuple[list[LangSplit], list[LangSpl
     for lang, info in record["languages"].items():
         full = source.load("train", lang)
         if cfg.own_data and record["checksums"].get(str(full.path)) != sha256_of(full.path):
-            raise DataError(f"{full.path}: changed since this run's split was made (sha256 recorded in "
-                              f"{layout.split}); train a new run on the new file")
+            raise DataError(
+                f"{full.path}: changed since this run's split was made (sha256 recorded in "
+                f"{layout.split}); train a new run on the new file"
+            )
         val_ids = set(info["val_ids"])
         train_idx = [i for i, rid in enumerate(full.ids) if rid not in val_ids]
         if cfg.max_train_rows:

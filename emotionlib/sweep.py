@@ -4,6 +4,7 @@ A sweep is a YAML file: a base profile, the overrides every run shares, the seed
 whose union is run (each grid is the full product of its axes). Every (setting, seed) is an ordinary run
 under runs/, so a sweep that is stopped continues where it was: finished runs are skipped.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -61,10 +62,16 @@ class SweepSpec:
                 if not isinstance(values, list) or not values:
                     raise ConfigError(f"{path}: grid {i + 1} field {field!r} must be a non-empty list")
         seeds = raw.get("seeds", [42])
-        if not (isinstance(seeds, list) and seeds and all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)
-                and len(set(seeds)) == len(seeds)):
-            raise ConfigError(f"{path}: 'seeds' must be a non-empty list of distinct whole numbers (got {seeds!r}); "
-                              "a seed named twice would count one run twice")
+        if not (
+            isinstance(seeds, list)
+            and seeds
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)
+            and len(set(seeds)) == len(seeds)
+        ):
+            raise ConfigError(
+                f"{path}: 'seeds' must be a non-empty list of distinct whole numbers (got {seeds!r}); "
+                "a seed named twice would count one run twice"
+            )
         seeds = tuple(seeds)
         profile = str(raw.get("profile", "quick"))
         if Path(profile).suffix and not Path(profile).is_absolute():  # a YAML path: relative to the sweep file
@@ -101,7 +108,9 @@ class SweepSpec:
 
 
 def _short(field: str) -> str:
-    return {"learning_rate": "lr", "epochs": "e", "loss_weighting": "w", "loss": "", "model": ""}.get(field, field + "=")
+    return {"learning_rate": "lr", "epochs": "e", "loss_weighting": "w", "loss": "", "model": ""}.get(
+        field, field + "="
+    )
 
 
 def _value(v: Any) -> str:
@@ -121,13 +130,23 @@ def run_one(cfg: Config) -> dict:
     summary = read_json(RunLayout(run_dir).train_summary)
     val_keys = [k for k in sets if k.startswith("val/")]
     labels = dict.fromkeys(lab for k in val_keys for lab in sets[k]["threshold_0.5"]["per_label"])
-    per_label = {f"val_{lab}_0.5": float(np.nanmean([sets[k]["threshold_0.5"]["per_label"].get(lab, {}).get(
-        "f1", np.nan) for k in val_keys])) for lab in labels}  # what a setting does to each label
-    return {"run_id": cfg.run_id, "seed": cfg.seed, **per_label,
-            "val_f1_0.5": float(np.mean([f1(k, "threshold_0.5") for k in val_keys])),
-            "val_f1_tuned": float(np.mean([f1(k, "tuned_thresholds") for k in val_keys])),
-            "dev_f1_0.5": f1(f"dev/{lang}", "threshold_0.5"), "dev_f1_tuned": f1(f"dev/{lang}", "tuned_thresholds"),
-            "best_epoch": summary["best_epoch"], "train_seconds": summary["wall_seconds"]}
+    per_label = {
+        f"val_{lab}_0.5": float(
+            np.nanmean([sets[k]["threshold_0.5"]["per_label"].get(lab, {}).get("f1", np.nan) for k in val_keys])
+        )
+        for lab in labels
+    }  # what a setting does to each label
+    return {
+        "run_id": cfg.run_id,
+        "seed": cfg.seed,
+        **per_label,
+        "val_f1_0.5": float(np.mean([f1(k, "threshold_0.5") for k in val_keys])),
+        "val_f1_tuned": float(np.mean([f1(k, "tuned_thresholds") for k in val_keys])),
+        "dev_f1_0.5": f1(f"dev/{lang}", "threshold_0.5"),
+        "dev_f1_tuned": f1(f"dev/{lang}", "tuned_thresholds"),
+        "best_epoch": summary["best_epoch"],
+        "train_seconds": summary["wall_seconds"],
+    }
 
 
 def _worker(args: tuple[dict, int, str]) -> dict:
@@ -142,11 +161,64 @@ def _worker(args: tuple[dict, int, str]) -> dict:
         return run_one(load_config(values))
 
 
-def run_sweep(spec: SweepSpec, runs_dir: str = "runs", out_root: Path = Path("reports"), jobs: int = 1) -> Path:
-    """Every (setting, seed) run, then runs.csv, summary.csv (mean ± sd over seeds) and sweep.png."""
+def _run_all(todo: list, jobs: int, logs: Path, started: float) -> list[dict]:
+    """Each (setting, config) trained and evaluated in a fresh process, `jobs` at a time; a row each."""
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing as mp
 
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    rows = []
+    ctx = mp.get_context("spawn")  # a fresh interpreter per run: no torch state shared between runs
+    # each worker keeps to its share of the cores (OpenMP threads that outnumber the cores spin against each other)
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
+            futures = [
+                (setting, pool.submit(_worker, (cfg.to_dict(), threads, str(logs / f"{cfg.run_id}.log"))))
+                for setting, cfg in todo
+            ]
+            for i, (setting, fut) in enumerate(futures, start=1):
+                row = fut.result()  # a failed run stops the sweep with its error; finished runs stay done
+                rows.append({**{k: _value(v) if isinstance(v, float) else v for k, v in setting.items()}, **row})
+                log.info(
+                    f"[{i}/{len(todo)}] {row['run_id']}: val {row['val_f1_0.5']:.4f} (0.5) dev "
+                    f"{row['dev_f1_tuned']:.4f} (tuned) best epoch {row['best_epoch']}  "
+                    f"[{(time.time() - started) / 60:.1f} min]"
+                )
+    finally:  # the caller's environment as it was, whether the sweep finished or a run failed
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
+    return rows
+
+
+def _write_summary(
+    out: Path, spec: SweepSpec, runs: pd.DataFrame, table: pd.DataFrame, jobs: int, started: float
+) -> None:
+    """runs.csv, summary.csv, sweep.png and sweep.json, written together (all or none)."""
+    with atomic_dir(out, "sweep") as tmp:
+        runs.to_csv(tmp / "runs.csv", index=False)
+        table.to_csv(tmp / "summary.csv", index=False)
+        plots.sweep_bars(table, spec.axes(), tmp / "sweep.png")
+        write_json(
+            tmp / "sweep.json",
+            {
+                "name": spec.name,
+                "profile": spec.profile,
+                "set": spec.base,
+                "seeds": list(spec.seeds),
+                "grids": list(spec.grids),
+                "jobs": jobs,
+                "wall_seconds": round(time.time() - started, 1),
+                "provenance": provenance(),
+            },
+        )
+
+
+def run_sweep(spec: SweepSpec, runs_dir: str = "runs", out_root: Path = Path("reports"), jobs: int = 1) -> Path:
+    """Every (setting, seed) run, then runs.csv, summary.csv (mean ± sd over seeds) and sweep.png."""
     started = time.time()
     settings = spec.settings()
     out = Path(out_root) / f"sweep-{spec.name}"
@@ -156,37 +228,14 @@ def run_sweep(spec: SweepSpec, runs_dir: str = "runs", out_root: Path = Path("re
     for _, cfg in todo:  # every run's settings, data and encoder, before the first write
         check(cfg)
     logs.mkdir(parents=True, exist_ok=True)
-    log.info(f"sweep {spec.name}: {len(settings)} settings x {len(spec.seeds)} seeds = {len(todo)} runs, "
-             f"{jobs} at a time; logs in {logs}")
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    rows = []
-    ctx = mp.get_context("spawn")  # a fresh interpreter per run: no torch state shared between runs
-    # each worker keeps to its share of the cores (OpenMP threads that outnumber the cores spin against each other)
-    saved = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
-        futures = [(setting, pool.submit(_worker, (cfg.to_dict(), threads, str(logs / f"{cfg.run_id}.log"))))
-                   for setting, cfg in todo]
-        for i, (setting, fut) in enumerate(futures, start=1):
-            row = fut.result()  # a failed run stops the sweep with its error; finished runs stay done
-            rows.append({**{k: _value(v) if isinstance(v, float) else v for k, v in setting.items()}, **row})
-            log.info(f"[{i}/{len(todo)}] {row['run_id']}: val {row['val_f1_0.5']:.4f} (0.5) dev "
-                     f"{row['dev_f1_tuned']:.4f} (tuned) best epoch {row['best_epoch']}  "
-                     f"[{(time.time() - started) / 60:.1f} min]")
-    if saved is None:
-        os.environ.pop("OMP_NUM_THREADS", None)
-    else:
-        os.environ["OMP_NUM_THREADS"] = saved
+    log.info(
+        f"sweep {spec.name}: {len(settings)} settings x {len(spec.seeds)} seeds = {len(todo)} runs, "
+        f"{jobs} at a time; logs in {logs}"
+    )
+    rows = _run_all(todo, jobs, logs, started)
     runs = pd.DataFrame(rows)
     table = summarise(runs, spec.axes())
-    with atomic_dir(out, "sweep") as tmp:
-        runs.to_csv(tmp / "runs.csv", index=False)
-        table.to_csv(tmp / "summary.csv", index=False)
-        plots.sweep_bars(table, spec.axes(), tmp / "sweep.png")
-        write_json(tmp / "sweep.json", {"name": spec.name, "profile": spec.profile, "set": spec.base,
-                                        "seeds": list(spec.seeds), "grids": list(spec.grids), "jobs": jobs,
-                                        "wall_seconds": round(time.time() - started, 1),
-                                        "provenance": provenance()})
+    _write_summary(out, spec, runs, table, jobs, started)
     log.info(table.to_string(index=False))
     return out
 

@@ -1,4 +1,5 @@
 """Seed section 3.2 on Hugging Face Accelerate: the same loop on CPU, one GPU (mixed precision) or DDP."""
+
 from __future__ import annotations
 
 import contextlib
@@ -30,14 +31,40 @@ from emotionlib.sampling import EpochSampler, language_shares
 from emotionlib.losses import class_balanced_weights, difficulty_weights, make_loss, positive_weights
 from emotionlib.checkpoints import Ema, Progress, checkpoint_state, restore, save_checkpoint
 from emotionlib.hardware import ThreadGovernor, resolve_precision, threads_for_free_cores
-from emotionlib.features import (FeatureDataset, HeadOnly, LayerFeatures, encoder_fingerprint, head_block,
-                                 pooled_features)
+from emotionlib.features import (
+    FeatureDataset,
+    HeadOnly,
+    LayerFeatures,
+    encoder_fingerprint,
+    head_block,
+    pooled_features,
+)
 from emotionlib.metrics import label_f1, language_scores, tune_thresholds
-from emotionlib.model import (build_classifier, check_weights, freeze_lower, load_model, load_tokenizer, read_finished,
-                              save_model, update_metadata)
+from emotionlib.model import (
+    build_classifier,
+    check_weights,
+    freeze_lower,
+    load_model,
+    load_tokenizer,
+    read_finished,
+    save_model,
+    update_metadata,
+)
 from emotionlib.predict import decide, predict_proba
 from emotionlib.preflight import check
-from emotionlib.runs import MARKER, RunLayout, atomic_dir, atomic_path, check_removable, read_json, record_written, remove_owned, run_lock, sha256_of, write_json
+from emotionlib.runs import (
+    MARKER,
+    RunLayout,
+    atomic_dir,
+    atomic_path,
+    check_removable,
+    read_json,
+    record_written,
+    remove_owned,
+    run_lock,
+    sha256_of,
+    write_json,
+)
 from emotionlib.provenance import provenance
 from emotionlib.run_records import seal
 from emotionlib.plots import training_curves
@@ -65,8 +92,9 @@ def train(cfg: Config, resume: bool = False, retrain: bool = False) -> Path:
     encoder_dir = check(cfg)  # fails here, before anything is written, with what to fix
     # the threads are decided again every second while it trains (hardware.ThreadGovernor); several processes
     # (accelerate launch) keep the count they start with
-    governor = ThreadGovernor(cfg.num_threads or (threads_for_free_cores() if os.environ.get("WORLD_SIZE", "1") != "1"
-                                                  else 0))
+    governor = ThreadGovernor(
+        cfg.num_threads or (threads_for_free_cores() if os.environ.get("WORLD_SIZE", "1") != "1" else 0)
+    )
     layout = RunLayout(cfg.run_dir)
     done = layout.train_summary.is_file()
     precision = resolve_precision(cfg.mixed_precision)  # what the run trains, records and predicts with
@@ -113,8 +141,12 @@ def adopt(cfg: Config, source: Path) -> Path:
         for a, b in ((src.train_log, layout.train_log), (src.training_curves, layout.training_curves)):
             with atomic_path(b) as tmp:
                 shutil.copyfile(a, tmp)
-        adopted = {"adopted_from": str(src.root.relative_to(layout.root)) if layout.root in src.root.parents
-                   else str(src.root), "adopted_why": "the stack's fold network 0: nothing is trained twice"}
+        adopted = {
+            "adopted_from": str(src.root.relative_to(layout.root))
+            if layout.root in src.root.parents
+            else str(src.root),
+            "adopted_why": "the stack's fold network 0: nothing is trained twice",
+        }
         write_json(layout.provenance, read_json(src.provenance) | adopted)
         write_json(layout.train_summary, read_json(src.train_summary) | adopted)
         seal(layout)
@@ -132,8 +164,11 @@ def _accelerator(precision: str, compile_model: bool = False):
     from accelerate.state import AcceleratorState
     from accelerate.utils import DynamoBackend, TorchDynamoPlugin
 
-    dynamo = TorchDynamoPlugin(backend="inductor" if compile_model else "no", dynamic=True,
-                               use_regional_compilation=True if compile_model else None)
+    dynamo = TorchDynamoPlugin(
+        backend="inductor" if compile_model else "no",
+        dynamic=True,
+        use_regional_compilation=True if compile_model else None,
+    )
     state = AcceleratorState._shared_state
     compiled = getattr(state.get("dynamo_plugin"), "backend", DynamoBackend.NO) != DynamoBackend.NO
     if state and (state.get("_mixed_precision") != precision or compiled != compile_model):
@@ -144,8 +179,14 @@ def _accelerator(precision: str, compile_model: bool = False):
 
 def _clear_training(layout: RunLayout) -> None:
     """What training wrote, removed by exact name (folders only if emotionlib made them as such)."""
-    for path in (layout.manifest, layout.train_log, layout.train_summary, layout.training_curves, layout.teacher,
-                 layout.teacher_targets):  # transfer.json and its targets stay: keyed by teacher and texts, reused
+    for path in (
+        layout.manifest,
+        layout.train_log,
+        layout.train_summary,
+        layout.training_curves,
+        layout.teacher,
+        layout.teacher_targets,
+    ):  # transfer.json and its targets stay: keyed by teacher and texts, reused
         path.unlink(missing_ok=True)
     remove_owned(layout.model, "model")
     remove_owned(layout.checkpoint, "checkpoint")
@@ -197,6 +238,57 @@ class Setup:
     meta: dict
 
 
+def _classifier(cfg: Config, encoder_dir: Path, labels) -> tuple[torch.nn.Module, int]:
+    """The classifier, its head drawn after the seed is set, with its lower layers frozen as the config says; and
+    the number of its trainable parameters."""
+    torch.manual_seed(cfg.seed)
+    classifier = build_classifier(
+        encoder_dir,
+        labels,
+        cfg.head,
+        pooling=cfg.pooling,
+        languages=D.train_languages(cfg),
+        head_per_language=cfg.head_per_language,
+    )
+    return classifier, freeze_lower(classifier, cfg.freeze_layers, cfg.freeze_word_embeddings)
+
+
+def _record_provenance(
+    cfg: Config,
+    layout: RunLayout,
+    accelerator,
+    encoder_dir: Path,
+    precision: str,
+    train_ex: DS.Examples,
+    val_ex: DS.Examples,
+    fitted_ex: DS.Examples,
+    inputs: Inputs,
+    augmented: int,
+    trainable: int,
+) -> None:
+    """provenance.json of this training: what it was given and what it decided (precision, rows, processes)."""
+    write_json(
+        layout.provenance,
+        run_provenance(
+            cfg,
+            layout,
+            encoder_dir,
+            train_ex,
+            len(inputs.train_ds),
+            {
+                "n_val": len(val_ex.ids),
+                "augmented_rows": augmented,
+                "trainable_parameters": trainable,
+                "transfer_rows": len(fitted_ex.ids) - len(train_ex.ids),
+                "feature_seconds": inputs.feature_seconds,
+                "mixed_precision": precision,
+                "processes": accelerator.num_processes,
+                "distilled_from": teacher_record(layout) if cfg.teacher else None,
+            },
+        ),
+    )
+
+
 def _setup(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, precision: str, resume: bool) -> Setup:
     """The data, the classifier, its inputs, the optimiser, the loss and the state to resume, in the order that
     makes a seed's run the same every time (the seed is set before the classifier's head is drawn)."""
@@ -205,19 +297,18 @@ def _setup(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     labels = label_space(train_parts)
     tokenizer = load_tokenizer(encoder_dir)
     train_ex, val_ex = DS.Examples.from_splits(train_parts, labels), DS.Examples.from_splits(val_parts, labels)
-    torch.manual_seed(cfg.seed)
-    classifier = build_classifier(encoder_dir, labels, cfg.head, pooling=cfg.pooling,
-                                  languages=D.train_languages(cfg), head_per_language=cfg.head_per_language)
-    trainable = freeze_lower(classifier, cfg.freeze_layers, cfg.freeze_word_embeddings)
+    classifier, trainable = _classifier(cfg, encoder_dir, labels)
     # a distilled student learns soft targets; the label weights below stay those of the gold labels
     fitted_ex = train_ex
     if cfg.teacher:  # with transfer texts, rows that learn the teacher's probabilities alone follow
-        fitted_ex = distill.concat(dataclasses.replace(train_ex, y=distill.targets(cfg, layout, train_parts, val_parts,
-                                                                                   train_ex)),
-                                   distill.transfer_examples(cfg, layout, train_ex, val_parts))
+        fitted_ex = distill.concat(
+            dataclasses.replace(train_ex, y=distill.targets(cfg, layout, train_parts, val_parts, train_ex)),
+            distill.transfer_examples(cfg, layout, train_ex, val_parts),
+        )
     inputs = _training_inputs(cfg, classifier, tokenizer, fitted_ex, val_ex, encoder_dir, precision)
-    train_dl, optimizer, scheduler = optim.optimisation(cfg, inputs.model, inputs.train_ds, inputs.sampler,
-                                                   inputs.collate, accelerator.num_processes)
+    train_dl, optimizer, scheduler = optim.optimisation(
+        cfg, inputs.model, inputs.train_ds, inputs.sampler, inputs.collate, accelerator.num_processes
+    )
     pos_weight = positive_weights(train_ex.y, train_ex.mask) if cfg.pos_weight else None
     label_weights = initial_label_weights(cfg, train_ex)
     loss_fn = make_loss(cfg.loss, cfg.focal_alpha, cfg.focal_gamma, pos_weight, label_weights)
@@ -227,18 +318,52 @@ def _setup(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
         label_weights.copy_(torch.tensor(progress.label_weights))
     model, optimizer, train_dl, scheduler = accelerator.prepare(inputs.model, optimizer, train_dl, scheduler)
     if accelerator.is_main_process:
-        write_json(layout.provenance, run_provenance(cfg, layout, encoder_dir, train_ex, len(inputs.train_ds), {
-            "n_val": len(val_ex.ids), "augmented_rows": augmented, "trainable_parameters": trainable,
-            "transfer_rows": len(fitted_ex.ids) - len(train_ex.ids),
-            "feature_seconds": inputs.feature_seconds, "mixed_precision": precision,
-            "processes": accelerator.num_processes,
-            "distilled_from": teacher_record(layout) if cfg.teacher else None}))
-    return Setup(classifier, tokenizer, labels, train_ex, val_ex, inputs, train_dl, optimizer, scheduler, loss_fn,
-                 label_weights, ema, progress, inputs.model, model, model_metadata(cfg, encoder_dir, precision, labels))
+        _record_provenance(
+            cfg, layout, accelerator, encoder_dir, precision, train_ex, val_ex, fitted_ex, inputs, augmented, trainable
+        )
+    return Setup(
+        classifier,
+        tokenizer,
+        labels,
+        train_ex,
+        val_ex,
+        inputs,
+        train_dl,
+        optimizer,
+        scheduler,
+        loss_fn,
+        label_weights,
+        ema,
+        progress,
+        inputs.model,
+        model,
+        model_metadata(cfg, encoder_dir, precision, labels),
+    )
 
 
-def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, precision: str, resume: bool,
-           started: float, governor: ThreadGovernor | None = None) -> Path:
+def _epoch_entry(s: Setup, progress: Progress, probs: np.ndarray, epoch: int, seen: int, seconds: float) -> dict:
+    """The training log's line of an epoch: its losses, validation figures, learning rate, speed and threads."""
+    return {
+        "epoch": epoch + 1,
+        "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
+        **_validate(probs, s.val_ex, s.loss_fn),
+        "lr": s.scheduler.get_last_lr()[0],
+        "train_seconds": round(seconds, 2),
+        "train_examples_per_second": round(seen / seconds, 2),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _train(
+    cfg: Config,
+    layout: RunLayout,
+    accelerator,
+    encoder_dir: Path,
+    precision: str,
+    resume: bool,
+    started: float,
+    governor: ThreadGovernor | None = None,
+) -> Path:
     """The epochs: train, validate, keep the best, checkpoint; then thresholds and the run's summary."""
     main = accelerator.is_main_process
     s = _setup(cfg, layout, accelerator, encoder_dir, precision, resume)
@@ -254,18 +379,20 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     while progress.epoch < cfg.epochs and not progress.done:
         epoch = progress.epoch
         t0 = time.time()
-        seen = _train_epoch(cfg, accelerator, s.model, s.optimizer, s.scheduler, s.loss_fn, s.train_dl, progress,
-                            checkpoint, s.ema, governor)
+        seen = _train_epoch(cfg, accelerator, s, progress, checkpoint, governor)
         train_seconds = time.time() - t0
         with s.ema.applied() if s.ema else contextlib.nullcontext():  # the average is what is validated and kept
             probs = s.inputs.val_proba(s.plain)
-            entry = {"epoch": epoch + 1, "train_loss": progress.loss_sum / max(progress.step_in_epoch, 1),
-                     **_validate(probs, s.val_ex, s.loss_fn),
-                     "lr": s.scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 2),
-                     "train_examples_per_second": round(seen / train_seconds, 2),
-                     "threads": torch.get_num_threads()}
-            _end_epoch(cfg, layout, accelerator, progress, entry, s.label_weights, lambda: save_model(
-                s.classifier, s.tokenizer, layout.model, s.meta | {"best_epoch": epoch + 1}))
+            entry = _epoch_entry(s, progress, probs, epoch, seen, train_seconds)
+            _end_epoch(
+                cfg,
+                layout,
+                accelerator,
+                progress,
+                entry,
+                s.label_weights,
+                lambda: save_model(s.classifier, s.tokenizer, layout.model, s.meta | {"best_epoch": epoch + 1}),
+            )
             if progress.best_epoch == epoch + 1:  # this epoch was saved as the best
                 best_probs = probs  # the saved model's, so the thresholds need no second pass over validation
         checkpoint()
@@ -277,14 +404,22 @@ def _train(cfg: Config, layout: RunLayout, accelerator, encoder_dir: Path, preci
     return layout.root
 
 
-def run_provenance(cfg: Config, layout: RunLayout, encoder_dir: Path, train_ex: DS.Examples, n_train: int,
-                   facts: dict) -> dict:
+def run_provenance(
+    cfg: Config, layout: RunLayout, encoder_dir: Path, train_ex: DS.Examples, n_train: int, facts: dict
+) -> dict:
     """provenance.json of a training run: the run's own `facts` beside the seed, encoder, sampling and data."""
-    return provenance({"seed": cfg.seed, "encoder_dir": str(encoder_dir), **encoder_provenance(cfg.model),
-                       "n_train": n_train, **facts,
-                       "language_rows_per_epoch": language_shares(train_ex.langs, cfg.language_temperature),
-                       "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                       "data": read_json(layout.split)["checksums"]})
+    return provenance(
+        {
+            "seed": cfg.seed,
+            "encoder_dir": str(encoder_dir),
+            **encoder_provenance(cfg.model),
+            "n_train": n_train,
+            **facts,
+            "language_rows_per_epoch": language_shares(train_ex.langs, cfg.language_temperature),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "data": read_json(layout.split)["checksums"],
+        }
+    )
 
 
 def teacher_record(layout: RunLayout) -> dict:
@@ -294,11 +429,20 @@ def teacher_record(layout: RunLayout) -> dict:
 
 def model_metadata(cfg: Config, encoder_dir: Path, precision: str, labels) -> dict:
     """What a saved model records of how it was built (model/metadata.json; its thresholds tuned at the end)."""
-    return {"encoder": cfg.model, "encoder_dir": str(encoder_dir), "head": cfg.head, "pooling": cfg.pooling,
-            "head_per_language": cfg.head_per_language, "freeze_layers": cfg.freeze_layers,
-            "mixed_precision": precision, "labels": list(labels), "languages": D.train_languages(cfg),
-            "max_length": cfg.max_length, "thresholds": [0.5] * len(labels),
-            **({"distilled_from": cfg.teacher, "distill_weight": cfg.distill_weight} if cfg.teacher else {})}
+    return {
+        "encoder": cfg.model,
+        "encoder_dir": str(encoder_dir),
+        "head": cfg.head,
+        "pooling": cfg.pooling,
+        "head_per_language": cfg.head_per_language,
+        "freeze_layers": cfg.freeze_layers,
+        "mixed_precision": precision,
+        "labels": list(labels),
+        "languages": D.train_languages(cfg),
+        "max_length": cfg.max_length,
+        "thresholds": [0.5] * len(labels),
+        **({"distilled_from": cfg.teacher, "distill_weight": cfg.distill_weight} if cfg.teacher else {}),
+    }
 
 
 def encoder_provenance(model: str) -> dict:
@@ -306,8 +450,9 @@ def encoder_provenance(model: str) -> dict:
     return provenance_of(model)
 
 
-def _end_epoch(cfg: Config, layout: RunLayout, accelerator, progress: Progress, entry: dict, label_weights,
-               save_best) -> None:
+def _end_epoch(
+    cfg: Config, layout: RunLayout, accelerator, progress: Progress, entry: dict, label_weights, save_best
+) -> None:
     """An epoch's bookkeeping: the next epoch's label weights, the best model kept (`save_best`), the log line,
     and early stopping."""
     epoch, f1 = entry["epoch"], entry["val_label_f1"]
@@ -321,11 +466,14 @@ def _end_epoch(cfg: Config, layout: RunLayout, accelerator, progress: Progress, 
     if improved and accelerator.is_main_process:
         save_best()
     left = (cfg.epochs - epoch) * entry["train_seconds"]  # at this epoch's pace; early stopping may end sooner
-    main_info(log, accelerator,
-              f"epoch {epoch}/{cfg.epochs}: train_loss {entry['train_loss']:.4f} val_loss {entry['val_loss']:.4f} "
-              f"val_macro_f1 {entry['val_macro_f1']:.4f}{' (best)' if improved else ''}, "
-              f"{entry['train_examples_per_second']:.0f} examples/s, {entry['train_seconds']:.0f} s; about "
-              f"{left / 60:.0f} min of training left")
+    main_info(
+        log,
+        accelerator,
+        f"epoch {epoch}/{cfg.epochs}: train_loss {entry['train_loss']:.4f} val_loss {entry['val_loss']:.4f} "
+        f"val_macro_f1 {entry['val_macro_f1']:.4f}{' (best)' if improved else ''}, "
+        f"{entry['train_examples_per_second']:.0f} examples/s, {entry['train_seconds']:.0f} s; about "
+        f"{left / 60:.0f} min of training left",
+    )
     if accelerator.is_main_process:
         with open(layout.train_log, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
@@ -336,39 +484,47 @@ def _end_epoch(cfg: Config, layout: RunLayout, accelerator, progress: Progress, 
         progress.done = True
 
 
-def _training_inputs(cfg: Config, classifier, tokenizer, train_ex: DS.Examples, val_ex: DS.Examples,
-                     encoder_dir: Path, precision: str) -> Inputs:
+def _training_inputs(
+    cfg: Config, classifier, tokenizer, train_ex: DS.Examples, val_ex: DS.Examples, encoder_dir: Path, precision: str
+) -> Inputs:
     """What the loop iterates and trains, and how validation gets its probabilities: texts through the whole
     classifier, or in the frozen-encoder mode cached features through the head alone (then also the seconds
     the features took, 0 when all were cached)."""
     per_language = bool(getattr(classifier, "languages", None))
     train_ids = classifier.language_ids(train_ex.langs) if per_language else None
     if cfg.freeze_layers != -1:
-        train_ds = DS.EmotionDataset(train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length,
-                                    train_ids.tolist() if per_language else None)
-        sampler = EpochSampler(train_ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length, train_ex.langs,
-                               cfg.language_temperature)
+        train_ds = DS.EmotionDataset(
+            train_ex, tokenizer, cfg.max_length, cfg.pad_to_max_length, train_ids.tolist() if per_language else None
+        )
+        sampler = EpochSampler(
+            train_ds.lengths, cfg.batch_size, cfg.seed, cfg.group_by_length, train_ex.langs, cfg.language_temperature
+        )
 
         def val_proba(m) -> np.ndarray:
-            return predict_proba(m, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size,
-                                 precision=precision, langs=val_ex.langs)
+            return predict_proba(
+                m, tokenizer, val_ex.texts, cfg.max_length, cfg.eval_batch_size, precision=precision, langs=val_ex.langs
+            )
+
         return Inputs(train_ds, classifier, sampler, DS.Collator(tokenizer.pad_token_id), val_proba, None)
     t0 = time.time()
     feats = frozen_features(cfg, classifier, tokenizer, train_ex.texts + val_ex.texts, encoder_dir, precision)
-    train_feats, val_feats = feats[:len(train_ex.texts)], feats[len(train_ex.texts):]
+    train_feats, val_feats = feats[: len(train_ex.texts)], feats[len(train_ex.texts) :]
     train_ds = FeatureDataset(train_feats, train_ex, train_ids)
     val_ids = classifier.language_ids(val_ex.langs) if per_language else None
 
     def head_proba(m) -> np.ndarray:  # m: the head being trained, or the saved classifier
         with torch.inference_mode():
             return torch.sigmoid(m.logits(val_feats, val_ids)).numpy()
-    sampler = EpochSampler([1] * len(train_ds), cfg.batch_size, cfg.seed, False, train_ex.langs,
-                           cfg.language_temperature)
+
+    sampler = EpochSampler(
+        [1] * len(train_ds), cfg.batch_size, cfg.seed, False, train_ex.langs, cfg.language_temperature
+    )
     return Inputs(train_ds, HeadOnly(classifier), sampler, None, head_proba, round(time.time() - t0, 2))
 
 
-def frozen_features(cfg: Config, classifier, tokenizer, texts: list[str], encoder_dir: Path,
-                    precision: str) -> torch.Tensor:
+def frozen_features(
+    cfg: Config, classifier, tokenizer, texts: list[str], encoder_dir: Path, precision: str
+) -> torch.Tensor:
     """What the frozen-encoder head reads for `texts`, from one cached pass. When the config stacks and the head
     reads the mean-pooled last layer, that is one block of the stack's multi-layer features, so training and the
     stack share a single encoding pass; otherwise the pooled last layer, cached on its own."""
@@ -378,7 +534,7 @@ def frozen_features(cfg: Config, classifier, tokenizer, texts: list[str], encode
         if block is not None:
             width = classifier.head.in_features
             x = layered(texts, D.cache_dir() / "features", cfg.eval_batch_size)
-            return torch.from_numpy(np.ascontiguousarray(x[:, block * width:(block + 1) * width]))
+            return torch.from_numpy(np.ascontiguousarray(x[:, block * width : (block + 1) * width]))
     cache = D.cache_dir() / "features" / encoder_fingerprint(encoder_dir, cfg.pooling, cfg.max_length, precision)
     return pooled_features(classifier, tokenizer, texts, cfg.max_length, cfg.eval_batch_size, precision, cache)
 
@@ -398,39 +554,55 @@ def record_epoch(progress: Progress, f1: float, epoch: int) -> bool:
 def initial_label_weights(cfg: Config, train_ex: DS.Examples) -> torch.Tensor | None:
     """The per-label loss weights of the first epoch: None (unweighted), class-balanced, or all 1 (dynamic)."""
     if cfg.loss_weighting == "static":
-        return torch.tensor(class_balanced_weights(train_ex.y, train_ex.mask, cfg.class_balance_beta),
-                            dtype=torch.float32)
+        return torch.tensor(
+            class_balanced_weights(train_ex.y, train_ex.mask, cfg.class_balance_beta), dtype=torch.float32
+        )
     if cfg.loss_weighting == "dynamic":
         return torch.ones(train_ex.y.shape[1])
     return None
 
 
-def _train_epoch(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn, train_dl, progress: Progress,
-                 checkpoint, ema: Ema | None = None, governor: ThreadGovernor | None = None) -> int:
+def _step(cfg: Config, accelerator, model, optimizer, scheduler, loss_fn, batch: dict, ema: Ema | None):
+    """One optimiser step on a batch; returns its loss."""
+    with record_function("train:forward"), accelerator.autocast():
+        logits = model(**{k: v for k, v in batch.items() if k not in ("labels", "label_mask")})
+        loss = loss_fn(logits.float(), batch["labels"], batch["label_mask"])
+    with record_function("train:backward"):
+        accelerator.backward(loss)
+    with record_function("train:optimiser"):
+        if cfg.max_grad_norm:
+            accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        if ema is not None:
+            ema.update()
+    return loss
+
+
+def _train_epoch(
+    cfg: Config, accelerator, s: Setup, progress: Progress, checkpoint, governor: ThreadGovernor | None = None
+) -> int:
     """One pass over the training part (from where an interrupted epoch stopped); returns the examples seen."""
     from tqdm.auto import tqdm
 
+    model, train_dl = s.model, s.train_dl
+    if governor is not None:
+        governor.begin()
     train_dl.set_epoch(progress.epoch)
     model.train()
     batches = accelerator.skip_first_batches(train_dl, progress.step_in_epoch) if progress.step_in_epoch else train_dl
-    bar = tqdm(batches, total=len(train_dl), initial=progress.step_in_epoch,
-               desc=f"epoch {progress.epoch + 1}/{cfg.epochs}", disable=not accelerator.is_main_process,
-               dynamic_ncols=True)
+    bar = tqdm(
+        batches,
+        total=len(train_dl),
+        initial=progress.step_in_epoch,
+        desc=f"epoch {progress.epoch + 1}/{cfg.epochs}",
+        disable=not accelerator.is_main_process,
+        dynamic_ncols=True,
+    )
     seen = 0
     for batch in bar:  # the labels name the phases in a profile (benchmarks/profile_phases.py)
-        with record_function("train:forward"), accelerator.autocast():
-            logits = model(**{k: v for k, v in batch.items() if k not in ("labels", "label_mask")})
-            loss = loss_fn(logits.float(), batch["labels"], batch["label_mask"])
-        with record_function("train:backward"):
-            accelerator.backward(loss)
-        with record_function("train:optimiser"):
-            if cfg.max_grad_norm:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            if ema is not None:
-                ema.update()
+        loss = _step(cfg, accelerator, model, s.optimizer, s.scheduler, s.loss_fn, batch, s.ema)
         progress.step_in_epoch += 1
         progress.global_step += 1
         if governor is not None:
@@ -447,12 +619,21 @@ def _validate(probs: np.ndarray, val_ex: DS.Examples, loss_fn) -> dict:
     """Validation loss and macro-F1 at 0.5 (the early-stopping criterion), each language over its own labels."""
     val = language_scores(val_ex.y, decide(probs), val_ex.mask, val_ex.langs, val_ex.labels)
     logits = torch.logit(torch.tensor(probs).clamp(1e-7, 1 - 1e-7))
-    return {"val_loss": float(loss_fn(logits, torch.tensor(val_ex.y), torch.tensor(val_ex.mask))),
-            "val_macro_f1": val["mean_macro_f1"], "val_label_f1": label_f1(val_ex.y, decide(probs), val_ex.mask)}
+    return {
+        "val_loss": float(loss_fn(logits, torch.tensor(val_ex.y), torch.tensor(val_ex.mask))),
+        "val_macro_f1": val["mean_macro_f1"],
+        "val_label_f1": label_f1(val_ex.y, decide(probs), val_ex.mask),
+    }
 
 
-def _finish(layout: RunLayout, val_ex: DS.Examples, progress: Progress, started: float, val_proba,
-            probs: np.ndarray | None = None) -> None:
+def _finish(
+    layout: RunLayout,
+    val_ex: DS.Examples,
+    progress: Progress,
+    started: float,
+    val_proba,
+    probs: np.ndarray | None = None,
+) -> None:
     """Tune per-label thresholds on the validation part with the best model (its validation probabilities
     `probs`, or computed again when an earlier process validated it), draw the training curves, and write the
     training summary (last: its presence means the training step is complete)."""
@@ -467,10 +648,18 @@ def _finish(layout: RunLayout, val_ex: DS.Examples, progress: Progress, started:
     update_metadata(layout.model, thresholds=thresholds.tolist(), thresholds_fitted_on="validation part")
     log = pd.read_json(layout.train_log, lines=True)
     training_curves(log, layout.training_curves)
-    write_json(layout.train_summary, {
-        "weights_sha256": sha256_of(layout.weights),  # checked on every load: damaged or swapped weights are refused
-        "best_epoch": progress.best_epoch, "best_val_macro_f1": progress.best_f1, "epochs_run": len(log),
-        "wall_seconds": round(time.time() - started, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "thresholds": dict(zip(meta["labels"], thresholds.tolist()))})
+    write_json(
+        layout.train_summary,
+        {
+            "weights_sha256": sha256_of(
+                layout.weights
+            ),  # checked on every load: damaged or swapped weights are refused
+            "best_epoch": progress.best_epoch,
+            "best_val_macro_f1": progress.best_f1,
+            "epochs_run": len(log),
+            "wall_seconds": round(time.time() - started, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "thresholds": dict(zip(meta["labels"], thresholds.tolist())),
+        },
+    )
     seal(layout)  # last: every load checks the run's deciding files against it

@@ -12,6 +12,7 @@ Or your own texts: a CSV with an `id` and a `text` column (any other column is i
 A transfer text that is also a validation text of the run is dropped: the student would learn the teacher's
 probabilities on the rows its early stopping and thresholds are fitted on.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,10 +32,12 @@ GOEMOTIONS_DIR = "goemotions-ekman"
 GOEMOTIONS_COMMIT = "b75f9d3a8b76bc1060687925b04ca98a1b8ea66b"
 GOEMOTIONS_URL = f"https://raw.githubusercontent.com/monologg/GoEmotions-pytorch/{GOEMOTIONS_COMMIT}/data/ekman"
 GOEMOTIONS_FILE = "train.tsv"  # the dataset's own train split; its dev and test are left to whoever needs them
-GOEMOTIONS_SHA256 = {"train.tsv": "bb74d10aec0975674c665205741ba9fe644cd70f682214624997f3770fd9e53f",
-                     "dev.tsv": "011e6579adc4d9bb2ffd908879b99e1594e7647b262cbb2e1c5c9c1c4d7d8bcc",
-                     "test.tsv": "f9f9b91827fe134259469368b93abddc2a52e2e2a87beab661023b06cf490baa",
-                     "labels.txt": "5ecd91c315ebf550ac798f06549e35a6ee1fb90866608fd640c24d520dc6aa0c"}
+GOEMOTIONS_SHA256 = {
+    "train.tsv": "bb74d10aec0975674c665205741ba9fe644cd70f682214624997f3770fd9e53f",
+    "dev.tsv": "011e6579adc4d9bb2ffd908879b99e1594e7647b262cbb2e1c5c9c1c4d7d8bcc",
+    "test.tsv": "f9f9b91827fe134259469368b93abddc2a52e2e2a87beab661023b06cf490baa",
+    "labels.txt": "5ecd91c315ebf550ac798f06549e35a6ee1fb90866608fd640c24d520dc6aa0c",
+}
 
 
 @dataclass(frozen=True)
@@ -67,17 +70,22 @@ def goemotions_file(data_dir: str | os.PathLike | None = None, download: bool = 
         if path.is_file():
             return check_sha256(path, GOEMOTIONS_SHA256[GOEMOTIONS_FILE])
     if not download:
-        raise D.DataError(f"GoEmotions' {GOEMOTIONS_FILE} is in none of {', '.join(map(str, [*places, cached]))}; "
-                          "`python -m emotionlib data download --transfer goemotions` fetches it")
-    return D.download_file(f"{GOEMOTIONS_URL}/{GOEMOTIONS_FILE}", cached / GOEMOTIONS_FILE,
-                           GOEMOTIONS_SHA256[GOEMOTIONS_FILE])
+        raise D.DataError(
+            f"GoEmotions' {GOEMOTIONS_FILE} is in none of {', '.join(map(str, [*places, cached]))}; "
+            "`python -m emotionlib data download --transfer goemotions` fetches it"
+        )
+    return D.download_file(
+        f"{GOEMOTIONS_URL}/{GOEMOTIONS_FILE}", cached / GOEMOTIONS_FILE, GOEMOTIONS_SHA256[GOEMOTIONS_FILE]
+    )
 
 
 def check_sha256(path: Path, expected: str) -> Path:
     got = sha256_of(path)
     if got != expected:
-        raise D.DataError(f"{path}: sha256 {got} is not the pinned {expected}; the file was changed or is another "
-                          "version; remove it (it is downloaded again) or restore it")
+        raise D.DataError(
+            f"{path}: sha256 {got} is not the pinned {expected}; the file was changed or is another "
+            "version; remove it (it is downloaded again) or restore it"
+        )
     return path
 
 
@@ -100,8 +108,10 @@ def read_transfer_csv(path: Path) -> tuple[list[str], list[str]]:
             reader = csv.DictReader(f)
             missing = [c for c in ("id", "text") if c not in (reader.fieldnames or [])]
             if missing:
-                raise D.DataError(f"{path}: no column {' or '.join(missing)} (a transfer CSV needs id and text; its "
-                                  f"columns: {', '.join(reader.fieldnames or []) or 'none'})")
+                raise D.DataError(
+                    f"{path}: no column {' or '.join(missing)} (a transfer CSV needs id and text; its "
+                    f"columns: {', '.join(reader.fieldnames or []) or 'none'})"
+                )
             rows = [(n, r["id"], r["text"]) for n, r in enumerate(reader, start=2)]
     except UnicodeDecodeError as exc:
         raise D.DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
@@ -123,8 +133,9 @@ def check_rows(path: Path, ids: list[str], texts: list[str], first_row: int) -> 
         raise D.DataError(f"{path}: no rows")
 
 
-def read_transfer(spec: str, data_dir: str = "", max_rows: int = 0, seed: int = 0,
-                  exclude: Iterable[str] = ()) -> TransferTexts:
+def read_transfer(
+    spec: str, data_dir: str = "", max_rows: int = 0, seed: int = 0, exclude: Iterable[str] = ()
+) -> TransferTexts:
     """The transfer texts `spec` names (`goemotions` or a CSV path), checked; at most `max_rows` of them (a sample
     drawn with `seed`, in file order), those in `exclude` (the run's validation texts) dropped."""
     if spec == GOEMOTIONS:
@@ -134,8 +145,10 @@ def read_transfer(spec: str, data_dir: str = "", max_rows: int = 0, seed: int = 
     else:
         path = Path(spec).expanduser()
         if not path.is_file():
-            raise D.DataError(f"config field 'transfer_texts': {spec} is not a file (give a CSV with id and text "
-                              f"columns, or {GOEMOTIONS!r})")
+            raise D.DataError(
+                f"config field 'transfer_texts': {spec} is not a file (give a CSV with id and text "
+                f"columns, or {GOEMOTIONS!r})"
+            )
         ids, texts = read_transfer_csv(path)
         first, digest = 2, sha256_of(path)
     check_rows(path, ids, texts, first)
@@ -144,5 +157,11 @@ def read_transfer(spec: str, data_dir: str = "", max_rows: int = 0, seed: int = 
         keep = np.sort(np.random.default_rng(seed).choice(len(ids), size=max_rows, replace=False))
     excluded = {t.strip() for t in exclude}
     kept = [i for i in keep if texts[i].strip() not in excluded]
-    return TransferTexts(spec if spec == GOEMOTIONS else str(path), path, digest,
-                         tuple(ids[i] for i in kept), tuple(texts[i] for i in kept), len(keep) - len(kept))
+    return TransferTexts(
+        spec if spec == GOEMOTIONS else str(path),
+        path,
+        digest,
+        tuple(ids[i] for i in kept),
+        tuple(texts[i] for i in kept),
+        len(keep) - len(kept),
+    )

@@ -7,6 +7,7 @@ Each ticket mentions one to three topics, each from its own phrase pool, in rand
 `channel` column is metadata the profile declares as ignored. The labels are learnable by construction, so a
 working pipeline scores far above chance and a broken one does not. Seeded: the same --seed writes the same files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,22 +16,62 @@ import random
 from pathlib import Path
 
 PHRASES = {
-    "billing": ["I was charged twice this month", "the invoice amount is wrong", "my card was billed without consent",
-                "why is there an extra fee on my bill", "the subscription price went up"],
-    "delivery": ["my parcel has not arrived", "the courier left the box at the wrong address",
-                 "tracking has not updated for a week", "the package came damaged", "delivery is late again"],
-    "refund": ["I want my money back", "please process a refund", "when will the refund reach my account",
-               "return the payment for the cancelled order", "I am still waiting for the reimbursement"],
-    "login": ["I cannot log in", "the password reset email never comes", "my account is locked",
-              "two-factor code is rejected", "the sign-in page keeps reloading"],
-    "bug": ["the app crashes when I open settings", "the button does nothing", "the page shows an error 500",
-            "search returns blank results", "the screen freezes after the update"],
-    "praise": ["your support team was wonderful", "thanks for the quick help", "great service as always",
-               "the new design looks lovely", "really happy with how this was handled"],
-    "complaint": ["this is unacceptable", "I am very disappointed", "worst experience I have had",
-                  "nobody answers my emails", "I have complained three times already"],
-    "feature_request": ["please add a dark mode", "it would be nice to export to PDF", "could you support Apple Pay",
-                        "I would like a weekly summary email", "add an option to pause my plan"],
+    "billing": [
+        "I was charged twice this month",
+        "the invoice amount is wrong",
+        "my card was billed without consent",
+        "why is there an extra fee on my bill",
+        "the subscription price went up",
+    ],
+    "delivery": [
+        "my parcel has not arrived",
+        "the courier left the box at the wrong address",
+        "tracking has not updated for a week",
+        "the package came damaged",
+        "delivery is late again",
+    ],
+    "refund": [
+        "I want my money back",
+        "please process a refund",
+        "when will the refund reach my account",
+        "return the payment for the cancelled order",
+        "I am still waiting for the reimbursement",
+    ],
+    "login": [
+        "I cannot log in",
+        "the password reset email never comes",
+        "my account is locked",
+        "two-factor code is rejected",
+        "the sign-in page keeps reloading",
+    ],
+    "bug": [
+        "the app crashes when I open settings",
+        "the button does nothing",
+        "the page shows an error 500",
+        "search returns blank results",
+        "the screen freezes after the update",
+    ],
+    "praise": [
+        "your support team was wonderful",
+        "thanks for the quick help",
+        "great service as always",
+        "the new design looks lovely",
+        "really happy with how this was handled",
+    ],
+    "complaint": [
+        "this is unacceptable",
+        "I am very disappointed",
+        "worst experience I have had",
+        "nobody answers my emails",
+        "I have complained three times already",
+    ],
+    "feature_request": [
+        "please add a dark mode",
+        "it would be nice to export to PDF",
+        "could you support Apple Pay",
+        "I would like a weekly summary email",
+        "add an option to pause my plan",
+    ],
 }
 LABELS = list(PHRASES)
 FILLER = ["hello", "hi team", "so", "also", "honestly", "by the way", "and", "again", "today", "please note"]

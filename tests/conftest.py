@@ -1,4 +1,5 @@
 """Shared fixtures: the shared data copy, an isolated cache, and one smoke-trained run for the whole session."""
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,9 @@ def smoke_report():
     import time
 
     run_id = f"pytest-smoke-{os.getpid()}-{time.strftime('%H%M%S')}"
-    out = subprocess.run(["make", "report", "PROFILE=smoke", f"RUN_ID={run_id}"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=900)
+    out = subprocess.run(
+        ["make", "report", "PROFILE=smoke", f"RUN_ID={run_id}"], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     yield ROOT / "runs" / run_id, ROOT / "reports" / run_id, out.stderr
     shutil.rmtree(ROOT / "runs" / run_id, ignore_errors=True)
@@ -73,8 +75,11 @@ def tree(root: Path) -> dict[str, str]:
     """Every file under a folder (hidden ones included) with its sha256."""
     import hashlib
 
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(root).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(root).rglob("*"))
+        if p.is_file()
+    }
 
 
 def one_line_error(out, *needles: str) -> None:
@@ -89,11 +94,19 @@ def one_line_error(out, *needles: str) -> None:
 def run_cli(*args: str, **kwargs):
     import subprocess
 
-    return subprocess.run([sys.executable, "-m", "emotionlib", *args], capture_output=True, text=True,
-                          cwd=ROOT, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "emotionlib", *args], capture_output=True, text=True, cwd=ROOT, **kwargs
+    )
 
 
-SLOW_FIXTURES = {"smoke_run", "run_copy", "tickets_run", "smoke_report", "finished_run", "stacked_run"}  # each trains a model or renders a report
+SLOW_FIXTURES = {
+    "smoke_run",
+    "run_copy",
+    "tickets_run",
+    "smoke_report",
+    "finished_run",
+    "stacked_run",
+}  # each trains a model or renders a report
 
 
 @pytest.fixture(autouse=True)

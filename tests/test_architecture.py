@@ -1,6 +1,7 @@
 """The package's structure, read from its source: every import (function-level ones included, since an import inside
 a function hides a circle but does not break it) goes down the layers, in the order data flows; inference never
 reaches training; no import circle."""
+
 import ast
 from pathlib import Path
 
@@ -12,11 +13,26 @@ PACKAGE = Path(__file__).resolve().parent.parent / "emotionlib"
 LAYERS = [
     ["provenance", "runs", "run_records", "config", "log", "hardware", "losses", "metrics", "encoders.base"],
     ["run_config", "data", "split", "dataset", "predict", "model", "plots", "checkpoints"],
-    ["encoders.hub", "encoders.minilm", "encoders.tiny_xlmr", "encoders.me5", "encoders.mpnet", "encoders.gemma",
-     "encoders"],
+    [
+        "encoders.hub",
+        "encoders.minilm",
+        "encoders.tiny_xlmr",
+        "encoders.me5",
+        "encoders.mpnet",
+        "encoders.gemma",
+        "encoders",
+    ],
     ["baseline", "augment", "sampling", "optim", "features", "transfer", "graph", "preflight"],
-    ["combine", "combine.weights", "combine.langstack", "export.hf", "export.onnx_graph", "export.int8", "export",
-     "classifier"],
+    [
+        "combine",
+        "combine.weights",
+        "combine.langstack",
+        "export.hf",
+        "export.onnx_graph",
+        "export.int8",
+        "export",
+        "classifier",
+    ],
     ["combine.stack_fit", "combine.ensemble", "kfold", "compare"],
     ["distill", "train", "build"],
     ["evaluate", "interpret", "crosslingual", "report", "sweep", "pipeline", "cli", "__main__", ""],
@@ -24,8 +40,19 @@ LAYERS = [
 ORDER = [m for layer in LAYERS for m in layer]
 # what loading a run and predicting with it (emotionlib.load, predict, export, a stack) may never import
 INFERENCE = ["classifier", "combine.langstack", "predict", "model", "export", "features"]
-TRAINING = {"train", "build", "combine.stack_fit", "kfold", "distill", "preflight", "augment", "losses",
-            "checkpoints", "sampling", "optim"}
+TRAINING = {
+    "train",
+    "build",
+    "combine.stack_fit",
+    "kfold",
+    "distill",
+    "preflight",
+    "augment",
+    "losses",
+    "checkpoints",
+    "sampling",
+    "optim",
+}
 
 
 def modules() -> dict[str, Path]:
@@ -45,7 +72,7 @@ def imports(name: str, path: Path, known: set[str]) -> set[str]:
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = ["emotionlib", *filter(None, package.split("."))][:len(package.split(".")) + 2 - node.level]
+                base = ["emotionlib", *filter(None, package.split("."))][: len(package.split(".")) + 2 - node.level]
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""

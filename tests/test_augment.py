@@ -1,4 +1,5 @@
 """Offline augmentation: EDA and embedding neighbours, seeded, on the training part only."""
+
 from collections import Counter
 
 import numpy as np
@@ -32,8 +33,14 @@ def test_eda_swaps_deletes_or_inserts_words_of_the_text_and_is_seeded():
 
 
 def test_augment_part_adds_rows_for_the_target_labels_only():
-    part = D.LangSplit("eng", "train", ["a", "b", "c"], ["I am so very angry now", "what a happy sunny day", "ok then"],
-                       ("anger", "joy"), np.array([[1, 0], [0, 1], [0, 0]]))
+    part = D.LangSplit(
+        "eng",
+        "train",
+        ["a", "b", "c"],
+        ["I am so very angry now", "what a happy sunny day", "ok then"],
+        ("anger", "joy"),
+        np.array([[1, 0], [0, 1], [0, 0]]),
+    )
     out, added = A.augment_part(part, A.eda, 0.3, ["anger"], 2, seed=0)
     assert added == 2 and out.ids[:3] == part.ids and out.ids[3:] == ["a-aug1", "a-aug2"]
     assert out.y[3:].tolist() == [[1, 0], [1, 0]] and out.texts[:3] == part.texts
@@ -57,8 +64,12 @@ def test_neighbours_replace_words_by_their_nearest_pieces(smoke_cfg):
 
 def test_config_checks_augmentation_and_the_labels_agree_with_the_data_module():
     assert LABELS_KNOWN == D.LABELS
-    for bad in ({"augment": "paraphrase"}, {"augment_strength": 0}, {"augment_labels": ["rage"]},
-                {"augment_copies": 0}):
+    for bad in (
+        {"augment": "paraphrase"},
+        {"augment_strength": 0},
+        {"augment_labels": ["rage"]},
+        {"augment_copies": 0},
+    ):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             load_config("smoke", bad)
 

@@ -1,4 +1,5 @@
 """The arithmetic that benchmarks/ceiling.py bounds the machine with: FLOPs counted by torch, fitted per length."""
+
 import importlib.util
 import os
 from pathlib import Path
@@ -26,11 +27,12 @@ def test_a_rows_flops_are_quadratic_in_its_length_and_frozen_layers_cost_no_back
     ceiling = load_benchmark("ceiling")
     model = build_classifier(resolve_encoder("tiny-xlmr"), ["a", "b"], attn_implementation="eager")
     curve = ceiling.flop_curve(model, train=False)
-    assert ceiling.row_flops(model, 70, train=False) == pytest.approx(curve @ [1, 70, 70 ** 2], rel=1e-6)
+    assert ceiling.row_flops(model, 70, train=False) == pytest.approx(curve @ [1, 70, 70**2], rel=1e-6)
     assert curve[2] > 0  # attention's scores grow with the square of the length
     # a batch costs its rows at the padded length of its longest row
     assert ceiling.batches_flops(curve, [10, 30, 20], [0, 1, 2], 2) == pytest.approx(
-        2 * (curve @ [1, 30, 900]) + curve @ [1, 20, 400])
+        2 * (curve @ [1, 30, 900]) + curve @ [1, 20, 400]
+    )
     full = ceiling.row_flops(model, 32, train=True)
     freeze_lower(model, 1)
     frozen = ceiling.row_flops(model, 32, train=True)
@@ -52,8 +54,7 @@ def test_the_ceiling_counts_the_batches_a_job_really_scored_and_a_bare_encoders_
     lengths = [len(x) for x in tok(texts)["input_ids"]]
     assert [n for n, _ in shapes.seen] == [2, 2, 1]  # every text scored once, in length-sorted batches
     curve = ceiling.flop_curve(model, train=False)
-    assert shapes.flops(curve) == pytest.approx(
-        ceiling.batches_flops(curve, lengths, ceiling.sorted_order(lengths), 2))
+    assert shapes.flops(curve) == pytest.approx(ceiling.batches_flops(curve, lengths, ceiling.sorted_order(lengths), 2))
     # the frozen-feature pass runs the encoder alone: less than the classifier with its head, more than nothing
     bare = ceiling.flop_curve(model, False, lambda ids, mask: model.encoder(input_ids=ids, attention_mask=mask)[0])
     assert 0 < bare @ [1, 20, 400] < curve @ [1, 20, 400] * 1.0001
@@ -93,6 +94,12 @@ def test_the_reused_memory_lever_serves_a_large_gradient_from_the_heap_not_fresh
     import sys
 
     path = str(ROOT / "benchmarks" / "levers.py")
-    mapped = {mode: int(subprocess.run([sys.executable, "-c", MAPPED_BYTES, mode, path], capture_output=True,
-                                       text=True, check=True).stdout) for mode in ("default", "reuse")}
+    mapped = {
+        mode: int(
+            subprocess.run(
+                [sys.executable, "-c", MAPPED_BYTES, mode, path], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for mode in ("default", "reuse")
+    }
     assert mapped["default"] >= 40 << 20 and mapped["reuse"] == 0

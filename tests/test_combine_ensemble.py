@@ -1,4 +1,5 @@
 """Ensembles: weights and thresholds from the validation part only, members checked, a run directory of its own."""
+
 import numpy as np
 import pytest
 
@@ -39,8 +40,10 @@ def test_best_f1_per_label_equals_sklearn_at_the_best_threshold():
     mask[:50, 1] = 0
     got = best_f1_per_label(y, p, mask)
     rows = mask[:, 1] > 0
-    want = [max(f1_score(y[:, 0], p[:, 0] >= t) for t in THRESHOLD_GRID),
-            max(f1_score(y[rows, 1], p[rows, 1] >= t) for t in THRESHOLD_GRID)]
+    want = [
+        max(f1_score(y[:, 0], p[:, 0] >= t) for t in THRESHOLD_GRID),
+        max(f1_score(y[rows, 1], p[rows, 1] >= t) for t in THRESHOLD_GRID),
+    ]
     assert np.allclose(got, want)
 
 
@@ -74,8 +77,11 @@ def test_weights_and_thresholds_never_see_the_set_they_are_scored_on(smoke_run, 
     train_parts, val_parts = training_parts(cfg, RunLayout(smoke_run))
     seen_predict, seen_fit = [], []
     real_proba = Classifier.predict_proba
-    monkeypatch.setattr(Classifier, "predict_proba",
-                        lambda self, texts, *a, **k: seen_predict.extend(texts) or real_proba(self, texts, *a, **k))
+    monkeypatch.setattr(
+        Classifier,
+        "predict_proba",
+        lambda self, texts, *a, **k: seen_predict.extend(texts) or real_proba(self, texts, *a, **k),
+    )
     real_pipeline = B.make_pipeline
 
     def spy_pipeline(seed=42):

@@ -1,5 +1,6 @@
 """Per-language stacking: members fitted on each language's training part, weights and thresholds on its
 validation part only, cross-fitted figures, saved without pickles, and used with the texts' language."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,8 +54,11 @@ def test_cross_fitting_never_fits_on_the_rows_it_predicts(monkeypatch):
     y = rng.integers(0, 2, size=(400, 3))
     row = np.tile((np.arange(400) / 1000)[:, None], (1, 3)).astype(np.float32)  # each row's index, as a member
     fitted_on, real = [], F.combine
-    monkeypatch.setattr(F, "combine", lambda probs, y: fitted_on.append(
-        set(np.rint(probs["network"][:, 0] * 1000).astype(int))) or real(probs, y))
+    monkeypatch.setattr(
+        F,
+        "combine",
+        lambda probs, y: fitted_on.append(set(np.rint(probs["network"][:, 0] * 1000).astype(int))) or real(probs, y),
+    )
     F.cross_fit({"network": row}, y, folds=5, seed=0)
     held = [set(range(400)) - rows for rows in fitted_on]
     assert len(held) == 5 and all(70 <= len(h) <= 90 for h in held)
@@ -80,8 +84,14 @@ def test_features_lr_folds_the_scaler_into_its_coefficients():
 
 
 def test_config_refuses_bad_stack_settings():
-    for bad in ({"stack": ["network", "svm"]}, {"stack": ["network", "network"]}, {"feature_layers": "x"},
-                {"feature_layers": [1, 1]}, {"stack_folds": 1}, {"stack_min_val": -1}):
+    for bad in (
+        {"stack": ["network", "svm"]},
+        {"stack": ["network", "network"]},
+        {"feature_layers": "x"},
+        {"feature_layers": [1, 1]},
+        {"stack_folds": 1},
+        {"stack_min_val": -1},
+    ):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             load_config("smoke", bad)
     assert load_config("smoke", {"feature_layers": "6,9,-1"}).feature_layers == (6, 9, -1)
@@ -131,8 +141,10 @@ def test_evaluate_scores_the_stack_and_each_member(stacked_run):
     # the tuned thresholds scored are the language's own, not the network's
     clf = emotionlib.load(cfg.run_dir)
     thr = clf.thresholds_for("arq")
-    assert np.allclose([thr[clf.labels.index(lab)] for lab in labels],
-                       [stack["thresholds"][stack["labels"].index(lab)] for lab in labels])
+    assert np.allclose(
+        [thr[clf.labels.index(lab)] for lab in labels],
+        [stack["thresholds"][stack["labels"].index(lab)] for lab in labels],
+    )
     rows = pd.read_csv(layout.stack_languages)
     assert list(rows["lang"]) == ["arq", "sun"] and {"network", "features_lr", "tfidf_lr"} <= set(rows)
 
@@ -155,8 +167,9 @@ def test_a_stacked_run_predicts_with_the_language(stacked_run, tmp_path):
     assert np.allclose(zero_shot, predict_proba(network, tok, ["a text"], meta["max_length"]), atol=1e-6)
     src = tmp_path / "in.csv"
     pd.DataFrame({"id": ["a", "b"], "text": ["one", "two"]}).to_csv(src, index=False)
-    r = run_cli("predict", "--run", str(cfg.run_dir), "--input", str(src), "--output", str(tmp_path / "o.csv"),
-                "--lang", "arq")
+    r = run_cli(
+        "predict", "--run", str(cfg.run_dir), "--input", str(src), "--output", str(tmp_path / "o.csv"), "--lang", "arq"
+    )
     assert r.returncode == 0, r.stderr
     assert list(pd.read_csv(tmp_path / "o.csv")["id"]) == ["a", "b"]
     with pytest.raises(ValueError, match="backend 'torch'"):
@@ -173,8 +186,9 @@ def test_a_small_validation_part_gets_the_fixed_rule(stacked_run):
     network, tok, meta = load_model(RunLayout(cfg.run_dir).model)
     feats = F.LayerFeatures(resolve_encoder(cfg.model), [1], cfg.max_length)
     cached = dict(zip(tr.texts + va.texts, feats(tr.texts + va.texts, progress=False)))
-    record, saved = F.fit_language(cfg.replace(stack_min_val=10_000, stack=["features_lr", "tfidf_lr"]), tr, va,
-                                   cached, network, tok, meta, None)
+    record, saved = F.fit_language(
+        cfg.replace(stack_min_val=10_000, stack=["features_lr", "tfidf_lr"]), tr, va, cached, network, tok, meta, None
+    )
     assert record["rule"].startswith("fixed")
     assert record["weights"] == {"features_lr": 0.5, "tfidf_lr": 0.5} and set(record["thresholds"]) == {0.5}
     assert record["features_lr_c"] == F.SMALL_C and set(saved) == {"features_lr", "tfidf_lr"}
@@ -203,14 +217,19 @@ def test_the_report_counts_from_the_stack_table(stacked_run):
 
 
 def test_config_checks_the_stacks_further_runs():
-    cfg = load_config("smoke", {"run_id": "smoke", "stack": ["network"],
-                                "stack_runs": ["seed=43", "pooling=mean learning_rate=1e-4"]})
+    cfg = load_config(
+        "smoke", {"run_id": "smoke", "stack": ["network"], "stack_runs": ["seed=43", "pooling=mean learning_rate=1e-4"]}
+    )
     (n1, c1), (n2, c2) = G.member_configs(cfg)
     assert (n1, c1.run_id, c1.seed, c1.stack, c1.stack_runs) == ("network-m1", "smoke-m1", 43, (), ())
     assert (n2, c2.pooling, c2.learning_rate, c2.seed) == ("network-m2", "mean", 1e-4, cfg.seed)
-    for bad in ({"stack_runs": ["seed=43"]}, {"stack": ["network"], "stack_runs": ["languages=deu"]},
-                {"stack": ["network"], "stack_runs": ["seed"]}, {"stack": ["network"], "stack_runs": ["colour=red"]},
-                {"stack": ["network"], "stack_runs": ["epochs=many"]}):
+    for bad in (
+        {"stack_runs": ["seed=43"]},
+        {"stack": ["network"], "stack_runs": ["languages=deu"]},
+        {"stack": ["network"], "stack_runs": ["seed"]},
+        {"stack": ["network"], "stack_runs": ["colour=red"]},
+        {"stack": ["network"], "stack_runs": ["epochs=many"]},
+    ):
         with pytest.raises(ConfigError, match="stack_runs"):
             load_config("smoke", bad)
 
@@ -222,8 +241,14 @@ def test_further_runs_are_trained_once_and_stacked_beside_the_network(smoke_cfg)
     from emotionlib.evaluate import evaluate
     from emotionlib.build import build
 
-    cfg = smoke_cfg.replace(run_id="smoke-runs", languages=["arq"], max_train_rows=300, stack=["network", "tfidf_lr"],
-                            stack_runs=["seed=7", "pooling=mean"], stack_min_val=20)
+    cfg = smoke_cfg.replace(
+        run_id="smoke-runs",
+        languages=["arq"],
+        max_train_rows=300,
+        stack=["network", "tfidf_lr"],
+        stack_runs=["seed=7", "pooling=mean"],
+        stack_min_val=20,
+    )
     build(cfg)
     table = F.fit_stack(cfg)
     runs = cfg.run_dir.parent
@@ -267,9 +292,21 @@ def test_a_frozen_head_trains_on_the_stacks_own_feature_pass(tmp_path, monkeypat
     from emotionlib.train import train
 
     monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
-    cfg = load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "one-pass", "languages": ["arq"],
-                                "max_train_rows": 200, "freeze_layers": -1, "pooling": "mean", "epochs": 2,
-                                "learning_rate": 1e-2, "stack": ["network", "features_lr"], "feature_layers": [1, -1]})
+    cfg = load_config(
+        "smoke",
+        {
+            "runs_dir": str(tmp_path),
+            "run_id": "one-pass",
+            "languages": ["arq"],
+            "max_train_rows": 200,
+            "freeze_layers": -1,
+            "pooling": "mean",
+            "epochs": 2,
+            "learning_rate": 1e-2,
+            "stack": ["network", "features_lr"],
+            "feature_layers": [1, -1],
+        },
+    )
     run = train(cfg)
     shards = sorted((tmp_path / "cache" / "features").glob("*/*.safetensors"))
     F.fit_stack(cfg)
@@ -284,13 +321,25 @@ def test_a_frozen_head_trains_on_the_stacks_own_feature_pass(tmp_path, monkeypat
 
 
 def test_config_checks_the_cross_fit_network_member():
-    cfg = load_config("smoke", {"run_id": "smoke", "stack": ["network", "tfidf_lr"], "stack_network_folds": 3,
-                                "feature_layers": [1, -1], "stack_min_val": 20})
+    cfg = load_config(
+        "smoke",
+        {
+            "run_id": "smoke",
+            "stack": ["network", "tfidf_lr"],
+            "stack_network_folds": 3,
+            "feature_layers": [1, -1],
+            "stack_min_val": 20,
+        },
+    )
     net = G.network_config(cfg)
     assert (net.stack, net.stack_network_folds, net.feature_layers, net.stack_min_val) == ((), 0, (-1,), 100)
     assert (net.model, net.seed, net.learning_rate) == (cfg.model, cfg.seed, cfg.learning_rate)
-    for bad in ({"stack": ["network"], "stack_network_folds": 1}, {"stack": ["tfidf_lr"], "stack_network_folds": 3},
-                {"stack_network_folds": 2}, {"stack": ["network"], "stack_runs": ["stack_network_folds=2"]}):
+    for bad in (
+        {"stack": ["network"], "stack_network_folds": 1},
+        {"stack": ["tfidf_lr"], "stack_network_folds": 3},
+        {"stack_network_folds": 2},
+        {"stack": ["network"], "stack_runs": ["stack_network_folds=2"]},
+    ):
         with pytest.raises(ConfigError, match="stack_network_folds|stack_runs"):
             load_config("smoke", bad)
 
@@ -305,8 +354,14 @@ def test_a_cross_fit_ensemble_is_the_stacks_network_member(smoke_cfg):
     from emotionlib.report import fold_network_facts
     from emotionlib.build import build
 
-    cfg = smoke_cfg.replace(run_id="smoke-folds", languages=["arq"], max_train_rows=300,
-                            stack=["network", "tfidf_lr"], stack_network_folds=2, stack_min_val=20)
+    cfg = smoke_cfg.replace(
+        run_id="smoke-folds",
+        languages=["arq"],
+        max_train_rows=300,
+        stack=["network", "tfidf_lr"],
+        stack_network_folds=2,
+        stack_min_val=20,
+    )
     build(cfg)
     table = F.fit_stack(cfg)
     folds = cfg.run_dir / G.FOLDS_DIR
@@ -323,7 +378,7 @@ def test_a_cross_fit_ensemble_is_the_stacks_network_member(smoke_cfg):
     own, tok, meta = load_model(cfg.run_dir / "model")
     layout = RunLayout(cfg.run_dir)  # the run's own network is fold 0's, adopted, not a third training
     assert read_json(layout.train_summary)["adopted_from"] == "network-folds/fold-0"
-    assert (layout.weights.read_bytes() == (folds / "fold-0" / "model" / "model.safetensors").read_bytes())
+    assert layout.weights.read_bytes() == (folds / "fold-0" / "model" / "model.safetensors").read_bytes()
     assert np.allclose(predict_proba(own, tok, texts, meta["max_length"]), by_fold[0])
     clf = emotionlib.load(cfg.run_dir)
     got = clf.model.member_proba(texts, "arq")["network"]

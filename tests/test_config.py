@@ -14,21 +14,37 @@ def test_profiles_load(profile):
 
 def test_paper_profile_is_the_seed_recipe():
     cfg = load_config("paper")
-    assert (cfg.model, cfg.learning_rate, cfg.weight_decay, cfg.batch_size, cfg.max_length, cfg.val_fraction) == \
-        ("xlm-roberta-base", 2e-5, 0.01, 16, 128, 0.2)
+    assert (cfg.model, cfg.learning_rate, cfg.weight_decay, cfg.batch_size, cfg.max_length, cfg.val_fraction) == (
+        "xlm-roberta-base",
+        2e-5,
+        0.01,
+        16,
+        128,
+        0.2,
+    )
     assert 3 <= cfg.epochs <= 5 and cfg.patience > 0
 
 
 def test_overrides_are_coerced_and_validated():
-    cfg = load_config("smoke", parse_overrides(["epochs=4", "loss=focal", "languages=eng,deu", "pos_weight=true",
-                                                "learning_rate=3e-5"]))
+    cfg = load_config(
+        "smoke",
+        parse_overrides(["epochs=4", "loss=focal", "languages=eng,deu", "pos_weight=true", "learning_rate=3e-5"]),
+    )
     assert cfg.epochs == 4 and cfg.loss == "focal" and cfg.languages == ("eng", "deu") and cfg.pos_weight
     assert cfg.learning_rate == 3e-5
 
 
-@pytest.mark.parametrize("override,field", [({"loss": "hinge"}, "loss"), ({"epochs": "0"}, "epochs"),
-                                            ({"val_fraction": "1.5"}, "val_fraction"), ({"epochs": "two"}, "epochs"),
-                                            ({"nonsense": "1"}, "nonsense"), ({"run_id": "a/b"}, "run_id")])
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ({"loss": "hinge"}, "loss"),
+        ({"epochs": "0"}, "epochs"),
+        ({"val_fraction": "1.5"}, "val_fraction"),
+        ({"epochs": "two"}, "epochs"),
+        ({"nonsense": "1"}, "nonsense"),
+        ({"run_id": "a/b"}, "run_id"),
+    ],
+)
 def test_bad_values_name_the_field(override, field):
     with pytest.raises(ConfigError, match=field):
         load_config("smoke", override)
@@ -101,8 +117,13 @@ def test_every_registered_encoder_declares_itself():
         assert enc.name == name and enc.description and callable(enc.find) and isinstance(enc.provenance(), dict)
 
 
-@pytest.mark.parametrize("path", sorted(p for p in (Path(__file__).resolve().parent.parent / "configs").glob("*.yaml")
-                                        if not p.name.startswith("sweep")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p for p in (Path(__file__).resolve().parent.parent / "configs").glob("*.yaml") if not p.name.startswith("sweep")
+    ),
+    ids=lambda p: p.stem,
+)
 def test_every_shipped_profile_validates(path):
     cfg = load_config(path.stem)
     assert cfg.profile == path.stem
@@ -117,7 +138,10 @@ def test_best_stack_large_stacks_best_with_every_layer_trained():
     best = load_config("best", {"run_id": "x", "freeze_layers": 0})
     assert network_config(large).to_dict() | {"profile": ""} == best.to_dict() | {"profile": ""}
     assert (large.stack_network_folds, large.feature_model, large.stack) == (
-        3, "embeddinggemma", ("network", "features_lr", "tfidf_lr"))
+        3,
+        "embeddinggemma",
+        ("network", "features_lr", "tfidf_lr"),
+    )
 
 
 def test_the_field_table_in_the_docs_is_generated_from_the_fields():
@@ -127,5 +151,5 @@ def test_the_field_table_in_the_docs_is_generated_from_the_fields():
 
     text = (Path(__file__).resolve().parent.parent / "docs" / "usage.md").read_text(encoding="utf-8")
     start = text.index("<!-- fields: python -m emotionlib profiles --markdown -->\n")
-    table = text[text.index("\n", start) + 1:text.index("<!-- end of fields -->")]
+    table = text[text.index("\n", start) + 1 : text.index("<!-- end of fields -->")]
     assert table == field_table(), "regenerate it: python -m emotionlib profiles --markdown"

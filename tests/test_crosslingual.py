@@ -13,11 +13,16 @@ def test_holdout_runs_train_without_the_language_and_score_it_zero_shot(tmp_path
     from emotionlib.graph import holdout_config
     from emotionlib.train import train
 
-    cfg = load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "joint", "languages": "eng,deu",
-                                "holdout_languages": "deu"})
+    cfg = load_config(
+        "smoke", {"runs_dir": str(tmp_path), "run_id": "joint", "languages": "eng,deu", "holdout_languages": "deu"}
+    )
     held = holdout_config(cfg, "deu")
-    assert (held.run_id, held.languages, held.eval_languages, held.holdout_languages) == \
-        ("joint-without-deu", ("eng",), ("deu",), ())
+    assert (held.run_id, held.languages, held.eval_languages, held.holdout_languages) == (
+        "joint-without-deu",
+        ("eng",),
+        ("deu",),
+        (),
+    )
     (run,) = build(cfg)
     assert RunLayout(held.run_dir).train_summary.is_file()  # built with the run, before any evaluation
     with pytest.raises(FileNotFoundError, match="evaluate the run"):

@@ -15,6 +15,7 @@ from emotionlib.split import label_proportions, split_train_val
 
 # --- helpers: writing a split back, and labels to a vector (the inverse of data.from_vector) -----------------
 
+
 def write_split(data: D.LangSplit, path: Path) -> Path:
     """Write a split in the official column layout; texts are written byte for byte."""
     path = Path(path)
@@ -46,6 +47,7 @@ def write(path: Path, text: str | bytes) -> Path:
 
 
 # --- loading the official files ------------------------------------------------------------------
+
 
 def test_header_decides_labels(data_dir):
     src = D.DataSource.resolve(data_dir)
@@ -93,28 +95,44 @@ def test_round_trip_is_byte_for_byte_for_every_file(data_dir, tmp_path):
 
 
 def test_round_trip_of_hard_texts(tmp_path):
-    texts = ['line one\nline two', 'she said "no", then \'yes\'', "emoji 😀🎉", "ሰላም ዓለም", "नमस्ते", "你好",
-             "привет", "مرحبا", "trailing space ", "\ttab", ""]
-    d = D.LangSplit("eng", "train", [f"id{i}" for i in range(len(texts))], texts, ("joy",),
-                    np.zeros((len(texts), 1), dtype=int))
+    texts = [
+        "line one\nline two",
+        "she said \"no\", then 'yes'",
+        "emoji 😀🎉",
+        "ሰላም ዓለም",
+        "नमस्ते",
+        "你好",
+        "привет",
+        "مرحبا",
+        "trailing space ",
+        "\ttab",
+        "",
+    ]
+    d = D.LangSplit(
+        "eng", "train", [f"id{i}" for i in range(len(texts))], texts, ("joy",), np.zeros((len(texts), 1), dtype=int)
+    )
     again = D.read_split(write_split(d, tmp_path / "eng.csv"))
     assert again.texts == texts
 
 
 # --- bad input -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content,message", [
-    ("text,joy\nhello,1\n", "missing column 'id'"),
-    ("id,joy\na,1\n", "missing column 'text'"),
-    ("id,text,joy\na,hello,2\n", r"row 1 \(id a\), column 'joy': value '2'"),
-    ("id,text,joy\na,hello,yes\n", "not 0, 1 or empty"),
-    ("id,text,joy\na,hello,1\nb,hi,0\na,again,1\n", "duplicate id 'a' in rows 1 and 3"),
-    ("", "empty file"),
-    ("id,text,joy\n", "no data rows"),
-    ("id,text,happiness\na,hello,1\n", "unknown label column 'happiness'"),
-    ("id,text,joy\na,hello,1\nb,hi,\n", "row 2 .* empty label cells"),
-    ("id,text,joy\na,hello\n", "row 1 has 2 fields"),
-])
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("text,joy\nhello,1\n", "missing column 'id'"),
+        ("id,joy\na,1\n", "missing column 'text'"),
+        ("id,text,joy\na,hello,2\n", r"row 1 \(id a\), column 'joy': value '2'"),
+        ("id,text,joy\na,hello,yes\n", "not 0, 1 or empty"),
+        ("id,text,joy\na,hello,1\nb,hi,0\na,again,1\n", "duplicate id 'a' in rows 1 and 3"),
+        ("", "empty file"),
+        ("id,text,joy\n", "no data rows"),
+        ("id,text,happiness\na,hello,1\n", "unknown label column 'happiness'"),
+        ("id,text,joy\na,hello,1\nb,hi,\n", "row 2 .* empty label cells"),
+        ("id,text,joy\na,hello\n", "row 1 has 2 fields"),
+    ],
+)
 def test_bad_files_are_rejected_with_file_and_row(tmp_path, content, message):
     path = write(tmp_path / "eng.csv", content)
     with pytest.raises(D.DataError, match=message) as err:
@@ -142,6 +160,7 @@ def test_unlabeled_file_loads_as_prediction_set(tmp_path):
 
 
 # --- checksums and download ---------------------------------------------------------------------------
+
 
 def test_checksum_mismatch_is_an_error(tmp_path, data_dir):
     shutil.copytree(data_dir / "track_a", tmp_path / "track_a")
@@ -218,6 +237,7 @@ def test_interrupted_download_leaves_no_partial_file(cache, data_dir, monkeypatc
 
 
 # --- labels, split, dataset -------------------------------------------------------------------------------
+
 
 def test_label_vectorisation_both_ways():
     eng = ("anger", "fear", "joy", "sadness", "surprise")

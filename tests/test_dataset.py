@@ -1,5 +1,6 @@
 """What the training loop iterates: rows over one label space (masked where a language lacks a label), tokenised
 once, padded per batch."""
+
 import numpy as np
 
 from emotionlib import data as D
@@ -11,8 +12,14 @@ def test_dataset_and_collator_pad_per_batch():
     from emotionlib.encoders import resolve_encoder
 
     tok = load_tokenizer(resolve_encoder("tiny-xlmr"))
-    part = D.LangSplit("eng", "train", ["a", "b"], ["short", "a much longer sentence than the other one"],
-                       ("anger", "fear", "joy", "sadness", "surprise"), np.array([[0, 1, 0, 0, 0], [1, 0, 0, 0, 1]]))
+    part = D.LangSplit(
+        "eng",
+        "train",
+        ["a", "b"],
+        ["short", "a much longer sentence than the other one"],
+        ("anger", "fear", "joy", "sadness", "surprise"),
+        np.array([[0, 1, 0, 0, 0], [1, 0, 0, 0, 1]]),
+    )
     ex = DS.Examples.from_splits([part], D.LABELS)
     assert ex.mask[0].tolist() == [1, 0, 1, 1, 1, 1]  # English has no disgust: masked, not a 0 label
     ds = DS.EmotionDataset(ex, tok, max_length=128)

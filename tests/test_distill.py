@@ -1,5 +1,6 @@
 """Distillation: the student's targets mix the teacher's probabilities with the gold labels; a stacked teacher's
 fitted members score the training texts out of fold; a teacher on another split, or not a run, is refused first."""
+
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
@@ -16,10 +17,13 @@ TWO = {"languages": ["arq", "sun"]}
 
 
 def test_distillation_settings_are_validated():
-    for bad, field in (({"distill_weight": 1.5}, "distill_weight"), ({"distill_folds": 1}, "distill_folds"),
-                       ({"teacher": "profile: "}, "teacher"),
-                       ({"teacher": "runs/x", "stack": ["network", "tfidf_lr"]}, "teacher"),
-                       ({"teacher": "runs/x", "holdout_languages": ["eng"]}, "teacher")):
+    for bad, field in (
+        ({"distill_weight": 1.5}, "distill_weight"),
+        ({"distill_folds": 1}, "distill_folds"),
+        ({"teacher": "profile: "}, "teacher"),
+        ({"teacher": "runs/x", "stack": ["network", "tfidf_lr"]}, "teacher"),
+        ({"teacher": "runs/x", "holdout_languages": ["eng"]}, "teacher"),
+    ):
         with pytest.raises(ConfigError, match=field):
             load_config("smoke", bad)
 
@@ -97,7 +101,10 @@ def test_a_student_learns_the_mix_of_a_profile_teacher_and_the_gold_labels(smoke
     probs = load_file(str(layout.teacher_targets))["probs"]
     train_parts, _ = training_parts(cfg, layout)
     texts = [t for p in train_parts for t in p.texts]
-    assert record["ids"] == [i for p in train_parts for i in p.ids] and probs.shape == (len(texts), len(record["labels"]))
+    assert record["ids"] == [i for p in train_parts for i in p.ids] and probs.shape == (
+        len(texts),
+        len(record["labels"]),
+    )
     clf = emotionlib.load(teacher.root)
     expected = clf.predict_proba(texts)[:, [clf.labels.index(lab) for lab in record["labels"]]]
     assert np.allclose(probs, expected, atol=1e-5)  # a network teacher scores its training texts in sample
@@ -112,12 +119,19 @@ def test_a_stacked_teachers_fitted_members_score_the_training_texts_out_of_fold(
     from emotionlib.build import build
     from emotionlib.train import train
 
-    tcfg = smoke_cfg.replace(run_id="teacher-stack", stack=["network", "features_lr", "tfidf_lr"],
-                             feature_layers=[1, -1], **TWO)
+    tcfg = smoke_cfg.replace(
+        run_id="teacher-stack", stack=["network", "features_lr", "tfidf_lr"], feature_layers=[1, -1], **TWO
+    )
     build(tcfg)
     # with augmented copies of the training texts, which learn the teacher's probabilities alone
-    cfg = smoke_cfg.replace(run_id="student-of-stack", teacher=str(tcfg.run_dir), distill_folds=3, augment="eda",
-                            augment_strength=0.3, **TWO)
+    cfg = smoke_cfg.replace(
+        run_id="student-of-stack",
+        teacher=str(tcfg.run_dir),
+        distill_folds=3,
+        augment="eda",
+        augment_strength=0.3,
+        **TWO,
+    )
     layout = RunLayout(train(cfg))
     record = read_json(layout.teacher)
     copies = distill.sources(record["ids"]) != np.arange(len(record["ids"]))
@@ -134,7 +148,7 @@ def test_a_stacked_teachers_fitted_members_score_the_training_texts_out_of_fold(
     part = train_parts[0]
     in_sample = clf.predict_proba(part.texts, lang=part.lang)[:, [clf.labels.index(lab) for lab in record["labels"]]]
     fitted = {n for n, w in stack[part.lang]["weights"].items() if w > 0 and n != "network"}
-    assert fitted and not np.allclose(probs[:len(part)], in_sample, atol=1e-4)  # refitted members moved
+    assert fitted and not np.allclose(probs[: len(part)], in_sample, atol=1e-4)  # refitted members moved
     assert ((probs >= 0) & (probs <= 1)).all()
     from emotionlib import dataset as DS
     from emotionlib.augment import augment_training

@@ -18,8 +18,15 @@ def test_evaluate_writes_metrics_tables_and_figures(smoke_run):
         assert set(s["per_label"]) == {"anger", "fear", "joy", "sadness", "surprise"}
     assert metrics["headline"]["set"] == "dev/eng"
     assert metrics["headline"]["macro_f1"] == dev["tuned_thresholds"]["macro_f1"]
-    for name in ("summary.csv", "per_label.csv", "published_comparison.csv", "confusion_dev_eng.png",
-                 "cooccurrence_dev_eng.png", "per_label_dev_eng.png", "predictions/dev_eng.csv"):
+    for name in (
+        "summary.csv",
+        "per_label.csv",
+        "published_comparison.csv",
+        "confusion_dev_eng.png",
+        "cooccurrence_dev_eng.png",
+        "per_label_dev_eng.png",
+        "predictions/dev_eng.csv",
+    ):
         assert (smoke_run / "eval" / name).is_file(), name
     summary = pd.read_csv(smoke_run / "eval" / "summary.csv")
     assert len(summary) == 4 and set(summary["thresholds"]) == {"threshold_0.5", "tuned_thresholds"}
@@ -32,14 +39,19 @@ def test_published_columns_are_quoted_as_they_are(smoke_run):
     for col in PUBLISHED_COLUMNS:
         assert row[col] == ref_row[col]
     assert row["scored_on"] == "dev"  # English test labels are not public here
-    assert row["emotionlib_minus_best"] == pytest.approx(row["emotionlib"] - ref_row[list(PUBLISHED_COLUMNS)].max(), abs=0.011)
+    assert row["emotionlib_minus_best"] == pytest.approx(
+        row["emotionlib"] - ref_row[list(PUBLISHED_COLUMNS)].max(), abs=0.011
+    )
 
 
 def test_comparison_prefers_labeled_test_over_dev():
-    summary = pd.DataFrame([
-        {"set": "dev/deu", "split": "dev", "lang": "deu", "thresholds": "tuned_thresholds", "macro_f1": 0.5},
-        {"set": "test/deu", "split": "test", "lang": "deu", "thresholds": "tuned_thresholds", "macro_f1": 0.4},
-        {"set": "test/deu", "split": "test", "lang": "deu", "thresholds": "threshold_0.5", "macro_f1": 0.3}])
+    summary = pd.DataFrame(
+        [
+            {"set": "dev/deu", "split": "dev", "lang": "deu", "thresholds": "tuned_thresholds", "macro_f1": 0.5},
+            {"set": "test/deu", "split": "test", "lang": "deu", "thresholds": "tuned_thresholds", "macro_f1": 0.4},
+            {"set": "test/deu", "split": "test", "lang": "deu", "thresholds": "threshold_0.5", "macro_f1": 0.3},
+        ]
+    )
     t = published_comparison(summary).set_index("lang")
     assert t.loc["deu", "scored_on"] == "test" and t.loc["deu", "emotionlib"] == 40.0
     assert t.loc["deu", "best_published"] == 64.23

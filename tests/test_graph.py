@@ -1,4 +1,5 @@
 """The run graph: every run a run needs, derived from its config alone, in the order it is built."""
+
 import pytest
 
 from emotionlib import graph as G
@@ -36,8 +37,16 @@ def test_a_distilled_profile_builds_its_teacher_before_itself():
 
 
 def test_members_per_language_runs_and_held_out_languages_come_in_order():
-    cfg = load_config("smoke", {"run_id": "m", "languages": ["eng", "deu"], "stack": ["network", "tfidf_lr"],
-                                "stack_runs": ["seed=43"], "holdout_languages": ["deu"]})
+    cfg = load_config(
+        "smoke",
+        {
+            "run_id": "m",
+            "languages": ["eng", "deu"],
+            "stack": ["network", "tfidf_lr"],
+            "stack_runs": ["seed=43"],
+            "holdout_languages": ["deu"],
+        },
+    )
     assert kinds(cfg) == [("train", "m"), ("train", "network-m1"), ("stack", "stack"), ("train", "without-deu")]
     per = load_config("smoke", {"run_id": "p", "languages": ["eng", "deu"], "multilingual": "per_language"})
     assert [c.run_id for c in G.language_configs(per)] == ["p-eng", "p-deu"]
@@ -57,8 +66,15 @@ def test_a_bad_setting_anywhere_in_the_graph_is_refused_before_the_first_trainin
 
     trained = []
     monkeypatch.setattr(build, "train", lambda cfg, **kw: trained.append(cfg.run_id))
-    cfg = load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "s", "teacher": "profile:smoke",
-                                "model": str(tmp_path / "no-such-encoder")})
+    cfg = load_config(
+        "smoke",
+        {
+            "runs_dir": str(tmp_path),
+            "run_id": "s",
+            "teacher": "profile:smoke",
+            "model": str(tmp_path / "no-such-encoder"),
+        },
+    )
     with pytest.raises(Exception, match="no-such-encoder"):
         build.build(cfg)
     assert trained == [] and not (tmp_path / "s").exists() and not (tmp_path / "s-teacher").exists()

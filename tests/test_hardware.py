@@ -1,5 +1,6 @@
 """The machine a pass runs on: precision by the CPU's native arithmetic, threads by the cores other work leaves free
 (decided again while a training runs, with another session's work, niced or not, counted as busy)."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,11 @@ from emotionlib import hardware as H
 
 def test_auto_precision_follows_the_hardware():
     assert H.resolve_precision("no") == "no" and H.resolve_precision("bf16") == "bf16"
-    native = (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()) and \
-        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    native = (
+        (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        and torch.backends.mkldnn.is_available()
+        and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
     if not torch.cuda.is_available():
         assert H.resolve_precision("auto") == ("bf16" if native else "no")
 
@@ -32,7 +36,7 @@ def test_auto_precision_wants_native_bf16_not_avx512_alone(monkeypatch):
 def test_training_threads_follow_the_cores_other_work_leaves_free(monkeypatch):
     monkeypatch.setattr(H, "DEFAULT_THREADS", 2)
     monkeypatch.setattr(H.os, "cpu_count", lambda: 2)
-    for busy, threads in ((0.0, 2), (0.4, 2), (1.0, 1), (1.9, 1), (2.0, 1)):
+    for busy, threads in ((0.0, 2), (0.2, 2), (0.4, 1), (1.0, 1), (1.9, 1), (2.0, 1)):
         monkeypatch.setattr(H, "busy_cores", lambda busy=busy: busy)
         assert H.threads_for_free_cores() == threads
     monkeypatch.setattr(H, "DEFAULT_THREADS", 1)  # OMP_NUM_THREADS=1 is never raised
@@ -66,7 +70,8 @@ def test_busy_cores_reads_this_machine():
 
 
 def test_the_governor_decides_the_threads_again_as_other_work_starts_and_stops(monkeypatch):
-    """A fake load: /proc/stat samples scripted for two cores; the governor checks every 10 s of its clock."""
+    """A fake load: /proc/stat samples scripted for two cores; the governor checks as an epoch begins and every 10 s
+    of its clock."""
     monkeypatch.setattr(H, "DEFAULT_THREADS", 2)
     monkeypatch.setattr(H.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(H, "busy_cores", lambda seconds=0.2: 0.0)  # quiet when the training starts
@@ -82,8 +87,10 @@ def test_the_governor_decides_the_threads_again_as_other_work_starts_and_stops(m
     try:
         gov = H.ThreadGovernor(0, every_s=10.0, sample=lambda: samples[-1], clock=lambda: now[0])
         assert gov.threads == 2 and torch.get_num_threads() == 2
-        advance(30, others=1.0, own=1.0)  # loading the model, beside a short job that then ends
-        assert gov.step() == 2  # the first step: the first window starts here, not at loading
+        advance(30, others=1.0, own=1.0)  # loading the model while another session's job runs
+        assert gov.begin() == 1 and torch.get_num_threads() == 1  # seen before the first step, not after it
+        advance(11, others=0.0, own=1.0)  # the job ended during the first (long) step
+        assert gov.step() == 2 and torch.get_num_threads() == 2
         advance(5, others=0.0, own=2.0)
         assert gov.step() == 2  # not yet time to check
         advance(6, others=1.0, own=1.0)  # another process starts after the training did
@@ -92,9 +99,79 @@ def test_the_governor_decides_the_threads_again_as_other_work_starts_and_stops(m
         assert gov.step() == 1
         advance(11, others=0.0, own=1.0)  # it stopped: both cores again
         assert gov.step() == 2 and torch.get_num_threads() == 2
-        assert [c["threads"] for c in gov.changes] == [1, 2]
+        assert [c["threads"] for c in gov.changes] == [1, 2, 1, 2]
+        advance(0.1, others=1.0, own=1.0)
+        assert gov.begin() == 2  # a window too short to measure (ticks of 10 ms) is not checked
         fixed = H.ThreadGovernor(1, every_s=10.0, sample=lambda: samples[-1], clock=lambda: now[0])
         advance(11, others=0.0, own=1.0)
-        assert fixed.step() == 1  # num_threads set: never changed
+        assert fixed.begin() == 1 and fixed.step() == 1  # num_threads set: never changed
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_core_counts_as_taken_from_a_quarter_of_it_busy(monkeypatch):
+    """One thread too few costs a core's share; two threads on one free core cost many times more: a competitor seen
+    for part of a window takes its core."""
+    monkeypatch.setattr(H, "DEFAULT_THREADS", 2)
+    monkeypatch.setattr(H.os, "cpu_count", lambda: 2)
+    assert [H.free_threads(b) for b in (0.0, 0.2, 0.3, 1.0, 1.2, 1.3, 2.0)] == [2, 2, 1, 1, 1, 1, 1]
+    monkeypatch.setattr(H, "DEFAULT_THREADS", 1)  # never more than torch's own setting
+    assert H.free_threads(0.0) == 1
+
+
+def test_a_step_many_times_slower_than_the_last_ones_is_checked_at_once(monkeypatch):
+    """A competitor arrives mid-window: the step it slows is checked then, not when the 10 s window ends; a slow step
+    over a window too short to measure is not."""
+    monkeypatch.setattr(H, "DEFAULT_THREADS", 2)
+    monkeypatch.setattr(H.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(H, "busy_cores", lambda seconds=0.2: 0.0)
+    now, samples = [0.0], [(0.0, 0.0, 0.0)]
+
+    def advance(seconds: float, others: float, own: float) -> None:
+        total, idle, mine = samples[-1]
+        samples.append((total + 2 * seconds, idle + (2 - others - own) * seconds, mine + own * seconds))
+        now[0] += seconds
+
+    before = torch.get_num_threads()
+    try:
+        gov = H.ThreadGovernor(0, every_s=10.0, sample=lambda: samples[-1], clock=lambda: now[0])
+        gov.step()  # the first step starts the timing of steps
+        for _ in range(10):  # quiet steps of 0.1 s
+            advance(0.1, others=0.0, own=2.0)
+            assert gov.step() == 2
+        advance(0.15, others=0.0, own=2.0)  # a longer batch, not slow: no check
+        assert gov.step() == 2
+        advance(2.4, others=1.0, own=1.0)  # the competitor arrives: this step took 24x the others
+        assert gov.step() == 1 and torch.get_num_threads() == 1  # 3.55 s into a 10 s window
+        assert gov.changes == [{"threads": 1, "others_busy": round(2.4 / 3.55, 2)}]
+
+        quick = H.ThreadGovernor(0, every_s=10.0, sample=lambda: samples[-1], clock=lambda: now[0])
+        quick.step()
+        for _ in range(6):
+            advance(0.005, others=0.0, own=2.0)
+            quick.step()
+        advance(0.1, others=1.0, own=1.0)  # 20x the steps before it, but the window is 0.13 s: ticks, not load
+        assert quick.step() == 2 and quick.changes == []
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_openmp_waits_briefly_unless_the_user_said_otherwise():
+    """emotionlib sets libgomp's spin count before torch loads (a busy machine, docs/speed.md); a user's own value,
+    and the count that a process importing torch first got, are what provenance records."""
+    import subprocess
+    import sys
+
+    code = (
+        "import emotionlib, os, torch; from emotionlib.provenance import hardware; print(hardware()['gomp_spincount'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split()[-1] == "30000"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env | {"GOMP_SPINCOUNT": "7"}, check=True
+    )
+    assert out.stdout.split()[-1] == "7"
+    first = "import torch, emotionlib; from emotionlib.provenance import hardware; print(hardware()['gomp_spincount'])"
+    out = subprocess.run([sys.executable, "-c", first], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split()[-1] == "None"  # torch first: libgomp read its default, and that is what is recorded

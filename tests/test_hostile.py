@@ -5,6 +5,7 @@ Each test is a probe a hostile tester ran; the numbers are the issue's items. Th
 resume, moved runs, predict arguments, damaged weights, refused settings) stay in test_runs.py, test_predict.py
 and test_own_data.py; the property-based tests at the end cover the readers as a class.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,7 @@ from emotionlib.data import DataError, read_table, read_texts
 
 # --- 1: run ids are one safe path component ------------------------------------------------------------
 
-HOSTILE_IDS = ["..", ".", ".git", ".hidden", "../x", "a/b", "/abs", "a\\b", "~", "a b", "x" * 256, "a\x00b",
-               "-rf", "é"]
+HOSTILE_IDS = ["..", ".", ".git", ".hidden", "../x", "a/b", "/abs", "a\\b", "~", "a b", "x" * 256, "a\x00b", "-rf", "é"]
 
 
 @pytest.mark.parametrize("run_id", HOSTILE_IDS)
@@ -70,6 +70,7 @@ def test_a_run_folder_emotionlib_did_not_make_is_refused(tmp_path):
 
 # --- 2: hidden folders inside a run survive every step ------------------------------------------------------
 
+
 def test_hidden_folders_inside_a_run_survive_train_evaluate_and_interpret(run_copy):
     from emotionlib.evaluate import evaluate
     from emotionlib.interpret import interpret_run
@@ -87,8 +88,14 @@ def test_hidden_folders_inside_a_run_survive_train_evaluate_and_interpret(run_co
     ours.write_text("half")
     ours_dir = temporary_name(layout.model)
     ours_dir.mkdir()
-    user = {p: p.read_bytes() for p in [run_copy / ".git" / "HEAD", layout.eval / ".mine.tmp",
-                                        layout.interpret / ".ipynb_checkpoints" / "x-checkpoint.ipynb"]}
+    user = {
+        p: p.read_bytes()
+        for p in [
+            run_copy / ".git" / "HEAD",
+            layout.eval / ".mine.tmp",
+            layout.interpret / ".ipynb_checkpoints" / "x-checkpoint.ipynb",
+        ]
+    }
     cfg = load_config(yaml.safe_load(layout.config.read_text()))
     train(cfg.replace(runs_dir=str(run_copy.parent)))
     evaluate(run_copy)
@@ -102,12 +109,20 @@ def test_temporaries_are_removed_by_exact_name_only(tmp_path):
 
     layout = RunLayout(tmp_path / "r")
     claim_run_dir(layout.root)
-    keep = [layout.root / ".x.tmp", layout.root / ".config.yaml.12345678.tmp", layout.root / ".model.old",
-            layout.root / "deep" / ".config.yaml.emotionlib-abcdefgh.tmp"]
+    keep = [
+        layout.root / ".x.tmp",
+        layout.root / ".config.yaml.12345678.tmp",
+        layout.root / ".model.old",
+        layout.root / "deep" / ".config.yaml.emotionlib-abcdefgh.tmp",
+    ]
     for p in keep:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("user")
-    gone = [temporary_name(layout.config), temporary_name(layout.split), temporary_name(layout.set_metrics("dev", "eng"))]
+    gone = [
+        temporary_name(layout.config),
+        temporary_name(layout.split),
+        temporary_name(layout.set_metrics("dev", "eng")),
+    ]
     for p in gone:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("ours")
@@ -126,6 +141,7 @@ def test_temporaries_are_not_removed_from_a_folder_emotionlib_did_not_make(tmp_p
 
 
 # --- 3, 4: export never replaces what it did not make, nor writes into the run it reads -----------------------
+
 
 def test_export_into_an_existing_user_folder_is_refused(smoke_run, tmp_path):
     out_dir = tmp_path / "mine"
@@ -177,6 +193,7 @@ def test_int8_is_not_written_into_an_onnx_folder_emotionlib_did_not_make(run_cop
 
 # --- 5: malformed YAML is one line naming the file and line ---------------------------------------------------
 
+
 def test_malformed_profile_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: minilm\nlanguages: [eng\nepochs: 2\n")
@@ -205,6 +222,7 @@ def test_malformed_run_config_names_the_file(run_copy):
 
 # --- 6: the ensemble's step is checked before any work ---------------------------------------------------------
 
+
 @pytest.mark.parametrize("step", ["5", "0", "-0.1", "nan", "0.3", "inf"])
 def test_bad_ensemble_step_is_refused_before_any_work(smoke_run, tmp_path, step):
     out_dir = tmp_path / "ens"
@@ -216,6 +234,7 @@ def test_bad_ensemble_step_is_refused_before_any_work(smoke_run, tmp_path, step)
 
 
 # --- 7: an unfinished run is refused ---------------------------------------------------------------------------
+
 
 def test_an_unfinished_run_is_refused_by_load_predict_and_evaluate(run_copy, tmp_path):
     import emotionlib
@@ -230,12 +249,15 @@ def test_an_unfinished_run_is_refused_by_load_predict_and_evaluate(run_copy, tmp
         evaluate(run_copy)
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,hello\n")
-    one_line_error(run_cli("predict", "--run", str(run_copy), "--input", str(src), "--output", str(tmp_path / "o.csv")),
-                   "training did not finish")
+    one_line_error(
+        run_cli("predict", "--run", str(run_copy), "--input", str(src), "--output", str(tmp_path / "o.csv")),
+        "training did not finish",
+    )
     assert not (tmp_path / "o.csv").exists()
 
 
 # --- 8: max_length has a floor -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("n", [1, 2, 7])
 def test_max_length_below_the_floor_is_refused(n, tmp_path):
@@ -244,6 +266,7 @@ def test_max_length_below_the_floor_is_refused(n, tmp_path):
 
 
 # --- 9: thresholds are validated on load --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("bad", [5, -1, None, 0, 1, "high", "one too many", "not a list"])
 def test_bad_thresholds_in_metadata_are_refused_on_load(run_copy, bad):
@@ -261,11 +284,15 @@ def test_bad_thresholds_in_metadata_are_refused_on_load(run_copy, bad):
 
 # --- 10: prediction input ids --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content,message", [
-    ("id,text\na,hello\n,world\n", "row 2 has an empty id"),
-    ("id,text\na,hello\nb,x\na,world\n", "duplicate id 'a' in rows 1 and 3"),
-    ("id,text\n  ,hello\n", "row 1 has an empty id"),
-])
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("id,text\na,hello\n,world\n", "row 2 has an empty id"),
+        ("id,text\na,hello\nb,x\na,world\n", "duplicate id 'a' in rows 1 and 3"),
+        ("id,text\n  ,hello\n", "row 1 has an empty id"),
+    ],
+)
 def test_prediction_input_with_empty_or_duplicate_ids_is_refused(tmp_path, content, message):
     src = tmp_path / "in.csv"
     src.write_text(content)
@@ -274,6 +301,7 @@ def test_prediction_input_with_empty_or_duplicate_ids_is_refused(tmp_path, conte
 
 
 # --- 11, 12: every setting is checked before the first write -------------------------------------------------
+
 
 def test_a_one_row_train_file_is_refused_naming_it_and_writes_nothing(tmp_path):
     from emotionlib.train import train
@@ -304,6 +332,7 @@ def test_freeze_layers_beyond_the_encoder_is_refused_before_any_write_and_the_fi
 
 # --- 13: a run reached through a link keeps its own id ---------------------------------------------------------
 
+
 def test_a_run_reached_through_a_symlink_keeps_its_id(run_copy, tmp_path):
     from emotionlib.run_config import config_of_run
 
@@ -314,6 +343,7 @@ def test_a_run_reached_through_a_symlink_keeps_its_id(run_copy, tmp_path):
 
 
 # --- 14: Ctrl-C to the main process of `run` ----------------------------------------------------------------------
+
 
 def test_the_killed_kernels_orphaned_cell_task_is_not_logged_after_the_one_line_message(caplog):
     import asyncio
@@ -336,10 +366,29 @@ def test_the_killed_kernels_orphaned_cell_task_is_not_logged_after_the_one_line_
 @pytest.mark.slow
 def test_sigint_to_the_main_process_of_run_is_a_one_line_message(tmp_path):
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "emotionlib", "run", "--config", "smoke", "--set", f"runs_dir={tmp_path / 'runs'}",
-           "run_id=sig", "epochs=4", "patience=0", "max_train_rows=400"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    cmd = [
+        sys.executable,
+        "-m",
+        "emotionlib",
+        "run",
+        "--config",
+        "smoke",
+        "--set",
+        f"runs_dir={tmp_path / 'runs'}",
+        "run_id=sig",
+        "epochs=4",
+        "patience=0",
+        "max_train_rows=400",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 240
     while time.time() < deadline and not (tmp_path / "runs" / "sig" / "train_log.jsonl").exists():
         time.sleep(0.2)  # until the first epoch is logged: 02_train's kernel is mid-cell, training epoch 2
@@ -351,6 +400,7 @@ def test_sigint_to_the_main_process_of_run_is_a_one_line_message(tmp_path):
 
 
 # --- 15: a failed PDF keeps the HTML and names it -------------------------------------------------------------------
+
 
 def test_chromium_failure_keeps_the_html_report_and_names_it(tmp_path, monkeypatch):
     """make_report with the notebooks stood in for (their execution is tested elsewhere) and a failing Chromium."""
@@ -375,7 +425,8 @@ def test_chromium_failure_keeps_the_html_report_and_names_it(tmp_path, monkeypat
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 cells = st.text(alphabet=st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
-    ["", "0", "1", " ", '"', '""', "\n", "\r\n", ",", "a,b", "x" * 5000])
+    ["", "0", "1", " ", '"', '""', "\n", "\r\n", ",", "a,b", "x" * 5000]
+)
 
 
 def one_line(exc: Exception) -> bool:
@@ -396,9 +447,11 @@ def test_random_bytes_are_read_or_refused_in_one_line(tmp_path, raw):
 
 
 @PROPERTY
-@given(rows=st.lists(st.lists(cells, min_size=1, max_size=5), max_size=6),
-       header=st.sampled_from([["id", "text", "joy"], ["id", "text"], ["text", "id", "anger", "joy"], ["id"]]),
-       encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1"]))
+@given(
+    rows=st.lists(st.lists(cells, min_size=1, max_size=5), max_size=6),
+    header=st.sampled_from([["id", "text", "joy"], ["id", "text"], ["text", "id", "anger", "joy"], ["id"]]),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1"]),
+)
 def test_random_csv_tables_are_read_or_refused_naming_the_file(tmp_path, rows, header, encoding):
     import csv
     import io
@@ -410,8 +463,10 @@ def test_random_csv_tables_are_read_or_refused_naming_the_file(tmp_path, rows, h
         path.write_bytes(buf.getvalue().encode(encoding))
     except UnicodeEncodeError:
         return
-    for read in (lambda: read_table(path, "x", "train", labels=[h for h in header if h not in ("id", "text")]),
-                 lambda: read_texts(path)):
+    for read in (
+        lambda: read_table(path, "x", "train", labels=[h for h in header if h not in ("id", "text")]),
+        lambda: read_texts(path),
+    ):
         try:
             out = read()
         except DataError as exc:
@@ -422,9 +477,29 @@ def test_random_csv_tables_are_read_or_refused_naming_the_file(tmp_path, rows, h
 
 
 @PROPERTY
-@given(pairs=st.lists(st.tuples(st.sampled_from(["epochs", "languages", "run_id", "learning_rate", "max_length",
-                                                 "loss", "labels", "pad_to_max_length", "nope", "", "seed"]),
-                                cells), max_size=4))
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "epochs",
+                    "languages",
+                    "run_id",
+                    "learning_rate",
+                    "max_length",
+                    "loss",
+                    "labels",
+                    "pad_to_max_length",
+                    "nope",
+                    "",
+                    "seed",
+                ]
+            ),
+            cells,
+        ),
+        max_size=4,
+    )
+)
 def test_random_set_overrides_give_a_config_or_a_one_line_config_error(tmp_path, pairs):
     runs = tmp_path / "runs"
     try:

@@ -2,6 +2,7 @@
 that decide its predictions are one signed whole; every command checks before its first write; a failed write
 names its file and leaves what was there. Each test is a probe that failed on the code before the fix; the
 numbers are the issue's items."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,18 @@ import pytest
 
 from conftest import ROOT, one_line_error, run_cli, tree
 from emotionlib.config import ConfigError, load_config
-from emotionlib.runs import MARKER, NotOurs, RunLayout, atomic_dir, check_replaceable, clean, kind_of, mark, read_marker, sha256_of
+from emotionlib.runs import (
+    MARKER,
+    NotOurs,
+    RunLayout,
+    atomic_dir,
+    check_replaceable,
+    clean,
+    kind_of,
+    mark,
+    read_marker,
+    sha256_of,
+)
 from emotionlib.run_records import seal
 
 SMOKE = ["--config", "smoke", "--set"]
@@ -52,17 +64,20 @@ def texts_csv(folder: Path) -> Path:
 
 # --- 1, 13: a prediction file is emotionlib's by its record, never by its shape ------------------------------------
 
-LOOKALIKES = {"customer table": "id,newsletter_opt_in\n1001,1\n1002,0\n",
-              "crlf": "id,anger,fear\r\na,0,1\r\n",
-              "header only": "id,name\n"}
+LOOKALIKES = {
+    "customer table": "id,newsletter_opt_in\n1001,1\n1002,0\n",
+    "crlf": "id,anger,fear\r\na,0,1\r\n",
+    "header only": "id,name\n",
+}
 
 
 @pytest.mark.parametrize("name", LOOKALIKES)
 def test_predict_never_replaces_a_file_that_only_looks_like_a_prediction_file(smoke_run, tmp_path, name):
     target = tmp_path / "c.csv"
     target.write_bytes(LOOKALIKES[name].encode())
-    out = run_cli("predict", "--run", str(smoke_run), "--input", str(texts_csv(tmp_path)), "--output", str(target),
-                  timeout=120)
+    out = run_cli(
+        "predict", "--run", str(smoke_run), "--input", str(texts_csv(tmp_path)), "--output", str(target), timeout=120
+    )
     one_line_error(out, "--output", "no record")
     assert target.read_bytes() == LOOKALIKES[name].encode()
     assert not (tmp_path / "c.csv.emotionlib.json").exists()
@@ -108,6 +123,7 @@ def test_a_file_created_at_the_output_path_while_predicting_is_not_replaced(smok
 
 
 # --- 2, 18, 21: removals take only what emotionlib recorded writing ---------------------------------------------------
+
 
 def test_retrain_refuses_a_model_folder_holding_a_users_file(run_copy):
     notes = run_copy / "model" / "NOTES.txt"
@@ -200,6 +216,7 @@ def test_install_with_no_pieces_keeps_the_damaged_copy(tmp_path, monkeypatch):
 
 # --- 3: runs_dir and --reports-dir are checked against emotionlib's folders, the data and the cache ----------------
 
+
 @pytest.mark.parametrize("where", ["model", "run", "export", "data", "cache"])
 def test_runs_dir_inside_emotionlib_folders_or_the_data_is_refused(tmp_path, where, data_dir):
     run = tmp_path / "r" / "a"
@@ -209,26 +226,55 @@ def test_runs_dir_inside_emotionlib_folders_or_the_data_is_refused(tmp_path, whe
     (tmp_path / "exp").mkdir()
     mark(tmp_path / "exp", "export-onnx", [])
     cache, data = tmp_path / "cache", private_data(tmp_path, data_dir)
-    runs_dir = {"model": run / "model", "run": run, "export": tmp_path / "exp" / "runs",
-                "data": data / "runs", "cache": cache / "runs"}[where]
-    out = run_cli("train", *SMOKE, f"runs_dir={runs_dir}", "run_id=z", timeout=120,
-                  env=os.environ | {"EMOTIONLIB_CACHE": str(cache), "EMOTIONLIB_DATA_DIR": str(data)})
+    runs_dir = {
+        "model": run / "model",
+        "run": run,
+        "export": tmp_path / "exp" / "runs",
+        "data": data / "runs",
+        "cache": cache / "runs",
+    }[where]
+    out = run_cli(
+        "train",
+        *SMOKE,
+        f"runs_dir={runs_dir}",
+        "run_id=z",
+        timeout=120,
+        env=os.environ | {"EMOTIONLIB_CACHE": str(cache), "EMOTIONLIB_DATA_DIR": str(data)},
+    )
     one_line_error(out, "runs_dir")
     assert not (runs_dir / "z").exists()
 
 
 def test_reports_dir_inside_the_data_folder_is_refused(tmp_path, data_dir):
     data = private_data(tmp_path, data_dir)
-    out = run_cli("run", *SMOKE, f"runs_dir={tmp_path / 'runs'}", "run_id=z", "--reports-dir", str(data),
-                  timeout=120, env=os.environ | {"EMOTIONLIB_DATA_DIR": str(data)})
+    out = run_cli(
+        "run",
+        *SMOKE,
+        f"runs_dir={tmp_path / 'runs'}",
+        "run_id=z",
+        "--reports-dir",
+        str(data),
+        timeout=120,
+        env=os.environ | {"EMOTIONLIB_DATA_DIR": str(data)},
+    )
     one_line_error(out, "--reports-dir")
     assert not (tmp_path / "runs").exists() and not (data / "z").exists()
 
 
 # --- 4, 19: kfold checks everything before it makes its folder ---------------------------------------------------
 
-@pytest.mark.parametrize("bad", [["--folds", "0"], ["--folds", "-3"], ["--folds", "1"], ["--folds", "1000"],
-                                 ["--set", "model=/nonexistent/encoder"], ["--set", "data_dir=/nonexistent/data"]])
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--folds", "0"],
+        ["--folds", "-3"],
+        ["--folds", "1"],
+        ["--folds", "1000"],
+        ["--set", "model=/nonexistent/encoder"],
+        ["--set", "data_dir=/nonexistent/data"],
+    ],
+)
 def test_kfold_refuses_before_making_its_folder(tmp_path, bad):
     args = ["kfold", "--config", "smoke"] + (bad if bad[0] == "--folds" else [])
     sets = [f"runs_dir={tmp_path / 'runs'}", "run_id=k"] + (bad[1:] if bad[0] == "--set" else [])
@@ -244,10 +290,20 @@ def test_kfold_compare_refuses_an_estimate_against_itself(tmp_path):
 
 # --- 5: distill checks the teacher before the student's folder exists ----------------------------------------------
 
+
 def test_distill_refuses_an_unfinished_teacher_before_writing(run_copy, tmp_path):
     (run_copy / "train_summary.json").unlink()
-    out = run_cli("distill", "--config", "smoke", "--teacher", str(run_copy), "--set",
-                  f"runs_dir={tmp_path / 'students'}", "run_id=s", timeout=120)
+    out = run_cli(
+        "distill",
+        "--config",
+        "smoke",
+        "--teacher",
+        str(run_copy),
+        "--set",
+        f"runs_dir={tmp_path / 'students'}",
+        "run_id=s",
+        timeout=120,
+    )
     one_line_error(out, "teacher", "did not finish")
     assert not (tmp_path / "students").exists()
 
@@ -257,13 +313,23 @@ def test_distill_refuses_a_teacher_missing_a_label_before_writing(run_copy, tmp_
     meta["labels"], meta["thresholds"] = meta["labels"][1:], meta["thresholds"][1:]
     (run_copy / "model" / "metadata.json").write_text(json.dumps(meta))
     seal(RunLayout(run_copy))  # a teacher made so, as emotionlib recorded it
-    out = run_cli("distill", "--config", "smoke", "--teacher", str(run_copy), "--set",
-                  f"runs_dir={tmp_path / 'students'}", "run_id=s", timeout=120)
+    out = run_cli(
+        "distill",
+        "--config",
+        "smoke",
+        "--teacher",
+        str(run_copy),
+        "--set",
+        f"runs_dir={tmp_path / 'students'}",
+        "run_id=s",
+        timeout=120,
+    )
     one_line_error(out, "teacher", "has no label")
     assert not (tmp_path / "students").exists()
 
 
 # --- 6, 7, 9: a run's deciding files are one signed whole --------------------------------------------------------
+
 
 def edit_json(path: Path, change) -> None:
     data = json.loads(path.read_text())
@@ -274,15 +340,19 @@ def edit_json(path: Path, change) -> None:
 TAMPERING = {
     "another run's weights and summary": None,  # built in the test
     "weights_sha256 removed": lambda r: edit_json(r / "train_summary.json", lambda d: d.pop("weights_sha256")),
-    "labels reordered": lambda r: edit_json(r / "model" / "metadata.json",
-                                            lambda d: d.__setitem__("labels", d["labels"][::-1])),
-    "encoder config edited": lambda r: edit_json(r / "model" / "config.json",
-                                                 lambda d: d.update(hidden_act="relu", layer_norm_eps=0.5)),
-    "tokenizer shuffled": lambda r: edit_json(r / "model" / "tokenizer.json", lambda d: d["model"].update(
-        vocab=d["model"]["vocab"][::-1])),
+    "labels reordered": lambda r: edit_json(
+        r / "model" / "metadata.json", lambda d: d.__setitem__("labels", d["labels"][::-1])
+    ),
+    "encoder config edited": lambda r: edit_json(
+        r / "model" / "config.json", lambda d: d.update(hidden_act="relu", layer_norm_eps=0.5)
+    ),
+    "tokenizer shuffled": lambda r: edit_json(
+        r / "model" / "tokenizer.json", lambda d: d["model"].update(vocab=d["model"]["vocab"][::-1])
+    ),
     "a file added to model/": lambda r: (r / "model" / "special_tokens_map.json").write_text("{}"),
     "config.yaml edited": lambda r: (r / "config.yaml").write_text(
-        (r / "config.yaml").read_text().replace("- eng", "- deu")),
+        (r / "config.yaml").read_text().replace("- eng", "- deu")
+    ),
     "split edited": lambda r: edit_json(r / "data" / "split.json", lambda d: d.__setitem__("seed", 7)),
     "manifest removed": lambda r: (r / "manifest.json").unlink(),
 }
@@ -297,8 +367,10 @@ def test_a_changed_deciding_file_is_refused_by_load_evaluate_and_predict(run_cop
         shutil.copytree(run_copy, other)
         from safetensors.torch import load_file, save_file
 
-        state = {k: v + 0.05 if v.is_floating_point() else v for k, v in load_file(other / "model" /
-                                                                                   "model.safetensors").items()}
+        state = {
+            k: v + 0.05 if v.is_floating_point() else v
+            for k, v in load_file(other / "model" / "model.safetensors").items()
+        }
         save_file(state, other / "model" / "model.safetensors", metadata={"format": "pt"})
         digest = sha256_of(other / "model" / "model.safetensors")
         edit_json(other / "train_summary.json", lambda d: d.__setitem__("weights_sha256", digest))
@@ -309,30 +381,39 @@ def test_a_changed_deciding_file_is_refused_by_load_evaluate_and_predict(run_cop
     with pytest.raises(ValueError, match="--retrain"):
         emotionlib.load(run_copy)
     before = tree(run_copy)
-    for args in (["evaluate", "--run", str(run_copy)],
-                 ["predict", "--run", str(run_copy), "--input", str(texts_csv(tmp_path)), "--output",
-                  str(tmp_path / "p.csv")]):
+    for args in (
+        ["evaluate", "--run", str(run_copy)],
+        ["predict", "--run", str(run_copy), "--input", str(texts_csv(tmp_path)), "--output", str(tmp_path / "p.csv")],
+    ):
         one_line_error(run_cli(*args, timeout=120), "--retrain")
     assert tree(run_copy) == before and not (tmp_path / "p.csv").exists()
 
 
 # --- 8: the stack record is checked ---------------------------------------------------------------------------------
 
+
 def stack_record(**language) -> dict:
-    lang = {"labels": ["joy", "fear"], "thresholds": [0.4, 0.6], "members": ["network", "features_lr"],
-            "weights": {"network": 0.5, "features_lr": 0.5}} | language
+    lang = {
+        "labels": ["joy", "fear"],
+        "thresholds": [0.4, 0.6],
+        "members": ["network", "features_lr"],
+        "weights": {"network": 0.5, "features_lr": 0.5},
+    } | language
     return {"languages": {"eng": lang}, "runs": {}}
 
 
-@pytest.mark.parametrize("language,message", [
-    ({"thresholds": [2, 0.5]}, "strictly between 0 and 1"),
-    ({"thresholds": [math.nan, 0.5]}, "strictly between 0 and 1"),
-    ({"thresholds": [0.5]}, "do not match"),
-    ({"weights": {"network": -5, "features_lr": 6}}, "not negative"),
-    ({"weights": {"network": 0.7, "features_lr": 0.7}}, "sum to 1"),
-    ({"weights": {"network": 0.5, "mystery": 0.5}}, "unknown member"),
-    ({"labels": ["joy", "awe"]}, "do not match"),
-])
+@pytest.mark.parametrize(
+    "language,message",
+    [
+        ({"thresholds": [2, 0.5]}, "strictly between 0 and 1"),
+        ({"thresholds": [math.nan, 0.5]}, "strictly between 0 and 1"),
+        ({"thresholds": [0.5]}, "do not match"),
+        ({"weights": {"network": -5, "features_lr": 6}}, "not negative"),
+        ({"weights": {"network": 0.7, "features_lr": 0.7}}, "sum to 1"),
+        ({"weights": {"network": 0.5, "mystery": 0.5}}, "unknown member"),
+        ({"labels": ["joy", "awe"]}, "do not match"),
+    ],
+)
 def test_a_stack_record_out_of_its_rules_is_refused_naming_the_file(tmp_path, language, message):
     from emotionlib.combine.langstack import check_stack
 
@@ -347,6 +428,7 @@ def test_a_stack_record_out_of_its_rules_is_refused_naming_the_file(tmp_path, la
 
 # --- 10: YAML without aliases, list fields of plain values --------------------------------------------------------
 
+
 def test_yaml_aliases_are_refused_at_once(tmp_path):
     profile = tmp_path / "laughs.yaml"
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
@@ -360,10 +442,15 @@ def test_yaml_aliases_are_refused_at_once(tmp_path):
     assert time.perf_counter() - t0 < 5
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("labels", [["a", "b"]], "plain values"), ("ignore_columns", [{"a": 1}], "plain values"),
-    ("languages", "eng,eng", "given twice"), ("run_id", ["x"], "cannot read"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("labels", [["a", "b"]], "plain values"),
+        ("ignore_columns", [{"a": 1}], "plain values"),
+        ("languages", "eng,eng", "given twice"),
+        ("run_id", ["x"], "cannot read"),
+    ],
+)
 def test_list_fields_take_plain_distinct_values_and_text_fields_one_value(field, value, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         load_config("smoke", {field: value, "runs_dir": str(tmp_path)})
@@ -371,10 +458,12 @@ def test_list_fields_take_plain_distinct_values_and_text_fields_one_value(field,
 
 # --- 11: a failed write (a full disk) is one line naming the file, and what was there stays -------------------------
 
+
 def limited(max_bytes: int):
     def preexec():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG, as on a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
     return preexec
 
 
@@ -385,27 +474,59 @@ def test_a_full_disk_during_training_is_one_line_naming_the_file(tmp_path):
 
 
 def test_a_full_disk_during_export_and_predict_keeps_what_was_there(run_copy, tmp_path):
-    out = run_cli("export", "--run", str(run_copy), "--format", "onnx", "--out", str(tmp_path / "x"), timeout=300,
-                  preexec_fn=limited(400_000))
+    out = run_cli(
+        "export",
+        "--run",
+        str(run_copy),
+        "--format",
+        "onnx",
+        "--out",
+        str(tmp_path / "x"),
+        timeout=300,
+        preexec_fn=limited(400_000),
+    )
     one_line_error(out, "could not be written", str(tmp_path / "x"))
     assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.emotionlib-*"))
     dst = tmp_path / "p.csv"
-    assert run_cli("predict", "--run", str(run_copy), "--input", str(texts_csv(tmp_path)), "--output", str(dst),
-                   timeout=120).returncode == 0
+    assert (
+        run_cli(
+            "predict", "--run", str(run_copy), "--input", str(texts_csv(tmp_path)), "--output", str(dst), timeout=120
+        ).returncode
+        == 0
+    )
     before = dst.read_bytes()
-    out = run_cli("predict", "--run", str(run_copy), "--input", str(texts_csv(tmp_path)), "--output", str(dst),
-                  timeout=120, preexec_fn=limited(20))
+    out = run_cli(
+        "predict",
+        "--run",
+        str(run_copy),
+        "--input",
+        str(texts_csv(tmp_path)),
+        "--output",
+        str(dst),
+        timeout=120,
+        preexec_fn=limited(20),
+    )
     failed_last_line(out, "could not be written", str(dst))
     assert dst.read_bytes() == before
 
 
 # --- 12, 14: the ONNX build under the run's lock; a killed export's folder removed by its record ------------------
 
+
 def test_the_onnx_build_waits_for_no_one_and_writes_nothing_while_another_process_holds_the_run(run_copy):
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from emotionlib.runs import RunLayout, run_lock\n"
-        f"with run_lock(RunLayout({str(run_copy)!r})):\n    print('held', flush=True); time.sleep(60)")],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from emotionlib.runs import RunLayout, run_lock\n"
+                f"with run_lock(RunLayout({str(run_copy)!r})):\n    print('held', flush=True); time.sleep(60)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         from emotionlib.classifier import Classifier
@@ -424,10 +545,12 @@ def test_the_onnx_build_waits_for_no_one_and_writes_nothing_while_another_proces
 def test_a_killed_exports_folder_is_removed_by_the_next_export_and_a_live_one_is_not(smoke_run, tmp_path):
     from emotionlib.export import export
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
-    debris = {pid: tmp_path / f".x.emotionlib-{tag}.tmp" for pid, tag in ((int(dead), "dead0000"),
-                                                                      (os.getpid(), "live0000"))}
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    debris = {
+        pid: tmp_path / f".x.emotionlib-{tag}.tmp" for pid, tag in ((int(dead), "dead0000"), (os.getpid(), "live0000"))
+    }
     for pid, folder in debris.items():
         folder.mkdir()
         (folder / "model.onnx").write_bytes(b"\0" * 1000)
@@ -440,6 +563,7 @@ def test_a_killed_exports_folder_is_removed_by_the_next_export_and_a_live_one_is
 
 
 # --- 15: a renamed or copied run is retrained by the command its damage message gives -----------------------------
+
 
 def test_a_renamed_damaged_run_is_retrained_by_the_command_the_message_gives(run_copy):
     renamed = run_copy.with_name("renamed")
@@ -456,6 +580,7 @@ def test_a_renamed_damaged_run_is_retrained_by_the_command_the_message_gives(run
 
 # --- 16, 22: the data a run trains on ---------------------------------------------------------------------------------
 
+
 def own_data(tmp_path: Path, header: list[str], rows: list[list]) -> Path:
     folder = tmp_path / "data"
     folder.mkdir(exist_ok=True)
@@ -467,10 +592,15 @@ def base_rows(n: int = 60) -> list[list]:
     return [[f"r{i}", f"text number {i} about {'joy' if i % 2 else 'fear'}", i % 2, (i + 1) % 2] for i in range(n)]
 
 
-@pytest.mark.parametrize("case,message", [
-    ("labels", "label columns, more than"), ("all zero", "are 0 in every row"),
-    ("empty text", "has an empty text"), ("repeated", "one text makes up"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("labels", "label columns, more than"),
+        ("all zero", "are 0 in every row"),
+        ("empty text", "has an empty text"),
+        ("repeated", "one text makes up"),
+    ],
+)
 def test_training_data_that_cannot_train_is_refused_before_any_write(tmp_path, case, message):
     rows, header = base_rows(), ["id", "text", "joy", "fear"]
     if case == "labels":
@@ -483,8 +613,7 @@ def test_training_data_that_cannot_train_is_refused_before_any_write(tmp_path, c
     if case == "repeated":
         rows = [[r[0], "the same text", *r[2:]] for r in rows]
     train_csv = own_data(tmp_path, header, rows)
-    out = run_cli("train", *SMOKE, f"runs_dir={tmp_path / 'runs'}", "run_id=o", f"train_csv={train_csv}",
-                  timeout=120)
+    out = run_cli("train", *SMOKE, f"runs_dir={tmp_path / 'runs'}", "run_id=o", f"train_csv={train_csv}", timeout=120)
     one_line_error(out, message, str(train_csv))
     assert not (tmp_path / "runs").exists()
 
@@ -492,8 +621,9 @@ def test_training_data_that_cannot_train_is_refused_before_any_write(tmp_path, c
 @pytest.mark.parametrize("source,message", [("dir", "is a directory"), ("/dev/zero", "not a regular file")])
 def test_predict_input_that_is_not_a_file_says_what_it_is(smoke_run, tmp_path, source, message):
     path = tmp_path if source == "dir" else Path(source)
-    out = run_cli("predict", "--run", str(smoke_run), "--input", str(path), "--output", str(tmp_path / "o.csv"),
-                  timeout=120)
+    out = run_cli(
+        "predict", "--run", str(smoke_run), "--input", str(path), "--output", str(tmp_path / "o.csv"), timeout=120
+    )
     one_line_error(out, message)
 
 
@@ -505,8 +635,12 @@ def test_a_dev_file_edited_after_training_is_refused_by_evaluate(tmp_path):
     train_csv = own_data(tmp_path, ["id", "text", "joy", "fear"], base_rows())
     dev = train_csv.with_name("dev.csv")
     dev.write_text("id,text,joy,fear\n" + "".join(f"d{i},dev text {i},{i % 2},{(i + 1) % 2}\n" for i in range(20)))
-    run = train(load_config("smoke", {"train_csv": str(train_csv), "dev_csv": str(dev),
-                                      "runs_dir": str(tmp_path / "runs"), "run_id": "own"}))
+    run = train(
+        load_config(
+            "smoke",
+            {"train_csv": str(train_csv), "dev_csv": str(dev), "runs_dir": str(tmp_path / "runs"), "run_id": "own"},
+        )
+    )
     dev.write_text(dev.read_text().replace("d3,dev text 3,1,0", "d3,dev text 3,0,1"))
     with pytest.raises(ValueError, match="changed since the run"):
         evaluate(run)
@@ -514,6 +648,7 @@ def test_a_dev_file_edited_after_training_is_refused_by_evaluate(tmp_path):
 
 
 # --- 17, 20: the Python API ---------------------------------------------------------------------------------------------
+
 
 def test_weights_of_another_head_are_one_line_naming_the_file(tmp_path, smoke_run):
     from safetensors.torch import save_file
@@ -549,8 +684,13 @@ def test_texts_as_arrays_are_taken_bytes_are_not_and_thresholds_and_labels_are_g
     assert np.array_equal(clf.predict_proba(pd.Series(texts)), want)
     with pytest.raises(TypeError, match="bytes"):
         clf.predict(b"hi")
-    for bad in ([2] + [0.5] * (len(clf.labels) - 1), [math.nan] * len(clf.labels), [-1] * len(clf.labels),
-                [0.5], "high"):
+    for bad in (
+        [2] + [0.5] * (len(clf.labels) - 1),
+        [math.nan] * len(clf.labels),
+        [-1] * len(clf.labels),
+        [0.5],
+        "high",
+    ):
         with pytest.raises(ValueError, match="thresholds"):
             clf.thresholds = bad
     with pytest.raises(AttributeError, match="labels"):

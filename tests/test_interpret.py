@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 
 from emotionlib.config import CASE_STUDY
-from emotionlib.interpret import (attentions, explain_lime, layer_head_summary, merge_words, rank_of,
-                                  rollout)
+from emotionlib.interpret import attentions, explain_lime, layer_head_summary, merge_words, rank_of, rollout
 from emotionlib.model import load_model
 
 pytestmark = pytest.mark.xdist_group("test_interpret")  # its module-scoped fixture is made on one worker
@@ -61,9 +60,20 @@ def test_interpret_run_writes_every_view(smoke_run):
     from emotionlib.runs import read_json
 
     out = interpret_run(smoke_run)
-    for name in ("lime_case.csv", "lime_case_label.png", "examples.csv", "lime_examples.csv", "attention_case.csv",
-                 "attention_case.png", "layer_head.csv", "layer_head.png", "rollout_case.csv", "rollout_case.png",
-                 "agreement.csv", "summary.json"):
+    for name in (
+        "lime_case.csv",
+        "lime_case_label.png",
+        "examples.csv",
+        "lime_examples.csv",
+        "attention_case.csv",
+        "attention_case.png",
+        "layer_head.csv",
+        "layer_head.png",
+        "rollout_case.csv",
+        "rollout_case.png",
+        "agreement.csv",
+        "summary.json",
+    ):
         assert (out / name).is_file(), name
     s = read_json(out / "summary.json")
     assert s["lime_seconds_one_explanation"] > 0 and s["agreement_sentences"] >= 1
@@ -80,9 +90,20 @@ def test_a_frozen_mean_pooled_bf16_run_is_explained_like_any_other(tmp_path, mon
     from emotionlib.train import train
 
     monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
-    run = train(load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "mean", "pooling": "mean",
-                                      "freeze_layers": -1, "mixed_precision": "bf16", "lime_num_samples": 50,
-                                      "agreement_sentences": 2}))
+    run = train(
+        load_config(
+            "smoke",
+            {
+                "runs_dir": str(tmp_path),
+                "run_id": "mean",
+                "pooling": "mean",
+                "freeze_layers": -1,
+                "mixed_precision": "bf16",
+                "lime_num_samples": 50,
+                "agreement_sentences": 2,
+            },
+        )
+    )
     evaluate(run)
     out = interpret_run(run)
     s = read_json(out / "summary.json")
@@ -144,7 +165,8 @@ def test_lime_scores_each_distinct_perturbation_once_and_explains_as_scoring_the
 
     names = [n for lab in meta["labels"] for n in (f"not {lab}", lab)]
     exp = LimeTextExplainer(class_names=names, split_expression=I.LIME_SPLIT, random_state=11).explain_instance(
-        short, every_one, labels=[2 * j + 1 for j in range(len(meta["labels"]))], num_features=10, num_samples=300)
+        short, every_one, labels=[2 * j + 1 for j in range(len(meta["labels"]))], num_features=10, num_samples=300
+    )
     for j, lab in enumerate(meta["labels"]):
         want = exp.as_list(label=2 * j + 1)
         assert [w for w, _ in got[lab]] == [w for w, _ in want]

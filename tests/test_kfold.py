@@ -33,9 +33,15 @@ def test_the_folds_partition_the_training_part_and_never_touch_validation(tmp_pa
         heldout_parts(whole)
 
 
-@pytest.mark.parametrize("changes, field", [({"cv_folds": 1}, "cv_folds"), ({"cv_folds": 21}, "cv_folds"),
-                                            ({"cv_folds": 3, "cv_fold": 3}, "cv_fold"),
-                                            ({"cv_fold": 1}, "cv_fold")])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"cv_folds": 1}, "cv_folds"),
+        ({"cv_folds": 21}, "cv_folds"),
+        ({"cv_folds": 3, "cv_fold": 3}, "cv_fold"),
+        ({"cv_fold": 1}, "cv_fold"),
+    ],
+)
 def test_fold_settings_are_checked(tmp_path, changes, field):
     with pytest.raises(ConfigError, match=f"config field '{field}'"):
         cv_cfg(tmp_path, **changes)
@@ -50,9 +56,17 @@ def test_a_part_too_small_for_its_folds_is_named(tmp_path):
 
 def fold_record(fold, ids, y, proba, labels=("a", "b")):
     y, proba = np.asarray(y), np.asarray(proba)
-    return {"fold": fold, "labels": list(labels), "ids": ids, "langs": ["eng"] * len(ids), "y": y.tolist(),
-            "mask": np.ones_like(y).tolist(), "proba": proba.tolist(), "val_macro_f1": 0.5,
-            "macro_f1": kfold.macro_f1(y, proba, np.ones_like(y), ["eng"] * len(ids), labels)}
+    return {
+        "fold": fold,
+        "labels": list(labels),
+        "ids": ids,
+        "langs": ["eng"] * len(ids),
+        "y": y.tolist(),
+        "mask": np.ones_like(y).tolist(),
+        "proba": proba.tolist(),
+        "val_macro_f1": 0.5,
+        "macro_f1": kfold.macro_f1(y, proba, np.ones_like(y), ["eng"] * len(ids), labels),
+    }
 
 
 def write_estimate(folder, records):
@@ -64,10 +78,14 @@ def write_estimate(folder, records):
 
 def test_pooled_figure_scores_every_held_out_text_once_and_compare_pairs_folds(tmp_path):
     y = [[1, 0], [0, 1], [1, 1], [0, 0]]
-    a = [fold_record(0, ["r1", "r2"], y[:2], [[0.9, 0.1], [0.2, 0.3]]),  # fold 0 misses r2's b
-         fold_record(1, ["r3", "r4"], y[2:], [[0.8, 0.7], [0.1, 0.2]])]
-    b = [fold_record(0, ["r1", "r2"], y[:2], [[0.9, 0.1], [0.2, 0.8]]),  # b gets it
-         fold_record(1, ["r3", "r4"], y[2:], [[0.8, 0.7], [0.1, 0.2]])]
+    a = [
+        fold_record(0, ["r1", "r2"], y[:2], [[0.9, 0.1], [0.2, 0.3]]),  # fold 0 misses r2's b
+        fold_record(1, ["r3", "r4"], y[2:], [[0.8, 0.7], [0.1, 0.2]]),
+    ]
+    b = [
+        fold_record(0, ["r1", "r2"], y[:2], [[0.9, 0.1], [0.2, 0.8]]),  # b gets it
+        fold_record(1, ["r3", "r4"], y[2:], [[0.8, 0.7], [0.1, 0.2]]),
+    ]
     s = kfold.summarise(a)
     from sklearn.metrics import f1_score
 
@@ -123,8 +141,9 @@ def test_estimate_trains_a_run_a_fold_and_resumes_without_retraining(tmp_path):
     stamp = (root / "fold-1" / "model" / "model.safetensors").stat().st_mtime_ns
     (root / "fold-1.heldout.json").unlink()  # an estimate stopped after fold 1's training
     (root / kfold.SUMMARY).unlink()
-    again = run_cli("kfold", "--config", "smoke", "--folds", "2", "--set", "run_id=cv", f"runs_dir={tmp_path}",
-                    "max_train_rows=40")
+    again = run_cli(
+        "kfold", "--config", "smoke", "--folds", "2", "--set", "run_id=cv", f"runs_dir={tmp_path}", "max_train_rows=40"
+    )
     assert again.returncode == 0, again.stderr
     assert str(root) in again.stdout and "pooled over 40 held-out texts" in again.stdout
     assert (root / "fold-1" / "model" / "model.safetensors").stat().st_mtime_ns == stamp  # not retrained

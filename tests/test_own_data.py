@@ -1,4 +1,5 @@
 """Your own CSV and label set: reading and checking it, and the whole pipeline on the synthetic 8-label example."""
+
 import sys
 from pathlib import Path
 
@@ -34,14 +35,17 @@ def test_labels_come_from_the_header_in_its_order_and_ignored_columns_are_left_o
     assert declared.labels == ("alpha", "zeta") and declared.y.tolist() == [[0, 1], [1, 0]]
 
 
-@pytest.mark.parametrize("content,kwargs,message", [
-    ("id,text,a,b\nx,hi,1,0\n", {"labels": ["a", "c"]}, r"declared label column\(s\) 'c' not in the header"),
-    ("id,text,a,note\nx,hi,1,n\n", {"labels": ["a"]}, "column 'note' is neither a declared label nor in ignore"),
-    ("id,text,note\nx,hi,n\n", {"ignore": ["note"]}, "no label columns"),
-    ("id,text,a,a\nx,hi,1,0\n", {}, "a column appears twice"),
-    ("id,text,a,b\nx,hi,1,0\ny,yo,1,5\n", {}, r"row 2 \(id y\), column 'b': value '5'"),
-    ("id,text,a\nx,hi,1\nx,yo,0\n", {}, "duplicate id 'x' in rows 1 and 2"),
-])
+@pytest.mark.parametrize(
+    "content,kwargs,message",
+    [
+        ("id,text,a,b\nx,hi,1,0\n", {"labels": ["a", "c"]}, r"declared label column\(s\) 'c' not in the header"),
+        ("id,text,a,note\nx,hi,1,n\n", {"labels": ["a"]}, "column 'note' is neither a declared label nor in ignore"),
+        ("id,text,note\nx,hi,n\n", {"ignore": ["note"]}, "no label columns"),
+        ("id,text,a,a\nx,hi,1,0\n", {}, "a column appears twice"),
+        ("id,text,a,b\nx,hi,1,0\ny,yo,1,5\n", {}, r"row 2 \(id y\), column 'b': value '5'"),
+        ("id,text,a\nx,hi,1\nx,yo,0\n", {}, "duplicate id 'x' in rows 1 and 2"),
+    ],
+)
 def test_bad_own_files_name_the_file_row_and_column(tmp_path, content, kwargs, message):
     path = write(tmp_path / "train.csv", content)
     with pytest.raises(D.DataError, match=message) as err:
@@ -72,8 +76,15 @@ def test_config_checks_own_data_fields(tmp_path):
 def test_bad_input_writes_nothing(tmp_path):
     """A bad row stops training before the run directory is created."""
     write(tmp_path / "train.csv", "id,text,a,b\nx,hi,1,0\ny,yo,1,maybe\n")
-    out = run_cli("train", "--config", "smoke", "--set", f"runs_dir={tmp_path / 'runs'}", "run_id=bad",
-                  f"train_csv={tmp_path / 'train.csv'}")
+    out = run_cli(
+        "train",
+        "--config",
+        "smoke",
+        "--set",
+        f"runs_dir={tmp_path / 'runs'}",
+        "run_id=bad",
+        f"train_csv={tmp_path / 'train.csv'}",
+    )
     assert out.returncode == 2
     assert "train.csv: row 2 (id y), column 'b': value 'maybe'" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1  # one line, no traceback
@@ -88,10 +99,20 @@ def tickets_run(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("tickets")
     folder = synthetic_tickets.main(["--out", str(tmp / "data"), "--train-rows", "200", "--eval-rows", "60"])
-    cfg = load_config(ROOT / "examples" / "support_tickets.yaml",
-                      {"train_csv": str(folder), "runs_dir": str(tmp / "runs"), "run_id": "tickets",
-                       "model": "tiny-xlmr", "epochs": 1, "max_train_rows": 64, "n_bootstrap": 50,
-                       "lime_num_samples": 50, "agreement_sentences": 2})
+    cfg = load_config(
+        ROOT / "examples" / "support_tickets.yaml",
+        {
+            "train_csv": str(folder),
+            "runs_dir": str(tmp / "runs"),
+            "run_id": "tickets",
+            "model": "tiny-xlmr",
+            "epochs": 1,
+            "max_train_rows": 64,
+            "n_bootstrap": 50,
+            "lime_num_samples": 50,
+            "agreement_sentences": 2,
+        },
+    )
     run = train(cfg)
     evaluate(run)
     return run
@@ -175,10 +196,17 @@ def test_report_on_own_data_has_no_published_columns(tmp_path):
 
     folder = synthetic_tickets.main(["--out", str(tmp_path / "data"), "--train-rows", "150", "--eval-rows", "40"])
     run_id = f"pytest-tickets-{time.strftime('%H%M%S')}"
-    sets = (f"train_csv={folder} model=tiny-xlmr epochs=1 max_train_rows=48 n_bootstrap=50 lime_num_samples=50 "
-            "agreement_sentences=2")
-    out = subprocess.run(["make", "report", "PROFILE=examples/support_tickets.yaml", f"RUN_ID={run_id}",
-                          f"SET={sets}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    sets = (
+        f"train_csv={folder} model=tiny-xlmr epochs=1 max_train_rows=48 n_bootstrap=50 lime_num_samples=50 "
+        "agreement_sentences=2"
+    )
+    out = subprocess.run(
+        ["make", "report", "PROFILE=examples/support_tickets.yaml", f"RUN_ID={run_id}", f"SET={sets}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     try:
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
         html = (ROOT / "reports" / run_id / "report.html").read_text(encoding="utf-8")

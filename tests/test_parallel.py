@@ -1,5 +1,6 @@
 """`make test`'s worker processes keep together what must be made once: the tests of one `xdist_group` run on one
 worker, so the session's smoke report and each module-scoped fixture are made once, not once a worker."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,4 +15,5 @@ def test_an_xdist_group_reaches_the_scheduler(request):
         pytest.skip("not a worker of `pytest -n N --dist loadgroup` (make test)")
     assert request.node.nodeid.endswith("@test_parallel"), (
         f"{request.node.nodeid}: the xdist_group did not reach the scheduler, so grouped tests run on any worker "
-        "and shared fixtures are made on each (pytest-xdist#1386; pyproject.toml pins a pytest that groups)")
+        "and shared fixtures are made on each (pytest-xdist#1386; pyproject.toml pins a pytest that groups)"
+    )

@@ -1,4 +1,5 @@
 """The Python API (`emotionlib.load`), prediction inputs and outputs, and the ONNX backend."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,12 +39,15 @@ def test_prediction_input_needs_only_id_and_text(smoke_run, tmp_path):
     assert list(pd.read_csv(tmp_path / "o.csv")["id"]) == ["a", "b"]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--batch-size", "0"], "--batch-size must be a positive integer"),
-    (["--batch-size", "-5"], "--batch-size must be a positive integer"),
-    (["--output", "{input}"], "--output equals --input"),
-    (["--output", "{dir}"], "--output is a directory"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--batch-size", "0"], "--batch-size must be a positive integer"),
+        (["--batch-size", "-5"], "--batch-size must be a positive integer"),
+        (["--output", "{input}"], "--output equals --input"),
+        (["--output", "{dir}"], "--output is a directory"),
+    ],
+)
 def test_bad_predict_arguments_are_one_line_errors(smoke_run, tmp_path, args, message):
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,hello\n", encoding="utf-8")
@@ -73,8 +77,9 @@ def test_a_fusion_that_changes_the_predictions_is_not_kept(smoke_run, tmp_path, 
     from emotionlib.runs import read_json
 
     real = E._check
-    monkeypatch.setattr(E, "_check", lambda folder, tok, meta, ref, graph=None: 1.0 if graph else real(
-        folder, tok, meta, ref))
+    monkeypatch.setattr(
+        E, "_check", lambda folder, tok, meta, ref, graph=None: 1.0 if graph else real(folder, tok, meta, ref)
+    )
     E.export_onnx(smoke_run, tmp_path / "plain")
     assert read_json(tmp_path / "plain" / "emotionlib.json")["fusions"] == {}
     assert sorted(p.name for p in (tmp_path / "plain").glob("*.onnx")) == ["model.onnx"]  # the fused one removed
@@ -98,14 +103,24 @@ def test_export_onnx_cli_and_predict_backend(smoke_run, tmp_path):
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,so happy\nb,so scared\n", encoding="utf-8")
     for backend in ("torch", "onnx"):
-        out = run_cli("predict", "--run", str(smoke_run), "--input", str(src), "--output",
-                      str(tmp_path / f"{backend}.csv"), "--backend", backend)
+        out = run_cli(
+            "predict",
+            "--run",
+            str(smoke_run),
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / f"{backend}.csv"),
+            "--backend",
+            backend,
+        )
         assert out.returncode == 0, out.stderr
     assert (tmp_path / "torch.csv").read_text() == (tmp_path / "onnx.csv").read_text()
 
 
-def test_int8_is_kept_only_within_the_allowed_validation_drop_and_a_refusal_is_one_line(smoke_run, tmp_path,
-                                                                                       monkeypatch):
+def test_int8_is_kept_only_within_the_allowed_validation_drop_and_a_refusal_is_one_line(
+    smoke_run, tmp_path, monkeypatch
+):
     import shutil
 
     from emotionlib.export import int8 as export  # where the limit is read
@@ -131,8 +146,17 @@ def test_int8_is_kept_only_within_the_allowed_validation_drop_and_a_refusal_is_o
     assert read_json(refused / "onnx" / "emotionlib.json")["int8"]["kept"] is False
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,so happy\n", encoding="utf-8")
-    out = run_cli("predict", "--run", str(refused), "--input", str(src), "--output", str(tmp_path / "o.csv"),
-                  "--backend", "onnx-int8")  # the recorded refusal, without quantising again
+    out = run_cli(
+        "predict",
+        "--run",
+        str(refused),
+        "--input",
+        str(src),
+        "--output",
+        str(tmp_path / "o.csv"),
+        "--backend",
+        "onnx-int8",
+    )  # the recorded refusal, without quantising again
     assert out.returncode == 2 and "predict with backend 'onnx'" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.csv").exists()
 
@@ -157,8 +181,9 @@ def test_onnx_runtime_profile_gives_each_operator_its_share(smoke_run, data_dir,
 
     clf = emotionlib.load(smoke_run)
     texts = read_split(data_dir / "track_a/dev/eng.csv").texts
-    shares = load_benchmark("ceiling").op_shares(ensure_onnx(smoke_run), clf.tokenizer, texts,
-                                                 read_metadata(smoke_run / "model"), tmp_path)
+    shares = load_benchmark("ceiling").op_shares(
+        ensure_onnx(smoke_run), clf.tokenizer, texts, read_metadata(smoke_run / "model"), tmp_path
+    )
     assert sum(shares.values()) == pytest.approx(1, abs=0.01) and "Attention" in shares
     assert list(tmp_path.glob("ort-profile*.json"))  # onnxruntime's own trace, kept beside
 
@@ -167,7 +192,9 @@ def test_loading_a_run_for_prediction_imports_no_trainer(smoke_run):
     import subprocess
     import sys
 
-    code = ("import sys, emotionlib; m = emotionlib.load(sys.argv[1]); m.predict(['hello']); "
-            "assert 'emotionlib.train' not in sys.modules, sorted(k for k in sys.modules if k.startswith('emotionlib'))")
+    code = (
+        "import sys, emotionlib; m = emotionlib.load(sys.argv[1]); m.predict(['hello']); "
+        "assert 'emotionlib.train' not in sys.modules, sorted(k for k in sys.modules if k.startswith('emotionlib'))"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(smoke_run)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -6,6 +6,7 @@ Predicting every label for every text scores 0.456 on these labels (F1 = 2p / (1
 model that learnt nothing can do no better than that at tuned thresholds; so a broken loss, a shuffled label
 order or thresholds applied to the wrong labels fall under the floors below, 6 points under the measurement.
 """
+
 import numpy as np
 import pytest
 

@@ -1,5 +1,6 @@
 """Run integrity: one layout, write-once config and split, a lock, skipped steps, clean restarts, moved runs,
 and one-line errors. Each test is a defect a new user met (issue 13)."""
+
 import hashlib
 import os
 import shutil
@@ -18,8 +19,11 @@ from emotionlib.runs import RunLayout, read_json, run_lock, temporary_name
 
 def tree(root: Path) -> dict[str, str]:
     """Every file under a folder with its sha256."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def smoke(tmp_path, run_id="r", **overrides):
@@ -27,6 +31,7 @@ def smoke(tmp_path, run_id="r", **overrides):
 
 
 # --- make report twice ----------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("smoke_report")
@@ -40,13 +45,13 @@ def test_make_report_twice_skips_training_and_leaves_every_run_file_identical(sm
     assert tree(run) == before
     assert (report_dir / "report.html").is_file()
     # without PROFILE the run keeps its own settings, whatever the default profile is
-    third = subprocess.run(["make", "report", f"RUN_ID={run.name}"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=900)
+    third = subprocess.run(
+        ["make", "report", f"RUN_ID={run.name}"], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
     assert third.returncode == 0, third.stderr[-3000:]
     assert tree(run) == before
     # other settings for the same run_id are refused, the fields named, and nothing changes
-    other = subprocess.run([*cmd, "SET=seed=7 val_fraction=0.3"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=900)
+    other = subprocess.run([*cmd, "SET=seed=7 val_fraction=0.3"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert other.returncode != 0
     assert "seed: 42 in the run, 7 given" in other.stderr and "val_fraction: 0.2 in the run, 0.3 given" in other.stderr
     assert tree(run) == before
@@ -61,11 +66,14 @@ def test_data_step_with_other_settings_does_not_rewrite_config_or_split(tmp_path
     before = tree(layout.root)
     with pytest.raises(ConfigError, match="other settings") as err:
         prepare_data(cfg.replace(seed=7, val_fraction=0.3))
-    assert "seed: 42 in the run, 7 given" in str(err.value) and "val_fraction: 0.2 in the run, 0.3 given" in str(err.value)
+    assert "seed: 42 in the run, 7 given" in str(err.value) and "val_fraction: 0.2 in the run, 0.3 given" in str(
+        err.value
+    )
     assert tree(layout.root) == before
 
 
 # --- killed steps and resume ------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_resume_without_a_checkpoint_starts_over_cleanly(tmp_path):
@@ -104,12 +112,30 @@ def test_interrupted_training_without_resume_is_refused_with_the_hint(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_during_training_says_how_to_continue(tmp_path):
-    cmd = [sys.executable, "-m", "emotionlib", "train", "--config", "smoke", "--set", f"runs_dir={tmp_path}",
-           "run_id=int", "epochs=50", "max_train_rows=2000", "patience=0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "emotionlib",
+        "train",
+        "--config",
+        "smoke",
+        "--set",
+        f"runs_dir={tmp_path}",
+        "run_id=int",
+        "epochs=50",
+        "max_train_rows=2000",
+        "patience=0",
+    ]
     # a shell's background job inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler:
     # give the child the terminal's default, as a user's foreground command has it
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / "int" / "provenance.json").is_file():
         time.sleep(0.1)
@@ -117,19 +143,29 @@ def test_ctrl_c_during_training_says_how_to_continue(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert err.strip().splitlines()[-1] == ("emotionlib train: interrupted. `python -m emotionlib train ... --resume` "
-                                            "continues the training.")
+    assert err.strip().splitlines()[-1] == (
+        "emotionlib train: interrupted. `python -m emotionlib train ... --resume` continues the training."
+    )
     assert "Traceback" not in err
 
 
 # --- one writer at a time -------------------------------------------------------------------------------
 
+
 def test_a_second_writer_is_refused_while_the_lock_is_held(tmp_path):
     layout = RunLayout(tmp_path / "run")
     with run_lock(layout):
-        out = subprocess.run([sys.executable, "-c", "from emotionlib.runs import RunLayout, run_lock\n"
-                              f"with run_lock(RunLayout({str(layout.root)!r})): pass"],
-                             cwd=ROOT, capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from emotionlib.runs import RunLayout, run_lock\n"
+                f"with run_lock(RunLayout({str(layout.root)!r})): pass",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         assert out.returncode != 0 and "RunBusy" in out.stderr and "in use by another process" in out.stderr
     with run_lock(layout):  # released when the holder is done
         pass
@@ -137,8 +173,20 @@ def test_a_second_writer_is_refused_while_the_lock_is_held(tmp_path):
 
 @pytest.mark.slow
 def test_two_trainings_into_one_run_id_one_is_refused(tmp_path):
-    cmd = [sys.executable, "-m", "emotionlib", "train", "--config", "smoke", "--set", f"runs_dir={tmp_path}",
-           "run_id=same", "epochs=3", "max_train_rows=1500", "patience=0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "emotionlib",
+        "train",
+        "--config",
+        "smoke",
+        "--set",
+        f"runs_dir={tmp_path}",
+        "run_id=same",
+        "epochs=3",
+        "max_train_rows=1500",
+        "patience=0",
+    ]
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / "same" / "provenance.json").is_file():
@@ -153,6 +201,7 @@ def test_two_trainings_into_one_run_id_one_is_refused(tmp_path):
 
 
 # --- evaluate, predict, interpret on any run, in any order -------------------------------------------------
+
 
 def test_evaluate_split_or_lang_never_moves_the_headline(smoke_run, tmp_path):
     from emotionlib.evaluate import evaluate
@@ -177,8 +226,10 @@ def test_a_moved_run_works_in_any_order_and_writes_only_inside_itself(smoke_run,
     interpret_run(moved)  # before evaluate: computes the probabilities it needs itself
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,so happy\n", encoding="utf-8")
-    assert run_cli("predict", "--run", str(moved), "--input", str(src), "--output", str(tmp_path / "o.csv")
-                   ).returncode == 0
+    assert (
+        run_cli("predict", "--run", str(moved), "--input", str(src), "--output", str(tmp_path / "o.csv")).returncode
+        == 0
+    )
     evaluate(moved)
     assert tree(smoke_run.parent) == original  # the runs folder named in the moved run's config is untouched
     assert RunLayout(moved).metrics.is_file() and RunLayout(moved).interpret_summary.is_file()
@@ -201,16 +252,21 @@ def test_evaluate_and_interpret_skip_when_nothing_changed(smoke_run, tmp_path):
 
 # --- one-line errors, checked before anything is written --------------------------------------------------
 
-@pytest.mark.parametrize("sets,message", [
-    (["languages=xxx"], "unknown language code 'xxx'"),
-    (["max_length=100000"], "config field 'max_length': 100000 exceeds the 512 positions"),
-    (["runs_dir="], "config field 'runs_dir': must name a folder"),
-    (["model=xlm-roberta-base"], "encoder 'xlm-roberta-base' is not in the Hugging Face cache"),
-])
+
+@pytest.mark.parametrize(
+    "sets,message",
+    [
+        (["languages=xxx"], "unknown language code 'xxx'"),
+        (["max_length=100000"], "config field 'max_length': 100000 exceeds the 512 positions"),
+        (["runs_dir="], "config field 'runs_dir': must name a folder"),
+        (["model=xlm-roberta-base"], "encoder 'xlm-roberta-base' is not in the Hugging Face cache"),
+    ],
+)
 def test_report_refuses_bad_settings_before_any_notebook_runs(tmp_path, sets, message):
     run_id = f"pytest-bad-{time.strftime('%H%M%S')}-{len(sets[0])}"
-    out = run_cli("report", "--config", "smoke", "--set", f"run_id={run_id}", *sets,
-                  env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    out = run_cli(
+        "report", "--config", "smoke", "--set", f"run_id={run_id}", *sets, env=os.environ | {"HF_HUB_OFFLINE": "1"}
+    )
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert not (ROOT / "runs" / run_id).exists() and not (ROOT / "reports" / run_id).exists()
@@ -231,7 +287,9 @@ def test_chromium_failure_is_reported_with_its_message_and_leaves_nothing(tmp_pa
     html = tmp_path / "r" / "report.html"
     html.parent.mkdir()
     html.write_text("<html>hi</html>")
-    with pytest.raises(RuntimeError, match=r"could not print .*report.html to PDF \(exit 3\): FATAL: no usable sandbox"):
+    with pytest.raises(
+        RuntimeError, match=r"could not print .*report.html to PDF \(exit 3\): FATAL: no usable sandbox"
+    ):
         report.render_pdf(html, tmp_path / "r" / "report.pdf")
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["report.html"]
 
@@ -240,11 +298,22 @@ def test_every_run_file_name_comes_from_the_layout():
     """No module or notebook spells a run file's name; RunLayout does."""
     import nbformat
 
-    names = ["train_log.jsonl", "train_summary.json", "metrics.json", "split.json", "published_comparison.csv",
-             "provenance.json", "label_proportions.csv", "training_curves.png"]
+    names = [
+        "train_log.jsonl",
+        "train_summary.json",
+        "metrics.json",
+        "split.json",
+        "published_comparison.csv",
+        "provenance.json",
+        "label_proportions.csv",
+        "training_curves.png",
+    ]
     folders = ["model", "eval", "interpret", "data", "checkpoint"]
-    literals = ([f"{q}{n}{q}" for n in names for q in "\"'"] + [f"/ {q}{d}{q}" for d in folders for q in "\"'"]
-                + [f"{q}{d}/" for d in folders for q in "\"'"])
+    literals = (
+        [f"{q}{n}{q}" for n in names for q in "\"'"]
+        + [f"/ {q}{d}{q}" for d in folders for q in "\"'"]
+        + [f"{q}{d}/" for d in folders for q in "\"'"]
+    )
     for path in (ROOT / "emotionlib").rglob("*.py"):
         if path.name not in ("runs.py", "model.py", "minilm.py"):  # minilm: its package's own "model" folder
             text = path.read_text(encoding="utf-8")
@@ -290,8 +359,12 @@ def test_a_kill_at_any_step_then_the_same_command_finishes_the_run(step, finishe
     assert again.returncode == 0, again.stderr[-2000:]
     after = tree(layout.root)
     assert set(after) == set(done)  # every output is back, the debris is gone
-    earlier = {"prepare": (), "train": ("data/",), "evaluate": ("data/", "model/", "train_log"),
-               "interpret": ("data/", "model/", "train_log", "metrics.json", "eval/")}[step]
+    earlier = {
+        "prepare": (),
+        "train": ("data/",),
+        "evaluate": ("data/", "model/", "train_log"),
+        "interpret": ("data/", "model/", "train_log", "metrics.json", "eval/"),
+    }[step]
     for name in done:
         if name.startswith(earlier):  # the steps before the killed one are untouched
             assert after[name] == done[name], name

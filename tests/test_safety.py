@@ -3,6 +3,7 @@ failed on the code before the fix. The rule: emotionlib writes only inside folde
 file the user names, or an existing prediction file; never through a link, onto a device or FIFO, or into a run,
 data or report folder it did not make for that purpose. Every check that the settings and files allow runs before
 the first write, with one line naming the field or file."""
+
 from __future__ import annotations
 
 import json
@@ -28,6 +29,7 @@ def texts_csv(folder: Path) -> Path:
 
 # --- make clean never follows a link and removes only emotionlib's own folders --------------------------------------
 
+
 def test_make_clean_removes_only_marked_folders_and_never_follows_a_link(tmp_path):
     from emotionlib.runs import mark
 
@@ -44,8 +46,13 @@ def test_make_clean_removes_only_marked_folders_and_never_follows_a_link(tmp_pat
     (work / "reports" / "linkdir").symlink_to(mine)
     (work / "runs" / "linkrun").symlink_to(mine)
     shutil.copy(ROOT / "Makefile", work / "Makefile")
-    out = subprocess.run(["make", "clean", f"PYTHON_SYS={sys.executable}"], cwd=work, capture_output=True, text=True,
-                         env=os.environ | {"PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        ["make", "clean", f"PYTHON_SYS={sys.executable}"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr
     assert (mine / "notes.txt").read_text() == "x" and (mine / "docs").is_dir()
     assert not (work / "runs" / "r1").exists() and not (work / "reports" / "r1").exists()
@@ -55,20 +62,35 @@ def test_make_clean_removes_only_marked_folders_and_never_follows_a_link(tmp_pat
 
 # --- predict --output replaces nothing it did not make ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("target", ["user_file", "weights", "config", "marker", "symlink", "fifo", "devnull"])
 def test_predict_output_never_replaces_what_emotionlib_did_not_make(run_copy, tmp_path, target):
     user = tmp_path / "thesis.txt"
     user.write_text("three years of work")
-    paths = {"user_file": user, "weights": run_copy / "model" / "model.safetensors",
-             "config": run_copy / "config.yaml", "marker": run_copy / ".emotionlib",
-             "symlink": tmp_path / "link.csv", "fifo": tmp_path / "fifo", "devnull": Path("/dev/null")}
+    paths = {
+        "user_file": user,
+        "weights": run_copy / "model" / "model.safetensors",
+        "config": run_copy / "config.yaml",
+        "marker": run_copy / ".emotionlib",
+        "symlink": tmp_path / "link.csv",
+        "fifo": tmp_path / "fifo",
+        "devnull": Path("/dev/null"),
+    }
     if target == "symlink":
         paths["symlink"].symlink_to(user)
     if target == "fifo":
         os.mkfifo(paths["fifo"])
     before, run_before = user.read_text(), tree(run_copy)
-    out = run_cli("predict", "--run", str(run_copy), "--input", str(texts_csv(tmp_path)), "--output",
-                  str(paths[target]), timeout=120)
+    out = run_cli(
+        "predict",
+        "--run",
+        str(run_copy),
+        "--input",
+        str(texts_csv(tmp_path)),
+        "--output",
+        str(paths[target]),
+        timeout=120,
+    )
     one_line_error(out, "--output")
     assert user.read_text() == before and tree(run_copy) == run_before
 
@@ -86,6 +108,7 @@ def test_predict_output_may_be_new_or_an_earlier_prediction_file(smoke_run, tmp_
 
 
 # --- a damaged run is refused with the command that repairs it, and that command works ------------------------------
+
 
 def test_a_damaged_model_is_named_and_retrained_in_place_by_one_command(run_copy):
     weights = run_copy / "model" / "model.safetensors"
@@ -127,22 +150,37 @@ def test_a_copied_or_truncated_onnx_graph_is_rebuilt_and_the_export_records_its_
 
 # --- settings refused before anything is written ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("sets,field", [
-    (["stack=network", "stack_runs=model=nonexist"], "stack_runs"),
-    (["stack=features_lr", "feature_layers=[99]"], "feature_layers"),
-    (["holdout_languages=eng"], "holdout_languages"),
-    (["mixed_precision=fp16"], "mixed_precision"),
-    (["case_study_label=disgust"], "case_study_label"),
-    (["case_study_label=jy"], "case_study_label"),
-    (["split_seed=-1"], "split_seed"),
-    (["seed=-5"], "seed"),
-    (["seed=99999999999999999999"], "seed"),
-    (["batch_size=99999999999999999999"], "batch_size"),
-    (["n_bootstrap=0"], "n_bootstrap"),
-])
+
+@pytest.mark.parametrize(
+    "sets,field",
+    [
+        (["stack=network", "stack_runs=model=nonexist"], "stack_runs"),
+        (["stack=features_lr", "feature_layers=[99]"], "feature_layers"),
+        (["holdout_languages=eng"], "holdout_languages"),
+        (["mixed_precision=fp16"], "mixed_precision"),
+        (["case_study_label=disgust"], "case_study_label"),
+        (["case_study_label=jy"], "case_study_label"),
+        (["split_seed=-1"], "split_seed"),
+        (["seed=-5"], "seed"),
+        (["seed=99999999999999999999"], "seed"),
+        (["batch_size=99999999999999999999"], "batch_size"),
+        (["n_bootstrap=0"], "n_bootstrap"),
+    ],
+)
 def test_settings_are_refused_before_the_run_folder_exists(tmp_path, sets, field):
-    out = run_cli("run", "--config", "smoke", "--runs-dir", str(tmp_path / "runs"), "--reports-dir",
-                  str(tmp_path / "reports"), "--set", "run_id=r", *sets, timeout=300)
+    out = run_cli(
+        "run",
+        "--config",
+        "smoke",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--set",
+        "run_id=r",
+        *sets,
+        timeout=300,
+    )
     one_line_error(out, field)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "reports").exists()
 
@@ -151,17 +189,32 @@ def test_settings_are_refused_before_the_run_folder_exists(tmp_path, sets, field
 def test_a_user_folder_named_like_a_member_run_is_refused_before_training(tmp_path, member):
     (tmp_path / "runs" / member).mkdir(parents=True)
     (tmp_path / "runs" / member / "mine.txt").write_text("x")
-    sets = (["stack=network", "stack_runs=seed=43"] if member.endswith("m1")
-            else ["languages=eng,deu", "holdout_languages=deu"])
-    out = run_cli("run", "--config", "smoke", "--runs-dir", str(tmp_path / "runs"), "--reports-dir",
-                  str(tmp_path / "reports"), "--set", "run_id=r", *sets, timeout=300)
+    sets = (
+        ["stack=network", "stack_runs=seed=43"]
+        if member.endswith("m1")
+        else ["languages=eng,deu", "holdout_languages=deu"]
+    )
+    out = run_cli(
+        "run",
+        "--config",
+        "smoke",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--set",
+        "run_id=r",
+        *sets,
+        timeout=300,
+    )
     one_line_error(out, member)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [member]
 
 
 def test_train_refuses_stack_and_holdout_settings_it_would_not_use(tmp_path):
-    out = run_cli("train", "--config", "smoke", "--set", f"runs_dir={tmp_path}", "run_id=r", "stack=tfidf_lr",
-                  timeout=300)
+    out = run_cli(
+        "train", "--config", "smoke", "--set", f"runs_dir={tmp_path}", "run_id=r", "stack=tfidf_lr", timeout=300
+    )
     one_line_error(out, "stack")
     assert not (tmp_path / "r").exists()
 
@@ -171,9 +224,20 @@ def test_own_data_whose_dev_file_has_other_labels_is_refused_before_training(tmp
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "train.csv").write_text("id,text,joy,sadness\n" + rows + "\n")
     (tmp_path / "data" / "dev.csv").write_text("id,text,anger\nd1,hello,1\nd2,bye,0\n")
-    out = run_cli("run", "--config", "smoke", "--runs-dir", str(tmp_path / "runs"), "--reports-dir",
-                  str(tmp_path / "reports"), "--set", "run_id=r", f"train_csv={tmp_path / 'data'}",
-                  "case_study_label=joy", timeout=300)
+    out = run_cli(
+        "run",
+        "--config",
+        "smoke",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--set",
+        "run_id=r",
+        f"train_csv={tmp_path / 'data'}",
+        "case_study_label=joy",
+        timeout=300,
+    )
     one_line_error(out, "dev.csv")
     assert not (tmp_path / "runs").exists()
 
@@ -188,14 +252,30 @@ def test_own_data_too_small_for_a_validation_part_or_leaking_dev_ids_is_refused(
     (tmp_path / "train.csv").write_text("id,text,joy\n" + big)
     (tmp_path / "dev.csv").write_text("id,text,joy\nt3,text 3,1\nd1,other,0\n")
     with pytest.raises(ValueError, match="dev.csv.*t3|t3.*dev.csv"):
-        check(load_config("smoke", {"train_csv": str(tmp_path / "train.csv"), "dev_csv": str(tmp_path / "dev.csv"),
-                                    "case_study_label": "joy"}))
+        check(
+            load_config(
+                "smoke",
+                {
+                    "train_csv": str(tmp_path / "train.csv"),
+                    "dev_csv": str(tmp_path / "dev.csv"),
+                    "case_study_label": "joy",
+                },
+            )
+        )
 
 
 # --- YAML and override values -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,field", [("epochs: true\n", "epochs"), ("epochs: 99999999999999999999\n", "epochs"),
-                                        ("epochs: 2\nepochs: 3\n", "epochs"), ("learning_rate: false\n", "learning_rate")])
+
+@pytest.mark.parametrize(
+    "text,field",
+    [
+        ("epochs: true\n", "epochs"),
+        ("epochs: 99999999999999999999\n", "epochs"),
+        ("epochs: 2\nepochs: 3\n", "epochs"),
+        ("learning_rate: false\n", "learning_rate"),
+    ],
+)
 def test_yaml_booleans_huge_numbers_and_duplicate_keys_are_refused(tmp_path, text, field):
     profile = tmp_path / "p.yaml"
     profile.write_text("model: tiny-xlmr\n" + text)
@@ -218,10 +298,13 @@ def test_metrics_json_never_holds_bare_nan(tmp_path):
 
     write_json(tmp_path / "m.json", {"ci": [math.nan, math.inf], "x": 1.0})
     assert json.loads((tmp_path / "m.json").read_text(), parse_constant=lambda c: pytest.fail(c)) == {
-        "ci": [None, None], "x": 1.0}
+        "ci": [None, None],
+        "x": 1.0,
+    }
 
 
 # --- a user's file inside a folder emotionlib replaces whole -----------------------------------------------------
+
 
 def test_a_user_file_added_to_an_export_stops_the_re_export(run_copy, tmp_path):
     from emotionlib.export import export
@@ -235,13 +318,34 @@ def test_a_user_file_added_to_an_export_stops_the_re_export(run_copy, tmp_path):
 
 # --- clear errors ------------------------------------------------------------------------------------------------------
 
+
 def test_reports_dir_that_is_a_file_or_the_runs_dir_is_refused_before_any_notebook(tmp_path):
     (tmp_path / "afile").write_text("x")
-    out = run_cli("run", "--config", "smoke", "--runs-dir", str(tmp_path / "runs"), "--reports-dir",
-                  str(tmp_path / "afile"), "--set", "run_id=r", timeout=300)
+    out = run_cli(
+        "run",
+        "--config",
+        "smoke",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--reports-dir",
+        str(tmp_path / "afile"),
+        "--set",
+        "run_id=r",
+        timeout=300,
+    )
     one_line_error(out, "--reports-dir")
-    out = run_cli("run", "--config", "smoke", "--runs-dir", str(tmp_path / "runs"), "--reports-dir",
-                  str(tmp_path / "runs"), "--set", "run_id=r", timeout=300)
+    out = run_cli(
+        "run",
+        "--config",
+        "smoke",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--reports-dir",
+        str(tmp_path / "runs"),
+        "--set",
+        "run_id=r",
+        timeout=300,
+    )
     one_line_error(out, "--reports-dir")
     assert not (tmp_path / "runs").exists()
 
@@ -268,8 +372,18 @@ def test_predict_refuses_what_is_not_text_in_one_line(smoke_run, texts):
 
 
 def test_predict_refuses_an_unknown_language(smoke_run, tmp_path):
-    out = run_cli("predict", "--run", str(smoke_run), "--input", str(texts_csv(tmp_path)), "--output",
-                  str(tmp_path / "o.csv"), "--lang", "xyz", timeout=120)
+    out = run_cli(
+        "predict",
+        "--run",
+        str(smoke_run),
+        "--input",
+        str(texts_csv(tmp_path)),
+        "--output",
+        str(tmp_path / "o.csv"),
+        "--lang",
+        "xyz",
+        timeout=120,
+    )
     one_line_error(out, "xyz")
     assert not (tmp_path / "o.csv").exists()
 
@@ -293,9 +407,14 @@ def test_a_killed_onnx_write_leaves_nothing_after_the_next_predict(run_copy, tmp
 
 # --- the Makefile and the wheel ------------------------------------------------------------------------------------
 
+
 def test_make_passes_values_to_the_command_as_single_words(tmp_path):
-    out = subprocess.run(["make", "-n", "report", "RUN_ID=x;touch injected;", "PYTHON_SYS=python3",
-                          "STAMP=", "NEEDS_MPNET="], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        ["make", "-n", "report", "RUN_ID=x;touch injected;", "PYTHON_SYS=python3", "STAMP=", "NEEDS_MPNET="],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     import shlex
 
@@ -319,14 +438,35 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-SCALARS = (st.integers(min_value=-10**25, max_value=10**25) | st.floats(allow_nan=True, allow_infinity=True)
-           | st.booleans() | st.none() | st.text(max_size=12) | st.lists(st.integers(-3, 30), max_size=3))
+SCALARS = (
+    st.integers(min_value=-(10**25), max_value=10**25)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.booleans()
+    | st.none()
+    | st.text(max_size=12)
+    | st.lists(st.integers(-3, 30), max_size=3)
+)
 
 
 @PROPERTY
-@given(field=st.sampled_from(["epochs", "seed", "split_seed", "batch_size", "learning_rate", "n_bootstrap",
-                              "pad_to_max_length", "feature_layers", "freeze_layers", "val_fraction", "loss"]),
-       value=SCALARS)
+@given(
+    field=st.sampled_from(
+        [
+            "epochs",
+            "seed",
+            "split_seed",
+            "batch_size",
+            "learning_rate",
+            "n_bootstrap",
+            "pad_to_max_length",
+            "feature_layers",
+            "freeze_layers",
+            "val_fraction",
+            "loss",
+        ]
+    ),
+    value=SCALARS,
+)
 def test_random_yaml_scalars_give_a_valid_config_or_one_line_naming_the_field(tmp_path, field, value):
     from dataclasses import fields
 
@@ -347,9 +487,14 @@ def test_random_yaml_scalars_give_a_valid_config_or_one_line_naming_the_field(tm
 
 
 @PROPERTY
-@given(seeds=st.lists(st.integers(0, 50), max_size=4) | st.none() | st.text(max_size=5),
-       grid=st.dictionaries(st.sampled_from(["loss", "epochs", "seed", "nope", "learning_rate"]),
-                            st.lists(st.sampled_from(["bce", "focal", 1, 2, 0.001, "x"]), max_size=3), max_size=2))
+@given(
+    seeds=st.lists(st.integers(0, 50), max_size=4) | st.none() | st.text(max_size=5),
+    grid=st.dictionaries(
+        st.sampled_from(["loss", "epochs", "seed", "nope", "learning_rate"]),
+        st.lists(st.sampled_from(["bce", "focal", 1, 2, 0.001, "x"]), max_size=3),
+        max_size=2,
+    ),
+)
 def test_random_sweep_specs_load_or_refuse_in_one_line(tmp_path, seeds, grid):
     from emotionlib.sweep import SweepSpec
 
@@ -364,8 +509,11 @@ def test_random_sweep_specs_load_or_refuse_in_one_line(tmp_path, seeds, grid):
 
 
 @PROPERTY
-@given(kind=st.sampled_from(["absent", "user", "prediction", "lookalike", "folder", "link", "fifo", "in_run",
-                             "in_run_new"]))
+@given(
+    kind=st.sampled_from(
+        ["absent", "user", "prediction", "lookalike", "folder", "link", "fifo", "in_run", "in_run_new"]
+    )
+)
 def test_random_output_paths_are_written_only_when_new_or_ours(tmp_path, kind):
     from emotionlib.classifier import is_prediction_file, write_predictions
     from emotionlib.runs import NotOurs, atomic_write_text, check_output_file, mark
@@ -406,7 +554,9 @@ def test_a_sweep_checks_every_run_before_it_writes_anything(tmp_path):
     from emotionlib.sweep import SweepSpec, run_sweep
 
     spec = tmp_path / "s.yaml"
-    spec.write_text("profile: smoke\nset: {stack: [features_lr]}\nseeds: [42]\ngrids:\n  - feature_layers: ['1', '99']\n")
+    spec.write_text(
+        "profile: smoke\nset: {stack: [features_lr]}\nseeds: [42]\ngrids:\n  - feature_layers: ['1', '99']\n"
+    )
     with pytest.raises(ConfigError, match="feature_layers"):
         run_sweep(SweepSpec.load(spec), str(tmp_path / "runs"), tmp_path / "reports")
     assert not (tmp_path / "runs").exists() and not (tmp_path / "reports").exists()

@@ -17,14 +17,22 @@ from emotionlib import dataset as DS
 from emotionlib.runs import read_json
 
 
-
 def log_of(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
 
 
 def test_smoke_run_writes_everything_with_provenance(smoke_run):
-    for name in ("config.yaml", "provenance.json", "train_log.jsonl", "train_summary.json", "data/split.json",
-                 "model/model.safetensors", "model/metadata.json", "model/config.json", "model/tokenizer.json"):
+    for name in (
+        "config.yaml",
+        "provenance.json",
+        "train_log.jsonl",
+        "train_summary.json",
+        "data/split.json",
+        "model/model.safetensors",
+        "model/metadata.json",
+        "model/config.json",
+        "model/tokenizer.json",
+    ):
         assert (smoke_run / name).is_file(), name
     prov = read_json(smoke_run / "provenance.json")
     assert prov["commit"] and prov["libraries"]["torch"].startswith("2.13") and prov["seed"] == 42
@@ -67,8 +75,15 @@ def test_same_seed_same_metrics(smoke_run, smoke_cfg):
 
 
 def test_predict_writes_semeval_format_for_unlabeled_english_test(smoke_run, tmp_path, data_dir):
-    out = run_cli("predict", "--run", str(smoke_run), "--input", str(data_dir / "track_a/test/eng.csv"),
-                  "--output", str(tmp_path / "pred_eng.csv"))
+    out = run_cli(
+        "predict",
+        "--run",
+        str(smoke_run),
+        "--input",
+        str(data_dir / "track_a/test/eng.csv"),
+        "--output",
+        str(tmp_path / "pred_eng.csv"),
+    )
     assert out.returncode == 0, out.stderr
     pred = pd.read_csv(tmp_path / "pred_eng.csv", dtype={"id": str})
     assert len(pred) == 2765 and list(pred.columns) == ["id", "anger", "fear", "joy", "sadness", "surprise"]
@@ -89,8 +104,22 @@ def test_existing_run_is_not_overwritten(smoke_run, smoke_cfg):
 
 
 def _train_cmd(runs: Path, run_id: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "emotionlib", "train", "--config", "smoke", "--set", f"runs_dir={runs}",
-            f"run_id={run_id}", "epochs=3", "max_train_rows=1200", "checkpoint_every=10", "patience=0", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "emotionlib",
+        "train",
+        "--config",
+        "smoke",
+        "--set",
+        f"runs_dir={runs}",
+        f"run_id={run_id}",
+        "epochs=3",
+        "max_train_rows=1200",
+        "checkpoint_every=10",
+        "patience=0",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
@@ -98,8 +127,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics(tmp_path):
     runs = tmp_path / "runs"
     full = subprocess.run(_train_cmd(runs, "full"), cwd=ROOT, capture_output=True, text=True)
     assert full.returncode == 0, full.stderr
-    proc = subprocess.Popen(_train_cmd(runs, "killed"), cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_train_cmd(runs, "killed"), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     from emotionlib.checkpoints import checkpoint_state
 
     deadline = time.time() + 120
@@ -119,17 +147,38 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics(tmp_path):
     for x, y in zip(a, b):
         assert x["train_loss"] == pytest.approx(y["train_loss"], abs=1e-9)
         assert x["val_macro_f1"] == y["val_macro_f1"] and x["val_loss"] == pytest.approx(y["val_loss"], abs=1e-9)
-    assert read_json(runs / "full" / "model" / "metadata.json")["thresholds"] == \
-        read_json(runs / "killed" / "model" / "metadata.json")["thresholds"]
+    assert (
+        read_json(runs / "full" / "model" / "metadata.json")["thresholds"]
+        == read_json(runs / "killed" / "model" / "metadata.json")["thresholds"]
+    )
 
 
 @pytest.mark.slow
 def test_two_process_cpu_ddp_run_saves_a_loadable_model(tmp_path):
     from emotionlib.model import load_model
 
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "emotionlib", "train", "--config", "smoke", "--set", f"runs_dir={tmp_path}", "run_id=ddp"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "emotionlib",
+        "train",
+        "--config",
+        "smoke",
+        "--set",
+        f"runs_dir={tmp_path}",
+        "run_id=ddp",
+    ]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert read_json(tmp_path / "ddp" / "provenance.json")["processes"] == 2
@@ -142,8 +191,9 @@ def test_cross_lingual_two_languages_in_one_out(tmp_path):
     from emotionlib.evaluate import evaluate
     from emotionlib.train import train
 
-    cfg = load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "xling", "languages": "eng,deu",
-                                "eval_languages": "eng,deu,esp"})
+    cfg = load_config(
+        "smoke", {"runs_dir": str(tmp_path), "run_id": "xling", "languages": "eng,deu", "eval_languages": "eng,deu,esp"}
+    )
     run_dir = train(cfg)
     meta = read_json(run_dir / "model" / "metadata.json")
     assert meta["labels"] == ["anger", "disgust", "fear", "joy", "sadness", "surprise"]  # union of eng and deu
@@ -159,8 +209,9 @@ def test_per_language_mode_makes_one_run_per_language(tmp_path):
     from emotionlib.build import build
     from emotionlib.train import train
 
-    cfg = load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "pl", "languages": "eng,afr",
-                                "multilingual": "per_language"})
+    cfg = load_config(
+        "smoke", {"runs_dir": str(tmp_path), "run_id": "pl", "languages": "eng,afr", "multilingual": "per_language"}
+    )
     runs = build(cfg)
     assert [r.name for r in runs] == ["pl-eng", "pl-afr"]
     assert read_json(runs[1] / "model" / "metadata.json")["labels"] == ["anger", "disgust", "fear", "joy", "sadness"]
@@ -186,8 +237,12 @@ def test_loss_weighting_static_and_dynamic_are_logged_per_epoch(tmp_path):
 
     from emotionlib.losses import difficulty_weights
 
-    dynamic = train(load_config("smoke", base | {"run_id": "dynamic", "loss_weighting": "dynamic",
-                                               "max_train_rows": 400, "learning_rate": 3e-3}))
+    dynamic = train(
+        load_config(
+            "smoke",
+            base | {"run_id": "dynamic", "loss_weighting": "dynamic", "max_train_rows": 400, "learning_rate": 3e-3},
+        )
+    )
     log = log_of(dynamic)
     assert len(log) == 2
     for entry in log:  # re-set after every epoch from that epoch's validation F1 per label
@@ -217,8 +272,11 @@ def test_freezing_lower_layers_keeps_them_and_trains_the_rest(tmp_path):
     from emotionlib.encoders import resolve_encoder
     from emotionlib.train import train
 
-    run = train(load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "f1", "freeze_layers": 1,
-                                      "epochs": 1, "patience": 0}))
+    run = train(
+        load_config(
+            "smoke", {"runs_dir": str(tmp_path), "run_id": "f1", "freeze_layers": 1, "epochs": 1, "patience": 0}
+        )
+    )
     trained = load_file(run / "model" / "model.safetensors")
     start = build_classifier(resolve_encoder("tiny-xlmr"), ["x"]).state_dict()
     same = {k for k, v in start.items() if k in trained and torch.equal(v, trained[k])}
@@ -239,15 +297,21 @@ def test_frozen_word_embeddings_keep_the_token_table_alone(tmp_path):
     from emotionlib.encoders import resolve_encoder
     from emotionlib.train import train
 
-    run = train(load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "w", "freeze_word_embeddings": True,
-                                      "epochs": 1, "patience": 0}))
+    run = train(
+        load_config(
+            "smoke",
+            {"runs_dir": str(tmp_path), "run_id": "w", "freeze_word_embeddings": True, "epochs": 1, "patience": 0},
+        )
+    )
     trained = load_file(run / "model" / "model.safetensors")
     start = build_classifier(resolve_encoder("tiny-xlmr"), ["x"]).state_dict()
     same = {k for k, v in start.items() if k in trained and torch.equal(v, trained[k])}
     assert {k for k in same if k.endswith("weight")} == {k for k in start if k.endswith("word_embeddings.weight")}
     table = next(v for k, v in start.items() if k.endswith("word_embeddings.weight"))
-    assert read_json(run / "provenance.json")["trainable_parameters"] == \
-        sum(v.numel() for v in trained.values()) - table.numel()
+    assert (
+        read_json(run / "provenance.json")["trainable_parameters"]
+        == sum(v.numel() for v in trained.values()) - table.numel()
+    )
 
 
 @pytest.mark.slow
@@ -271,12 +335,14 @@ def test_frozen_encoder_mode_trains_the_head_on_cached_features(tmp_path, monkey
     _, val = training_parts(cfg, RunLayout(run))
     probs = predict_proba(model, tok, val[0].texts, meta["max_length"])
     from emotionlib.metrics import language_scores
+
     ex = DS.Examples.from_splits(val, meta["labels"])
     f1 = language_scores(ex.y, (probs >= 0.5).astype(int), ex.mask, ex.langs, ex.labels)["mean_macro_f1"]
     assert f1 == pytest.approx(read_json(run / "train_summary.json")["best_val_macro_f1"], abs=1e-6)
     # the encoder did not move, and a second seed reuses every cached feature
     from emotionlib.model import build_classifier
     from emotionlib.encoders import resolve_encoder
+
     start = build_classifier(resolve_encoder("tiny-xlmr"), meta["labels"]).encoder.state_dict()
     assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in start.items())
     again = train(load_config("smoke", base | {"run_id": "frozen-s2", "seed": 7}))
@@ -299,9 +365,13 @@ def test_runs_of_two_precisions_in_one_process(tmp_path):
     assert read_json(run / "provenance.json")["mixed_precision"] == "bf16"
 
 
-@pytest.mark.parametrize("mode", [{"freeze_layers": -1, "head_per_language": "head", "epochs": 3,
-                                   "learning_rate": 1e-2},
-                                  {"freeze_layers": 0, "head_per_language": "bias", "language_temperature": 3.0}])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        {"freeze_layers": -1, "head_per_language": "head", "epochs": 3, "learning_rate": 1e-2},
+        {"freeze_layers": 0, "head_per_language": "bias", "language_temperature": 3.0},
+    ],
+)
 @pytest.mark.slow
 def test_parts_per_language_train_jointly_and_predict_with_the_texts_language(tmp_path, monkeypatch, mode):
     import emotionlib
@@ -316,8 +386,9 @@ def test_parts_per_language_train_jointly_and_predict_with_the_texts_language(tm
     from emotionlib.train import train
 
     monkeypatch.setenv("EMOTIONLIB_CACHE", str(tmp_path / "cache"))
-    cfg = load_config("smoke", {"runs_dir": str(tmp_path), "run_id": "per-lang", "languages": ["arq", "sun"],
-                                "patience": 0} | mode)
+    cfg = load_config(
+        "smoke", {"runs_dir": str(tmp_path), "run_id": "per-lang", "languages": ["arq", "sun"], "patience": 0} | mode
+    )
     run = train(cfg)
     model, tok, meta = load_model(run / "model")
     assert meta["head_per_language"] == mode["head_per_language"] and model.languages == ["arq", "sun"]
@@ -337,8 +408,11 @@ def test_parts_per_language_train_jointly_and_predict_with_the_texts_language(tm
         clf.predict(val[1].texts[:3])
     sun = clf.predict_proba(val[1].texts[:3], lang="sun")
     assert np.allclose(sun, predict_proba(model, tok, val[1].texts[:3], langs=["sun"] * 3), atol=1e-6)
-    assert np.allclose(clf.predict_proba(val[1].texts[:3], lang="eng"),  # another language: the shared head
-                       predict_proba(model, tok, val[1].texts[:3]), atol=1e-6)
+    assert np.allclose(
+        clf.predict_proba(val[1].texts[:3], lang="eng"),  # another language: the shared head
+        predict_proba(model, tok, val[1].texts[:3]),
+        atol=1e-6,
+    )
     assert not np.allclose(sun, clf.predict_proba(val[1].texts[:3], lang="arq"))
     with pytest.raises(ValueError, match="parts per language"):
         emotionlib.load(run, backend="onnx")

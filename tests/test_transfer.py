@@ -1,6 +1,7 @@
 """Transfer texts for distillation: GoEmotions found beside the data and checked by its pinned sha256, your own CSV
 checked row by row (no labels needed), validation texts dropped, and a smoke student taught on them with the
 teacher's probabilities cached by teacher and texts."""
+
 import shutil
 
 import numpy as np
@@ -43,12 +44,15 @@ def test_a_sample_is_drawn_with_the_seed_and_validation_texts_are_dropped(data_d
     assert len(dropped.ids) == 498 and dropped.dropped_as_validation == 2 and a.texts[3] not in dropped.texts
 
 
-@pytest.mark.parametrize("content, message", [
-    ("id,text\na,hello\na,again\n", r"mine.csv:3: id 'a' also on row 2"),
-    ("id,text\na,hello\nb,   \n", r"mine.csv:3: id 'b' has a blank text"),
-    ("id,body\na,hello\n", r"no column text"),
-    ("id,text\n", r"no rows"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("id,text\na,hello\na,again\n", r"mine.csv:3: id 'a' also on row 2"),
+        ("id,text\na,hello\nb,   \n", r"mine.csv:3: id 'b' has a blank text"),
+        ("id,body\na,hello\n", r"no column text"),
+        ("id,text\n", r"no rows"),
+    ],
+)
 def test_your_own_transfer_csv_is_checked_row_by_row(tmp_path, content, message):
     path = tmp_path / "mine.csv"
     path.write_text(content, encoding="utf-8")
@@ -64,24 +68,32 @@ def test_your_own_transfer_csv_needs_no_labels_and_keeps_its_order(tmp_path):
 
 
 def test_transfer_settings_are_validated():
-    for bad, field in (({"transfer_texts": "goemotions"}, "teacher"),
-                       ({"teacher": "runs/x", "languages": ["deu"], "transfer_texts": "goemotions"}, "English"),
-                       ({"teacher": "runs/x", "languages": ["eng", "deu"], "transfer_texts": "t.csv"}, "one language"),
-                       ({"teacher": "runs/x", "transfer_max_rows": -1}, "transfer_max_rows")):
+    for bad, field in (
+        ({"transfer_texts": "goemotions"}, "teacher"),
+        ({"teacher": "runs/x", "languages": ["deu"], "transfer_texts": "goemotions"}, "English"),
+        ({"teacher": "runs/x", "languages": ["eng", "deu"], "transfer_texts": "t.csv"}, "one language"),
+        ({"teacher": "runs/x", "transfer_max_rows": -1}, "transfer_max_rows"),
+    ):
         with pytest.raises(ConfigError, match=field):
             load_config("smoke", bad)
 
 
 @pytest.mark.slow
-def test_a_student_learns_the_teachers_probabilities_on_transfer_texts_scored_once(smoke_cfg, smoke_run, tmp_path,
-                                                                                    monkeypatch):
+def test_a_student_learns_the_teachers_probabilities_on_transfer_texts_scored_once(
+    smoke_cfg, smoke_run, tmp_path, monkeypatch
+):
     import emotionlib
     from emotionlib import distill
     from emotionlib.build import build
 
     path = tmp_path / "transfer.csv"
-    path.write_text("id,text\n" + "".join(f"t{i},text number {i} that teaches {w}\n" for i, w in
-                                          enumerate(["joy", "fear", "anger", "sadness"] * 10)), encoding="utf-8")
+    path.write_text(
+        "id,text\n"
+        + "".join(
+            f"t{i},text number {i} that teaches {w}\n" for i, w in enumerate(["joy", "fear", "anger", "sadness"] * 10)
+        ),
+        encoding="utf-8",
+    )
     calls = []
     score = distill.score_texts
     monkeypatch.setattr(distill, "score_texts", lambda *a: calls.append(len(a[1])) or score(*a))

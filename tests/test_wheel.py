@@ -1,5 +1,6 @@
 """`pip install <wheel>` and go: the wheel, installed into a throwaway virtual environment that reuses this
 environment's dependencies (no network), runs the smoke report from an empty folder outside the repository."""
+
 import json
 import os
 import subprocess
@@ -24,8 +25,19 @@ def run(*cmd, cwd=None):
 
 @pytest.mark.slow
 def test_the_wheel_runs_the_smoke_report_outside_the_repository(tmp_path, data_dir):
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", ROOT,
-        "-w", tmp_path / "wheels")
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "-q",
+        ROOT,
+        "-w",
+        tmp_path / "wheels",
+    )
     wheel = next((tmp_path / "wheels").glob("emotionlib-*.whl"))
     import zipfile
 

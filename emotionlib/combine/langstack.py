@@ -7,6 +7,7 @@ With `stack_network_folds` = k the network member is a cross-fit ensemble: the m
 runs/<run_id>/network-folds/. Read from runs/<run_id>/stack/ (JSON and safetensors, no pickles); `classifier.load_run`
 loads it, and `evaluate`, `predict` and `emotionlib.load` then use it, with the language of the texts.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,16 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))).astype(np.float32)
 
 
-def network_proba(network, tokenizer, meta: dict, texts: Sequence[str], feats: np.ndarray | None,
-                  block: int | None, lang: str, batch_size: int = 64) -> np.ndarray:
+def network_proba(
+    network,
+    tokenizer,
+    meta: dict,
+    texts: Sequence[str],
+    feats: np.ndarray | None,
+    block: int | None,
+    lang: str,
+    batch_size: int = 64,
+) -> np.ndarray:
     """The network's probabilities (run label order) for texts of `lang`. A frozen-encoder network reads the same
     mean-pooled last layer that the features hold (`block`): its head is applied to them rather than encoding the
     texts again."""
@@ -42,16 +51,24 @@ def network_proba(network, tokenizer, meta: dict, texts: Sequence[str], feats: n
         width = network.head.in_features
         ids = network.language_ids([lang] * len(feats)) if network.languages else None
         with torch.inference_mode():
-            logits = network.logits(torch.from_numpy(feats[:, block * width:(block + 1) * width]), ids)
+            logits = network.logits(torch.from_numpy(feats[:, block * width : (block + 1) * width]), ids)
         return torch.sigmoid(logits).numpy().astype(np.float32)
-    return predict_proba(network, tokenizer, texts, meta["max_length"], batch_size,
-                         precision=meta.get("mixed_precision", "no"), langs=[lang] * len(texts))
+    return predict_proba(
+        network,
+        tokenizer,
+        texts,
+        meta["max_length"],
+        batch_size,
+        precision=meta.get("mixed_precision", "no"),
+        langs=[lang] * len(texts),
+    )
 
 
 def folds_proba(folds: list, texts: Sequence[str], lang: str, batch_size: int = 64) -> np.ndarray:
     """The cross-fit ensemble's probabilities (run label order): the mean of the fold networks'."""
-    return np.mean([network_proba(net, tok, m, texts, None, None, lang, batch_size) for net, tok, m in folds],
-                   axis=0).astype(np.float32)
+    return np.mean(
+        [network_proba(net, tok, m, texts, None, None, lang, batch_size) for net, tok, m in folds], axis=0
+    ).astype(np.float32)
 
 
 def load_member(run_dir: Path, member: Path, labels: list[str]):
@@ -85,9 +102,12 @@ def stack_table_of(run_dir: Path) -> pd.DataFrame | None:
 def check_stack(stack, path: Path, labels: list[str]) -> dict:
     """stack.json as fit_stack writes it: per language, thresholds strictly between 0 and 1 (one a label), weights
     of known members that are finite, not negative and sum to 1. Anything else is one line naming the file."""
+
     def bad(why: str) -> ValueError:
-        return ValueError(f"{path}: {why}; the run's stack is damaged: fit it again (`python -m emotionlib run "
-                          "--run <run>` after removing the stack, or train the run again)")
+        return ValueError(
+            f"{path}: {why}; the run's stack is damaged: fit it again (`python -m emotionlib run "
+            "--run <run>` after removing the stack, or train the run again)"
+        )
 
     try:
         runs = stack.get("runs") or {}
@@ -101,8 +121,13 @@ def check_stack(stack, path: Path, labels: list[str]) -> dict:
             if not set(weights) <= known or not set(f["members"]) <= known:
                 raise bad(f"language {lang!r}: unknown member(s) {sorted((set(weights) | set(f['members'])) - known)}")
             values = list(weights.values())
-            if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
-                       for w in values) or abs(sum(values) - 1) > 1e-6:
+            if (
+                not all(
+                    isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
+                    for w in values
+                )
+                or abs(sum(values) - 1) > 1e-6
+            ):
                 raise bad(f"language {lang!r}: weights must be finite, not negative and sum to 1 (got {weights})")
         return stack
     except (KeyError, TypeError, AttributeError) as exc:
@@ -110,6 +135,7 @@ def check_stack(stack, path: Path, labels: list[str]) -> dict:
 
 
 # --- the stack -------------------------------------------------------------------------------------------------
+
 
 class LanguageStack(Combined):
     """A run's network with its per-language stack: `predict_proba(texts, lang)` in the run's label order (labels
@@ -124,15 +150,23 @@ class LanguageStack(Combined):
         self.folder, self.network, self.tokenizer, self.meta = layout.stack, network, tokenizer, meta
         self.labels = list(meta["labels"])
         if self.stack["labels"] != self.labels:
-            raise ValueError(f"{layout.stack_meta}: labels {self.stack['labels']} differ from the model's "
-                             f"{self.labels}; fit the stack again")
+            raise ValueError(
+                f"{layout.stack_meta}: labels {self.stack['labels']} differ from the model's "
+                f"{self.labels}; fit the stack again"
+            )
         self.languages = list(self.stack["languages"])
-        self.features = LayerFeatures(resolve_encoder(self.stack["encoder"]), self.stack["feature_layers"],
-                                      self.stack["max_length"], precision=self.stack.get("feature_precision", "no"),
-                                      prompt=self.stack.get("feature_prompt", ""))
+        self.features = LayerFeatures(
+            resolve_encoder(self.stack["encoder"]),
+            self.stack["feature_layers"],
+            self.stack["max_length"],
+            precision=self.stack.get("feature_precision", "no"),
+            prompt=self.stack.get("feature_prompt", ""),
+        )
         if self.features.fingerprint != self.stack["encoder_fingerprint"]:
-            raise ValueError(f"{layout.stack_meta}: the encoder {self.stack['encoder']!r} is not the one the stack "
-                             "was fitted with (its weights or tokenizer changed); fit the stack again")
+            raise ValueError(
+                f"{layout.stack_meta}: the encoder {self.stack['encoder']!r} is not the one the stack "
+                "was fitted with (its weights or tokenizer changed); fit the stack again"
+            )
         self._members: dict[str, dict] = {}
         self._runs: dict[str, tuple] = {}
         self._folds: list[tuple] | None = None
@@ -143,8 +177,9 @@ class LanguageStack(Combined):
         weights must be those the stack was fitted with."""
         if name not in self._runs:
             info = self.stack["runs"][name]
-            self._runs[name] = self.load_checked(self.folder.parent.parent / info["run_id"], info["weights_sha256"],
-                                                 f"member {name}")
+            self._runs[name] = self.load_checked(
+                self.folder.parent.parent / info["run_id"], info["weights_sha256"], f"member {name}"
+            )
         return self._runs[name]
 
     def load_checked(self, member: Path, sha: str, what: str):
@@ -152,8 +187,10 @@ class LanguageStack(Combined):
         was fitted with."""
         weights = RunLayout(member).weights
         if not weights.is_file() or sha256_of(weights) != sha:
-            raise ValueError(f"{member}: the stack's {what} is missing or its weights changed since the stack was "
-                             "fitted; fit the stack again")
+            raise ValueError(
+                f"{member}: the stack's {what} is missing or its weights changed since the stack was "
+                "fitted; fit the stack again"
+            )
         read_finished(member)  # every file that decides its predictions, against its own manifest
         return load_member(self.folder.parent, member, self.labels)
 
@@ -163,16 +200,20 @@ class LanguageStack(Combined):
         if self._folds is None:
             info = self.stack["network_folds"]
             root = self.folder.parent / info["folder"]
-            self._folds = [self.load_checked(root / name, sha, "fold network")
-                           for name, sha in zip(info["runs"], info["weights_sha256"])]
+            self._folds = [
+                self.load_checked(root / name, sha, "fold network")
+                for name, sha in zip(info["runs"], info["weights_sha256"])
+            ]
         return self._folds
 
     def language(self, lang: str | None) -> str | None:
         if lang is None and len(self.languages) == 1:
             return self.languages[0]
         if lang is None:
-            raise ValueError(f"this run stacks per language ({', '.join(self.languages)}): give the texts' language "
-                             "(lang=... or --lang)")
+            raise ValueError(
+                f"this run stacks per language ({', '.join(self.languages)}): give the texts' language "
+                "(lang=... or --lang)"
+            )
         return lang
 
     def members(self, lang: str) -> dict:
@@ -198,8 +239,9 @@ class LanguageStack(Combined):
             out[[self.labels.index(lab) for lab in f["labels"]]] = f["thresholds"]
         return out
 
-    def member_proba(self, texts: Sequence[str], lang: str, batch_size: int = 64, progress: bool = False,
-                     weighted_only: bool = False) -> dict[str, np.ndarray]:
+    def member_proba(
+        self, texts: Sequence[str], lang: str, batch_size: int = 64, progress: bool = False, weighted_only: bool = False
+    ) -> dict[str, np.ndarray]:
         """Each member's probabilities over `lang`'s labels (in that language's label order); with
         `weighted_only`, only the members of non-zero weight (the encoder runs only if one of them reads it)."""
         f = self.stack["languages"][lang]
@@ -212,8 +254,9 @@ class LanguageStack(Combined):
             if name == "network" and self.stack.get("network_folds"):
                 out[name] = folds_proba(self.fold_networks(), texts, lang, batch_size)[:, cols]
             elif name == "network":
-                out[name] = network_proba(self.network, self.tokenizer, self.meta, texts, feats,
-                                          self.stack["network_block"], lang, batch_size)[:, cols]
+                out[name] = network_proba(
+                    self.network, self.tokenizer, self.meta, texts, feats, self.stack["network_block"], lang, batch_size
+                )[:, cols]
             elif name == "features_lr":
                 out[name] = sigmoid(feats @ saved[name]["coef"].T + saved[name]["intercept"])
             elif name in self.stack.get("runs", {}):
@@ -223,13 +266,21 @@ class LanguageStack(Combined):
                 out[name] = saved[name].predict_proba(texts)
         return out
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False,
-                      lang: str | None = None) -> np.ndarray:
+    def predict_proba(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False, lang: str | None = None
+    ) -> np.ndarray:
         lang, texts = self.language(lang), list(texts)
         if lang not in self.stack["languages"]:
-            return predict_proba(self.network, self.tokenizer, texts, self.meta["max_length"], batch_size,
-                                 precision=self.meta.get("mixed_precision", "no"), progress=progress,
-                                 langs=[lang] * len(texts))
+            return predict_proba(
+                self.network,
+                self.tokenizer,
+                texts,
+                self.meta["max_length"],
+                batch_size,
+                precision=self.meta.get("mixed_precision", "no"),
+                progress=progress,
+                langs=[lang] * len(texts),
+            )
         return self.mix(self.member_proba(texts, lang, batch_size, progress, weighted_only=True), lang)
 
     def mix(self, probs: dict[str, np.ndarray], lang: str) -> np.ndarray:

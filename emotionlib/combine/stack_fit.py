@@ -10,6 +10,7 @@ to fit anything on.
 The runs the stack uses (its further networks, its fold networks) are read finished: `build.build` trains them
 first (the run graph, `graph.needs`); this module trains nothing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,12 +50,15 @@ def finished(run: Path, what: str) -> Path:
     try:
         read_finished(run)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"the stack's {what} {run} is not a finished run ({exc}); build the run with `python -m "
-                         "emotionlib run` or `make report`, which trains what the stack needs first") from None
+        raise ValueError(
+            f"the stack's {what} {run} is not a finished run ({exc}); build the run with `python -m "
+            "emotionlib run` or `make report`, which trains what the stack needs first"
+        ) from None
     return Path(run)
 
 
 # --- fitting the combination on one language's validation rows ------------------------------------------------
+
 
 def combine(probs: dict[str, np.ndarray], y: np.ndarray) -> dict:
     """The combination fitted on these rows: the features member's C (its best tuned macro-F1), the weights of
@@ -92,8 +96,10 @@ def fixed(probs: dict[str, np.ndarray]) -> dict:
 
 # --- the members of one language -------------------------------------------------------------------------------
 
-def fit_features_lr(x_train: np.ndarray, y_train: np.ndarray, cs: Sequence[float],
-                    seed: int) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+
+def fit_features_lr(
+    x_train: np.ndarray, y_train: np.ndarray, cs: Sequence[float], seed: int
+) -> dict[float, tuple[np.ndarray, np.ndarray]]:
     """For each C (ascending, each fit warm-started from the previous one), (coef (C, d), intercept (C,)) of one
     balanced logistic regression per label on standardised features, folded back to the raw features; a label
     with one class in training gets a constant +-30 logit."""
@@ -102,15 +108,18 @@ def fit_features_lr(x_train: np.ndarray, y_train: np.ndarray, cs: Sequence[float
     cs = sorted(cs)
     mean, scale = x_train.mean(0), x_train.std(0) + 1e-6
     z = (x_train - mean) / scale
-    out = {c: (np.zeros((y_train.shape[1], x_train.shape[1]), np.float32), np.zeros(y_train.shape[1], np.float32))
-           for c in cs}
+    out = {
+        c: (np.zeros((y_train.shape[1], x_train.shape[1]), np.float32), np.zeros(y_train.shape[1], np.float32))
+        for c in cs
+    }
     for j in range(y_train.shape[1]):
         if y_train[:, j].min() == y_train[:, j].max():
             for c in cs:
                 out[c][1][j] = 30.0 if y_train[0, j] > 0 else -30.0
             continue
-        clf = LogisticRegression(C=cs[0], class_weight="balanced", max_iter=1000, tol=1e-3, warm_start=True,
-                                 random_state=seed)
+        clf = LogisticRegression(
+            C=cs[0], class_weight="balanced", max_iter=1000, tol=1e-3, warm_start=True, random_state=seed
+        )
         for c in cs:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # lbfgs may stop at max_iter on a few labels: the fit is still usable
@@ -121,6 +130,7 @@ def fit_features_lr(x_train: np.ndarray, y_train: np.ndarray, cs: Sequence[float
 
 
 # --- fitting and writing the stack ---------------------------------------------------------------------------
+
 
 def fit_stack(cfg) -> pd.DataFrame | None:
     """Fit the stack of a trained run when `cfg.stack` names members, write runs/<run_id>/stack/, and return the
@@ -148,15 +158,22 @@ def fit_stack(cfg) -> pd.DataFrame | None:
     fits, saved = {}, {}
     for tr, va in zip(train_parts, val_parts):
         t0 = time.time()
-        fits[va.lang], saved[va.lang] = fit_language(cfg, tr, va, cached, network, tokenizer, meta, block, others,
-                                                     folds)
-        log.info(f"stack {va.lang}: validation (cross-fitted) {fits[va.lang]['val_oof']:.3f}, weights "
-                 f"{fits[va.lang]['weights']} [{time.time() - t0:.0f} s]")
+        fits[va.lang], saved[va.lang] = fit_language(
+            cfg, tr, va, cached, network, tokenizer, meta, block, others, folds
+        )
+        log.info(
+            f"stack {va.lang}: validation (cross-fitted) {fits[va.lang]['val_oof']:.3f}, weights "
+            f"{fits[va.lang]['weights']} [{time.time() - t0:.0f} s]"
+        )
     stack = stack_record(cfg, layout, feats, block, meta, fits) | {
         "members": list(cfg.stack) + list(runs),
-        "runs": {name: {"run_id": run.name, "weights_sha256": run_weights[name], "stack_runs_entry": entry}
-                 for (name, run), entry in zip(runs.items(), cfg.stack_runs)},
-        "network_folds": fold_record(fold_runs, fold_weights), "wall_seconds": round(time.time() - started, 1)}
+        "runs": {
+            name: {"run_id": run.name, "weights_sha256": run_weights[name], "stack_runs_entry": entry}
+            for (name, run), entry in zip(runs.items(), cfg.stack_runs)
+        },
+        "network_folds": fold_record(fold_runs, fold_weights),
+        "wall_seconds": round(time.time() - started, 1),
+    }
     write_stack(layout, stack, saved)
     record_step(layout, "stack", inputs, [layout.stack_meta])
     seal(layout)  # the stack decides the run's predictions now: the manifest names its files
@@ -169,11 +186,19 @@ def feature_pass(cfg, texts: list[str], folds: bool) -> tuple[LayerFeatures, int
     feature_model = cfg.feature_model or cfg.model
     # the feature pass in the precision `feature_precision` asks for (auto: bf16 where the CPU has it natively); the
     # features' cache key holds the precision, so fp32 and bf16 features never mix
-    feats = LayerFeatures(resolve_encoder(feature_model), cfg.feature_layers, cfg.max_length,
-                          precision=resolve_precision(cfg.feature_precision), prompt=prompt_for(feature_model))
+    feats = LayerFeatures(
+        resolve_encoder(feature_model),
+        cfg.feature_layers,
+        cfg.max_length,
+        precision=resolve_precision(cfg.feature_precision),
+        prompt=prompt_for(feature_model),
+    )
     # a frozen-encoder network reads the same features only when they come from its own encoder
-    block = (head_block(cfg, feats.layers, feats.encoder.config.num_hidden_layers)
-             if not cfg.feature_model and not folds else None)
+    block = (
+        head_block(cfg, feats.layers, feats.encoder.config.num_hidden_layers)
+        if not cfg.feature_model and not folds
+        else None
+    )
     if "features_lr" not in cfg.stack and not ("network" in cfg.stack and block is not None):
         return feats, block, {}
     log.info(f"stack: features of {len(texts)} training texts (layers {feats.layers})")
@@ -183,16 +208,37 @@ def feature_pass(cfg, texts: list[str], folds: bool) -> tuple[LayerFeatures, int
 def stack_record(cfg, layout: RunLayout, feats: LayerFeatures, block: int | None, meta: dict, fits: dict) -> dict:
     """What stack.json says of how the stack was made: its features (encoder, prompt, precision, layers), its
     settings, the fits per language and the provenance."""
-    return {"kind": "language-stack", "encoder": cfg.feature_model or cfg.model, "feature_prompt": feats.prompt,
-            "feature_precision": feats.precision, "encoder_fingerprint": feats.fingerprint,
-            "feature_layers": feats.layers, "network_block": block, "max_length": cfg.max_length,
-            "labels": list(meta["labels"]), "folds": cfg.stack_folds, "min_val": cfg.stack_min_val,
-            "weight_step": STEP, "lr_cs": list(LR_CS), "languages": fits,
-            "provenance": provenance({"data": read_json(layout.split)["checksums"]})}
+    return {
+        "kind": "language-stack",
+        "encoder": cfg.feature_model or cfg.model,
+        "feature_prompt": feats.prompt,
+        "feature_precision": feats.precision,
+        "encoder_fingerprint": feats.fingerprint,
+        "feature_layers": feats.layers,
+        "network_block": block,
+        "max_length": cfg.max_length,
+        "labels": list(meta["labels"]),
+        "folds": cfg.stack_folds,
+        "min_val": cfg.stack_min_val,
+        "weight_step": STEP,
+        "lr_cs": list(LR_CS),
+        "languages": fits,
+        "provenance": provenance({"data": read_json(layout.split)["checksums"]}),
+    }
 
 
-def language_probs(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, tokenizer, meta: dict,
-                   block: int | None, others: dict | None = None, folds: list | None = None) -> tuple[dict, dict]:
+def language_probs(
+    cfg,
+    tr: D.LangSplit,
+    va: D.LangSplit,
+    cached: dict,
+    network,
+    tokenizer,
+    meta: dict,
+    block: int | None,
+    others: dict | None = None,
+    folds: list | None = None,
+) -> tuple[dict, dict]:
     """The validation probabilities of one language's members (`cfg.stack` and `others`; the network member is the
     mean of `folds` when given), with what the fitted ones save: the features member at each C, and the TF-IDF
     pipeline."""
@@ -203,8 +249,9 @@ def language_probs(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network,
     if "network" in cfg.stack and folds:
         probs["network"] = folds_proba(folds, va.texts, va.lang, cfg.eval_batch_size)[:, cols]
     elif "network" in cfg.stack:
-        probs["network"] = network_proba(network, tokenizer, meta, va.texts, x_va, block, va.lang,
-                                         cfg.eval_batch_size)[:, cols]
+        probs["network"] = network_proba(network, tokenizer, meta, va.texts, x_va, block, va.lang, cfg.eval_batch_size)[
+            :, cols
+        ]
     for name, (net, tok, m) in (others or {}).items():
         probs[name] = network_proba(net, tok, m, va.texts, None, None, va.lang, cfg.eval_batch_size)[:, cols]
     if "features_lr" in cfg.stack:
@@ -219,8 +266,18 @@ def language_probs(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network,
     return probs, saved
 
 
-def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, tokenizer, meta: dict,
-                 block: int | None, others: dict | None = None, folds: list | None = None) -> tuple[dict, dict]:
+def fit_language(
+    cfg,
+    tr: D.LangSplit,
+    va: D.LangSplit,
+    cached: dict,
+    network,
+    tokenizer,
+    meta: dict,
+    block: int | None,
+    others: dict | None = None,
+    folds: list | None = None,
+) -> tuple[dict, dict]:
     """One language: its members fitted on its training part, scored on its validation part, and combined
     (`others`: the further runs' networks, name -> (network, tokenizer, metadata); `folds`: the fold networks
     whose mean is the network member)."""
@@ -229,27 +286,34 @@ def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, cached: dict, network, t
     fit = fixed(probs) if small else combine(probs, va.y)
     thresholds = np.full(len(va.labels), 0.5) if small else fit["thresholds"]
     oof = decide(mix(probs, fit), thresholds) if small else cross_fit(probs, va.y, cfg.stack_folds, cfg.seed)
-    member_thresholds = {n: (np.full(len(va.labels), 0.5) if small else tune_thresholds(va.y, probs[n])) for n in fit["names"]}
+    member_thresholds = {
+        n: (np.full(len(va.labels), 0.5) if small else tune_thresholds(va.y, probs[n])) for n in fit["names"]
+    }
     member_oof = {}  # each member alone, cross-fitted the same way (the features member's C chosen in the folds)
     for n in fit["names"]:
         alone = {k: p for k, p in probs.items() if k.split(" ")[0] == n.split(" ")[0]}
-        member_oof[n] = scores(va.y, decide(probs[n], 0.5) if small else
-                               cross_fit(alone, va.y, cfg.stack_folds, cfg.seed), va.labels)
+        member_oof[n] = scores(
+            va.y, decide(probs[n], 0.5) if small else cross_fit(alone, va.y, cfg.stack_folds, cfg.seed), va.labels
+        )
     keep = {n: saved[n] for n in fit["names"] if n in saved}
     oof_scores = scores(va.y, oof, va.labels)
-    record = {"labels": list(va.labels), "n_train": len(tr), "n_val": len(va),
-              "rule": "fixed (validation part too small)" if small else "fitted on the validation part",
-              "members": [n.split(" ")[0] for n in fit["names"]],
-              "features_lr_c": next((float(n.split("=")[1]) for n in fit["names"] if "C=" in n), None),
-              "weights": {n.split(" ")[0]: round(float(w), 4) for n, w in zip(fit["names"], fit["weights"])},
-              "thresholds": [float(t) for t in thresholds],
-              "member_thresholds": {n.split(" ")[0]: [float(t) for t in v] for n, v in member_thresholds.items()},
-              "val_in_sample": scores(va.y, decide(mix(probs, fit), thresholds), va.labels)["macro_f1"],
-              "val_oof": oof_scores["macro_f1"],
-              "members_val_oof": {n.split(" ")[0]: v["macro_f1"] for n, v in member_oof.items()},
-              # per label, what the combination did against each member alone (the report's discussion)
-              "val_oof_per_label": f1_by_label(oof_scores),
-              "members_val_oof_per_label": {n.split(" ")[0]: f1_by_label(v) for n, v in member_oof.items()}}
+    record = {
+        "labels": list(va.labels),
+        "n_train": len(tr),
+        "n_val": len(va),
+        "rule": "fixed (validation part too small)" if small else "fitted on the validation part",
+        "members": [n.split(" ")[0] for n in fit["names"]],
+        "features_lr_c": next((float(n.split("=")[1]) for n in fit["names"] if "C=" in n), None),
+        "weights": {n.split(" ")[0]: round(float(w), 4) for n, w in zip(fit["names"], fit["weights"])},
+        "thresholds": [float(t) for t in thresholds],
+        "member_thresholds": {n.split(" ")[0]: [float(t) for t in v] for n, v in member_thresholds.items()},
+        "val_in_sample": scores(va.y, decide(mix(probs, fit), thresholds), va.labels)["macro_f1"],
+        "val_oof": oof_scores["macro_f1"],
+        "members_val_oof": {n.split(" ")[0]: v["macro_f1"] for n, v in member_oof.items()},
+        # per label, what the combination did against each member alone (the report's discussion)
+        "val_oof_per_label": f1_by_label(oof_scores),
+        "members_val_oof_per_label": {n.split(" ")[0]: f1_by_label(v) for n, v in member_oof.items()},
+    }
     return record, {n.split(" ")[0]: v for n, v in keep.items()}
 
 
@@ -262,8 +326,13 @@ def fold_record(fold_runs: list[Path], weights: list[str]) -> dict | None:
     if not fold_runs:
         return None
     summary = read_json(fold_runs[0].parent / G.KFOLD_SUMMARY)
-    return {"folder": G.FOLDS_DIR, "runs": [run.name for run in fold_runs], "weights_sha256": weights,
-            "kfold_pooled_macro_f1": summary["pooled_macro_f1"], "kfold_fold_macro_f1": summary["fold_macro_f1"]}
+    return {
+        "folder": G.FOLDS_DIR,
+        "runs": [run.name for run in fold_runs],
+        "weights_sha256": weights,
+        "kfold_pooled_macro_f1": summary["pooled_macro_f1"],
+        "kfold_fold_macro_f1": summary["fold_macro_f1"],
+    }
 
 
 def write_stack(layout: RunLayout, stack: dict, saved: dict) -> None:
@@ -278,5 +347,3 @@ def write_stack(layout: RunLayout, stack: dict, saved: dict) -> None:
             if BASELINE in members:
                 B.save_pipeline(members[BASELINE], stack["languages"][lang]["labels"], Path(tmp) / f"{BASELINE}-{lang}")
         write_json(Path(tmp) / "stack.json", stack)
-
-

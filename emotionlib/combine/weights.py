@@ -3,6 +3,7 @@ simplex, or greedy selection), scored by macro-F1 at per-label tuned thresholds.
 
 Fitting an ensemble of runs and writing it as a run of its own is `combine.ensemble`; loading one is `classifier`.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -28,8 +29,9 @@ def check_step(step: float) -> int:
     return k
 
 
-def best_f1_per_label(y: np.ndarray, probs: np.ndarray, mask: np.ndarray,
-                      grid: Sequence[float] = THRESHOLD_GRID) -> np.ndarray:
+def best_f1_per_label(
+    y: np.ndarray, probs: np.ndarray, mask: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID
+) -> np.ndarray:
     """For each label, the F1 at its best grid threshold over the rows that have the label (vectorised)."""
     grid = np.asarray(grid)
     out = np.full(y.shape[1], np.nan)
@@ -71,8 +73,10 @@ def _greedy_weights(stacked: np.ndarray, y: np.ndarray, mask: np.ndarray, picks:
     """Add, `picks` times, the member whose addition to the running average scores best; weights = counts."""
     counts = np.zeros(len(stacked))
     for _ in range(picks):
-        trial = [np.nanmean(best_f1_per_label(y, (np.tensordot(counts, stacked, 1) + stacked[i]) / (counts.sum() + 1),
-                                              mask)) for i in range(len(stacked))]
+        trial = [
+            np.nanmean(best_f1_per_label(y, (np.tensordot(counts, stacked, 1) + stacked[i]) / (counts.sum() + 1), mask))
+            for i in range(len(stacked))
+        ]
         counts[int(np.argmax(trial))] += 1
     return counts / counts.sum()
 
@@ -109,8 +113,11 @@ class Ensemble(Combined):
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         for member, w in zip(self.members, self.weights):
             if w > 0:
-                p = member.predict_proba(texts) if not hasattr(member, "model") else \
-                    member.predict_proba(texts, batch_size, progress)
+                p = (
+                    member.predict_proba(texts)
+                    if not hasattr(member, "model")
+                    else member.predict_proba(texts, batch_size, progress)
+                )
                 out += w * p
         return out
 

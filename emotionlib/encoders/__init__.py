@@ -1,6 +1,7 @@
 """The encoders emotionlib fine-tunes or reads features from: one module each (where it comes from, how it is
 verified, its default settings and provenance) and one registry. A name not in the registry is a local folder or
 a Hugging Face id (`hub`). Adding an encoder is one module and one line in REGISTRY (docs/encoders.md)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,11 +9,21 @@ from pathlib import Path
 from emotionlib.encoders import gemma, hub, me5, minilm, mpnet, tiny_xlmr
 from emotionlib.encoders.base import Encoder, EncoderUnavailable
 
-REGISTRY: dict[str, Encoder] = {e.name: e for e in (
-    minilm.ENCODER, mpnet.ENCODER, me5.ENCODER, gemma.ENCODER, tiny_xlmr.ENCODER, gemma.TINY_ENCODER)}
+REGISTRY: dict[str, Encoder] = {
+    e.name: e
+    for e in (minilm.ENCODER, mpnet.ENCODER, me5.ENCODER, gemma.ENCODER, tiny_xlmr.ENCODER, gemma.TINY_ENCODER)
+}
 
-__all__ = ["REGISTRY", "Encoder", "EncoderUnavailable", "describe", "prompt_for", "provenance_of", "resolve_encoder",
-           "defaults_for"]
+__all__ = [
+    "REGISTRY",
+    "Encoder",
+    "EncoderUnavailable",
+    "describe",
+    "prompt_for",
+    "provenance_of",
+    "resolve_encoder",
+    "defaults_for",
+]
 
 
 def resolve_encoder(name: str) -> Path:

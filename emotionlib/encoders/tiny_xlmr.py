@@ -1,5 +1,6 @@
 """The tiny XLM-R (`model: tiny-xlmr`): a randomly initialised 2-layer XLM-R with a Unigram tokenizer trained
 locally on BRIGHTER texts, built once into the cache. For tests and the smoke profile; its scores mean nothing."""
+
 from __future__ import annotations
 
 import os
@@ -27,17 +28,36 @@ def build_tiny_xlmr(out_dir: Path, texts: Sequence[str], vocab_size: int = 8000,
 
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # XLM-R's ids 0..3 order
     sp = SentencePieceUnigramTokenizer()
-    sp.train_from_iterator(list(texts), vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>",
-                           show_progress=False)
-    sp.post_processor = TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
-                                           special_tokens=[("<s>", sp.token_to_id("<s>")),
-                                                           ("</s>", sp.token_to_id("</s>"))])
-    tok = PreTrainedTokenizerFast(tokenizer_object=sp, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                  unk_token="<unk>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
+    sp.train_from_iterator(
+        list(texts), vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>", show_progress=False
+    )
+    sp.post_processor = TemplateProcessing(
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", sp.token_to_id("<s>")), ("</s>", sp.token_to_id("</s>"))],
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=sp,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+        cls_token="<s>",
+        sep_token="</s>",
+    )
     torch.manual_seed(seed)
-    config = XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                              intermediate_size=64, max_position_embeddings=514, pad_token_id=tok.pad_token_id,
-                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    config = XLMRobertaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=514,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     model = XLMRobertaModel(config, add_pooling_layer=False)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -66,5 +86,6 @@ def tiny_xlmr_dir() -> Path:
     return target
 
 
-ENCODER = Encoder(TINY_XLMR, "a tiny randomly initialised 2-layer XLM-R (for tests; its scores mean nothing)",
-                  tiny_xlmr_dir)
+ENCODER = Encoder(
+    TINY_XLMR, "a tiny randomly initialised 2-layer XLM-R (for tests; its scores mean nothing)", tiny_xlmr_dir
+)

@@ -1,6 +1,7 @@
 """Exports of a trained run, one module a format: `hf` (a standard Hugging Face folder, pipeline-ready, no custom
 code), `onnx_graph` (ONNX, checked against PyTorch, with ONNX Runtime's fusions) and `int8` (its dynamic-int8
 version, kept only within 0.5 validation macro-F1 points of the float graph)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,9 +13,25 @@ from emotionlib.model import read_finished
 from emotionlib.runs import RunLayout, check_replaceable, kind_of, marked_parent, run_lock
 
 FORMATS = ("hf", "onnx")
-__all__ = ["FORMATS", "CHECK_TEXTS", "INT8_FILE", "ONNX_FILE", "ONNX_META", "export", "export_hf", "export_onnx",
-           "ensure_graph", "ensure_onnx", "ensure_int8", "graph_is_current", "macro_f1_on", "model_card", "quantize_onnx",
-           "refuse_ensemble", "set_macro_f1"]
+__all__ = [
+    "FORMATS",
+    "CHECK_TEXTS",
+    "INT8_FILE",
+    "ONNX_FILE",
+    "ONNX_META",
+    "export",
+    "export_hf",
+    "export_onnx",
+    "ensure_graph",
+    "ensure_onnx",
+    "ensure_int8",
+    "graph_is_current",
+    "macro_f1_on",
+    "model_card",
+    "quantize_onnx",
+    "refuse_ensemble",
+    "set_macro_f1",
+]
 
 
 def ensure_onnx(run_dir: Path, int8: bool = False) -> Path:

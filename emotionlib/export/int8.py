@@ -1,5 +1,6 @@
 """The dynamic-int8 ONNX graph: onnxruntime's quantize_dynamic on the run's float graph, kept only if its validation
 macro-F1 stays within INT8_MAX_DROP of the float graph's."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,16 +31,27 @@ def quantize_onnx(graph: Path, out: Path, ffn_only: bool = False) -> Path:
 
     nodes = None
     if ffn_only:
-        nodes = [n.name for n in onnx.load(str(graph)).graph.node if n.op_type == "MatMul"
-                 and n.name.endswith(("/intermediate/dense/MatMul", "/output/dense/MatMul"))
-                 and "/attention/" not in n.name]
+        nodes = [
+            n.name
+            for n in onnx.load(str(graph)).graph.node
+            if n.op_type == "MatMul"
+            and n.name.endswith(("/intermediate/dense/MatMul", "/output/dense/MatMul"))
+            and "/attention/" not in n.name
+        ]
     level = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process is for convolutional image models
     try:
-        quantize_dynamic(graph, out, op_types_to_quantize=["MatMul", "Attention"], nodes_to_quantize=nodes,
-                         per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
-                         # the fused contrib ops defeat its shape inference; their tensors are float
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            graph,
+            out,
+            op_types_to_quantize=["MatMul", "Attention"],
+            nodes_to_quantize=nodes,
+            per_channel=True,
+            reduce_range=True,
+            weight_type=QuantType.QInt8,
+            # the fused contrib ops defeat its shape inference; their tensors are float
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
     finally:
         logging.getLogger().setLevel(level)
     return Path(out)
@@ -47,8 +59,19 @@ def quantize_onnx(graph: Path, out: Path, ffn_only: bool = False) -> Path:
 
 def macro_f1_on(forward, tokenizer, meta: dict, parts: list[LangSplit], thresholds=0.5) -> float:
     """Macro-F1 of a backend on labelled sets (the mean over them), at `thresholds` (a number, or one per run label)."""
-    return float(np.mean([set_macro_f1(batched_proba(forward, tokenizer, d.texts, len(meta["labels"]),
-                                                     meta["max_length"]), meta, d, thresholds) for d in parts]))
+    return float(
+        np.mean(
+            [
+                set_macro_f1(
+                    batched_proba(forward, tokenizer, d.texts, len(meta["labels"]), meta["max_length"]),
+                    meta,
+                    d,
+                    thresholds,
+                )
+                for d in parts
+            ]
+        )
+    )
 
 
 def set_macro_f1(probs: np.ndarray, meta: dict, d: LangSplit, thresholds=0.5) -> float:
@@ -75,10 +98,14 @@ def ensure_int8(layout: RunLayout, graph: Path) -> Path:
         try:
             with atomic_path(out) as tmp:
                 quantize_onnx(graph, tmp)
-                f1 = {k: macro_f1_on(OnnxForward(g), tokenizer, meta, val)
-                      for k, g in (("float", graph), ("int8", tmp))}
-                record = {"val_macro_f1_0.5": f1, "max_drop": INT8_MAX_DROP,
-                          "kept": f1["float"] - f1["int8"] <= INT8_MAX_DROP}
+                f1 = {
+                    k: macro_f1_on(OnnxForward(g), tokenizer, meta, val) for k, g in (("float", graph), ("int8", tmp))
+                }
+                record = {
+                    "val_macro_f1_0.5": f1,
+                    "max_drop": INT8_MAX_DROP,
+                    "kept": f1["float"] - f1["int8"] <= INT8_MAX_DROP,
+                }
                 if not record["kept"]:
                     raise _Refused
         except _Refused:
@@ -88,9 +115,11 @@ def ensure_int8(layout: RunLayout, graph: Path) -> Path:
             add_to_manifest(graph.parent, INT8_FILE)
     if not record["kept"]:
         f1 = record["val_macro_f1_0.5"]
-        raise ValueError(f"{layout.root}: int8 costs {100 * (f1['float'] - f1['int8']):.1f} validation macro-F1 points "
-                         f"({f1['float']:.4f} -> {f1['int8']:.4f}, at most {100 * INT8_MAX_DROP:g} allowed; "
-                         f"{meta_path}); predict with backend 'onnx'")
+        raise ValueError(
+            f"{layout.root}: int8 costs {100 * (f1['float'] - f1['int8']):.1f} validation macro-F1 points "
+            f"({f1['float']:.4f} -> {f1['int8']:.4f}, at most {100 * INT8_MAX_DROP:g} allowed; "
+            f"{meta_path}); predict with backend 'onnx'"
+        )
     return out
 
 

@@ -1,5 +1,6 @@
 """The ONNX export: model.onnx (inputs input_ids and attention_mask with dynamic batch and length, output
 probabilities), fused where ONNX Runtime's transformer optimizer recognises the layers, checked against PyTorch."""
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,11 @@ def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4, fuse: bool = 
     # eager attention: the graph of the explicit softmax(QK^T)V is the one ONNX Runtime's attention fusion knows
     model, tokenizer, meta = load_model(layout.model, attn_implementation="eager")
     if meta.get("head_per_language", "none") != "none":
-        raise ValueError(f"{layout.root}: its head has parts per language (head_per_language: "
-                         f"{meta['head_per_language']}), which the ONNX graph (input_ids, attention_mask) cannot "
-                         "select; predict with backend 'torch'")
+        raise ValueError(
+            f"{layout.root}: its head has parts per language (head_per_language: "
+            f"{meta['head_per_language']}), which the ONNX graph (input_ids, attention_mask) cannot "
+            "select; predict with backend 'torch'"
+        )
     reference = predict_proba(model, tokenizer, CHECK_TEXTS, meta["max_length"])
     with atomic_dir(out, "export-onnx") as tmp, _quiet_exporter():
         _export_graph(model, tokenizer, meta["max_length"], tmp / ONNX_FILE, fuse)
@@ -59,8 +62,19 @@ def export_onnx(run_dir: Path, out: Path, tolerance: float = 1e-4, fuse: bool = 
         if diff > tolerance:
             raise RuntimeError(f"ONNX export of {run_dir} differs from PyTorch by {diff:.2e} (> {tolerance:g})")
         weights_sha = sha256_of(layout.weights)
-        (tmp / ONNX_META).write_text(json.dumps(meta | {"model_sha256": weights_sha, "onnx_sha256": sha256_of(
-            tmp / ONNX_FILE), "max_abs_diff_vs_torch": diff, "fusions": fusions}, indent=2), encoding="utf-8")
+        (tmp / ONNX_META).write_text(
+            json.dumps(
+                meta
+                | {
+                    "model_sha256": weights_sha,
+                    "onnx_sha256": sha256_of(tmp / ONNX_FILE),
+                    "max_abs_diff_vs_torch": diff,
+                    "fusions": fusions,
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
     return Path(out)
 
 
@@ -69,12 +83,16 @@ def _export_graph(model, tokenizer, max_length: int, path: Path, fuse: bool) -> 
     graphs are the ones ONNX Runtime's fusions match); otherwise, or if that fails, torch.export's."""
     enc = tokenizer(CHECK_TEXTS[:2], padding=True, return_tensors="pt")
     args = (_Probabilities(model).eval(), (enc["input_ids"], enc["attention_mask"]), path)
-    names = dict(input_names=["input_ids", "attention_mask"], output_names=["probabilities"], external_data=False,
-                 verbose=False)
+    names = dict(
+        input_names=["input_ids", "attention_mask"], output_names=["probabilities"], external_data=False, verbose=False
+    )
     if fuse:
         try:
-            axes = {"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"},
-                    "probabilities": {0: "batch"}}
+            axes = {
+                "input_ids": {0: "batch", 1: "length"},
+                "attention_mask": {0: "batch", 1: "length"},
+                "probabilities": {0: "batch"},
+            }
             torch.onnx.export(*args, dynamic_axes=axes, dynamo=False, opset_version=17, **names)
             return
         except Exception:  # noqa: BLE001 - an encoder the old exporter cannot trace: the new one below
@@ -88,8 +106,9 @@ def _fuse(path: Path, model) -> Path:
     from onnxruntime.transformers.optimizer import optimize_model
 
     config = model.encoder.config
-    opt = optimize_model(str(path), model_type="bert", num_heads=config.num_attention_heads,
-                         hidden_size=config.hidden_size)
+    opt = optimize_model(
+        str(path), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+    )
     fused = path.with_name("fused.onnx")
     opt.save_model_to_file(str(fused))
     made = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
@@ -99,8 +118,9 @@ def _fuse(path: Path, model) -> Path:
 
 def _check(folder: Path, tokenizer, meta: dict, reference: np.ndarray, graph: Path | None = None) -> float:
     """The largest difference between the graph's probabilities and PyTorch's on CHECK_TEXTS."""
-    probs = batched_proba(OnnxForward(graph or folder / ONNX_FILE), tokenizer, CHECK_TEXTS, len(meta["labels"]),
-                          meta["max_length"])
+    probs = batched_proba(
+        OnnxForward(graph or folder / ONNX_FILE), tokenizer, CHECK_TEXTS, len(meta["labels"]), meta["max_length"]
+    )
     return float(np.abs(probs - reference).max())
 
 
@@ -153,5 +173,6 @@ def graph_is_current(folder: Path, weights_sha256: str) -> bool:
         meta = read_json(meta_path)
     except (OSError, ValueError):
         return False
-    return (graph.is_file() and meta.get("model_sha256") == weights_sha256
-            and meta.get("onnx_sha256") == sha256_of(graph))
+    return (
+        graph.is_file() and meta.get("model_sha256") == weights_sha256 and meta.get("onnx_sha256") == sha256_of(graph)
+    )

@@ -7,6 +7,7 @@ Each (head, seed) is trained and evaluated one after the other (never two traini
 split fixed (split seed 42) so that only the training seed varies. Decide on the 553-row validation part; the
 115-row dev file is a check. Writes <out>/heads.json and <out>/heads.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,17 +31,26 @@ def one(cfg) -> dict:
     m = evaluate(run, splits=["val", "dev"])["metrics"]["sets"]
     s = read_json(run / "train_summary.json")
     dev = m[next(k for k in m if k.startswith("dev/"))]
-    return {"head": cfg.head, "seed": cfg.seed, "run": str(run), "best_epoch": s["best_epoch"],
-            "val_macro_f1_0.5": s["best_val_macro_f1"],
-            "dev_macro_f1_0.5": dev["threshold_0.5"]["macro_f1"],
-            "dev_macro_f1_tuned": dev["tuned_thresholds"]["macro_f1"],
-            "dev_ci95_tuned": dev["tuned_thresholds"]["macro_f1_ci95"],
-            "train_wall_seconds": s["wall_seconds"], "total_seconds": round(time.time() - t0, 1)}
+    return {
+        "head": cfg.head,
+        "seed": cfg.seed,
+        "run": str(run),
+        "best_epoch": s["best_epoch"],
+        "val_macro_f1_0.5": s["best_val_macro_f1"],
+        "dev_macro_f1_0.5": dev["threshold_0.5"]["macro_f1"],
+        "dev_macro_f1_tuned": dev["tuned_thresholds"]["macro_f1"],
+        "dev_ci95_tuned": dev["tuned_thresholds"]["macro_f1_ci95"],
+        "train_wall_seconds": s["wall_seconds"],
+        "total_seconds": round(time.time() - t0, 1),
+    }
 
 
 def summarise(rows: list[dict]) -> str:
-    lines = ["| head | seeds | validation macro-F1 at 0.5, mean ± sd (553 rows) | dev macro-F1 at 0.5 | "
-             "dev macro-F1 at tuned thresholds (115 rows) | best epochs |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| head | seeds | validation macro-F1 at 0.5, mean ± sd (553 rows) | dev macro-F1 at 0.5 | "
+        "dev macro-F1 at tuned thresholds (115 rows) | best epochs |",
+        "|---|---|---|---|---|---|",
+    ]
     for head in dict.fromkeys(r["head"] for r in rows):
         rs = [r for r in rows if r["head"] == head]
 
@@ -48,9 +58,11 @@ def summarise(rows: list[dict]) -> str:
             v = [r[key] for r in rs]
             return f"{statistics.mean(v):.4f} ± {statistics.stdev(v) if len(v) > 1 else 0:.4f}"
 
-        lines.append(f"| {head} | {', '.join(str(r['seed']) for r in rs)} | {ms('val_macro_f1_0.5')} | "
-                     f"{ms('dev_macro_f1_0.5')} | {ms('dev_macro_f1_tuned')} | "
-                     f"{', '.join(str(r['best_epoch']) for r in rs)} |")
+        lines.append(
+            f"| {head} | {', '.join(str(r['seed']) for r in rs)} | {ms('val_macro_f1_0.5')} | "
+            f"{ms('dev_macro_f1_0.5')} | {ms('dev_macro_f1_tuned')} | "
+            f"{', '.join(str(r['best_epoch']) for r in rs)} |"
+        )
     return "\n".join(lines)
 
 
@@ -66,8 +78,12 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         for head in args.heads:
-            cfg = base.replace(run_id=f"heads-{head}-s{seed}-{time.strftime('%H%M%S')}", head=head, seed=seed,
-                               runs_dir=str(args.out / "runs"))
+            cfg = base.replace(
+                run_id=f"heads-{head}-s{seed}-{time.strftime('%H%M%S')}",
+                head=head,
+                seed=seed,
+                runs_dir=str(args.out / "runs"),
+            )
             # the split is made with cfg.seed: make it once with the base seed and reuse it for every run
             rows.append(one(cfg if seed == base.seed else _fixed_split(cfg, base)))
             print(json.dumps(rows[-1]), flush=True)

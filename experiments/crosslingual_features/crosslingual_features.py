@@ -6,6 +6,7 @@ label; scored cross-fitted on the English validation part, alone and in the stac
 
   python experiments/crosslingual_features/crosslingual_features.py --runs runs/distill-alone-s42 ... --out x.csv
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,8 +89,10 @@ def main() -> None:
     x_tr, x_va = get(tr.texts), get(va.texts)
     labels = list(tr.labels)
     x_f, y_f, names = foreign_rows(labels, tr.lang, cache)
-    print(f"English: {len(x_tr)} training, {len(x_va)} validation rows; others: {len(x_f)} rows "
-          f"({' '.join(names)})", flush=True)
+    print(
+        f"English: {len(x_tr)} training, {len(x_va)} validation rows; others: {len(x_f)} rows ({' '.join(names)})",
+        flush=True,
+    )
     variants = {}
     for w in args.weights:
         for c in args.cs:

@@ -16,6 +16,7 @@ texts to learn the teacher from, augmented copies that learn the teacher's proba
   python experiments/distill/distill_table.py --student-set augment=eda augment_copies=2 augment_strength=0.2 \
       --tag eda2 --out experiments/distill/distill-eda2.csv
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,10 @@ def figures(run: Path, cfg, fold_seed: int) -> dict:
     va = val_parts[0]
     clf = Classifier(run)
     probs = clf.predict_proba(va.texts, lang=va.lang)[:, [clf.labels.index(lab) for lab in va.labels]]
-    return {"val@0.5": scores(va.y, decide(probs, 0.5), va.labels)["macro_f1"],
-            "val cross-fitted": scores(va.y, L.cross_fit({"m": probs}, va.y, 5, fold_seed), va.labels)["macro_f1"]}
+    return {
+        "val@0.5": scores(va.y, decide(probs, 0.5), va.labels)["macro_f1"],
+        "val cross-fitted": scores(va.y, L.cross_fit({"m": probs}, va.y, 5, fold_seed), va.labels)["macro_f1"],
+    }
 
 
 def speed(run: Path, texts: list[str], repeats: int = 2) -> float:
@@ -68,35 +71,60 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="names the student runs made with --student-set")
     args = ap.parse_args()
 
-    teacher = load_config("quick", {"run_id": "distill-teacher", "runs_dir": args.runs_dir,
-                                    "stack": "network,features_lr,tfidf_lr", "feature_model": args.feature_model,
-                                    "feature_layers": args.feature_layers})
+    teacher = load_config(
+        "quick",
+        {
+            "run_id": "distill-teacher",
+            "runs_dir": args.runs_dir,
+            "stack": "network,features_lr,tfidf_lr",
+            "feature_model": args.feature_model,
+            "feature_layers": args.feature_layers,
+        },
+    )
     train(teacher, resume=True)
     table = L.fit_stack(teacher)
     student_name = "-".join(["student", *([args.tag] if args.tag else [])])
-    rows = [{"model": "teacher (stack)", "seed": teacher.seed, "val@0.5": None,
-             "val cross-fitted": float(table["stack_val_oof"].iloc[0])}]
+    rows = [
+        {
+            "model": "teacher (stack)",
+            "seed": teacher.seed,
+            "val@0.5": None,
+            "val cross-fitted": float(table["stack_val_oof"].iloc[0]),
+        }
+    ]
     print(rows[-1], flush=True)
     for seed in args.seeds:
-        student = {"teacher": str(teacher.run_dir), "distill_weight": args.distill_weight,
-                   **dict(kv.split("=", 1) for kv in args.student_set)}
+        student = {
+            "teacher": str(teacher.run_dir),
+            "distill_weight": args.distill_weight,
+            **dict(kv.split("=", 1) for kv in args.student_set),
+        }
         for kind, extra in (("MiniLM alone", {}), ("student", student)):
             name = "alone" if not extra else student_name
-            cfg = load_config("quick", {"run_id": f"distill-{name}-s{seed}", "runs_dir": args.runs_dir,
-                                        "seed": seed, **extra})
+            cfg = load_config(
+                "quick", {"run_id": f"distill-{name}-s{seed}", "runs_dir": args.runs_dir, "seed": seed, **extra}
+            )
             t0 = time.time()
             run = train(cfg, resume=True)
-            rows.append({"model": kind, "seed": seed, **figures(run, cfg, teacher.seed),
-                         "train_seconds": round(time.time() - t0, 1)})
+            rows.append(
+                {
+                    "model": kind,
+                    "seed": seed,
+                    **figures(run, cfg, teacher.seed),
+                    "train_seconds": round(time.time() - t0, 1),
+                }
+            )
             print(rows[-1], flush=True)
     out = pd.DataFrame(rows)
     if args.speed:
         _, val_parts = training_parts(teacher, RunLayout(teacher.run_dir))
         texts = list(val_parts[0].texts)
         first = args.seeds[0]
-        for kind, run in (("teacher (stack)", teacher.run_dir),
-                          ("MiniLM alone", Path(args.runs_dir) / f"distill-alone-s{first}"),
-                          ("student", Path(args.runs_dir) / f"distill-{student_name}-s{first}")):
+        for kind, run in (
+            ("teacher (stack)", teacher.run_dir),
+            ("MiniLM alone", Path(args.runs_dir) / f"distill-alone-s{first}"),
+            ("student", Path(args.runs_dir) / f"distill-{student_name}-s{first}"),
+        ):
             out.loc[out["model"] == kind, "predict texts/s"] = round(speed(run, texts), 1)
     summary = out.groupby("model", sort=False)[["val@0.5", "val cross-fitted"]].agg(["mean", "std"]).round(4)
     print(out.round(4).to_string(index=False))
@@ -105,8 +133,10 @@ def main() -> None:
     student = out[out["model"] == "student"]["val cross-fitted"].mean()
     gain = rows[0]["val cross-fitted"] - alone
     if gain > 0:
-        print(f"the student keeps {100 * (student - alone) / gain:.0f} % of the teacher's gain over MiniLM alone "
-              "(cross-fitted validation)")
+        print(
+            f"the student keeps {100 * (student - alone) / gain:.0f} % of the teacher's gain over MiniLM alone "
+            "(cross-fitted validation)"
+        )
     if args.out:
         out.round(4).to_csv(args.out, index=False)
 

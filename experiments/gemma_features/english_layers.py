@@ -9,6 +9,7 @@ validation part exactly as `langstack` combines them, one line a (set, seed).
 With --add-model (and --add-layers), a second encoder's mean-pooled layers are put beside every set as well (its
 own prompt, if it has one): does a second encoder's view add to EmbeddingGemma's?
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,21 +51,29 @@ def main() -> None:
     x = feats(tr.texts + va.texts, D.cache_dir() / "features", 32)
     width = x.shape[1] // len(args.layers)
     cols = lambda layers: np.concatenate([np.arange(width) + width * args.layers.index(i) for i in layers])  # noqa
-    x_tr, x_va = x[:len(tr)], x[len(tr):]
+    x_tr, x_va = x[: len(tr)], x[len(tr) :]
     if args.add_model:
-        extra = LayerFeatures(resolve_encoder(args.add_model), args.add_layers, cfg.max_length,
-                              prompt=prompt_for(args.add_model))(tr.texts + va.texts, D.cache_dir() / "features", 32)
-        x_tr, x_va = np.hstack([x_tr, extra[:len(tr)]]), np.hstack([x_va, extra[len(tr):]])
+        extra = LayerFeatures(
+            resolve_encoder(args.add_model), args.add_layers, cfg.max_length, prompt=prompt_for(args.add_model)
+        )(tr.texts + va.texts, D.cache_dir() / "features", 32)
+        x_tr, x_va = np.hstack([x_tr, extra[: len(tr)]]), np.hstack([x_va, extra[len(tr) :]])
         tail = np.arange(x.shape[1], x_tr.shape[1])
-        sets.update({f"{k}+{args.add_model}@{','.join(map(str, args.add_layers))}": v + ["extra"]
-                     for k, v in list(sets.items())})
+        sets.update(
+            {
+                f"{k}+{args.add_model}@{','.join(map(str, args.add_layers))}": v + ["extra"]
+                for k, v in list(sets.items())
+            }
+        )
         cols = lambda layers, plain=cols: np.concatenate(  # noqa: E731
-            [plain([i for i in layers if i != "extra"])] + ([tail] if "extra" in layers else []))
+            [plain([i for i in layers if i != "extra"])] + ([tail] if "extra" in layers else [])
+        )
     variants = {}
     for name, layers in sets.items():
         c = cols(layers)
-        variants[name] = {f"features_lr C={k:g}": L.sigmoid(x_va[:, c] @ coef.T + b)
-                          for k, (coef, b) in L.fit_features_lr(x_tr[:, c], tr.y, L.LR_CS, cfg.seed).items()}
+        variants[name] = {
+            f"features_lr C={k:g}": L.sigmoid(x_va[:, c] @ coef.T + b)
+            for k, (coef, b) in L.fit_features_lr(x_tr[:, c], tr.y, L.LR_CS, cfg.seed).items()
+        }
         print(f"fitted layers {name}", flush=True)
     rows = []
     for run in args.runs:

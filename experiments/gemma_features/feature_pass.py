@@ -2,6 +2,7 @@
 where the per-language stack reads them (`<cache>/features/<fingerprint>/`), language by language, so that an
 interrupted pass resumes. Run: python experiments/gemma_features/feature_pass.py --langs deu hin ... --threads 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ def main() -> None:
             texts = list(source.load(split, lang).texts)
             t0 = time.time()
             feats(texts, D.cache_dir() / "features", args.batch_size, progress=False)
-            print(f"{lang} {split}: {len(texts)} texts in {time.time() - t0:.1f} s "
-                  f"(fingerprint {feats.fingerprint}, threads {args.threads})", flush=True)
+            print(
+                f"{lang} {split}: {len(texts)} texts in {time.time() - t0:.1f} s "
+                f"(fingerprint {feats.fingerprint}, threads {args.threads})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ settings otherwise) is trained under <out>/runs and compared on the 28 validatio
 
 Nothing else should run meanwhile (the seconds are wall time). Writes <out>/head_per_language.{json,md}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,15 @@ from emotionlib.train import train
 
 VARIANTS = ("none", "bias", "head")
 # the frozen mode as the multilingual profile had it until it fine-tuned (a linear probe: 2e-3 underfits)
-FROZEN = {"freeze_layers": -1, "learning_rate": 1e-2, "epochs": 40, "patience": 5, "warmup_ratio": 0.0,
-          "group_by_length": False, "checkpoint_every": 0}
+FROZEN = {
+    "freeze_layers": -1,
+    "learning_rate": 1e-2,
+    "epochs": 40,
+    "patience": 5,
+    "warmup_ratio": 0.0,
+    "group_by_length": False,
+    "checkpoint_every": 0,
+}
 
 
 def mean_sd(values: list[float]) -> str:
@@ -57,15 +65,29 @@ def main() -> None:
     for variant, temperature in settings:
         for seed in args.seeds:
             name = f"hpl-{variant}-s{seed}" + (f"-t{temperature:g}" if temperature != 1 else "")
-            cfg = load_config("multilingual", FROZEN | {"run_id": name, "runs_dir": str(runs_dir), "seed": seed,
-                                                        "head_per_language": variant,
-                                                        "language_temperature": temperature})
+            cfg = load_config(
+                "multilingual",
+                FROZEN
+                | {
+                    "run_id": name,
+                    "runs_dir": str(runs_dir),
+                    "seed": seed,
+                    "head_per_language": variant,
+                    "language_temperature": temperature,
+                },
+            )
             layout = RunLayout(cfg.run_dir)
             if not layout.train_summary.is_file():
                 train(cfg)
             summary = read_json(layout.train_summary)
-            row = {"variant": variant, "temperature": temperature, "seed": seed, "val_at_0.5": summary["best_val_macro_f1"],
-                   "best_epoch": summary["best_epoch"], "train_seconds": summary["wall_seconds"]}
+            row = {
+                "variant": variant,
+                "temperature": temperature,
+                "seed": seed,
+                "val_at_0.5": summary["best_val_macro_f1"],
+                "best_epoch": summary["best_epoch"],
+                "train_seconds": summary["wall_seconds"],
+            }
             if seed in args.stack_seeds:
                 fit_stack(cfg)
                 langs = read_json(layout.stack_meta)["languages"].values()
@@ -75,19 +97,26 @@ def main() -> None:
             print(row, flush=True)
             rows.append(row)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "head_per_language.json", {"rows": rows, "args": vars(args) | {"out": str(args.out)},
-                                                     "provenance": provenance()})
-    lines = ["| head_per_language | language_temperature | seeds | val@0.5 (mean ± sd) | network, cross-fitted | stack, cross-fitted | "
-             "mean network weight | train s (mean) |", "|---|---|---|---|---|---|---|---|"]
+    write_json(
+        args.out / "head_per_language.json",
+        {"rows": rows, "args": vars(args) | {"out": str(args.out)}, "provenance": provenance()},
+    )
+    lines = [
+        "| head_per_language | language_temperature | seeds | val@0.5 (mean ± sd) | network, cross-fitted | stack, cross-fitted | "
+        "mean network weight | train s (mean) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for variant, temperature in settings:
         mine = [r for r in rows if (r["variant"], r["temperature"]) == (variant, temperature)]
         stacked = [r for r in mine if "stack_cross_fitted" in r]
-        lines.append(f"| {variant} | {temperature:g} | {' '.join(str(r['seed']) for r in mine)} | "
-                     f"{mean_sd([r['val_at_0.5'] for r in mine])} | "
-                     f"{mean_sd([r['network_cross_fitted'] for r in stacked])} | "
-                     f"{mean_sd([r['stack_cross_fitted'] for r in stacked])} | "
-                     f"{mean_sd([r['mean_network_weight'] for r in stacked])} | "
-                     f"{statistics.mean(r['train_seconds'] for r in mine):.0f} |")
+        lines.append(
+            f"| {variant} | {temperature:g} | {' '.join(str(r['seed']) for r in mine)} | "
+            f"{mean_sd([r['val_at_0.5'] for r in mine])} | "
+            f"{mean_sd([r['network_cross_fitted'] for r in stacked])} | "
+            f"{mean_sd([r['stack_cross_fitted'] for r in stacked])} | "
+            f"{mean_sd([r['mean_network_weight'] for r in stacked])} | "
+            f"{statistics.mean(r['train_seconds'] for r in mine):.0f} |"
+        )
     (args.out / "head_per_language.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 

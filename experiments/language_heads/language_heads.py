@@ -19,6 +19,7 @@ The torch heads train with Adam (lr 1e-2, batch 256, BCE with absent labels mask
 mean validation macro-F1 (so their validation figure is an upper estimate; the LR and TF-IDF ones are not
 selected on validation). Writes <out>/language_heads.{json,md}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -101,8 +102,9 @@ def fit_lr(x_train, y_train, x_val, y_val, seed):
         if y_train[:, j].min() == y_train[:, j].max():  # one class only in training: predict it
             pred[:, j] = y_train[0, j]
             continue
-        clf = LogisticRegressionCV(Cs=[0.1, 1.0, 10.0], cv=3, scoring="f1", class_weight="balanced", max_iter=2000,
-                                   random_state=seed)
+        clf = LogisticRegressionCV(
+            Cs=[0.1, 1.0, 10.0], cv=3, scoring="f1", class_weight="balanced", max_iter=2000, random_state=seed
+        )
         pred[:, j] = clf.fit(x_train, y_train[:, j]).predict(x_val)
     return pred
 
@@ -131,11 +133,18 @@ def main() -> None:
     precision = resolve_precision(cfg.mixed_precision)
     model = build_classifier(encoder_dir, labels, cfg.head, pooling=cfg.pooling)
     cache = D.cache_dir() / "features" / encoder_fingerprint(encoder_dir, cfg.pooling, cfg.max_length, precision)
-    feats = pooled_features(model, load_tokenizer(encoder_dir), train_ex.texts + val_ex.texts, cfg.max_length,
-                            cfg.eval_batch_size, precision, cache)
+    feats = pooled_features(
+        model,
+        load_tokenizer(encoder_dir),
+        train_ex.texts + val_ex.texts,
+        cfg.max_length,
+        cfg.eval_batch_size,
+        precision,
+        cache,
+    )
     feature_seconds = round(time.time() - t0, 1)
     print(f"features of {len(feats)} texts: {feature_seconds} s ({precision})", flush=True)
-    xtr, xva = feats[:len(train_ex.texts)], feats[len(train_ex.texts):]
+    xtr, xva = feats[: len(train_ex.texts)], feats[len(train_ex.texts) :]
     index = {lang: i for i, lang in enumerate(langs)}
     ltr = torch.tensor([index[x] for x in train_ex.langs])
     lva = torch.tensor([index[x] for x in val_ex.langs])
@@ -145,11 +154,27 @@ def main() -> None:
     for kind, name in (("joint", "joint"), ("bias", "joint + language bias"), ("per_language", "per-language head")):
         for seed in args.seeds:
             t = time.time()
-            results[f"{name} s{seed}"] = fit_torch(kind, xtr, tensors[0], tensors[1], ltr, xva, tensors[2], tensors[3],
-                                                   lva, langs, labels, seed, args.epochs)
+            results[f"{name} s{seed}"] = fit_torch(
+                kind,
+                xtr,
+                tensors[0],
+                tensors[1],
+                ltr,
+                xva,
+                tensors[2],
+                tensors[3],
+                lva,
+                langs,
+                labels,
+                seed,
+                args.epochs,
+            )
             seconds[f"{name} s{seed}"] = round(time.time() - t, 1)
-            print(f"{name} s{seed}: mean {statistics.mean(results[f'{name} s{seed}'].values()):.4f} "
-                  f"[{seconds[f'{name} s{seed}']} s]", flush=True)
+            print(
+                f"{name} s{seed}: mean {statistics.mean(results[f'{name} s{seed}'].values()):.4f} "
+                f"[{seconds[f'{name} s{seed}']} s]",
+                flush=True,
+            )
 
     t = time.time()
     lr_scores = {}
@@ -159,10 +184,13 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pred = fit_lr(xtr[rows_tr].numpy(), tr_part.y, xva[rows_va].numpy(), va_part.y, args.seeds[0])
-        lr_scores[lang] = language_scores(va_part.y, pred, np.ones_like(pred), [lang] * len(pred),
-                                          va_part.labels)["mean_macro_f1"]
+        lr_scores[lang] = language_scores(va_part.y, pred, np.ones_like(pred), [lang] * len(pred), va_part.labels)[
+            "mean_macro_f1"
+        ]
     results["per-language LR"], seconds["per-language LR"] = lr_scores, round(time.time() - t, 1)
-    print(f"per-language LR: mean {statistics.mean(lr_scores.values()):.4f} [{seconds['per-language LR']} s]", flush=True)
+    print(
+        f"per-language LR: mean {statistics.mean(lr_scores.values()):.4f} [{seconds['per-language LR']} s]", flush=True
+    )
 
     if args.tfidf:
         from emotionlib.baseline import make_pipeline
@@ -171,16 +199,25 @@ def main() -> None:
         for lang, tr_part, va_part in zip(langs, train_parts, val_parts):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                pred = (make_pipeline(args.seeds[0]).fit(tr_part.texts, tr_part.y).predict_proba(va_part.texts) >= 0.5)
-            tf[lang] = language_scores(va_part.y, pred.astype(int), np.ones_like(pred), [lang] * len(pred),
-                                       va_part.labels)["mean_macro_f1"]
+                pred = make_pipeline(args.seeds[0]).fit(tr_part.texts, tr_part.y).predict_proba(va_part.texts) >= 0.5
+            tf[lang] = language_scores(
+                va_part.y, pred.astype(int), np.ones_like(pred), [lang] * len(pred), va_part.labels
+            )["mean_macro_f1"]
         results["TF-IDF"], seconds["TF-IDF"] = tf, round(time.time() - t, 1)
         print(f"TF-IDF: mean {statistics.mean(tf.values()):.4f} [{seconds['TF-IDF']} s]", flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "language_heads.json", {"results": results, "seconds": seconds, "feature_seconds":
-                                                  feature_seconds, "languages": langs, "args": vars(args) | {"out": str(args.out)},
-                                                  "provenance": provenance()})
+    write_json(
+        args.out / "language_heads.json",
+        {
+            "results": results,
+            "seconds": seconds,
+            "feature_seconds": feature_seconds,
+            "languages": langs,
+            "args": vars(args) | {"out": str(args.out)},
+            "provenance": provenance(),
+        },
+    )
     names = list(results)
     lines = ["| lang | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     lines += [f"| {lang} | " + " | ".join(f"{results[n][lang]:.3f}" for n in names) + " |" for lang in langs]

@@ -8,6 +8,7 @@ other on the same machine. Nothing is written into the runs.
 
 The features of each precision are cached by text (their own cache key), so a second call is seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,25 +44,41 @@ def main() -> None:
         texts = list(tr.texts) + list(va.texts)
         model = cfg.feature_model or cfg.model
         for precision in args.precisions:
-            feats = LayerFeatures(resolve_encoder(model), cfg.feature_layers, cfg.max_length, precision=precision,
-                                  prompt=prompt_for(model))
+            feats = LayerFeatures(
+                resolve_encoder(model),
+                cfg.feature_layers,
+                cfg.max_length,
+                precision=precision,
+                prompt=prompt_for(model),
+            )
             t0 = time.time()
             cached = dict(zip(texts, feats(texts, cache_dir() / "features", cfg.eval_batch_size, progress=False)))
             seconds = time.time() - t0
             record, _ = fit_language(cfg, tr, va, cached, network, tokenizer, meta, None)
-            rows.append({"run": run.name, "seed": cfg.seed, "feature_precision": precision,
-                         "stack_val_oof": round(record["val_oof"], 4),
-                         "features_lr_val_oof": round(record["members_val_oof"]["features_lr"], 4),
-                         "w_features": record["weights"].get("features_lr"), "c": record["features_lr_c"],
-                         "feature_seconds": round(seconds, 1), "texts": len(texts), "cpu": cpu})
+            rows.append(
+                {
+                    "run": run.name,
+                    "seed": cfg.seed,
+                    "feature_precision": precision,
+                    "stack_val_oof": round(record["val_oof"], 4),
+                    "features_lr_val_oof": round(record["members_val_oof"]["features_lr"], 4),
+                    "w_features": record["weights"].get("features_lr"),
+                    "c": record["features_lr_c"],
+                    "feature_seconds": round(seconds, 1),
+                    "texts": len(texts),
+                    "cpu": cpu,
+                }
+            )
             print(rows[-1], flush=True)
     lines = [",".join(rows[0])] + [",".join(str(r[k]) for k in rows[0]) for r in rows]
     atomic_write_text(args.out, "\n".join(lines) + "\n")
     base = {r["run"]: r["stack_val_oof"] for r in rows if r["feature_precision"] == args.precisions[0]}
     for p in args.precisions[1:]:
         d = [100 * (r["stack_val_oof"] - base[r["run"]]) for r in rows if r["feature_precision"] == p]
-        print(f"{p} - {args.precisions[0]}: stack cross-fitted validation {statistics.mean(d):+.2f} points "
-              f"(per run {', '.join(f'{x:+.2f}' for x in d)})")
+        print(
+            f"{p} - {args.precisions[0]}: stack cross-fitted validation {statistics.mean(d):+.2f} points "
+            f"(per run {', '.join(f'{x:+.2f}' for x in d)})"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ cast to bf16 (pure bf16); dynamic int8 linear layers (`feature_precision: int8`)
 Needs `make gemma`. Prints texts/s, the relative Frobenius error of the features against fp32 and the smallest
 per-text cosine. Quality in a stack is measured by experiments/precision/feature_precision.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,14 +29,16 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     args = ap.parse_args()
     source = D.DataSource.resolve()
-    texts = [gemma.PROMPT + t for lang in args.langs for t in source.load("train", lang).texts[:args.rows]]
+    texts = [gemma.PROMPT + t for lang in args.langs for t in source.load("train", lang).texts[: args.rows]]
     folder = gemma.find()
     pure = LayerFeatures(folder, gemma.FEATURE_LAYERS, 128, "no")
     pure.encoder.to(torch.bfloat16)
-    variants = {"fp32": LayerFeatures(folder, gemma.FEATURE_LAYERS, 128, "no"),
-                "bf16 autocast": LayerFeatures(folder, gemma.FEATURE_LAYERS, 128, "bf16"),
-                "bf16 weights": pure,
-                "int8 dynamic": LayerFeatures(folder, gemma.FEATURE_LAYERS, 128, "int8")}
+    variants = {
+        "fp32": LayerFeatures(folder, gemma.FEATURE_LAYERS, 128, "no"),
+        "bf16 autocast": LayerFeatures(folder, gemma.FEATURE_LAYERS, 128, "bf16"),
+        "bf16 weights": pure,
+        "int8 dynamic": LayerFeatures(folder, gemma.FEATURE_LAYERS, 128, "int8"),
+    }
     out, seconds = {}, {k: [] for k in variants}
     for _ in range(2):
         for name, f in variants.items():  # interleaved: the machine's drift hits every variant alike
@@ -43,15 +46,19 @@ def main() -> None:
             out[name] = f(texts, None, args.batch_size, progress=False)
             seconds[name].append(time.perf_counter() - t0)
     hw = hardware()
-    print(f"{len(texts)} texts ({', '.join(args.langs)}), {hw['cpu']} {hw['cpu_features']}, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"{len(texts)} texts ({', '.join(args.langs)}), {hw['cpu']} {hw['cpu_features']}, "
+        f"{torch.get_num_threads()} threads"
+    )
     ref = out["fp32"]
     for name in variants:
         a = out[name]
         cos = (a * ref).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(ref, axis=1)
-        print(f"{name:14s} {len(texts) / min(seconds[name]):6.1f} texts/s  "
-              f"{min(seconds['fp32']) / min(seconds[name]):4.2f}x fp32  "
-              f"relative error {np.linalg.norm(a - ref) / np.linalg.norm(ref):.4f}  min cosine {cos.min():.5f}")
+        print(
+            f"{name:14s} {len(texts) / min(seconds[name]):6.1f} texts/s  "
+            f"{min(seconds['fp32']) / min(seconds[name]):4.2f}x fp32  "
+            f"relative error {np.linalg.norm(a - ref) / np.linalg.norm(ref):.4f}  min cosine {cos.min():.5f}"
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ dev file and the first test texts; no feature cache, as `predict` runs), the run
 
     python experiments/precision/predict_speed.py --runs runs/prec-best-stack-no-s42 runs/prec-best-stack-bf16-s42
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
     source = D.DataSource.resolve()
-    texts = (source.load("dev", "eng").texts + source.load("test", "eng").texts)[:args.texts]
+    texts = (source.load("dev", "eng").texts + source.load("test", "eng").texts)[: args.texts]
     clfs = {run: emotionlib.load(run) for run in args.runs}
     seconds: dict[Path, list[float]] = {run: [] for run in args.runs}
     for _ in range(args.reps):

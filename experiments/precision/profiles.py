@@ -9,6 +9,7 @@ stacked as notebook 02 does; a finished run is skipped, so an interrupted measur
 The feature pass of a stack is timed where it runs (the first seed of each precision; later seeds read the cache).
 Writes <out>/<profile>.csv (one row a run) and prints the paired differences.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,18 +31,33 @@ def measure(profile: str, seed: int, precision: str, runs_dir: Path, features: s
     # the network in `precision`; the stack's features in `features` (the same as the network's when empty)
     features = features or precision
     tag = precision if features == precision else f"{precision}-features-{features}"
-    cfg = load_config(profile, {"seed": seed, "mixed_precision": precision, "feature_precision": features,
-                                "runs_dir": str(runs_dir), "run_id": f"prec-{Path(profile).stem}-{tag}-s{seed}"})
+    cfg = load_config(
+        profile,
+        {
+            "seed": seed,
+            "mixed_precision": precision,
+            "feature_precision": features,
+            "runs_dir": str(runs_dir),
+            "run_id": f"prec-{Path(profile).stem}-{tag}-s{seed}",
+        },
+    )
     t0 = time.time()
     run = RunLayout(train(cfg))
     t1 = time.time()
     table = fit_stack(cfg)
     t2 = time.time()
     summary, log = read_json(run.train_summary), read_json(run.provenance)
-    row = {"profile": Path(profile).stem, "seed": seed, "precision": read_json(run.metadata)["mixed_precision"],
-           "feature_precision": features,
-           "network_val_tuned": summary["best_val_macro_f1"], "train_wall_s": round(t1 - t0, 1),
-           "epochs_run": summary["epochs_run"], "stack_wall_s": round(t2 - t1, 1), "cpu": log["hardware"]["cpu"]}
+    row = {
+        "profile": Path(profile).stem,
+        "seed": seed,
+        "precision": read_json(run.metadata)["mixed_precision"],
+        "feature_precision": features,
+        "network_val_tuned": summary["best_val_macro_f1"],
+        "train_wall_s": round(t1 - t0, 1),
+        "epochs_run": summary["epochs_run"],
+        "stack_wall_s": round(t2 - t1, 1),
+        "cpu": log["hardware"]["cpu"],
+    }
     if table is not None:
         row["stack_val_oof"] = float(table["stack_val_oof"].mean())
         row |= {c: float(table[c].mean()) for c in table.columns if c.endswith("_val_oof") and c != "stack_val_oof"}
@@ -53,8 +69,11 @@ def main() -> None:
     ap.add_argument("--profile", default="best-stack")
     ap.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     ap.add_argument("--runs-dir", type=Path, default=Path("runs"))
-    ap.add_argument("--features", default="", help="the stack's feature precision for both arms (default: each "
-                                                    "arm's own precision)")
+    ap.add_argument(
+        "--features",
+        default="",
+        help="the stack's feature precision for both arms (default: each arm's own precision)",
+    )
     ap.add_argument("--out", type=Path, default=Path("experiments/precision"))
     args = ap.parse_args()
     if not native_cpu_bf16():
@@ -75,9 +94,11 @@ def main() -> None:
             continue
         by = {p: [r[metric] for r in rows if r["precision"] == p] for p in ("no", "bf16")}
         diffs = [b - a for a, b in zip(by["no"], by["bf16"])]
-        print(f"{metric}: fp32 {statistics.mean(by['no']):.4f} ± {statistics.stdev(by['no']):.4f}, bf16 "
-              f"{statistics.mean(by['bf16']):.4f} ± {statistics.stdev(by['bf16']):.4f}; bf16 - fp32 by seed "
-              f"{' '.join(f'{100 * d:+.2f}' for d in diffs)} points, mean {100 * statistics.mean(diffs):+.2f}")
+        print(
+            f"{metric}: fp32 {statistics.mean(by['no']):.4f} ± {statistics.stdev(by['no']):.4f}, bf16 "
+            f"{statistics.mean(by['bf16']):.4f} ± {statistics.stdev(by['bf16']):.4f}; bf16 - fp32 by seed "
+            f"{' '.join(f'{100 * d:+.2f}' for d in diffs)} points, mean {100 * statistics.mean(diffs):+.2f}"
+        )
     print(f"wrote {out}; {provenance()['hardware']['cpu']}")
 
 

@@ -17,13 +17,13 @@ that starts with "NAME N:" is summarised with the other sets of that name:
 Prints one line a (set, fold seed), then the mean and sd of each name (or member set) over its fold seeds, and
 writes --out (a CSV) when given.
 """
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 import pandas as pd
-
 
 
 def member_probs(runs: list[Path], lang: str, feature_model: str = "", feature_layers: list[int] | None = None):
@@ -50,8 +50,12 @@ def member_probs(runs: list[Path], lang: str, feature_model: str = "", feature_l
             raise SystemExit(f"{run}: its split differs from {runs[0]}'s; the members must share one")
     nets = {str(i): load_model(RunLayout(run).model) for i, run in enumerate(runs)}
     feature_model = feature_model or cfg.model
-    feats = LayerFeatures(resolve_encoder(feature_model), feature_layers or cfg.feature_layers, cfg.max_length,
-                          prompt=prompt_for(feature_model))
+    feats = LayerFeatures(
+        resolve_encoder(feature_model),
+        feature_layers or cfg.feature_layers,
+        cfg.max_length,
+        prompt=prompt_for(feature_model),
+    )
     texts = tr.texts + va.texts
     cached = dict(zip(texts, feats(texts, D.cache_dir() / "features", cfg.eval_batch_size)))
     members = cfg.replace(stack=["features_lr", L.BASELINE], stack_runs=[])  # every run comes in as a further one
@@ -84,9 +88,16 @@ def main() -> None:
         weights = " ".join(f"{n.split(' ')[0]}={w:.1f}" for n, w in zip(fit["names"], fit["weights"]))
         for seed in seeds:
             s = scores(y, L.cross_fit(sub, y, args.folds, seed), labels)
-            rows.append({"set": name, "members": " ".join(wanted), "fold_seed": seed,
-                         "val_cross_fitted": round(s["macro_f1"], 4),
-                         **{lab: round(v["f1"], 4) for lab, v in s["per_label"].items()}, "weights_all_rows": weights})
+            rows.append(
+                {
+                    "set": name,
+                    "members": " ".join(wanted),
+                    "fold_seed": seed,
+                    "val_cross_fitted": round(s["macro_f1"], 4),
+                    **{lab: round(v["f1"], 4) for lab, v in s["per_label"].items()},
+                    "weights_all_rows": weights,
+                }
+            )
             print(f"{spec:40s} folds {seed}: {rows[-1]['val_cross_fitted']:.4f}  {weights}", flush=True)
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
@@ -96,7 +107,7 @@ def main() -> None:
 
 
 def parse_set(spec: str, fold_seeds: list[int]) -> tuple[str, list[int], list[str]]:
-    """"pair 42: 0 1 tfidf_lr" -> ("pair", [42], ["0", "1", "tfidf_lr"]); without "N:", every fold seed and the
+    """ "pair 42: 0 1 tfidf_lr" -> ("pair", [42], ["0", "1", "tfidf_lr"]); without "N:", every fold seed and the
     members for a name."""
     head, sep, rest = spec.partition(":")
     if not sep:

@@ -15,6 +15,7 @@ A set names k-fold estimates by their index in --kfold (each a network member; a
 and the members features_lr (EmbeddingGemma's layers 16 and 24 unless --feature-model/--feature-layers say
 otherwise) and tfidf_lr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,9 @@ def network_member(kfold_dir: Path, tr, sets: dict, labels: list[str]) -> dict:
     out = {"train": np.asarray([by_id[i] for i in tr.ids], dtype=np.float32)[:, cols]}
     runs = [load_model(RunLayout(Path(r["run"])).model) for r in records]
     for name, part in sets.items():
-        out[name] = np.mean([predict_proba(m, t, part.texts, meta["max_length"], 64)[:, cols]
-                             for m, t, meta in runs], axis=0)
+        out[name] = np.mean(
+            [predict_proba(m, t, part.texts, meta["max_length"], 64)[:, cols] for m, t, meta in runs], axis=0
+        )
     return out
 
 
@@ -102,8 +104,9 @@ def main() -> None:
     dev = D.source_for(cfg).load("dev", "eng")
     labels = list(va.labels)
     sets = {"val": va, "dev": dev}
-    lf = LayerFeatures(resolve_encoder(args.feature_model), args.feature_layers, cfg.max_length,
-                       prompt=prompt_for(args.feature_model))
+    lf = LayerFeatures(
+        resolve_encoder(args.feature_model), args.feature_layers, cfg.max_length, prompt=prompt_for(args.feature_model)
+    )
     texts = list(dict.fromkeys(tr.texts + va.texts + dev.texts))
     feats = dict(zip(texts, lf(texts, D.cache_dir() / "features", 32)))
     folds = fold_ids(args.kfold[0])
@@ -117,15 +120,22 @@ def main() -> None:
         sub = {k: v for k, v in members.items() if k.split(" ")[0] in wanted}
         fit = L.combine({k: v["train"] for k, v in sub.items()}, tr.y)
         named = {"members": " + ".join(args.kfold[int(w)].name if w.isdigit() else w for w in wanted)}
-        row = named | {"fitted_on": f"training part, out of fold ({len(tr.ids):,} rows)",
-                       "weights": " ".join(f"{n}={w:.1f}" for n, w in zip(fit["names"], fit["weights"]))}
+        row = named | {
+            "fitted_on": f"training part, out of fold ({len(tr.ids):,} rows)",
+            "weights": " ".join(f"{n}={w:.1f}" for n, w in zip(fit["names"], fit["weights"])),
+        }
         for s in ("train", "val", "dev"):
             pred = decide(L.mix({k: v[s] for k, v in sub.items()}, fit), fit["thresholds"])
             row[s] = round(scores(gold[s], pred, labels)["macro_f1"], 4)
         rows.append(row)
         crossed = L.cross_fit({k: v["val"] for k, v in sub.items()}, va.y, 5, cfg.seed)
-        rows.append(named | {"fitted_on": "validation part, cross-fitted (5 folds)",
-                     "val": round(scores(va.y, crossed, labels)["macro_f1"], 4)})
+        rows.append(
+            named
+            | {
+                "fitted_on": "validation part, cross-fitted (5 folds)",
+                "val": round(scores(va.y, crossed, labels)["macro_f1"], 4),
+            }
+        )
         print(rows[-2], rows[-1], flush=True)
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
