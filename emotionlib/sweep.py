@@ -161,6 +161,12 @@ def _worker(args: tuple[dict, int, str]) -> dict:
         return run_one(load_config(values))
 
 
+def _finished(cfg: Config) -> bool:
+    """Trained and evaluated: `run_one` only reads it (each step checks that it is current)."""
+    layout = RunLayout(cfg.run_dir)
+    return layout.train_summary.is_file() and layout.metrics.is_file()
+
+
 def _run_all(todo: list, jobs: int, logs: Path, started: float) -> list[dict]:
     """Each (setting, config) trained and evaluated in a fresh process, `jobs` at a time; a row each."""
     from concurrent.futures import ProcessPoolExecutor
@@ -174,12 +180,20 @@ def _run_all(todo: list, jobs: int, logs: Path, started: float) -> list[dict]:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
+            # a finished run's row is read here: a fresh interpreter is for training, and costs seconds to start
             futures = [
-                (setting, pool.submit(_worker, (cfg.to_dict(), threads, str(logs / f"{cfg.run_id}.log"))))
+                (
+                    setting,
+                    None
+                    if _finished(cfg)
+                    else pool.submit(_worker, (cfg.to_dict(), threads, str(logs / f"{cfg.run_id}.log"))),
+                    cfg,
+                )
                 for setting, cfg in todo
             ]
-            for i, (setting, fut) in enumerate(futures, start=1):
-                row = fut.result()  # a failed run stops the sweep with its error; finished runs stay done
+            for i, (setting, fut, cfg) in enumerate(futures, start=1):
+                # a failed run stops the sweep with its error; finished runs stay done
+                row = run_one(cfg) if fut is None else fut.result()
                 rows.append({**{k: _value(v) if isinstance(v, float) else v for k, v in setting.items()}, **row})
                 log.info(
                     f"[{i}/{len(todo)}] {row['run_id']}: val {row['val_f1_0.5']:.4f} (0.5) dev "

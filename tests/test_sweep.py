@@ -81,8 +81,10 @@ def test_a_sweep_runs_every_setting_and_seed_and_resumes(tmp_path):
         assert np.isclose(row["val_fear_0.5_mean"], group["val_fear_0.5"].mean())  # each label's figure too
     for run_id in runs["run_id"]:
         assert (tmp_path / "runs" / run_id / "metrics.json").is_file()
+    logs = {p: p.stat().st_size for p in (tmp_path / "reports" / ".sweep-t-logs").glob("*.log")}
     again = pd.read_csv(run_sweep(spec, str(tmp_path / "runs"), tmp_path / "reports") / "runs.csv")
     assert again.drop(columns="train_seconds").equals(runs.drop(columns="train_seconds"))  # runs are reused
+    assert len(logs) == 4 and all(p.stat().st_size == n for p, n in logs.items())  # no process started for them
 
 
 def test_the_report_cites_every_sweep_table(tmp_path):
