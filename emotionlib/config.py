@@ -322,7 +322,12 @@ class Config:
     mixed_precision: Literal["no", "fp16", "bf16", "auto"] = _f(
         TRAINING, "no", "no, fp16, bf16, or auto: bf16 where the GPU or CPU computes it natively (oneDNN), else fp32"
     )
-    num_threads: int = _f(MACHINE, 0, "torch threads; 0: torch's default", AT_LEAST_0)
+    num_threads: int = _f(
+        MACHINE,
+        0,
+        "torch threads; 0: the cores other work leaves free, decided again while training (hardware.ThreadGovernor)",
+        AT_LEAST_0,
+    )
     torch_compile: bool = _f(
         TRAINING,
         False,
