@@ -82,8 +82,7 @@ def free_threads(busy: float) -> int:
     ran 4.5-24x slower instead of 2x (docs/speed.md). One thread too few costs at most that core's share, so a core
     counts as taken from a quarter of it busy on: a competitor that arrived halfway through a window is seen in that
     window, not only in the next."""
-    taken = math.ceil(busy - TAKEN_FROM) if busy > TAKEN_FROM else 0
-    return min(DEFAULT_THREADS, max(1, (os.cpu_count() or 1) - taken))
+    return min(DEFAULT_THREADS, max(1, (os.cpu_count() or 1) - max(0, math.ceil(busy - TAKEN_FROM))))
 
 
 def threads_for_free_cores() -> int:

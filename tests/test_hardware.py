@@ -69,44 +69,56 @@ def test_busy_cores_reads_this_machine():
     assert 0.0 <= H.busy_cores(0.05) <= (os.cpu_count() or 1) + 1e-6
 
 
-def test_the_governor_decides_the_threads_again_as_other_work_starts_and_stops(monkeypatch):
-    """A fake load: /proc/stat samples scripted for two cores; the governor checks as an epoch begins and every 10 s
-    of its clock."""
+class FakeMachine:
+    """Two cores whose /proc/stat samples and clock a test scripts: `advance` lets `seconds` pass with `others` and
+    `own` cores busy; `governor` makes a ThreadGovernor that reads them."""
+
+    def __init__(self):
+        self.now, self.samples = 0.0, [(0.0, 0.0, 0.0)]
+
+    def advance(self, seconds: float, others: float, own: float) -> None:
+        total, idle, mine = self.samples[-1]
+        self.samples.append((total + 2 * seconds, idle + (2 - others - own) * seconds, mine + own * seconds))
+        self.now += seconds
+
+    def governor(self, fixed: int = 0) -> H.ThreadGovernor:
+        return H.ThreadGovernor(fixed, every_s=10.0, sample=lambda: self.samples[-1], clock=lambda: self.now)
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    """A quiet two-core machine (FakeMachine); torch's thread count is restored afterwards."""
     monkeypatch.setattr(H, "DEFAULT_THREADS", 2)
     monkeypatch.setattr(H.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(H, "busy_cores", lambda seconds=0.2: 0.0)  # quiet when the training starts
-    now, samples = [0.0], [(0.0, 0.0, 0.0)]
-
-    def advance(seconds: float, others: float, own: float) -> None:
-        """`seconds` pass with `others` and `own` cores busy."""
-        total, idle, mine = samples[-1]
-        samples.append((total + 2 * seconds, idle + (2 - others - own) * seconds, mine + own * seconds))
-        now[0] += seconds
-
     before = torch.get_num_threads()
-    try:
-        gov = H.ThreadGovernor(0, every_s=10.0, sample=lambda: samples[-1], clock=lambda: now[0])
-        assert gov.threads == 2 and torch.get_num_threads() == 2
-        advance(30, others=1.0, own=1.0)  # loading the model while another session's job runs
-        assert gov.begin() == 1 and torch.get_num_threads() == 1  # seen before the first step, not after it
-        advance(11, others=0.0, own=1.0)  # the job ended during the first (long) step
-        assert gov.step() == 2 and torch.get_num_threads() == 2
-        advance(5, others=0.0, own=2.0)
-        assert gov.step() == 2  # not yet time to check
-        advance(6, others=1.0, own=1.0)  # another process starts after the training did
-        assert gov.step() == 1 and torch.get_num_threads() == 1
-        advance(11, others=1.0, own=1.0)
-        assert gov.step() == 1
-        advance(11, others=0.0, own=1.0)  # it stopped: both cores again
-        assert gov.step() == 2 and torch.get_num_threads() == 2
-        assert [c["threads"] for c in gov.changes] == [1, 2, 1, 2]
-        advance(0.1, others=1.0, own=1.0)
-        assert gov.begin() == 2  # a window too short to measure (ticks of 10 ms) is not checked
-        fixed = H.ThreadGovernor(1, every_s=10.0, sample=lambda: samples[-1], clock=lambda: now[0])
-        advance(11, others=0.0, own=1.0)
-        assert fixed.begin() == 1 and fixed.step() == 1  # num_threads set: never changed
-    finally:
-        torch.set_num_threads(before)
+    yield FakeMachine()
+    torch.set_num_threads(before)
+
+
+def test_the_governor_decides_the_threads_again_as_other_work_starts_and_stops(machine):
+    """A fake load: /proc/stat samples scripted for two cores; the governor checks as an epoch begins and every 10 s
+    of its clock."""
+    gov = machine.governor()
+    assert gov.threads == 2 and torch.get_num_threads() == 2
+    machine.advance(30, others=1.0, own=1.0)  # loading the model while another session's job runs
+    assert gov.begin() == 1 and torch.get_num_threads() == 1  # seen before the first step, not after it
+    machine.advance(11, others=0.0, own=1.0)  # the job ended during the first (long) step
+    assert gov.step() == 2 and torch.get_num_threads() == 2
+    machine.advance(5, others=0.0, own=2.0)
+    assert gov.step() == 2  # not yet time to check
+    machine.advance(6, others=1.0, own=1.0)  # another process starts after the training did
+    assert gov.step() == 1 and torch.get_num_threads() == 1
+    machine.advance(11, others=1.0, own=1.0)
+    assert gov.step() == 1
+    machine.advance(11, others=0.0, own=1.0)  # it stopped: both cores again
+    assert gov.step() == 2 and torch.get_num_threads() == 2
+    assert [c["threads"] for c in gov.changes] == [1, 2, 1, 2]
+    machine.advance(0.1, others=1.0, own=1.0)
+    assert gov.begin() == 2  # a window too short to measure (ticks of 10 ms) is not checked
+    fixed = machine.governor(1)
+    machine.advance(11, others=0.0, own=1.0)
+    assert fixed.begin() == 1 and fixed.step() == 1  # num_threads set: never changed
 
 
 def test_a_core_counts_as_taken_from_a_quarter_of_it_busy(monkeypatch):
@@ -119,41 +131,27 @@ def test_a_core_counts_as_taken_from_a_quarter_of_it_busy(monkeypatch):
     assert H.free_threads(0.0) == 1
 
 
-def test_a_step_many_times_slower_than_the_last_ones_is_checked_at_once(monkeypatch):
+def test_a_step_many_times_slower_than_the_last_ones_is_checked_at_once(machine):
     """A competitor arrives mid-window: the step it slows is checked then, not when the 10 s window ends; a slow step
     over a window too short to measure is not."""
-    monkeypatch.setattr(H, "DEFAULT_THREADS", 2)
-    monkeypatch.setattr(H.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(H, "busy_cores", lambda seconds=0.2: 0.0)
-    now, samples = [0.0], [(0.0, 0.0, 0.0)]
-
-    def advance(seconds: float, others: float, own: float) -> None:
-        total, idle, mine = samples[-1]
-        samples.append((total + 2 * seconds, idle + (2 - others - own) * seconds, mine + own * seconds))
-        now[0] += seconds
-
-    before = torch.get_num_threads()
-    try:
-        gov = H.ThreadGovernor(0, every_s=10.0, sample=lambda: samples[-1], clock=lambda: now[0])
-        gov.step()  # the first step starts the timing of steps
-        for _ in range(10):  # quiet steps of 0.1 s
-            advance(0.1, others=0.0, own=2.0)
-            assert gov.step() == 2
-        advance(0.15, others=0.0, own=2.0)  # a longer batch, not slow: no check
+    gov = machine.governor()
+    gov.step()  # the first step starts the timing of steps
+    for _ in range(10):  # quiet steps of 0.1 s
+        machine.advance(0.1, others=0.0, own=2.0)
         assert gov.step() == 2
-        advance(2.4, others=1.0, own=1.0)  # the competitor arrives: this step took 24x the others
-        assert gov.step() == 1 and torch.get_num_threads() == 1  # 3.55 s into a 10 s window
-        assert gov.changes == [{"threads": 1, "others_busy": round(2.4 / 3.55, 2)}]
+    machine.advance(0.15, others=0.0, own=2.0)  # a longer batch, not slow: no check
+    assert gov.step() == 2
+    machine.advance(2.4, others=1.0, own=1.0)  # the competitor arrives: this step took 24x the others
+    assert gov.step() == 1 and torch.get_num_threads() == 1  # 3.55 s into a 10 s window
+    assert gov.changes == [{"threads": 1, "others_busy": round(2.4 / 3.55, 2)}]
 
-        quick = H.ThreadGovernor(0, every_s=10.0, sample=lambda: samples[-1], clock=lambda: now[0])
+    quick = machine.governor()
+    quick.step()
+    for _ in range(6):
+        machine.advance(0.005, others=0.0, own=2.0)
         quick.step()
-        for _ in range(6):
-            advance(0.005, others=0.0, own=2.0)
-            quick.step()
-        advance(0.1, others=1.0, own=1.0)  # 20x the steps before it, but the window is 0.13 s: ticks, not load
-        assert quick.step() == 2 and quick.changes == []
-    finally:
-        torch.set_num_threads(before)
+    machine.advance(0.1, others=1.0, own=1.0)  # 20x the steps before it, but the window is 0.13 s: ticks, not load
+    assert quick.step() == 2 and quick.changes == []
 
 
 def test_openmp_waits_briefly_unless_the_user_said_otherwise():
