@@ -17,7 +17,7 @@ from emotionlib import graph as G
 from emotionlib import kfold
 from emotionlib.combine.stack_fit import fit_stack
 from emotionlib.config import Config, ConfigError
-from emotionlib.preflight import check
+from emotionlib.preflight import check_estimate, check_graph
 from emotionlib.runs import RunLayout, make_dir, read_json, remove_recorded, write_json
 from emotionlib.provenance import provenance
 from emotionlib.split import prepare_data
@@ -26,10 +26,12 @@ from emotionlib.train import adopt, train
 log = logging.getLogger(__name__)
 
 
-def build(cfg: Config, resume: bool = True, retrain: bool = False) -> list[Path]:
+def build(cfg: Config, resume: bool = True, retrain: bool = False, checked: bool = False) -> list[Path]:
     """Train what cfg's run needs and the run itself (its network, or one a language), then fit its stack; return
-    the run's network folders. `retrain` trains the run's own network(s) again, not the runs it needs."""
-    check_graph(cfg)  # every run of the graph, before the first is trained
+    the run's network folders. `retrain` trains the run's own network(s) again, not the runs it needs. `checked`:
+    the caller ran `preflight.check_graph(cfg)` just before (the CLI does, before it imports this module)."""
+    if not checked:
+        check_graph(cfg)  # every run of the graph, before the first is trained
     own = {c.run_id for c in G.language_configs(cfg)}
     steps = G.needs(cfg)
     for n, step in enumerate(steps, start=1):
@@ -51,19 +53,6 @@ def build(cfg: Config, resume: bool = True, retrain: bool = False) -> list[Path]
     return [c.run_dir for c in G.language_configs(cfg)]
 
 
-def check_graph(cfg: Config) -> None:
-    """The preflight of every run the graph will train: the run's own network(s), with their further runs (stack
-    members, held-out runs, a profile's teacher: `preflight.check` walks them), and each k-fold estimate's folds, a
-    teacher's own graph included. A bad setting anywhere is refused before the first training starts."""
-    for c in G.language_configs(cfg):
-        check(c)
-    for step in G.needs(cfg):
-        if step.kind == "kfold":
-            kfold.check_estimate(step.config, step.folds)
-        elif step.kind == "teacher":
-            check_graph(step.config)
-
-
 def estimate(cfg: Config, folds: int) -> Path:
     """A k-fold estimate of cfg: `folds` fold runs under cfg.run_dir, each built (its teacher first, for a distilled
     config) and scored on the fold it did not train on; writes and returns its kfold.json summary's folder."""
@@ -78,7 +67,7 @@ def estimate(cfg: Config, folds: int) -> Path:
             "config field 'multilingual': a k-fold estimate trains one joint network a fold; estimate "
             "each language with its own run_id"
         )
-    kfold.check_estimate(cfg, folds)  # every check before the folder is made
+    check_estimate(cfg, folds)  # every check before the folder is made
     made = not Path(cfg.run_dir).exists()
     root = make_dir(cfg.run_dir, "kfold")  # refuses a folder emotionlib did not make as a k-fold estimate
     try:

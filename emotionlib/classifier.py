@@ -18,7 +18,8 @@ from emotionlib.data import LANGUAGES, from_vector, read_texts
 from emotionlib.combine.weights import BASELINE, Ensemble, EnsembleError
 from emotionlib.export import ensure_onnx
 from emotionlib.combine.langstack import LanguageStack
-from emotionlib.model import is_ensemble, load_model, load_tokenizer, read_finished, read_metadata
+from emotionlib.metadata import is_ensemble, read_finished, read_metadata
+from emotionlib.model import load_model, load_tokenizer
 from emotionlib.predict import OnnxForward, batched_proba, decide, torch_forward
 from emotionlib.provenance import package_version as version
 from emotionlib.runs import NotOurs, RunLayout, atomic_path, check_output_file, sha256_of, temporary_name, write_failure

@@ -282,8 +282,8 @@ def cmd_data(args) -> int:
 
 def cmd_train(args) -> int:
     from emotionlib.config import ConfigError, parse_overrides
+    from emotionlib.preflight import check_graph
     from emotionlib.run_config import config_of_run
-    from emotionlib.build import build
 
     cfg = _config(args) if args.run is None else config_of_run(args.run, parse_overrides(args.set))
     for name in ("stack", "stack_runs", "holdout_languages"):
@@ -293,7 +293,10 @@ def cmd_train(args) -> int:
                 "held-out runs are made by `python -m emotionlib run` (got "
                 f"{list(getattr(cfg, name))!r})"
             )
-    run_dirs = build(cfg, resume=args.resume, retrain=args.retrain)
+    check_graph(cfg)  # every setting of every run it needs, before the trainer (seconds to import) loads
+    from emotionlib.build import build
+
+    run_dirs = build(cfg, resume=args.resume, retrain=args.retrain, checked=True)
     if os.environ.get("RANK", "0") == "0":  # under accelerate launch, only the main process reports
         print(*run_dirs, sep="\n")
     return 0
@@ -327,8 +330,8 @@ def cmd_kfold(args) -> int:
 
 
 def cmd_distill(args) -> int:
-    from emotionlib.build import build
     from emotionlib.config import ConfigError
+    from emotionlib.preflight import check_graph
 
     args.set = (
         ([f"teacher={args.teacher}"] if args.teacher else [])
@@ -340,7 +343,10 @@ def cmd_distill(args) -> int:
         raise ConfigError(
             "distill needs a teacher: --teacher runs/<id> (or profile:<name>), or a profile that sets one"
         )
-    print(*build(cfg, resume=False), sep="\n")
+    check_graph(cfg)  # as in cmd_train: the settings first, then the trainer
+    from emotionlib.build import build
+
+    print(*build(cfg, resume=False, checked=True), sep="\n")
     return 0
 
 
@@ -388,13 +394,14 @@ def cmd_baseline(args) -> int:
 def cmd_run(args) -> int:
     from emotionlib.config import parse_overrides
     from emotionlib.run_config import config_of_run
-    from emotionlib.pipeline import make_report
 
     if args.runs_dir is not None:
         if args.run is not None:
             raise ValueError("--runs-dir is for a new run; --run names an existing one (its folder is where it is)")
         args.set = [*args.set, f"runs_dir={Path(args.runs_dir).resolve()}"]
     cfg = _config(args) if args.run is None else config_of_run(args.run, parse_overrides(args.set))
+    from emotionlib.pipeline import make_report  # checks the settings before a notebook imports the trainer
+
     print(make_report(cfg, args.reports_dir))
     return 0
 
@@ -426,7 +433,7 @@ def cmd_ensemble(args) -> int:
 
     from emotionlib.evaluate import evaluate
     from emotionlib.combine.ensemble import fit_ensemble
-    from emotionlib.model import read_metadata
+    from emotionlib.metadata import read_metadata
 
     out = args.out or Path("runs") / f"ensemble-{time.strftime('%Y%m%d-%H%M%S')}"
     fit_ensemble(args.runs, out, args.with_baseline, args.step)

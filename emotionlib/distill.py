@@ -41,7 +41,7 @@ def check_teacher(run: Path, val_parts: Sequence[D.LangSplit], labels: Sequence[
     """The teacher must be a finished run whose labels hold the student's, and none of the student's validation
     rows may be among its training rows (they would leak its fit into the student's early stopping and
     thresholds). Returns its metadata."""
-    from emotionlib.model import read_finished
+    from emotionlib.metadata import read_finished
 
     if not RunLayout(run).metadata.is_file():
         raise ConfigError(

@@ -19,7 +19,7 @@ from emotionlib.runs import RunLayout, atomic_path, read_json, run_lock, write_j
 from emotionlib.provenance import provenance
 from emotionlib.run_records import record_step, step_inputs, step_is_current
 from emotionlib.classifier import load_run
-from emotionlib.model import read_finished
+from emotionlib.metadata import read_finished
 from emotionlib.split import training_parts
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,8 @@ from emotionlib import data as D
 from emotionlib.classifier import load_run
 from emotionlib.run_config import read_config
 from emotionlib.split import training_parts
-from emotionlib.model import load_model, read_finished
+from emotionlib.metadata import read_finished
+from emotionlib.model import load_model
 
 log = logging.getLogger(__name__)
 

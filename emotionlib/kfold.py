@@ -15,35 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from emotionlib import data as D
 from emotionlib.split import heldout_parts
 from emotionlib import graph as G
-from emotionlib.config import Config, ConfigError
+from emotionlib.config import Config
 from emotionlib.dataset import Examples
 from emotionlib.metrics import language_scores, paired_bootstrap_diff
-from emotionlib.model import load_model, read_finished
+from emotionlib.metadata import read_finished
+from emotionlib.model import load_model
 from emotionlib.predict import decide, predict_proba
-from emotionlib.preflight import check
 from emotionlib.runs import RunLayout, read_json, write_json
 
 log = logging.getLogger(__name__)
 SUMMARY = G.KFOLD_SUMMARY
-
-
-def check_estimate(cfg: Config, folds: int) -> None:
-    """The fold runs' config, checked as training checks it (data, encoder, settings), and `folds` against the
-    range and the training part's rows: before any folder exists."""
-    if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= 20:
-        raise ConfigError(f"--folds: from 2 to 20 folds (got {folds!r})")
-    check(G.fold_config(cfg, folds, 0))
-    source = D.source_for(cfg)
-    rows = sum(len(source.load("train", lang).ids) for lang in D.train_languages(cfg))
-    part = int(rows * (1 - cfg.val_fraction))
-    if folds * 2 > part:
-        raise ConfigError(
-            f"--folds {folds}: the training part holds about {part} texts, too few for {folds} folds "
-            "of at least two texts each"
-        )
 
 
 def score_fold(cfg: Config) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 from emotionlib import data as D
 from emotionlib.config import Config, shipped
 from emotionlib.run_config import check_config
-from emotionlib.model import is_ensemble, read_metadata
+from emotionlib.metadata import is_ensemble, read_metadata
 from emotionlib.preflight import check
 from emotionlib.runs import (
     RunLayout,

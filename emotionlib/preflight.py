@@ -7,8 +7,6 @@ import csv
 import math
 from pathlib import Path
 
-import torch
-
 from emotionlib import data as D
 from emotionlib.split import check_splittable, prepare_data
 from emotionlib import graph as G
@@ -39,7 +37,7 @@ def check(cfg: Config, members: bool = True) -> Path:
         else:
             source.path("train", lang)
     encoder_dir = check_encoder(cfg)
-    if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
+    if cfg.mixed_precision == "fp16" and not cuda_available():
         raise ConfigError(
             "config field 'mixed_precision': fp16 needs a CUDA GPU (a CPU would train in fp32 while "
             "the run recorded fp16); on a CPU use bf16 or auto (got 'fp16')"
@@ -191,7 +189,7 @@ def check_teacher_folder(cfg: Config) -> None:
             f"{', '.join(record.get('languages', {})) or 'none'}); its training rows would include "
             "this run's validation rows. Give both the same split"
         )
-    from emotionlib.model import read_finished
+    from emotionlib.metadata import read_finished
 
     try:
         meta = read_finished(folder.root)  # finished, and its files as training wrote them
@@ -215,3 +213,40 @@ def prepare(cfg: Config) -> dict:
     """The data step (notebook 01): every setting checked, then the run's split written once."""
     check(cfg)
     return prepare_data(cfg)
+
+
+def check_graph(cfg: Config) -> None:
+    """The preflight of every run the graph will train: the run's own network(s), with their further runs (stack
+    members, held-out runs, a profile's teacher: `preflight.check` walks them), and each k-fold estimate's folds, a
+    teacher's own graph included. A bad setting anywhere is refused before the first training starts."""
+    for c in G.language_configs(cfg):
+        check(c)
+    for step in G.needs(cfg):
+        if step.kind == "kfold":
+            check_estimate(step.config, step.folds)
+        elif step.kind == "teacher":
+            check_graph(step.config)
+
+
+def check_estimate(cfg: Config, folds: int) -> None:
+    """The fold runs' config, checked as training checks it (data, encoder, settings), and `folds` against the
+    range and the training part's rows: before any folder exists."""
+    if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= 20:
+        raise ConfigError(f"--folds: from 2 to 20 folds (got {folds!r})")
+    check(G.fold_config(cfg, folds, 0))
+    source = D.source_for(cfg)
+    rows = sum(len(source.load("train", lang).ids) for lang in D.train_languages(cfg))
+    part = int(rows * (1 - cfg.val_fraction))
+    if folds * 2 > part:
+        raise ConfigError(
+            f"--folds {folds}: the training part holds about {part} texts, too few for {folds} folds "
+            "of at least two texts each"
+        )
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA GPU. Imported here, not at the top: the preflight runs before the trainer loads
+    (`emotionlib train` refuses a bad setting in a second, not after importing torch), and only this check asks."""
+    import torch
+
+    return torch.cuda.is_available()

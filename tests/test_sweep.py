@@ -69,11 +69,11 @@ def test_summary_is_mean_and_sd_over_seeds_best_first():
 @pytest.mark.slow
 def test_a_sweep_runs_every_setting_and_seed_and_resumes(tmp_path):
     spec = SweepSpec.load(
-        write(tmp_path, "name: t\nprofile: smoke\nseeds: [1, 2]\ngrids:\n  - {loss_weighting: [none, static]}\n")
-    )
+        write(tmp_path, "name: t\nprofile: smoke\nseeds: [1]\ngrids:\n  - {loss_weighting: [none, static]}\n")
+    )  # two settings, one seed: the summary's mean and sd over several seeds are tested above without training
     out = run_sweep(spec, str(tmp_path / "runs"), tmp_path / "reports")
     runs, table = pd.read_csv(out / "runs.csv"), pd.read_csv(out / "summary.csv")
-    assert len(runs) == 4 and (out / "sweep.png").is_file() and (out / "sweep.json").is_file()
+    assert len(runs) == 2 and (out / "sweep.png").is_file() and (out / "sweep.json").is_file()
     for w, group in runs.groupby("loss_weighting"):
         row = table[table["loss_weighting"] == w].iloc[0]
         assert np.isclose(row["val_f1_0.5_mean"], group["val_f1_0.5"].mean())
@@ -84,7 +84,7 @@ def test_a_sweep_runs_every_setting_and_seed_and_resumes(tmp_path):
     logs = {p: p.stat().st_size for p in (tmp_path / "reports" / ".sweep-t-logs").glob("*.log")}
     again = pd.read_csv(run_sweep(spec, str(tmp_path / "runs"), tmp_path / "reports") / "runs.csv")
     assert again.drop(columns="train_seconds").equals(runs.drop(columns="train_seconds"))  # runs are reused
-    assert len(logs) == 4 and all(p.stat().st_size == n for p, n in logs.items())  # no process started for them
+    assert len(logs) == 2 and all(p.stat().st_size == n for p, n in logs.items())  # no process started for them
 
 
 def test_the_report_cites_every_sweep_table(tmp_path):

@@ -26,7 +26,7 @@ from emotionlib.classifier import Classifier
 from emotionlib.run_config import read_config, save_config
 from emotionlib.combine.weights import BASELINE, EnsembleError, best_f1_per_label, check_step, fit_weights
 from emotionlib.metrics import tune_thresholds
-from emotionlib.model import is_ensemble, read_metadata
+from emotionlib.metadata import is_ensemble, read_metadata
 from emotionlib.runs import RunLayout, atomic_dir, kind_of, marked_parent, read_json, sha256_of, write_json
 from emotionlib.provenance import provenance
 from emotionlib.run_records import seal

@@ -22,7 +22,8 @@ from emotionlib.combine.weights import BASELINE, Combined
 from emotionlib.encoders import resolve_encoder
 from emotionlib.features import LayerFeatures
 from emotionlib.predict import predict_proba
-from emotionlib.model import load_model, read_finished
+from emotionlib.metadata import read_finished
+from emotionlib.model import load_model
 from emotionlib.runs import RunLayout, read_json, sha256_of
 
 MEMBERS = ("network", "features_lr", BASELINE)

@@ -32,7 +32,8 @@ from emotionlib.encoders import prompt_for, resolve_encoder
 from emotionlib.features import LayerFeatures, head_block
 from emotionlib.hardware import resolve_precision
 from emotionlib.metrics import scores, tune_thresholds
-from emotionlib.model import load_model, read_finished
+from emotionlib.metadata import read_finished
+from emotionlib.model import load_model
 from emotionlib.predict import decide
 from emotionlib.runs import RunLayout, atomic_dir, read_json, sha256_of, write_json
 from emotionlib.provenance import provenance

@@ -9,7 +9,7 @@ from pathlib import Path
 from emotionlib.export.hf import export_hf, model_card, refuse_ensemble
 from emotionlib.export.int8 import INT8_FILE, ensure_int8, macro_f1_on, quantize_onnx, set_macro_f1
 from emotionlib.export.onnx_graph import CHECK_TEXTS, ONNX_FILE, ONNX_META, ensure_graph, export_onnx, graph_is_current
-from emotionlib.model import read_finished
+from emotionlib.metadata import read_finished
 from emotionlib.runs import RunLayout, check_replaceable, kind_of, marked_parent, run_lock
 
 FORMATS = ("hf", "onnx")

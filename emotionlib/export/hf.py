@@ -7,7 +7,8 @@ from pathlib import Path
 
 from emotionlib.run_config import read_config
 from emotionlib.encoders import REGISTRY
-from emotionlib.model import is_ensemble, load_model, read_metadata
+from emotionlib.metadata import is_ensemble, read_metadata
+from emotionlib.model import load_model
 from emotionlib.runs import RunLayout, atomic_dir, read_json
 
 
