@@ -3,11 +3,7 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-import stat
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -21,8 +17,8 @@ from emotionlib.combine.langstack import LanguageStack
 from emotionlib.metadata import is_ensemble, read_finished, read_metadata
 from emotionlib.model import load_model, load_tokenizer
 from emotionlib.predict import OnnxForward, batched_proba, decide, torch_forward
-from emotionlib.provenance import package_version as version
-from emotionlib.runs import NotOurs, RunLayout, atomic_path, check_output_file, sha256_of, temporary_name, write_failure
+from emotionlib.prediction_files import check_prediction_paths, write_predictions
+from emotionlib.runs import RunLayout, sha256_of
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -212,13 +208,8 @@ class Classifier:
     ) -> Path:
         """SemEval Track A submission format: id plus one 0/1 column per label; written atomically."""
         input_csv, output_csv = Path(input_csv), Path(output_csv)
-        if batch_size < 1:
-            raise ValueError(f"--batch-size must be a positive integer (got {batch_size})")
-        if output_csv.resolve() == input_csv.resolve():
-            raise ValueError(f"{output_csv}: --output equals --input; the input would be overwritten")
+        check_prediction_paths(input_csv, output_csv, batch_size)
         self.check_language(lang)
-        check_output_file(output_csv, "--output", is_prediction_file, data_folders())
-        check_record_path(output_csv)
         existed = output_csv.exists()
         ids, texts = read_texts(input_csv)
         pred = decide(self.predict_proba(texts, batch_size, progress=True, lang=lang), self.thresholds_for(lang))
@@ -237,106 +228,6 @@ class Classifier:
         return output_csv
 
 
-# --- prediction files: emotionlib's by its record, never by their shape ------------------------------------
-# A prediction file is emotionlib's when the record beside it, `<name>.emotionlib.json`, says emotionlib wrote it
-# and holds the sha256 of its bytes as they are now. A file that merely looks like one (an `id` column and 0/1
-# cells) is not; nor is one edited since: replacing either is refused.
-RECORD_SUFFIX = ".emotionlib.json"
-MAX_RECORD_BYTES = 64 << 10
-
-
-def record_path(path: Path) -> Path:
-    return Path(path).with_name(Path(path).name + RECORD_SUFFIX)
-
-
-def read_record(path: Path) -> dict | None:
-    """The record of prediction file `path`, or None (no record, a link, a large or foreign file)."""
-    rec = record_path(path)
-    try:
-        st = os.lstat(rec)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_RECORD_BYTES:
-            return None
-        data = json.loads(rec.read_bytes())
-    except (OSError, ValueError):
-        return None
-    ok = (
-        isinstance(data, dict)
-        and data.get("made_by") == "emotionlib"
-        and data.get("kind") == "predictions"
-        and data.get("file") == Path(path).name
-        and isinstance(data.get("sha256"), str)
-    )
-    return data if ok else None
-
-
-def is_prediction_file(path: Path) -> bool:
-    """Whether emotionlib recorded writing `path` as it is now (its record beside it, with its sha256)."""
-    record = read_record(path)
-    return record is not None and Path(path).is_file() and sha256_of(path) == record["sha256"]
-
-
-def check_record_path(path: Path) -> None:
-    """The record's own path: absent, or emotionlib's record of this file (never a user's file of that name)."""
-    rec = record_path(path)
-    if (rec.exists() or rec.is_symlink()) and read_record(path) is None:
-        raise NotOurs(
-            f"{rec}: exists and is not emotionlib's record of {Path(path).name}; nothing was written; give "
-            "another --output, or move that file"
-        )
-
-
-def write_predictions(path: Path, rows: list[list], existed: bool, about: dict) -> None:
-    """Write the prediction file and its record. The output is checked again at the end: a file that appeared at
-    the path meanwhile (or one changed since the start) is never replaced; a new file is linked into place, which
-    fails rather than replace anything there."""
-    tmp = temporary_name(path)
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            csv.writer(f, lineterminator="\n").writerows(rows)
-        os.chmod(tmp, 0o666 & ~_umask())
-        digest = sha256_of(tmp)
-        check_output_file(path, "--output", is_prediction_file, data_folders())
-        check_record_path(path)
-        if existed:
-            os.replace(tmp, path)  # checked just above as emotionlib's, unchanged
-        else:
-            try:
-                os.link(tmp, path)  # atomic, and never over a file that appeared meanwhile
-            except FileExistsError:
-                raise NotOurs(
-                    f"{path}: --output was created by something else while emotionlib predicted; nothing "
-                    "was written over it; give a new path"
-                ) from None
-        record = {
-            "made_by": "emotionlib",
-            "kind": "predictions",
-            "file": path.name,
-            "sha256": digest,
-            "rows": len(rows) - 1,
-            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "emotionlib": version(),
-        }
-        with atomic_path(record_path(path)) as rec:
-            rec.write_text(json.dumps(record | about, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise (write_failure(exc, path) or exc) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def data_folders() -> tuple[Path, ...]:
-    """Where the data and emotionlib's cache lie: never written into by predict."""
-    from emotionlib.data import protected_folders
-
-    return protected_folders()
-
-
 def predict_file(
     run_dir: Path,
     input_csv: Path,
@@ -346,8 +237,5 @@ def predict_file(
     lang: str | None = None,
 ) -> Path:
     """`python -m emotionlib predict`: the run's Classifier on a CSV with `id` and `text` columns."""
-    if Path(output_csv).resolve() == Path(input_csv).resolve():
-        raise ValueError(f"{output_csv}: --output equals --input; the input would be overwritten")
-    check_output_file(Path(output_csv), "--output", is_prediction_file, data_folders())  # before anything is loaded
-    check_record_path(Path(output_csv))
+    check_prediction_paths(Path(input_csv), Path(output_csv), batch_size)  # before anything is loaded
     return Classifier(run_dir, backend).predict_file(input_csv, output_csv, batch_size, lang)

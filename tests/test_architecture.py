@@ -12,7 +12,18 @@ PACKAGE = Path(__file__).resolve().parent.parent / "emotionlib"
 # bottom to top: a module may import only modules of its own layer listed before it, or of a lower layer
 LAYERS = [
     ["provenance", "runs", "run_records", "config", "log", "hardware", "losses", "metrics", "encoders.base"],
-    ["run_config", "data", "split", "dataset", "predict", "metadata", "model", "plots", "checkpoints"],
+    [
+        "run_config",
+        "data",
+        "split",
+        "dataset",
+        "predict",
+        "metadata",
+        "prediction_files",
+        "model",
+        "plots",
+        "checkpoints",
+    ],
     [
         "encoders.hub",
         "encoders.minilm",
@@ -39,7 +50,16 @@ LAYERS = [
 ]
 ORDER = [m for layer in LAYERS for m in layer]
 # what loading a run and predicting with it (emotionlib.load, predict, export, a stack) may never import
-INFERENCE = ["classifier", "combine.langstack", "predict", "metadata", "model", "export", "features"]
+INFERENCE = [
+    "classifier",
+    "combine.langstack",
+    "predict",
+    "metadata",
+    "prediction_files",
+    "model",
+    "export",
+    "features",
+]
 TRAINING = {
     "train",
     "build",

@@ -186,8 +186,9 @@ def test_a_small_validation_part_gets_the_fixed_rule(stacked_run):
     network, tok, meta = load_model(RunLayout(cfg.run_dir).model)
     feats = F.LayerFeatures(resolve_encoder(cfg.model), [1], cfg.max_length)
     cached = dict(zip(tr.texts + va.texts, feats(tr.texts + va.texts, progress=False)))
+    members = F.Members(meta, network, tok, cached=cached)
     record, saved = F.fit_language(
-        cfg.replace(stack_min_val=10_000, stack=["features_lr", "tfidf_lr"]), tr, va, cached, network, tok, meta, None
+        cfg.replace(stack_min_val=10_000, stack=["features_lr", "tfidf_lr"]), tr, va, members
     )
     assert record["rule"].startswith("fixed")
     assert record["weights"] == {"features_lr": 0.5, "tfidf_lr": 0.5} and set(record["thresholds"]) == {0.5}

@@ -84,7 +84,8 @@ def test_predict_never_replaces_a_file_that_only_looks_like_a_prediction_file(sm
 
 
 def test_a_prediction_file_carries_its_record_and_is_replaced_only_as_written(smoke_run, tmp_path):
-    from emotionlib.classifier import Classifier, record_path
+    from emotionlib.classifier import Classifier
+    from emotionlib.prediction_files import record_path
 
     clf, src, dst = Classifier(smoke_run), texts_csv(tmp_path), tmp_path / "pred.csv"
     clf.predict_file(src, dst)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import emotionlib
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from emotionlib.data import read_split
 
 
@@ -57,6 +57,23 @@ def test_bad_predict_arguments_are_one_line_errors(smoke_run, tmp_path, args, me
     out = run_cli("predict", "--run", str(smoke_run), "--input", str(src), *args)
     assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert src.read_text(encoding="utf-8") == "id,text\na,hello\n" and not (tmp_path / "o.csv").exists()
+
+
+def test_a_bad_predict_argument_is_refused_before_the_network_loads(tmp_path):
+    """No torch, transformers or onnxruntime is imported to refuse an argument (seconds on 2 cores)."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\na,hello\n", encoding="utf-8")
+    code = (
+        "import sys\nfrom emotionlib.cli import main\n"
+        f"rc = main(['predict', '--run', 'runs/none', '--input', {str(src)!r}, '--output', {str(src)!r}])\n"
+        "print(rc, sorted(m for m in ('torch', 'transformers', 'onnxruntime') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.split() == ["2", "[]"], out.stdout + out.stderr[-2000:]
+    assert "--output equals --input" in out.stderr
 
 
 def test_onnx_backend_matches_pytorch_on_the_english_test_file(smoke_run, data_dir):

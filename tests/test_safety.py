@@ -515,7 +515,7 @@ def test_random_sweep_specs_load_or_refuse_in_one_line(tmp_path, seeds, grid):
     )
 )
 def test_random_output_paths_are_written_only_when_new_or_ours(tmp_path, kind):
-    from emotionlib.classifier import is_prediction_file, write_predictions
+    from emotionlib.prediction_files import is_prediction_file, write_predictions
     from emotionlib.runs import NotOurs, atomic_write_text, check_output_file, mark
 
     work = tmp_path / f"w-{kind}"

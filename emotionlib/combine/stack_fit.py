@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -133,6 +134,22 @@ def fit_features_lr(
 # --- fitting and writing the stack ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Members:
+    """What every language's fit reads: the run's network with its tokenizer and metadata (`block`: the block of
+    the cached features its head reads, None when it encodes texts itself), the further runs' networks (name ->
+    (network, tokenizer, metadata)), the fold networks whose mean is the network member, and the frozen features
+    of the training and validation texts, by text."""
+
+    meta: dict
+    network: Any = None
+    tokenizer: Any = None
+    block: int | None = None
+    others: dict = field(default_factory=dict)
+    folds: list = field(default_factory=list)
+    cached: dict = field(default_factory=dict)
+
+
 def fit_stack(cfg) -> pd.DataFrame | None:
     """Fit the stack of a trained run when `cfg.stack` names members, write runs/<run_id>/stack/, and return the
     per-language table (validation, cross-fitted); None when the config stacks nothing. Skipped when current."""
@@ -156,12 +173,11 @@ def fit_stack(cfg) -> pd.DataFrame | None:
     folds = [load_member(layout.root, run, meta["labels"]) for run in fold_runs]
     train_parts, val_parts = training_parts(cfg, layout)
     feats, block, cached = feature_pass(cfg, [t for p in train_parts + val_parts for t in p.texts], bool(folds))
+    members = Members(meta, network, tokenizer, block, others, folds, cached)
     fits, saved = {}, {}
     for tr, va in zip(train_parts, val_parts):
         t0 = time.time()
-        fits[va.lang], saved[va.lang] = fit_language(
-            cfg, tr, va, cached, network, tokenizer, meta, block, others, folds
-        )
+        fits[va.lang], saved[va.lang] = fit_language(cfg, tr, va, members)
         log.info(
             f"stack {va.lang}: validation (cross-fitted) {fits[va.lang]['val_oof']:.3f}, weights "
             f"{fits[va.lang]['weights']} [{time.time() - t0:.0f} s]"
@@ -228,33 +244,22 @@ def stack_record(cfg, layout: RunLayout, feats: LayerFeatures, block: int | None
     }
 
 
-def language_probs(
-    cfg,
-    tr: D.LangSplit,
-    va: D.LangSplit,
-    cached: dict,
-    network,
-    tokenizer,
-    meta: dict,
-    block: int | None,
-    others: dict | None = None,
-    folds: list | None = None,
-) -> tuple[dict, dict]:
-    """The validation probabilities of one language's members (`cfg.stack` and `others`; the network member is the
-    mean of `folds` when given), with what the fitted ones save: the features member at each C, and the TF-IDF
-    pipeline."""
-    x_tr = np.stack([cached[t] for t in tr.texts]) if cached else None
-    x_va = np.stack([cached[t] for t in va.texts]) if cached else None
-    cols = [meta["labels"].index(lab) for lab in va.labels]
+def language_probs(cfg, tr: D.LangSplit, va: D.LangSplit, m: Members) -> tuple[dict, dict]:
+    """The validation probabilities of one language's members (`cfg.stack` and `m.others`; the network member is the
+    mean of `m.folds` when there are any), with what the fitted ones save: the features member at each C, and the
+    TF-IDF pipeline."""
+    x_tr = np.stack([m.cached[t] for t in tr.texts]) if m.cached else None
+    x_va = np.stack([m.cached[t] for t in va.texts]) if m.cached else None
+    cols = [m.meta["labels"].index(lab) for lab in va.labels]
     probs, saved = {}, {}
-    if "network" in cfg.stack and folds:
-        probs["network"] = folds_proba(folds, va.texts, va.lang, cfg.eval_batch_size)[:, cols]
+    if "network" in cfg.stack and m.folds:
+        probs["network"] = folds_proba(m.folds, va.texts, va.lang, cfg.eval_batch_size)[:, cols]
     elif "network" in cfg.stack:
-        probs["network"] = network_proba(network, tokenizer, meta, va.texts, x_va, block, va.lang, cfg.eval_batch_size)[
-            :, cols
-        ]
-    for name, (net, tok, m) in (others or {}).items():
-        probs[name] = network_proba(net, tok, m, va.texts, None, None, va.lang, cfg.eval_batch_size)[:, cols]
+        probs["network"] = network_proba(
+            m.network, m.tokenizer, m.meta, va.texts, x_va, m.block, va.lang, cfg.eval_batch_size
+        )[:, cols]
+    for name, (net, tok, meta) in m.others.items():
+        probs[name] = network_proba(net, tok, meta, va.texts, None, None, va.lang, cfg.eval_batch_size)[:, cols]
     if "features_lr" in cfg.stack:
         for c, (coef, intercept) in fit_features_lr(x_tr, tr.y, LR_CS, cfg.seed).items():
             probs[f"features_lr C={c:g}"] = sigmoid(x_va @ coef.T + intercept)
@@ -267,22 +272,9 @@ def language_probs(
     return probs, saved
 
 
-def fit_language(
-    cfg,
-    tr: D.LangSplit,
-    va: D.LangSplit,
-    cached: dict,
-    network,
-    tokenizer,
-    meta: dict,
-    block: int | None,
-    others: dict | None = None,
-    folds: list | None = None,
-) -> tuple[dict, dict]:
-    """One language: its members fitted on its training part, scored on its validation part, and combined
-    (`others`: the further runs' networks, name -> (network, tokenizer, metadata); `folds`: the fold networks
-    whose mean is the network member)."""
-    probs, saved = language_probs(cfg, tr, va, cached, network, tokenizer, meta, block, others, folds)
+def fit_language(cfg, tr: D.LangSplit, va: D.LangSplit, members: Members) -> tuple[dict, dict]:
+    """One language: its members fitted on its training part, scored on its validation part, and combined."""
+    probs, saved = language_probs(cfg, tr, va, members)
     small = len(va) < cfg.stack_min_val
     fit = fixed(probs) if small else combine(probs, va.y)
     thresholds = np.full(len(va.labels), 0.5) if small else fit["thresholds"]

@@ -22,7 +22,7 @@ from emotionlib.config import load_config
 from emotionlib.encoders import gemma
 from emotionlib.features import LayerFeatures
 from emotionlib.combine.weights import BASELINE
-from emotionlib.combine.stack_fit import fit_language, sigmoid
+from emotionlib.combine.stack_fit import Members, fit_language, sigmoid
 from emotionlib.metrics import scores
 from emotionlib.predict import decide
 
@@ -77,7 +77,7 @@ def main() -> None:
             continue
         texts = tr.texts + va.texts + te.texts
         cached = dict(zip(texts, feats(texts, D.cache_dir() / "features", 32, progress=False)))
-        record, saved = fit_language(cfg, tr, va, cached, None, None, {"labels": list(tr.labels)}, None)
+        record, saved = fit_language(cfg, tr, va, Members({"labels": list(tr.labels)}, cached=cached))
         x_te = np.stack([cached[t] for t in te.texts])
         coef, intercept = saved["features_lr"]
         with warnings.catch_warnings():

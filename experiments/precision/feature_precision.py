@@ -16,7 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-from emotionlib.combine.stack_fit import fit_language
+from emotionlib.combine.stack_fit import Members, fit_language
 from emotionlib.data import cache_dir
 from emotionlib.encoders import prompt_for, resolve_encoder
 from emotionlib.features import LayerFeatures
@@ -54,7 +54,7 @@ def main() -> None:
             t0 = time.time()
             cached = dict(zip(texts, feats(texts, cache_dir() / "features", cfg.eval_batch_size, progress=False)))
             seconds = time.time() - t0
-            record, _ = fit_language(cfg, tr, va, cached, network, tokenizer, meta, None)
+            record, _ = fit_language(cfg, tr, va, Members(meta, network, tokenizer, cached=cached))
             rows.append(
                 {
                     "run": run.name,

@@ -28,7 +28,7 @@ import pandas as pd
 
 def member_probs(runs: list[Path], lang: str, feature_model: str = "", feature_layers: list[int] | None = None):
     """Validation probabilities of every run (named by its index) and of the features (each C) and TF-IDF
-    members, as `langstack.language_probs` makes them; the gold labels, the label names and the first run's config.
+    members, as `stack_fit.language_probs` makes them; the gold labels, the label names and the first run's config.
     The features member reads `feature_model` at `feature_layers` (with its prompt), by default the first run's
     encoder at its feature_layers."""
     from emotionlib import data as D
@@ -59,7 +59,7 @@ def member_probs(runs: list[Path], lang: str, feature_model: str = "", feature_l
     texts = tr.texts + va.texts
     cached = dict(zip(texts, feats(texts, D.cache_dir() / "features", cfg.eval_batch_size)))
     members = cfg.replace(stack=["features_lr", L.BASELINE], stack_runs=[])  # every run comes in as a further one
-    probs, _ = L.language_probs(members, tr, va, cached, None, None, nets["0"][2], None, nets)
+    probs, _ = L.language_probs(members, tr, va, L.Members(nets["0"][2], others=nets, cached=cached))
     return probs, va.y, list(va.labels), cfg
 
 
