@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from emotionlib import data as D
-from emotionlib.baseline import fit_language
+from emotionlib.baseline import cached_fit_language, fit_language
 from emotionlib.runs import atomic_dir, check_replaceable
 from emotionlib import plots
 
@@ -36,7 +36,7 @@ def with_baseline(comparison: pd.DataFrame, cfg) -> pd.DataFrame:
     source = D.source_for(cfg)
     base = {}
     for lang, split in zip(comparison["lang"], comparison["scored_on"]):
-        base[lang] = round(100 * fit_language(source, lang, cfg.seed)[f"{split}_macro_f1"], 2)
+        base[lang] = round(100 * cached_fit_language(source, lang, cfg.seed)[f"{split}_macro_f1"], 2)
     out = comparison.copy()
     out.insert(out.columns.get_loc("emotionlib") + 1, "tfidf_lr", out["lang"].map(base))
     return out
