@@ -105,7 +105,7 @@ baseline: $(STAMP) ## TF-IDF + logistic regression for all 28 languages: reports
 # me5-small at the settings of the earlier best-stack's member, an epoch of it timed by make bench
 BENCH_ME5 := model=me5-small learning_rate=5e-5 pooling=mean freeze_layers=6
 
-bench: $(STAMP) $(MPNET_STAMP) gemma ## throughput and memory: seed-literal loop vs emotionlib vs HF Trainer, predict, LIME, where the time goes, the me5-small levers, an epoch on a busy machine, shares of the machine's ceiling, MiniLM's loop vs the Trainer at each's best, LIME's distinct perturbations, EmbeddingGemma's feature pass at each precision the CPU has -> bench/
+bench: $(STAMP) $(MPNET_STAMP) gemma ## throughput and memory: seed-literal loop vs emotionlib vs HF Trainer, predict, LIME, where the time goes, the me5-small levers, an epoch on a busy machine, shares of the machine's ceiling, MiniLM's loop vs the Trainer at each's best, LIME's distinct perturbations, EmbeddingGemma's feature pass at each precision the CPU has, a Gemma stack's predict -> bench/
 	$(PY) benchmarks/bench.py --out bench
 	$(PY) benchmarks/profile_phases.py --peer-rows 2211 --out bench
 	$(PY) benchmarks/levers.py --out bench
@@ -115,7 +115,7 @@ bench: $(STAMP) $(MPNET_STAMP) gemma ## throughput and memory: seed-literal loop
 	$(PY) -m emotionlib train --config best --set $(BENCH_ME5) epochs=1 run_id=bench-me5 runs_dir=bench/runs
 	$(PY) benchmarks/ceiling.py --predict-run bench/runs/bench-quick --out bench \
 		--train-runs bench/runs/bench-quick bench/runs/bench-best bench/runs/bench-me5 \
-		--feature-encoders me5-small embeddinggemma
+		--feature-encoders me5-small embeddinggemma --stack-profile best-stack
 	$(PY) benchmarks/levers.py --model minilm --langs eng --rows 2764 --epochs 5 --reps 1 --out bench \
 		--only fp32 "frozen word embeddings" "hf_trainer fp32" "hf_trainer frozen word embeddings"
 	$(PY) -m emotionlib evaluate --run bench/runs/bench-quick

@@ -107,7 +107,12 @@ class Shapes:
         return self.forward(input_ids, attention_mask)
 
     def flops(self, curve: np.ndarray) -> float:
-        return float(sum(n * (curve[0] + curve[1] * length + curve[2] * length**2) for n, length in self.seen))
+        return shapes_flops(self.seen, curve)
+
+
+def shapes_flops(seen: list[tuple[int, int]], curve: np.ndarray) -> float:
+    """FLOPs of batches of (rows, padded length), a row costing curve @ (1, L, L^2)."""
+    return float(sum(n * (curve[0] + curve[1] * length + curve[2] * length**2) for n, length in seen))
 
 
 def layer_products(hidden: int, inner: int, tmp: Path):
@@ -342,6 +347,91 @@ def feature_ceiling(name: str, texts: list[str], reps: int) -> dict:
     }
 
 
+def eager(network):
+    """A copy of `network` whose attention runs as plain matrix products: FlopCounterMode counts sdpa's kernel
+    otherwise than the products it does (predict_ceiling loads its model eager for the same reason)."""
+    import copy
+
+    twin = copy.deepcopy(network)
+    for module in twin.modules():
+        if getattr(module, "config", None) is not None and hasattr(module.config, "_attn_implementation"):
+            module.config._attn_implementation = "eager"
+    return twin
+
+
+def stack_run(out: Path, profile: str) -> Path:
+    """A stacked run of `profile` to time `predict` on, under <out>/runs: its network trained for one epoch (its
+    speed is measured here, not its quality); built once, its finished steps skipped on the next call."""
+    from emotionlib.build import build
+
+    cfg = load_config(profile, {"epochs": 1, "run_id": f"bench-{Path(profile).stem}", "runs_dir": str(out / "runs")})
+    build(cfg)
+    return cfg.run_dir
+
+
+def stack_predict_ceiling(run: Path, texts: list[str], reps: int, lang: str | None = None) -> dict:
+    """`predict` of a stacked run as `emotionlib.load(run).predict_proba` runs it (no feature cache): the FLOPs of the
+    batches its encoders really scored (the frozen-feature encoder and each network the stack runs) against its
+    time, and the fastest product at the feature encoder's shapes in the precision its feature pass runs (int8
+    features against the fp32 peak: torch has no int8 product of its own to time)."""
+    import emotionlib
+    from emotionlib.model import load_encoder
+
+    clf = emotionlib.load(run)
+    stack = clf.model  # the run's LanguageStack
+    feats = stack.features
+    shapes = Shapes(feats._forward)
+    feats._forward = shapes
+    networks = {"network": stack.network}
+    if stack.stack.get("network_folds"):
+        networks = {f"fold network {i}": net for i, (net, _, _) in enumerate(stack.fold_networks())}
+    networks |= {name: stack.run_member(name)[0] for name in stack.stack.get("runs", {})}
+    seen = {name: [] for name in networks}
+
+    def recorder(store: list):
+        def hook(module, args, kwargs):
+            store.append(tuple((args[0] if args else kwargs["input_ids"]).shape))
+
+        return hook
+
+    hooks = [net.register_forward_pre_hook(recorder(seen[name]), with_kwargs=True) for name, net in networks.items()]
+    try:
+        seconds = [_timed(lambda: clf.predict_proba(texts, lang=lang)) for _ in range(reps)]
+    finally:
+        for h in hooks:
+            h.remove()
+    encoder = load_encoder(feats.encoder_dir, "eager")
+    curve = flop_curve(encoder, False, lambda ids, mask: encoder(input_ids=ids, attention_mask=mask).last_hidden_state)
+    flops = {"features": shapes.flops(curve) / reps}
+    flops |= {
+        name: shapes_flops(seen[name], flop_curve(eager(net), False)) / reps
+        for name, net in networks.items()
+        if seen[name]
+    }
+    c = encoder.config
+    bf16 = feats.precision == "bf16"
+    peak = fp32_peak(c.hidden_size, c.intermediate_size, (2048,), reps, torch.bfloat16 if bf16 else torch.float32)
+    wall, total = statistics.median(seconds), sum(flops.values())
+    if not total:
+        raise SystemExit(f"{run}: its stack runs no encoder for {lang or 'its language'} (only TF-IDF has weight)")
+    return {
+        "run": str(run),
+        "feature_encoder": stack.stack["encoder"],
+        "feature_precision": feats.precision,
+        "network_precision": stack.meta.get("mixed_precision", "no"),
+        "texts": len(texts),
+        "gflop_per_text": round(total / len(texts) / 1e9, 4),
+        "flops": {k: round(v) for k, v in flops.items()},
+        "flop_shares": {k: round(v / total, 3) for k, v in flops.items()},
+        "seconds": round(wall, 2),
+        "texts_per_second": round(len(texts) / wall, 1),
+        "achieved_gflops": round(total / wall / 1e9, 1),
+        "peak_precision": "bf16" if bf16 else "fp32",
+        "peak_gflops": round(peak, 1),
+        "share_of_peak": round(total / wall / 1e9 / peak, 3),
+    }
+
+
 def lime_ceiling(run: Path, text: str) -> dict:
     """One LIME explanation of `text` by the run's network at its settings (every label, lime_num_samples
     perturbations scored by PyTorch): the FLOPs of the batches scored against the whole explanation's time
@@ -391,6 +481,11 @@ def main() -> None:
         help="encoders whose frozen-feature pass to bound (installed ones; embeddinggemma too)",
     )
     ap.add_argument("--feature-texts", type=int, default=512, help="English test texts the feature pass encodes")
+    ap.add_argument(
+        "--stack-profile",
+        default=None,
+        help="time `predict` of a stacked run of this profile (e.g. best-stack), built under <out>/runs if needed",
+    )
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=2048, help="rows of the timed matrix products (a batch's tokens)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench")
@@ -407,22 +502,27 @@ def main() -> None:
         except EncoderUnavailable as exc:  # e.g. EmbeddingGemma, installed on demand only
             print(f"frozen-feature pass of {name} not measured: {exc}")
     lime = lime_ceiling(args.predict_run, cfg.case_study)
+    stack = None
+    if args.stack_profile:
+        run = stack_run(args.out, args.stack_profile)
+        stack = stack_predict_ceiling(run, texts[: args.feature_texts], args.reps)
     result = {
         "predict": pred,
         "training": training,
         "features": features,
+        "stack_predict": stack,
         "lime": lime,
         "threads": torch.get_num_threads(),
         "provenance": provenance(),
     }
     make_dir(args.out, "bench")  # a folder of its own, which `make clean` may remove
     write_json(args.out / "ceiling.json", result)
-    md = report(pred, training, features, lime)
+    md = report(pred, training, features, lime, stack)
     atomic_write_text(args.out / "ceiling.md", "\n".join(md) + "\n")
     print("\n".join(md))
 
 
-def report(pred: dict, training: list[dict], features: list[dict], lime: dict) -> list[str]:
+def report(pred: dict, training: list[dict], features: list[dict], lime: dict, stack: dict | None = None) -> list[str]:
     hw = hardware()
     jobs = [
         (
@@ -463,6 +563,17 @@ def report(pred: dict, training: list[dict], features: list[dict], lime: dict) -
         )
         for f in features
     ]
+    if stack:
+        jobs.append(
+            (
+                f"predict, a stack ({Path(stack['run']).name}: features of {stack['feature_encoder']} in "
+                f"{stack['feature_precision']}, network in {stack['network_precision']}), {stack['texts']} texts",
+                stack["peak_precision"],
+                stack["achieved_gflops"],
+                stack["peak_gflops"],
+                stack["share_of_peak"],
+            )
+        )
     jobs += [
         (
             f"one LIME explanation ({lime['samples']} samples), {lime['encoder']}",
@@ -524,6 +635,15 @@ def report(pred: dict, training: list[dict], features: list[dict], lime: dict) -
             f"| {f['encoder']} | {f['layers']} | {f['texts']} | {f['mean_tokens']} | {f['gflop_per_text']} | "
             f"{f['seconds']} | {f['texts_per_second']} | {100 * f['share_of_peak']:.0f}% |"
             for f in features
+        ]
+    if stack:
+        shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in stack["flop_shares"].items())
+        md += [
+            "",
+            f"`predict` of the stack {Path(stack['run']).name} over {stack['texts']} texts, no feature cache: "
+            f"{stack['texts_per_second']} texts/s, {stack['gflop_per_text']} GFLOP a text ({shares}), "
+            f"{100 * stack['share_of_peak']:.0f}% of the {stack['peak_precision']} peak ({stack['peak_gflops']} "
+            "GFLOP/s at the feature encoder's shapes).",
         ]
     md += [
         "",

@@ -42,6 +42,24 @@ def smoke_run(smoke_cfg) -> Path:
     return run_dir
 
 
+STACK = {"languages": ["arq", "sun"], "stack": ["network", "features_lr", "tfidf_lr"], "feature_layers": [1, -1]}
+
+
+@pytest.fixture(scope="session")
+def stacked_run(smoke_cfg):
+    """A smoke run on two small languages with its stack fitted and evaluated (val, dev and test). Its tests are
+    the xdist group "test_combine_langstack", so that one worker makes it."""
+    from emotionlib.build import build
+    from emotionlib.combine.stack_fit import fit_stack
+    from emotionlib.evaluate import evaluate
+
+    cfg = smoke_cfg.replace(run_id="smoke-stack", **STACK)
+    build(cfg)
+    table = fit_stack(cfg)
+    evaluate(cfg.run_dir)
+    return cfg, table
+
+
 @pytest.fixture(scope="session")
 def smoke_report():
     """One `make report PROFILE=smoke` for the whole session, typed as a user types it (into the checkout's runs/

@@ -103,3 +103,37 @@ def test_the_reused_memory_lever_serves_a_large_gradient_from_the_heap_not_fresh
         for mode in ("default", "reuse")
     }
     assert mapped["default"] >= 40 << 20 and mapped["reuse"] == 0
+
+
+@pytest.mark.xdist_group("test_combine_langstack")  # the stacked run is made once, on that group's worker
+def test_the_stack_ceiling_counts_each_encoders_batches_once(stacked_run, monkeypatch):
+    """`predict` of a stack: the feature encoder's batches and those of each network the stack ran, each text once."""
+    ceiling = load_benchmark("ceiling")
+    from emotionlib.combine.langstack import LanguageStack
+    from emotionlib.model import load_encoder
+
+    cfg, _ = stacked_run
+    # the tiny random encoder's members may weigh 0 beside TF-IDF: every member runs, as a fitted Gemma stack's do
+    real = LanguageStack.member_proba
+    monkeypatch.setattr(LanguageStack, "member_proba", lambda *a, **k: real(*a, **(k | {"weighted_only": False})))
+    texts = ["so happy today", "what a sad and long day it was", "a", "nothing"]
+    r = ceiling.stack_predict_ceiling(cfg.run_dir, texts, reps=2, lang="arq")
+    assert r["texts"] == 4 and r["feature_precision"] == "no" and r["peak_precision"] == "fp32"
+    assert set(r["flop_shares"]) == {"features", "network"}
+    assert sum(r["flop_shares"].values()) == pytest.approx(1, abs=0.01) and 0 < r["share_of_peak"]
+    # the feature pass: one length-sorted batch of four texts at its longest text's length, once a rep
+    encoder = load_encoder(resolve_encoder(cfg.model), "eager")
+    curve = ceiling.flop_curve(encoder, False, lambda ids, mask: encoder(input_ids=ids, attention_mask=mask)[0])
+    from emotionlib.model import load_tokenizer
+
+    lengths = [len(x) for x in load_tokenizer(resolve_encoder(cfg.model))(texts)["input_ids"]]
+    expected = ceiling.batches_flops(curve, lengths, ceiling.sorted_order(lengths), 64)
+    assert r["flops"]["features"] == pytest.approx(expected, rel=1e-3)
+    # the network encodes the same texts itself (its head does not read the features): its classifier's FLOPs
+    from emotionlib.model import load_model
+    from emotionlib.runs import RunLayout
+
+    net_curve = ceiling.flop_curve(load_model(RunLayout(cfg.run_dir).model, "eager")[0], False)
+    assert r["flops"]["network"] == pytest.approx(
+        ceiling.batches_flops(net_curve, lengths, ceiling.sorted_order(lengths), 64), rel=1e-3
+    )

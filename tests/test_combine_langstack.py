@@ -15,9 +15,7 @@ from emotionlib.config import ConfigError, load_config
 from emotionlib.metrics import tune_thresholds
 from emotionlib.runs import RunLayout, read_json
 
-pytestmark = pytest.mark.xdist_group("test_combine_langstack")  # its module-scoped fixture is made on one worker
-
-STACK = {"languages": ["arq", "sun"], "stack": ["network", "features_lr", "tfidf_lr"], "feature_layers": [1, -1]}
+pytestmark = pytest.mark.xdist_group("test_combine_langstack")  # the stacked run (conftest) is made on one worker
 
 
 def test_the_one_threshold_tuner_equals_a_per_threshold_f1_search_on_random_data():
@@ -95,19 +93,6 @@ def test_config_refuses_bad_stack_settings():
         with pytest.raises(ConfigError, match=next(iter(bad))):
             load_config("smoke", bad)
     assert load_config("smoke", {"feature_layers": "6,9,-1"}).feature_layers == (6, 9, -1)
-
-
-@pytest.fixture(scope="module")
-def stacked_run(smoke_cfg):
-    """A smoke run on two small languages with its stack fitted and evaluated (val, dev and test)."""
-    from emotionlib.evaluate import evaluate
-    from emotionlib.build import build
-
-    cfg = smoke_cfg.replace(run_id="smoke-stack", **STACK)
-    build(cfg)
-    table = F.fit_stack(cfg)
-    evaluate(cfg.run_dir)
-    return cfg, table
 
 
 def test_the_stack_is_fitted_per_language_and_saved_without_pickles(stacked_run):
