@@ -324,13 +324,19 @@ def read_split(path: str | os.PathLike, lang: str | None = None, split: str = ""
     return read_table(path, lang=check_language(lang or path.stem), split=split, known_labels=LABELS)
 
 
-def _rows(path: Path) -> list[list[str]]:
+def check_csv_file(path: Path) -> None:
+    """A CSV to read is a regular file that exists (said before anything slow is loaded, e.g. by `predict`)."""
+    path = Path(path)
     if path.is_dir():
         raise DataError(f"{path}: is a directory; give a CSV file")
     if path.exists() and not path.is_file():
         raise DataError(f"{path}: not a regular file (a device, FIFO or socket); give a CSV file")
     if not path.exists():
         raise DataError(f"{path}: no such file")
+
+
+def _rows(path: Path) -> list[list[str]]:
+    check_csv_file(path)
     text = _decode(path.read_bytes(), path).removeprefix("\ufeff")
     if not text.strip():
         raise DataError(f"{path}: empty file (expected a header id,text,<labels>)")

@@ -11,6 +11,7 @@ import stat
 import time
 from pathlib import Path
 
+from emotionlib.data import check_csv_file, protected_folders
 from emotionlib.provenance import package_version as version
 from emotionlib.runs import NotOurs, atomic_path, check_output_file, sha256_of, temporary_name, write_failure
 
@@ -108,16 +109,16 @@ def _umask() -> int:
 
 def data_folders() -> tuple[Path, ...]:
     """Where the data and emotionlib's cache lie: never written into by predict."""
-    from emotionlib.data import protected_folders
-
     return protected_folders()
 
 
 def check_prediction_paths(input_csv: Path, output_csv: Path, batch_size: int) -> None:
-    """`predict`'s arguments: a positive batch size, an output that is not the input, not the data or the cache,
-    and either new or a prediction file emotionlib wrote (with no foreign file where its record goes)."""
+    """`predict`'s arguments: a positive batch size, an input that is a file, and an output that is not the input,
+    not in the data or the cache, and either new or a prediction file emotionlib wrote (with no foreign file where
+    its record goes)."""
     if batch_size < 1:
         raise ValueError(f"--batch-size must be a positive integer (got {batch_size})")
+    check_csv_file(Path(input_csv))
     if Path(output_csv).resolve() == Path(input_csv).resolve():
         raise ValueError(f"{output_csv}: --output equals --input; the input would be overwritten")
     check_output_file(Path(output_csv), "--output", is_prediction_file, data_folders())
