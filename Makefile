@@ -33,6 +33,8 @@ SWEEP ?= configs/sweep.yaml
 # worker processes of `make test`, each taking whole test files, one per core; each worker (and what it starts)
 # computes on one thread, since two multi-threaded trainings on the same cores slow each other about tenfold
 TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# more pytest options for `make test`, e.g. PYTEST_ARGS="-k kill --junitxml=out.xml"
+PYTEST_ARGS ?=
 JOBS ?= 1
 
 # The environment is made (or remade, when pyproject.toml is newer) by the targets that need it.

@@ -470,9 +470,22 @@ def lime_ceiling(run: Path, text: str) -> dict:
     }
 
 
+def stack_lines(stack: dict) -> list[str]:
+    shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in stack["flop_shares"].items())
+    hw = hardware()
+    return [
+        f"`predict` of the stack {Path(stack['run']).name} over {stack['texts']} texts, no feature cache "
+        f"({hw['cpu']}, {', '.join(hw['cpu_features']) or 'no AVX2'}, {torch.get_num_threads()} threads; features "
+        f"in {stack['feature_precision']}, network in {stack['network_precision']}): {stack['texts_per_second']} "
+        f"texts/s, {stack['gflop_per_text']} GFLOP a text ({shares}), {stack['achieved_gflops']} GFLOP/s, "
+        f"{100 * stack['share_of_peak']:.0f}% of the {stack['peak_precision']} peak ({stack['peak_gflops']} GFLOP/s "
+        "at the feature encoder's shapes)."
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--predict-run", type=Path, required=True, help="a trained English run: predict and LIME")
+    ap.add_argument("--predict-run", type=Path, help="a trained English run: predict and LIME")
     ap.add_argument("--train-runs", nargs="*", type=Path, default=[], help="trained runs whose training to bound")
     ap.add_argument(
         "--feature-encoders",
@@ -486,10 +499,22 @@ def main() -> None:
         default=None,
         help="time `predict` of a stacked run of this profile (e.g. best-stack), built under <out>/runs if needed",
     )
+    ap.add_argument("--only-stack", action="store_true", help="only the stack's predict (--stack-profile)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=2048, help="rows of the timed matrix products (a batch's tokens)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench")
     args = ap.parse_args()
+    if args.only_stack:
+        if not args.stack_profile:
+            ap.error("--only-stack needs --stack-profile")
+        make_dir(args.out, "bench")  # a folder of its own, which `make clean` may remove
+        texts = D.DataSource.resolve().load("test", "eng").texts[: args.feature_texts]
+        stack = stack_predict_ceiling(stack_run(args.out, args.stack_profile), texts, args.reps)
+        write_json(args.out / "stack_predict.json", stack | {"provenance": provenance()})
+        print("\n".join(stack_lines(stack)))
+        return
+    if args.predict_run is None:
+        ap.error("--predict-run is needed (unless --only-stack)")
     cfg = load_config(RunLayout(args.predict_run).config)
     texts = D.source_for(cfg).load("test", "eng").texts
     with tempfile.TemporaryDirectory() as tmp:
@@ -637,14 +662,7 @@ def report(pred: dict, training: list[dict], features: list[dict], lime: dict, s
             for f in features
         ]
     if stack:
-        shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in stack["flop_shares"].items())
-        md += [
-            "",
-            f"`predict` of the stack {Path(stack['run']).name} over {stack['texts']} texts, no feature cache: "
-            f"{stack['texts_per_second']} texts/s, {stack['gflop_per_text']} GFLOP a text ({shares}), "
-            f"{100 * stack['share_of_peak']:.0f}% of the {stack['peak_precision']} peak ({stack['peak_gflops']} "
-            "GFLOP/s at the feature encoder's shapes).",
-        ]
+        md += ["", *stack_lines(stack)]
     md += [
         "",
         f"One LIME explanation of the case-study text ({lime['samples']} perturbations, every label): "
