@@ -360,11 +360,12 @@ def eager(network):
 
 
 def stack_run(out: Path, profile: str) -> Path:
-    """A stacked run of `profile` to time `predict` on, under <out>/runs: its network trained for one epoch (its
-    speed is measured here, not its quality); built once, its finished steps skipped on the next call."""
+    """A stacked run of `profile` to time `predict` on, under <out>/runs, trained as the profile says (a network
+    trained for less would get no weight in the stack, and `predict` would not run it); built once, its finished
+    steps skipped on the next call."""
     from emotionlib.build import build
 
-    cfg = load_config(profile, {"epochs": 1, "run_id": f"bench-{Path(profile).stem}", "runs_dir": str(out / "runs")})
+    cfg = load_config(profile, {"run_id": f"bench-{Path(profile).stem}", "runs_dir": str(out / "runs")})
     build(cfg)
     return cfg.run_dir
 
@@ -470,13 +471,18 @@ def lime_ceiling(run: Path, text: str) -> dict:
     }
 
 
+def precision(name: str) -> str:
+    return "fp32" if name == "no" else name
+
+
 def stack_lines(stack: dict) -> list[str]:
     shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in stack["flop_shares"].items())
     hw = hardware()
     return [
         f"`predict` of the stack {Path(stack['run']).name} over {stack['texts']} texts, no feature cache "
         f"({hw['cpu']}, {', '.join(hw['cpu_features']) or 'no AVX2'}, {torch.get_num_threads()} threads; features "
-        f"in {stack['feature_precision']}, network in {stack['network_precision']}): {stack['texts_per_second']} "
+        f"in {precision(stack['feature_precision'])}, network in {precision(stack['network_precision'])}): "
+        f"{stack['texts_per_second']} "
         f"texts/s, {stack['gflop_per_text']} GFLOP a text ({shares}), {stack['achieved_gflops']} GFLOP/s, "
         f"{100 * stack['share_of_peak']:.0f}% of the {stack['peak_precision']} peak ({stack['peak_gflops']} GFLOP/s "
         "at the feature encoder's shapes)."
@@ -592,7 +598,8 @@ def report(pred: dict, training: list[dict], features: list[dict], lime: dict, s
         jobs.append(
             (
                 f"predict, a stack ({Path(stack['run']).name}: features of {stack['feature_encoder']} in "
-                f"{stack['feature_precision']}, network in {stack['network_precision']}), {stack['texts']} texts",
+                f"{precision(stack['feature_precision'])}, network in {precision(stack['network_precision'])}), "
+                f"{stack['texts']} texts",
                 stack["peak_precision"],
                 stack["achieved_gflops"],
                 stack["peak_gflops"],
