@@ -109,6 +109,23 @@ def one_line_error(out, *needles: str) -> None:
         assert needle in out.stderr, out.stderr
 
 
+HEAVY = ("torch", "transformers", "sklearn", "onnxruntime")
+
+
+def refused_lightly(*args: str):
+    """`python -m emotionlib <args>` run in a fresh interpreter: (exit code, the heavy libraries it imported, stderr).
+    A refusal of bad input should import none of them (each costs seconds on 2 cores)."""
+    import subprocess
+
+    code = (
+        f"import sys\nfrom emotionlib.cli import main\nrc = main({list(args)!r})\n"
+        f"print(rc, *[m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    rc, *heavy = out.stdout.split() or ["no output"]
+    return rc, heavy, out.stderr
+
+
 def run_cli(*args: str, **kwargs):
     import subprocess
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import emotionlib
-from conftest import ROOT, run_cli
+from conftest import refused_lightly, run_cli
 from emotionlib.data import read_split
 
 
@@ -61,19 +61,11 @@ def test_bad_predict_arguments_are_one_line_errors(smoke_run, tmp_path, args, me
 
 def test_a_bad_predict_argument_is_refused_before_the_network_loads(tmp_path):
     """No torch, transformers or onnxruntime is imported to refuse an argument (seconds on 2 cores)."""
-    import subprocess
-    import sys
-
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,hello\n", encoding="utf-8")
-    code = (
-        "import sys\nfrom emotionlib.cli import main\n"
-        f"rc = main(['predict', '--run', 'runs/none', '--input', {str(src)!r}, '--output', {str(src)!r}])\n"
-        "print(rc, sorted(m for m in ('torch', 'transformers', 'onnxruntime') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert out.stdout.split() == ["2", "[]"], out.stdout + out.stderr[-2000:]
-    assert "--output equals --input" in out.stderr
+    rc, heavy, err = refused_lightly("predict", "--run", "runs/none", "--input", str(src), "--output", str(src))
+    assert (rc, heavy) == ("2", []), err[-2000:]
+    assert "--output equals --input" in err
 
 
 def test_onnx_backend_matches_pytorch_on_the_english_test_file(smoke_run, data_dir):

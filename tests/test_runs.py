@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, refused_lightly, run_cli
 from emotionlib.config import ConfigError, load_config
 from emotionlib.runs import RunLayout, read_json, run_lock, temporary_name
 
@@ -274,14 +274,9 @@ def test_report_refuses_bad_settings_before_any_notebook_runs(tmp_path, sets, me
 @pytest.mark.parametrize("command", ["train", "run", "distill"])
 def test_a_refused_setting_is_said_before_the_trainer_loads(command):
     """A typo costs no import of torch, transformers or scikit-learn (seconds on 2 cores)."""
-    code = (
-        "import sys\nfrom emotionlib.cli import main\n"
-        f"rc = main([{command!r}, '--config', 'smoke', '--set', 'languages=xxx', 'teacher=profile:smoke'])\n"
-        "print(rc, sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert out.stdout.split() == ["2", "[]"], out.stdout + out.stderr[-2000:]
-    assert "unknown language code 'xxx'" in out.stderr
+    rc, heavy, err = refused_lightly(command, "--config", "smoke", "--set", "languages=xxx", "teacher=profile:smoke")
+    assert (rc, heavy) == ("2", []), err[-2000:]
+    assert "unknown language code 'xxx'" in err
 
 
 def test_debug_shows_the_traceback():

@@ -14,17 +14,15 @@ outliers than the normed inputs of the other layers; one int8 scale per batch fo
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
-import numpy as np
 import torch
 from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
 from emotionlib import data as D
 from emotionlib.encoders import gemma
 from emotionlib.features import LayerFeatures
-from emotionlib.provenance import hardware
+from gemma_variants import compare  # the same interleaved timing and distances
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -65,26 +63,7 @@ def main() -> None:
             base, True, ("down_proj", "q_proj", "k_proj", "v_proj", "o_proj")
         ),
     }
-    out, seconds = {}, {k: [] for k in variants}
-    for _ in range(2):
-        for name, f in variants.items():  # interleaved: the machine's drift hits every variant alike
-            t0 = time.perf_counter()
-            out[name] = f(texts, None, args.batch_size, progress=False)
-            seconds[name].append(time.perf_counter() - t0)
-    hw = hardware()
-    print(
-        f"{len(texts)} texts ({', '.join(args.langs)}), {hw['cpu']} {hw['cpu_features']}, "
-        f"{torch.get_num_threads()} threads"
-    )
-    ref = out["fp32"]
-    for name in variants:
-        a = out[name]
-        cos = (a * ref).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(ref, axis=1)
-        print(
-            f"{name:40s} {len(texts) / min(seconds[name]):6.1f} texts/s  "
-            f"{min(seconds['fp32']) / min(seconds[name]):4.2f}x fp32  "
-            f"relative error {np.linalg.norm(a - ref) / np.linalg.norm(ref):.4f}  min cosine {cos.min():.5f}"
-        )
+    compare(variants, texts, args.batch_size, args.langs, width=40)
 
 
 if __name__ == "__main__":

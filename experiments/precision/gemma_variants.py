@@ -39,23 +39,28 @@ def main() -> None:
         "bf16 weights": pure,
         "int8 dynamic": LayerFeatures(folder, gemma.FEATURE_LAYERS, 128, "int8"),
     }
+    compare(variants, texts, args.batch_size, args.langs)
+
+
+def compare(variants: dict, texts: list[str], batch_size: int, langs: list[str], width: int = 14) -> None:
+    """Each variant's pass over `texts`, interleaved rep by rep (best of 2), printed with its speed-up and its
+    distance from the variant named "fp32"."""
     out, seconds = {}, {k: [] for k in variants}
     for _ in range(2):
         for name, f in variants.items():  # interleaved: the machine's drift hits every variant alike
             t0 = time.perf_counter()
-            out[name] = f(texts, None, args.batch_size, progress=False)
+            out[name] = f(texts, None, batch_size, progress=False)
             seconds[name].append(time.perf_counter() - t0)
     hw = hardware()
     print(
-        f"{len(texts)} texts ({', '.join(args.langs)}), {hw['cpu']} {hw['cpu_features']}, "
-        f"{torch.get_num_threads()} threads"
+        f"{len(texts)} texts ({', '.join(langs)}), {hw['cpu']} {hw['cpu_features']}, {torch.get_num_threads()} threads"
     )
     ref = out["fp32"]
     for name in variants:
         a = out[name]
         cos = (a * ref).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(ref, axis=1)
         print(
-            f"{name:14s} {len(texts) / min(seconds[name]):6.1f} texts/s  "
+            f"{name:{width}s} {len(texts) / min(seconds[name]):6.1f} texts/s  "
             f"{min(seconds['fp32']) / min(seconds[name]):4.2f}x fp32  "
             f"relative error {np.linalg.norm(a - ref) / np.linalg.norm(ref):.4f}  min cosine {cos.min():.5f}"
         )
