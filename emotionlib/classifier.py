@@ -226,16 +226,3 @@ class Classifier:
             },
         )
         return output_csv
-
-
-def predict_file(
-    run_dir: Path,
-    input_csv: Path,
-    output_csv: Path,
-    batch_size: int = 64,
-    backend: str = "torch",
-    lang: str | None = None,
-) -> Path:
-    """`python -m emotionlib predict`: the run's Classifier on a CSV with `id` and `text` columns."""
-    check_prediction_paths(Path(input_csv), Path(output_csv), batch_size)  # before anything is loaded
-    return Classifier(run_dir, backend).predict_file(input_csv, output_csv, batch_size, lang)

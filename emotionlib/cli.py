@@ -354,9 +354,9 @@ def cmd_predict(args) -> int:
     from emotionlib.prediction_files import check_prediction_paths
 
     check_prediction_paths(args.input, args.output, args.batch_size)  # a bad argument costs no import of torch
-    from emotionlib.classifier import predict_file
+    from emotionlib.classifier import Classifier
 
-    print(predict_file(args.run, args.input, args.output, args.batch_size, args.backend, args.lang))
+    print(Classifier(args.run, args.backend).predict_file(args.input, args.output, args.batch_size, args.lang))
     return 0
 
 
