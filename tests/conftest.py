@@ -127,11 +127,32 @@ def refused_lightly(*args: str):
 
 
 def run_cli(*args: str, **kwargs):
+    """`python -m emotionlib <args>` in a fresh interpreter, from the checkout's root. For what only a process shows:
+    its imports, signals, resource limits, a training that sets the threads."""
     import subprocess
 
     return subprocess.run(
         [sys.executable, "-m", "emotionlib", *args], capture_output=True, text=True, cwd=ROOT, **kwargs
     )
+
+
+def run_here(*args: str):
+    """What `python -m emotionlib <args>` returns and prints (as run_cli gives it), run by the CLI's own `main` in
+    this process, from the checkout's root. For refusals and short commands: a fresh interpreter costs 3-4 s of
+    imports on 2 cores, spent 80 times over in the suite. Argparse's usage errors (SystemExit) return their code."""
+    import contextlib
+    import io
+    import subprocess
+
+    from emotionlib.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(ROOT), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(list(args))
+        except SystemExit as exc:
+            rc = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    return subprocess.CompletedProcess(["emotionlib", *args], rc, out.getvalue(), err.getvalue())
 
 
 SLOW_FIXTURES = {

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import emotionlib
-from conftest import run_cli
+from conftest import run_here
 from emotionlib.config import load_config
 from emotionlib.combine.weights import EnsembleError, best_f1_per_label, fit_weights
 from emotionlib.combine.ensemble import fit_ensemble
@@ -100,7 +100,7 @@ def test_weights_and_thresholds_never_see_the_set_they_are_scored_on(smoke_run, 
 
 def test_ensemble_is_a_run_that_evaluate_predict_and_load_accept(smoke_run, second_run, tmp_path):
     out = tmp_path / "ens"
-    res = run_cli("ensemble", "--runs", str(smoke_run), str(second_run), "--with-baseline", "--out", str(out))
+    res = run_here("ensemble", "--runs", str(smoke_run), str(second_run), "--with-baseline", "--out", str(out))
     assert res.returncode == 0, res.stderr
     meta = read_json(RunLayout(out).metadata)
     assert [m["name"] for m in meta["members"]] == [smoke_run.name, second_run.name, "tfidf_lr"]
@@ -117,9 +117,9 @@ def test_ensemble_is_a_run_that_evaluate_predict_and_load_accept(smoke_run, seco
     assert np.allclose(emotionlib.load(out).predict_proba(texts), expected, atol=1e-6)
     csv = tmp_path / "in.csv"
     csv.write_text("id,text\na,so happy\nb,so sad\n", encoding="utf-8")
-    res = run_cli("predict", "--run", str(out), "--input", str(csv), "--output", str(tmp_path / "o.csv"))
+    res = run_here("predict", "--run", str(out), "--input", str(csv), "--output", str(tmp_path / "o.csv"))
     assert res.returncode == 0, res.stderr
-    res = run_cli("export", "--run", str(out), "--format", "onnx", "--out", str(tmp_path / "x"))
+    res = run_here("export", "--run", str(out), "--format", "onnx", "--out", str(tmp_path / "x"))
     assert res.returncode != 0 and "ensemble" in res.stderr and not (tmp_path / "x").exists()
 
 

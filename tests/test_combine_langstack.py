@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import emotionlib
-from conftest import run_cli
+from conftest import run_here
 from emotionlib import graph as G
 from emotionlib.combine import langstack as L
 from emotionlib.combine import stack_fit as F
@@ -152,7 +152,7 @@ def test_a_stacked_run_predicts_with_the_language(stacked_run, tmp_path):
     assert np.allclose(zero_shot, predict_proba(network, tok, ["a text"], meta["max_length"]), atol=1e-6)
     src = tmp_path / "in.csv"
     pd.DataFrame({"id": ["a", "b"], "text": ["one", "two"]}).to_csv(src, index=False)
-    r = run_cli(
+    r = run_here(
         "predict", "--run", str(cfg.run_dir), "--input", str(src), "--output", str(tmp_path / "o.csv"), "--lang", "arq"
     )
     assert r.returncode == 0, r.stderr

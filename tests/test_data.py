@@ -73,9 +73,9 @@ def test_summary_lists_all_languages_and_ignores_other_files(data_dir):
 
 
 def test_data_summary_cli(data_dir):
-    from conftest import run_cli
+    from conftest import run_here
 
-    out = run_cli("data", "summary")
+    out = run_here("data", "summary")
     assert out.returncode == 0, out.stderr
     assert sum(line.split()[0] in D.LANGUAGES for line in out.stdout.splitlines() if line.strip()) == 28
     assert "unlabeled test files (prediction sets): eng" in out.stdout

@@ -6,7 +6,7 @@ import pytest
 from safetensors.numpy import load_file
 
 import emotionlib
-from conftest import run_cli
+from conftest import run_here
 from emotionlib.split import training_parts
 from emotionlib import distill
 from emotionlib import graph as G
@@ -50,7 +50,7 @@ def test_a_teacher_that_is_not_a_run_is_refused_before_anything_is_written(smoke
 
 
 def test_the_cli_needs_a_teacher():
-    out = run_cli("distill", "--config", "smoke", "--set", "run_id=no-teacher")
+    out = run_here("distill", "--config", "smoke", "--set", "run_id=no-teacher")
     assert out.returncode == 2 and "distill needs a teacher" in out.stderr
 
 

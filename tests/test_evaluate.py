@@ -58,10 +58,12 @@ def test_comparison_prefers_labeled_test_over_dev():
 
 
 def test_evaluate_cli_for_one_split(run_copy):
-    from conftest import run_cli
+    from conftest import run_here
 
     before = json.loads((run_copy / "metrics.json").read_text())
-    out = run_cli("evaluate", "--run", str(run_copy), "--split", "dev")  # a private copy: the shared run stays as it is
+    out = run_here(
+        "evaluate", "--run", str(run_copy), "--split", "dev"
+    )  # a private copy: the shared run stays as it is
     assert out.returncode == 0, out.stderr
     assert "set=dev/eng" in out.stdout and "val/eng" not in out.stdout
     after = json.loads((run_copy / "metrics.json").read_text())  # one file per set: nothing else is lost

@@ -21,7 +21,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import one_line_error, run_cli, tree
+from conftest import one_line_error, run_here, tree
 from emotionlib.config import ConfigError, load_config, parse_overrides
 from emotionlib.data import DataError, read_table, read_texts
 
@@ -50,7 +50,7 @@ def test_run_id_dotdot_writes_nothing_and_keeps_hidden_folders(tmp_path):
     (project / ".venv" / "bin").mkdir(parents=True)
     (project / ".venv" / "bin" / "python").write_text("#")
     before = tree(project)
-    out = run_cli("train", "--config", "smoke", "--set", f"runs_dir={project / 'runs'}", "run_id=..")
+    out = run_here("train", "--config", "smoke", "--set", f"runs_dir={project / 'runs'}", "run_id=..")
     one_line_error(out, "run_id")
     assert tree(project) == before
 
@@ -148,7 +148,7 @@ def test_export_into_an_existing_user_folder_is_refused(smoke_run, tmp_path):
     out_dir.mkdir()
     (out_dir / "thesis.tex").write_text("three years of work")
     before = tree(out_dir)
-    out = run_cli("export", "--run", str(smoke_run), "--format", "onnx", "--out", str(out_dir))
+    out = run_here("export", "--run", str(smoke_run), "--format", "onnx", "--out", str(out_dir))
     one_line_error(out, str(out_dir), "not made by emotionlib")
     assert tree(out_dir) == before
 
@@ -157,7 +157,7 @@ def test_export_into_an_existing_user_folder_is_refused(smoke_run, tmp_path):
 def test_export_inside_or_around_the_run_is_refused(run_copy, fmt, where):
     target = (run_copy / where).resolve()
     before = tree(run_copy)
-    out = run_cli("export", "--run", str(run_copy), "--format", fmt, "--out", str(target))
+    out = run_here("export", "--run", str(run_copy), "--format", fmt, "--out", str(target))
     one_line_error(out, "--out")
     assert tree(run_copy) == before
 
@@ -199,14 +199,14 @@ def test_malformed_profile_names_file_and_line(tmp_path):
     bad.write_text("model: minilm\nlanguages: [eng\nepochs: 2\n")
     with pytest.raises(ConfigError, match=rf"{bad}: line \d+.*not valid YAML"):
         load_config(str(bad))
-    out = run_cli("train", "--config", str(bad))
+    out = run_here("train", "--config", str(bad))
     one_line_error(out, str(bad), "line")
 
 
 def test_malformed_set_value_names_the_field():
     with pytest.raises(ConfigError, match="'languages'.*not valid YAML"):
         load_config("smoke", parse_overrides(["languages=[eng"]))
-    out = run_cli("train", "--config", "smoke", "--set", "languages=[eng")
+    out = run_here("train", "--config", "smoke", "--set", "languages=[eng")
     one_line_error(out, "languages")
 
 
@@ -217,7 +217,7 @@ def test_malformed_run_config_names_the_file(run_copy):
     with pytest.raises(ConfigError, match=r"config.yaml: line \d+"):
         read_config(run_copy)
     # the command names it too: a config.yaml changed since training is refused before it is read
-    one_line_error(run_cli("evaluate", "--run", str(run_copy)), "config.yaml", "changed since the run was made")
+    one_line_error(run_here("evaluate", "--run", str(run_copy)), "config.yaml", "changed since the run was made")
 
 
 # --- 6: the ensemble's step is checked before any work ---------------------------------------------------------
@@ -227,7 +227,7 @@ def test_malformed_run_config_names_the_file(run_copy):
 def test_bad_ensemble_step_is_refused_before_any_work(smoke_run, tmp_path, step):
     out_dir = tmp_path / "ens"
     t0 = time.time()
-    out = run_cli("ensemble", "--runs", str(smoke_run), "--out", str(out_dir), f"--step={step}")
+    out = run_here("ensemble", "--runs", str(smoke_run), "--out", str(out_dir), f"--step={step}")
     one_line_error(out, "--step")
     assert "validation probabilities" not in out.stdout and not out_dir.exists()
     assert time.time() - t0 < 60
@@ -250,7 +250,7 @@ def test_an_unfinished_run_is_refused_by_load_predict_and_evaluate(run_copy, tmp
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,hello\n")
     one_line_error(
-        run_cli("predict", "--run", str(run_copy), "--input", str(src), "--output", str(tmp_path / "o.csv")),
+        run_here("predict", "--run", str(run_copy), "--input", str(src), "--output", str(tmp_path / "o.csv")),
         "training did not finish",
     )
     assert not (tmp_path / "o.csv").exists()

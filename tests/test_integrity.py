@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, one_line_error, run_cli, tree
+from conftest import ROOT, one_line_error, run_cli, run_here, tree
 from emotionlib.config import ConfigError, load_config
 from emotionlib.runs import (
     MARKER,
@@ -75,9 +75,7 @@ LOOKALIKES = {
 def test_predict_never_replaces_a_file_that_only_looks_like_a_prediction_file(smoke_run, tmp_path, name):
     target = tmp_path / "c.csv"
     target.write_bytes(LOOKALIKES[name].encode())
-    out = run_cli(
-        "predict", "--run", str(smoke_run), "--input", str(texts_csv(tmp_path)), "--output", str(target), timeout=120
-    )
+    out = run_here("predict", "--run", str(smoke_run), "--input", str(texts_csv(tmp_path)), "--output", str(target))
     one_line_error(out, "--output", "no record")
     assert target.read_bytes() == LOOKALIKES[name].encode()
     assert not (tmp_path / "c.csv.emotionlib.json").exists()
@@ -130,7 +128,7 @@ def test_retrain_refuses_a_model_folder_holding_a_users_file(run_copy):
     notes = run_copy / "model" / "NOTES.txt"
     notes.write_text("why this run matters")
     before = tree(run_copy)
-    out = run_cli("train", "--run", str(run_copy), "--retrain", timeout=300)
+    out = run_here("train", "--run", str(run_copy), "--retrain")
     one_line_error(out, "NOTES.txt", "did not write")
     assert tree(run_copy) == before
 
@@ -279,13 +277,13 @@ def test_reports_dir_inside_the_data_folder_is_refused(tmp_path, data_dir):
 def test_kfold_refuses_before_making_its_folder(tmp_path, bad):
     args = ["kfold", "--config", "smoke"] + (bad if bad[0] == "--folds" else [])
     sets = [f"runs_dir={tmp_path / 'runs'}", "run_id=k"] + (bad[1:] if bad[0] == "--set" else [])
-    out = run_cli(*args, "--set", *sets, timeout=120)
+    out = run_here(*args, "--set", *sets)
     one_line_error(out)
     assert "IndexError" not in out.stderr and not (tmp_path / "runs" / "k").exists()
 
 
 def test_kfold_compare_refuses_an_estimate_against_itself(tmp_path):
-    out = run_cli("kfold", "--compare", str(tmp_path / "a"), str(tmp_path / "a"), timeout=60)
+    out = run_here("kfold", "--compare", str(tmp_path / "a"), str(tmp_path / "a"))
     one_line_error(out, "the same estimate twice")
 
 
@@ -294,7 +292,7 @@ def test_kfold_compare_refuses_an_estimate_against_itself(tmp_path):
 
 def test_distill_refuses_an_unfinished_teacher_before_writing(run_copy, tmp_path):
     (run_copy / "train_summary.json").unlink()
-    out = run_cli(
+    out = run_here(
         "distill",
         "--config",
         "smoke",
@@ -303,7 +301,6 @@ def test_distill_refuses_an_unfinished_teacher_before_writing(run_copy, tmp_path
         "--set",
         f"runs_dir={tmp_path / 'students'}",
         "run_id=s",
-        timeout=120,
     )
     one_line_error(out, "teacher", "did not finish")
     assert not (tmp_path / "students").exists()
@@ -314,7 +311,7 @@ def test_distill_refuses_a_teacher_missing_a_label_before_writing(run_copy, tmp_
     meta["labels"], meta["thresholds"] = meta["labels"][1:], meta["thresholds"][1:]
     (run_copy / "model" / "metadata.json").write_text(json.dumps(meta))
     seal(RunLayout(run_copy))  # a teacher made so, as emotionlib recorded it
-    out = run_cli(
+    out = run_here(
         "distill",
         "--config",
         "smoke",
@@ -323,7 +320,6 @@ def test_distill_refuses_a_teacher_missing_a_label_before_writing(run_copy, tmp_
         "--set",
         f"runs_dir={tmp_path / 'students'}",
         "run_id=s",
-        timeout=120,
     )
     one_line_error(out, "teacher", "has no label")
     assert not (tmp_path / "students").exists()
@@ -386,7 +382,7 @@ def test_a_changed_deciding_file_is_refused_by_load_evaluate_and_predict(run_cop
         ["evaluate", "--run", str(run_copy)],
         ["predict", "--run", str(run_copy), "--input", str(texts_csv(tmp_path)), "--output", str(tmp_path / "p.csv")],
     ):
-        one_line_error(run_cli(*args, timeout=120), "--retrain")
+        one_line_error(run_here(*args), "--retrain")
     assert tree(run_copy) == before and not (tmp_path / "p.csv").exists()
 
 
@@ -490,8 +486,8 @@ def test_a_full_disk_during_export_and_predict_keeps_what_was_there(run_copy, tm
     assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.emotionlib-*"))
     dst = tmp_path / "p.csv"
     assert (
-        run_cli(
-            "predict", "--run", str(run_copy), "--input", str(texts_csv(tmp_path)), "--output", str(dst), timeout=120
+        run_here(
+            "predict", "--run", str(run_copy), "--input", str(texts_csv(tmp_path)), "--output", str(dst)
         ).returncode
         == 0
     )
@@ -616,7 +612,7 @@ def test_training_data_that_cannot_train_is_refused_before_any_write(tmp_path, c
     if case == "repeated":
         rows = [[r[0], "the same text", *r[2:]] for r in rows]
     train_csv = own_data(tmp_path, header, rows)
-    out = run_cli("train", *SMOKE, f"runs_dir={tmp_path / 'runs'}", "run_id=o", f"train_csv={train_csv}", timeout=120)
+    out = run_here("train", *SMOKE, f"runs_dir={tmp_path / 'runs'}", "run_id=o", f"train_csv={train_csv}")
     one_line_error(out, message, str(train_csv))
     assert not (tmp_path / "runs").exists()
 
@@ -624,9 +620,7 @@ def test_training_data_that_cannot_train_is_refused_before_any_write(tmp_path, c
 @pytest.mark.parametrize("source,message", [("dir", "is a directory"), ("/dev/zero", "not a regular file")])
 def test_predict_input_that_is_not_a_file_says_what_it_is(smoke_run, tmp_path, source, message):
     path = tmp_path if source == "dir" else Path(source)
-    out = run_cli(
-        "predict", "--run", str(smoke_run), "--input", str(path), "--output", str(tmp_path / "o.csv"), timeout=120
-    )
+    out = run_here("predict", "--run", str(smoke_run), "--input", str(path), "--output", str(tmp_path / "o.csv"))
     one_line_error(out, message)
 
 

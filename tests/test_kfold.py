@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, run_here
 from emotionlib import data as D
 from emotionlib.split import heldout_parts, prepare_data, training_parts
 from emotionlib import build, kfold
@@ -98,7 +98,7 @@ def test_pooled_figure_scores_every_held_out_text_once_and_compare_pairs_folds(t
     assert d["pooled_diff"] == pytest.approx(1.0 - s["pooled_macro_f1"])
     lo, hi = d["pooled_diff_ci95"]
     assert lo <= d["pooled_diff"] <= hi
-    shown = run_cli("kfold", "--compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    shown = run_here("kfold", "--compare", str(tmp_path / "a"), str(tmp_path / "b"))
     assert shown.returncode == 0, shown.stderr
     assert "per fold: +" in shown.stdout and "pooled over" not in shown.stdout
     assert f"difference {d['pooled_diff']:+.4f}" in shown.stdout and "95% paired bootstrap [" in shown.stdout

@@ -79,10 +79,10 @@ def test_xlm_roberta_base_offline_gives_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_train_fails_before_any_work_when_the_encoder_is_missing(monkeypatch, tmp_path):
-    from conftest import run_cli
+    from conftest import run_here
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    out = run_cli("train", "--config", "paper", "--set", f"runs_dir={tmp_path}/runs", "run_id=offline")
+    out = run_here("train", "--config", "paper", "--set", f"runs_dir={tmp_path}/runs", "run_id=offline")
     assert out.returncode == 2 and "not in the Hugging Face cache" in out.stderr
     assert not (tmp_path / "runs").exists()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, run_here
 from emotionlib import data as D
 from emotionlib.config import ConfigError, load_config
 
@@ -165,7 +165,7 @@ def test_exported_pipeline_equals_predict_proba(tickets_run, tmp_path):
     import emotionlib
     from transformers import AutoModelForSequenceClassification, pipeline
 
-    out = run_cli("export", "--run", str(tickets_run), "--format", "hf", "--out", str(tmp_path / "hf"))
+    out = run_here("export", "--run", str(tickets_run), "--format", "hf", "--out", str(tmp_path / "hf"))
     assert out.returncode == 0, out.stderr
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "hf")
     assert model.config.problem_type == "multi_label_classification"
@@ -182,7 +182,7 @@ def test_exported_pipeline_equals_predict_proba(tickets_run, tmp_path):
 
 
 def test_linear_head_runs_are_refused_by_the_hf_export(smoke_run, tmp_path):
-    out = run_cli("export", "--run", str(smoke_run), "--format", "hf", "--out", str(tmp_path / "hf"))
+    out = run_here("export", "--run", str(smoke_run), "--format", "hf", "--out", str(tmp_path / "hf"))
     assert out.returncode == 2 and "train the run with head: auto" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "hf").exists()
 

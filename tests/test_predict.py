@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import emotionlib
-from conftest import refused_lightly, run_cli
+from conftest import refused_lightly, run_cli, run_here
 from emotionlib.data import read_split
 
 
@@ -34,7 +34,7 @@ def test_api_and_cli_give_the_same_predictions(smoke_run, data_dir, tmp_path):
 def test_prediction_input_needs_only_id_and_text(smoke_run, tmp_path):
     src = tmp_path / "in.csv"
     src.write_text("id,source,text\na,web,so happy\nb,app,so sad\n\n", encoding="utf-8")  # extra column, blank line
-    out = run_cli("predict", "--run", str(smoke_run), "--input", str(src), "--output", str(tmp_path / "o.csv"))
+    out = run_here("predict", "--run", str(smoke_run), "--input", str(src), "--output", str(tmp_path / "o.csv"))
     assert out.returncode == 0, out.stderr
     assert list(pd.read_csv(tmp_path / "o.csv")["id"]) == ["a", "b"]
 
@@ -54,7 +54,7 @@ def test_bad_predict_arguments_are_one_line_errors(smoke_run, tmp_path, args, me
     args = [a.format(input=src, dir=tmp_path) for a in args]
     if "--output" not in args:
         args += ["--output", str(tmp_path / "o.csv")]
-    out = run_cli("predict", "--run", str(smoke_run), "--input", str(src), *args)
+    out = run_here("predict", "--run", str(smoke_run), "--input", str(src), *args)
     assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert src.read_text(encoding="utf-8") == "id,text\na,hello\n" and not (tmp_path / "o.csv").exists()
 
@@ -106,13 +106,13 @@ def test_onnx_is_exported_again_when_the_weights_change(smoke_run, tmp_path):
 
 
 def test_export_onnx_cli_and_predict_backend(smoke_run, tmp_path):
-    out = run_cli("export", "--run", str(smoke_run), "--format", "onnx", "--out", str(tmp_path / "onnx"))
+    out = run_here("export", "--run", str(smoke_run), "--format", "onnx", "--out", str(tmp_path / "onnx"))
     assert out.returncode == 0, out.stderr
     assert {"model.onnx", "emotionlib.json", "tokenizer.json"} <= {p.name for p in (tmp_path / "onnx").iterdir()}
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,so happy\nb,so scared\n", encoding="utf-8")
     for backend in ("torch", "onnx"):
-        out = run_cli(
+        out = run_here(
             "predict",
             "--run",
             str(smoke_run),
@@ -155,7 +155,7 @@ def test_int8_is_kept_only_within_the_allowed_validation_drop_and_a_refusal_is_o
     assert read_json(refused / "onnx" / "emotionlib.json")["int8"]["kept"] is False
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,so happy\n", encoding="utf-8")
-    out = run_cli(
+    out = run_here(
         "predict",
         "--run",
         str(refused),
@@ -178,7 +178,7 @@ def test_damaged_weights_are_a_one_line_error(smoke_run, tmp_path):
     (run / "model" / "model.safetensors").write_bytes(b"")
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,hi\n", encoding="utf-8")
-    out = run_cli("predict", "--run", str(run), "--input", str(src), "--output", str(tmp_path / "o.csv"))
+    out = run_here("predict", "--run", str(run), "--input", str(src), "--output", str(tmp_path / "o.csv"))
     assert out.returncode == 2 and "model.safetensors: damaged or changed since the run was made" in out.stderr
     assert "--retrain" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, refused_lightly, run_cli
+from conftest import ROOT, refused_lightly, run_cli, run_here
 from emotionlib.config import ConfigError, load_config
 from emotionlib.runs import RunLayout, read_json, run_lock, temporary_name
 
@@ -226,7 +226,7 @@ def test_a_moved_run_works_in_any_order_and_writes_only_inside_itself(smoke_run,
     src = tmp_path / "in.csv"
     src.write_text("id,text\na,so happy\n", encoding="utf-8")
     assert (
-        run_cli("predict", "--run", str(moved), "--input", str(src), "--output", str(tmp_path / "o.csv")).returncode
+        run_here("predict", "--run", str(moved), "--input", str(src), "--output", str(tmp_path / "o.csv")).returncode
         == 0
     )
     evaluate(moved)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, one_line_error, run_cli, tree
+from conftest import ROOT, one_line_error, run_cli, run_here, tree
 from emotionlib.config import ConfigError, load_config
 
 
@@ -81,7 +81,7 @@ def test_predict_output_never_replaces_what_emotionlib_did_not_make(run_copy, tm
     if target == "fifo":
         os.mkfifo(paths["fifo"])
     before, run_before = user.read_text(), tree(run_copy)
-    out = run_cli(
+    out = run_here(
         "predict",
         "--run",
         str(run_copy),
@@ -89,7 +89,6 @@ def test_predict_output_never_replaces_what_emotionlib_did_not_make(run_copy, tm
         str(texts_csv(tmp_path)),
         "--output",
         str(paths[target]),
-        timeout=120,
     )
     one_line_error(out, "--output")
     assert user.read_text() == before and tree(run_copy) == run_before
@@ -168,7 +167,7 @@ def test_a_copied_or_truncated_onnx_graph_is_rebuilt_and_the_export_records_its_
     ],
 )
 def test_settings_are_refused_before_the_run_folder_exists(tmp_path, sets, field):
-    out = run_cli(
+    out = run_here(
         "run",
         "--config",
         "smoke",
@@ -179,7 +178,6 @@ def test_settings_are_refused_before_the_run_folder_exists(tmp_path, sets, field
         "--set",
         "run_id=r",
         *sets,
-        timeout=300,
     )
     one_line_error(out, field)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "reports").exists()
@@ -194,7 +192,7 @@ def test_a_user_folder_named_like_a_member_run_is_refused_before_training(tmp_pa
         if member.endswith("m1")
         else ["languages=eng,deu", "holdout_languages=deu"]
     )
-    out = run_cli(
+    out = run_here(
         "run",
         "--config",
         "smoke",
@@ -205,16 +203,13 @@ def test_a_user_folder_named_like_a_member_run_is_refused_before_training(tmp_pa
         "--set",
         "run_id=r",
         *sets,
-        timeout=300,
     )
     one_line_error(out, member)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [member]
 
 
 def test_train_refuses_stack_and_holdout_settings_it_would_not_use(tmp_path):
-    out = run_cli(
-        "train", "--config", "smoke", "--set", f"runs_dir={tmp_path}", "run_id=r", "stack=tfidf_lr", timeout=300
-    )
+    out = run_here("train", "--config", "smoke", "--set", f"runs_dir={tmp_path}", "run_id=r", "stack=tfidf_lr")
     one_line_error(out, "stack")
     assert not (tmp_path / "r").exists()
 
@@ -224,7 +219,7 @@ def test_own_data_whose_dev_file_has_other_labels_is_refused_before_training(tmp
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "train.csv").write_text("id,text,joy,sadness\n" + rows + "\n")
     (tmp_path / "data" / "dev.csv").write_text("id,text,anger\nd1,hello,1\nd2,bye,0\n")
-    out = run_cli(
+    out = run_here(
         "run",
         "--config",
         "smoke",
@@ -236,7 +231,6 @@ def test_own_data_whose_dev_file_has_other_labels_is_refused_before_training(tmp
         "run_id=r",
         f"train_csv={tmp_path / 'data'}",
         "case_study_label=joy",
-        timeout=300,
     )
     one_line_error(out, "dev.csv")
     assert not (tmp_path / "runs").exists()
@@ -321,7 +315,7 @@ def test_a_user_file_added_to_an_export_stops_the_re_export(run_copy, tmp_path):
 
 def test_reports_dir_that_is_a_file_or_the_runs_dir_is_refused_before_any_notebook(tmp_path):
     (tmp_path / "afile").write_text("x")
-    out = run_cli(
+    out = run_here(
         "run",
         "--config",
         "smoke",
@@ -331,10 +325,9 @@ def test_reports_dir_that_is_a_file_or_the_runs_dir_is_refused_before_any_notebo
         str(tmp_path / "afile"),
         "--set",
         "run_id=r",
-        timeout=300,
     )
     one_line_error(out, "--reports-dir")
-    out = run_cli(
+    out = run_here(
         "run",
         "--config",
         "smoke",
@@ -344,7 +337,6 @@ def test_reports_dir_that_is_a_file_or_the_runs_dir_is_refused_before_any_notebo
         str(tmp_path / "runs"),
         "--set",
         "run_id=r",
-        timeout=300,
     )
     one_line_error(out, "--reports-dir")
     assert not (tmp_path / "runs").exists()
@@ -372,7 +364,7 @@ def test_predict_refuses_what_is_not_text_in_one_line(smoke_run, texts):
 
 
 def test_predict_refuses_an_unknown_language(smoke_run, tmp_path):
-    out = run_cli(
+    out = run_here(
         "predict",
         "--run",
         str(smoke_run),
@@ -382,14 +374,13 @@ def test_predict_refuses_an_unknown_language(smoke_run, tmp_path):
         str(tmp_path / "o.csv"),
         "--lang",
         "xyz",
-        timeout=120,
     )
     one_line_error(out, "xyz")
     assert not (tmp_path / "o.csv").exists()
 
 
 def test_an_ensemble_is_not_written_inside_a_member(run_copy):
-    out = run_cli("ensemble", "--runs", str(run_copy), "--with-baseline", "--out", str(run_copy / "sub"), timeout=300)
+    out = run_here("ensemble", "--runs", str(run_copy), "--with-baseline", "--out", str(run_copy / "sub"))
     one_line_error(out, "--out")
     assert not (run_copy / "sub").exists()
 
