@@ -89,8 +89,8 @@ system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when ru
 test: $(STAMP) ## the formatter's check, the linter, the test suite, the notebooks under nbval and a smoke `make report`
 	$(PY) -m ruff format --check emotionlib tests benchmarks experiments examples
 	$(PY) -m ruff check emotionlib tests benchmarks experiments examples
-	$(if $(filter 1,$(TEST_JOBS)),,OMP_NUM_THREADS=1) $(PY) -m pytest tests -q -n $(TEST_JOBS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
-	PYTHONPATH=tests $(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider -p nbval_fresh
+	$(if $(filter 1,$(TEST_JOBS)),,OMP_NUM_THREADS=1) PYTHONPATH=tests $(PY) -m pytest tests notebooks --nbval-lax \
+		-p nbval_fresh -q -n $(TEST_JOBS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the unit tests only (no notebooks, no report)
 	$(PY) -m pytest tests -q -m "not slow"

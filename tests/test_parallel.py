@@ -17,3 +17,13 @@ def test_an_xdist_group_reaches_the_scheduler(request):
         f"{request.node.nodeid}: the xdist_group did not reach the scheduler, so grouped tests run on any worker "
         "and shared fixtures are made on each (pytest-xdist#1386; pyproject.toml pins a pytest that groups)"
     )
+
+
+def test_the_notebooks_cells_are_one_group(request):
+    """`make test` runs the notebooks under nbval beside the tests: notebook 03 reads the run 02 trains, so every cell
+    must reach one worker, in order (tests/nbval_fresh.py marks them)."""
+    cells = [item for item in request.session.items if str(item.path).endswith(".ipynb")]
+    if not cells or not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("the notebooks are not in this session, or it is not `--dist loadgroup` (make test)")
+    assert all(item.nodeid.endswith("@notebooks") for item in cells), [i.nodeid for i in cells[:3]]
+    assert [item.path.name for item in cells] == sorted(item.path.name for item in cells)
