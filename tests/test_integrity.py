@@ -569,9 +569,9 @@ def test_a_renamed_damaged_run_is_retrained_by_the_command_the_message_gives(run
     run_copy.rename(renamed)
     weights = renamed / "model" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    out = run_cli("train", "--run", str(renamed), timeout=300)
+    out = run_here("train", "--run", str(renamed))
     one_line_error(out, "--retrain")
-    assert run_cli("train", "--run", str(renamed), "--retrain", timeout=600).returncode == 0
+    assert run_here("train", "--run", str(renamed), "--retrain").returncode == 0
     import emotionlib
 
     assert emotionlib.load(renamed).predict(["I am so happy"])

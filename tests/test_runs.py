@@ -182,21 +182,25 @@ def test_two_trainings_into_one_run_id_one_is_refused(tmp_path):
         "--set",
         f"runs_dir={tmp_path}",
         "run_id=same",
-        "epochs=3",
-        "max_train_rows=1500",
+        "epochs=2",
+        "max_train_rows=600",
         "patience=0",
     ]
+    import emotionlib.train  # noqa: F401  (the second's imports done before the first starts, not while it trains)
+
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / "same" / "provenance.json").is_file():
         time.sleep(0.05)
-    second = subprocess.run([*cmd[:-3], "loss=focal", *cmd[-2:]], cwd=ROOT, capture_output=True, text=True)
+    # the second in this process: it reaches the run's lock at once, while the first's training still holds it
+    second = run_here(*cmd[3:-3], "loss=focal", *cmd[-2:])
+    assert first.poll() is None, "the first training ended before the second came: the test proves nothing"
     assert first.wait(timeout=600) == 0
     assert second.returncode == 2
     assert "in use by another process" in second.stderr or "other settings" in second.stderr
     log = (tmp_path / "same" / "train_log.jsonl").read_text().splitlines()
-    assert [read_json_line(x)["epoch"] for x in log] == [1, 2, 3]
-    assert read_json(tmp_path / "same" / "train_summary.json")["epochs_run"] == 3
+    assert [read_json_line(x)["epoch"] for x in log] == [1, 2]
+    assert read_json(tmp_path / "same" / "train_summary.json")["epochs_run"] == 2
 
 
 # --- evaluate, predict, interpret on any run, in any order -------------------------------------------------

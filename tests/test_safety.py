@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, one_line_error, run_cli, run_here, tree
+from conftest import ROOT, one_line_error, run_here, tree
 from emotionlib.config import ConfigError, load_config
 
 
@@ -112,9 +112,9 @@ def test_predict_output_may_be_new_or_an_earlier_prediction_file(smoke_run, tmp_
 def test_a_damaged_model_is_named_and_retrained_in_place_by_one_command(run_copy):
     weights = run_copy / "model" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    out = run_cli("train", "--run", str(run_copy), timeout=300)
+    out = run_here("train", "--run", str(run_copy))
     one_line_error(out, "damaged", "--retrain")
-    out = run_cli("train", "--run", str(run_copy), "--retrain", timeout=600)
+    out = run_here("train", "--run", str(run_copy), "--retrain")
     assert out.returncode == 0, out.stderr[-3000:]
     import emotionlib
 
