@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_here
 from emotionlib.config import load_config
 from emotionlib import dataset as DS
 from emotionlib.runs import read_json
@@ -75,7 +75,7 @@ def test_same_seed_same_metrics(smoke_run, smoke_cfg):
 
 
 def test_predict_writes_semeval_format_for_unlabeled_english_test(smoke_run, tmp_path, data_dir):
-    out = run_cli(
+    out = run_here(
         "predict",
         "--run",
         str(smoke_run),
