@@ -20,9 +20,12 @@ export PYTHONUNBUFFERED := 1
 # Report parameters: make report PROFILE=paper MODEL=xlm-roberta-base LOSS=focal EPOCHS=4 ...
 PROFILE ?= quick
 RUN_ID ?= $(basename $(notdir $(PROFILE)))-$(shell date +%Y%m%d-%H%M%S)
+# Where runs and reports go, relative to this folder unless absolute: make report RUNS_DIR=/data/runs REPORTS_DIR=out
+RUNS_DIR ?= runs
+REPORTS_DIR ?= reports
 # Every value reaches the shell as one single-quoted word, whatever it holds (a ';' or a space is not a command).
 q = '$(subst ','\'',$(1))'
-SETS := $(call q,run_id=$(RUN_ID)) $(call q,runs_dir=$(CURDIR)/runs) \
+SETS := $(call q,run_id=$(RUN_ID)) $(call q,runs_dir=$(abspath $(RUNS_DIR))) \
 	$(if $(LOSS),$(call q,loss=$(LOSS))) $(if $(EPOCHS),$(call q,epochs=$(EPOCHS))) \
 	$(if $(MODEL),$(call q,model=$(MODEL))) $(if $(LR),$(call q,learning_rate=$(LR))) \
 	$(if $(SEED),$(call q,seed=$(SEED))) $(if $(LANGUAGES),$(call q,languages=$(LANGUAGES))) \
@@ -40,8 +43,8 @@ JOBS ?= 1
 # The environment is made (or remade, when pyproject.toml is newer) by the targets that need it.
 STAMP := $(VENV)/.emotionlib-installed
 # An existing run given by RUN_ID without PROFILE keeps its own settings; SET/LOSS/... may not change them.
-RUN_ARGS := $(if $(and $(filter file,$(origin PROFILE)),$(wildcard runs/$(RUN_ID)/config.yaml)),\
-	--run $(call q,runs/$(RUN_ID)) --set $(SETS),--config $(call q,$(PROFILE)) --set $(SETS))
+RUN_ARGS := $(if $(and $(filter file,$(origin PROFILE)),$(wildcard $(RUNS_DIR)/$(RUN_ID)/config.yaml)),\
+	--run $(call q,$(RUNS_DIR)/$(RUN_ID)) --set $(SETS),--config $(call q,$(PROFILE)) --set $(SETS))
 
 .PHONY: help setup system-deps mpnet gemma test test-fast report sweep baseline bench bench-levers data-summary clean
 
@@ -96,7 +99,7 @@ test-fast: $(STAMP) ## the unit tests only (no notebooks, no report)
 	$(PY) -m pytest tests -q -m "not slow"
 
 report: $(STAMP) $(NEEDS_MPNET) $(NEEDS_GEMMA) ## train, evaluate, interpret and render reports/<run_id>/report.{html,pdf} (PROFILE=quick)
-	$(PY) -m emotionlib report $(RUN_ARGS)
+	$(PY) -m emotionlib report $(RUN_ARGS) --reports-dir $(call q,$(REPORTS_DIR))
 
 sweep: $(STAMP) $(NEEDS_MPNET) ## loss x weighting x learning rate x epochs over 3 seeds (SWEEP=configs/sweep.yaml) -> reports/sweep-<name>/
 	$(PY) -m emotionlib sweep $(call q,$(SWEEP)) --jobs $(call q,$(JOBS)) $(if $(SET),--set $(foreach s,$(SET),$(call q,$(s))))

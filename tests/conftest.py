@@ -60,23 +60,23 @@ def stacked_run(smoke_cfg):
     return cfg, table
 
 
-@pytest.fixture(scope="session")
-def smoke_report():
-    """One `make report PROFILE=smoke` for the whole session, typed as a user types it (into the checkout's runs/
-    and reports/): the report's tests, the second `make report` and the kill-and-rerun tests share it. Its tests
-    are one xdist group, so that one worker makes it."""
-    import shutil
+def make_report(where: Path, *args: str, timeout: int = 900):
+    """`make report <args>` typed in the checkout, its runs and reports under `where` (RUNS_DIR, REPORTS_DIR)."""
     import subprocess
-    import time
 
-    run_id = f"pytest-smoke-{os.getpid()}-{time.strftime('%H%M%S')}"
-    out = subprocess.run(
-        ["make", "report", "PROFILE=smoke", f"RUN_ID={run_id}"], cwd=ROOT, capture_output=True, text=True, timeout=900
-    )
+    dirs = [f"RUNS_DIR={where / 'runs'}", f"REPORTS_DIR={where / 'reports'}"]
+    return subprocess.run(["make", "report", *args, *dirs], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smoke_report(tmp_path_factory):
+    """One `make report PROFILE=smoke` for the whole session, typed as a user types it (into a folder of the
+    session's own): the report's tests, the second `make report` and the kill-and-rerun tests share it. Its tests
+    are one xdist group, so that one worker makes it."""
+    where, run_id = tmp_path_factory.mktemp("smoke-report"), "pytest-smoke"
+    out = make_report(where, "PROFILE=smoke", f"RUN_ID={run_id}")
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
-    yield ROOT / "runs" / run_id, ROOT / "reports" / run_id, out.stderr
-    shutil.rmtree(ROOT / "runs" / run_id, ignore_errors=True)
-    shutil.rmtree(ROOT / "reports" / run_id, ignore_errors=True)
+    return where / "runs" / run_id, where / "reports" / run_id, out.stderr
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli, run_here
+from conftest import ROOT, make_report, run_cli, run_here
 from emotionlib import data as D
 from emotionlib.config import ConfigError, load_config
 
@@ -190,30 +190,17 @@ def test_linear_head_runs_are_refused_by_the_hf_export(smoke_run, tmp_path):
 @pytest.mark.slow
 def test_report_on_own_data_has_no_published_columns(tmp_path):
     """`make report` with the example's profile at smoke size: the report names the data and its labels."""
-    import shutil
-    import subprocess
-    import time
 
     folder = synthetic_tickets.main(["--out", str(tmp_path / "data"), "--train-rows", "150", "--eval-rows", "40"])
-    run_id = f"pytest-tickets-{time.strftime('%H%M%S')}"
     sets = (
         f"train_csv={folder} model=tiny-xlmr epochs=1 max_train_rows=48 n_bootstrap=50 lime_num_samples=50 "
         "agreement_sentences=2"
     )
-    out = subprocess.run(
-        ["make", "report", "PROFILE=examples/support_tickets.yaml", f"RUN_ID={run_id}", f"SET={sets}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    try:
-        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
-        html = (ROOT / "reports" / run_id / "report.html").read_text(encoding="utf-8")
-        assert "8 labels — billing, delivery, refund, login, bug, praise, complaint, feature_request" in html
-        assert "your own data set" in html and "tfidf_lr" in html
-        assert "RemBERT" not in html and "best_published" not in html
-        assert "the model gives refund probability" in html and "“money”" in html
-    finally:
-        shutil.rmtree(ROOT / "runs" / run_id, ignore_errors=True)
-        shutil.rmtree(ROOT / "reports" / run_id, ignore_errors=True)
+    out = make_report(tmp_path, "PROFILE=examples/support_tickets.yaml", "RUN_ID=tickets", f"SET={sets}")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    html = (tmp_path / "reports" / "tickets" / "report.html").read_text(encoding="utf-8")
+    assert "8 labels — billing, delivery, refund, login, bug, praise, complaint, feature_request" in html
+    assert "your own data set" in html and "tfidf_lr" in html
+    assert "RemBERT" not in html and "best_published" not in html
+    assert "the model gives refund probability" in html and "“money”" in html
+    assert (tmp_path / "runs" / "tickets" / "metrics.json").is_file() and not (ROOT / "runs" / "tickets").exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, refused_lightly, run_cli, run_here
+from conftest import ROOT, make_report, refused_lightly, run_cli, run_here
 from emotionlib.config import ConfigError, load_config
 from emotionlib.runs import RunLayout, read_json, run_lock, temporary_name
 
@@ -37,20 +37,21 @@ def smoke(tmp_path, run_id="r", **overrides):
 @pytest.mark.xdist_group("smoke_report")
 def test_make_report_twice_skips_training_and_leaves_every_run_file_identical(smoke_report):
     run, report_dir, _ = smoke_report  # the first `make report` of the session (conftest)
-    cmd = ["make", "report", "PROFILE=smoke", f"RUN_ID={run.name}"]
+    where, args = run.parent.parent, ["PROFILE=smoke", f"RUN_ID={run.name}"]
     before = tree(run)
-    second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    second = make_report(where, *args)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "training skipped" in (report_dir / "02_train.ipynb").read_text(encoding="utf-8")
     assert tree(run) == before
     assert (report_dir / "report.html").is_file()
     # without PROFILE the run keeps its own settings, whatever the default profile is: make hands the run folder to
     # `emotionlib report --run`, which keeps the run's settings (the kill test below reruns a run the same way)
-    third = subprocess.run(["make", "-n", "report", f"RUN_ID={run.name}"], cwd=ROOT, capture_output=True, text=True)
+    third = make_report(where, "-n", f"RUN_ID={run.name}")
     assert third.returncode == 0, third.stderr[-3000:]
-    assert f"--run 'runs/{run.name}'" in third.stdout and "--config" not in third.stdout, third.stdout
+    assert f"--run '{run}'" in third.stdout and "--config" not in third.stdout, third.stdout
+    assert f"--reports-dir '{report_dir.parent}'" in third.stdout, third.stdout
     # other settings for the same run_id are refused, the fields named, and nothing changes
-    other = subprocess.run([*cmd, "SET=seed=7 val_fraction=0.3"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    other = make_report(where, *args, "SET=seed=7 val_fraction=0.3")
     assert other.returncode != 0
     assert "seed: 42 in the run, 7 given" in other.stderr and "val_fraction: 0.2 in the run, 0.3 given" in other.stderr
     assert tree(run) == before
