@@ -1,8 +1,4 @@
-"""Figures (matplotlib + seaborn), each saved as PNG and returned for display in a notebook.
-
-seaborn is imported by the figures that use it, not here: with scipy.stats it is 1.4 s of imports that a training
-(its loss curves) or an interpretation (bars and attention heatmaps) does not need, paid by every notebook kernel
-and command that draws a figure."""
+"""Figures (matplotlib + seaborn), each saved as PNG and returned for display in a notebook."""
 
 from __future__ import annotations
 
@@ -15,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from seaborn.utils import relative_luminance  # noqa: E402
 from emotionlib.runs import atomic_path  # noqa: E402
 
 
@@ -27,20 +25,6 @@ def _save(fig, path: Path | None):
     return fig
 
 
-def _sns():
-    import seaborn
-
-    return seaborn
-
-
-def _luminance(rgba: np.ndarray) -> float:
-    """W3C relative luminance of a colour, as seaborn computes it to colour a heatmap's values (kept here so that a
-    heatmap does not import seaborn)."""
-    rgb = np.asarray(rgba, dtype=float)[:3]
-    rgb = np.where(rgb <= 0.03928, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    return float(rgb @ [0.2126, 0.7152, 0.0722])
-
-
 def _cells(ax, matrix, fmt: str, cmap: str, xticklabels, yticklabels, vmin=None, vmax=None) -> None:
     """An annotated heatmap drawn as seaborn's heatmap draws it (coloured cells, each value in a colour that reads on
     its cell, no colour bar) with one image and a text a cell. seaborn's own draws the whole figure once a call to
@@ -50,7 +34,7 @@ def _cells(ax, matrix, fmt: str, cmap: str, xticklabels, yticklabels, vmin=None,
     image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
     colours = image.cmap(image.norm(matrix))
     for (i, j), value in np.ndenumerate(matrix):
-        text = ".15" if _luminance(colours[i, j]) > 0.408 else "w"  # seaborn's rule
+        text = ".15" if relative_luminance(colours[i, j]) > 0.408 else "w"  # seaborn's rule
         ax.text(j, i, format(value, fmt), ha="center", va="center", color=text)
     ax.set_xticks(range(matrix.shape[1]), list(xticklabels))
     ax.set_yticks(range(matrix.shape[0]), list(yticklabels))
@@ -86,7 +70,6 @@ def confusion_matrices(
 
 def cooccurrence(y_gold: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], title: str, path: Path | None = None):
     """Share of rows where both labels hold (diagonal: the label's own rate), gold beside predicted."""
-    _sns()  # registers its "mako" colour map
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, y, name in zip(axes, (y_gold, y_pred), ("gold", "predicted")):
         y = np.asarray(y, dtype=float)
@@ -102,7 +85,7 @@ def per_label_bars(per_label: pd.DataFrame, title: str, path: Path | None = None
     """Precision, recall and F1 per label from a frame with columns label, precision, recall, f1."""
     long = per_label.melt(id_vars="label", value_vars=["precision", "recall", "f1"], var_name="metric")
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    _sns().barplot(long, x="label", y="value", hue="metric", ax=ax)
+    sns.barplot(long, x="label", y="value", hue="metric", ax=ax)
     ax.set(ylim=(0, 1), title=title, xlabel="", ylabel="")
     return _save(fig, path)
 
@@ -110,7 +93,7 @@ def per_label_bars(per_label: pd.DataFrame, title: str, path: Path | None = None
 def language_bars(table: pd.DataFrame, columns: Sequence[str], title: str, path: Path | None = None):
     long = table.melt(id_vars="lang", value_vars=list(columns), var_name="system", value_name="macro-F1 x100")
     fig, ax = plt.subplots(figsize=(max(8, 0.45 * len(table) * len(columns) / 2), 4))
-    _sns().barplot(long, x="lang", y="macro-F1 x100", hue="system", ax=ax)
+    sns.barplot(long, x="lang", y="macro-F1 x100", hue="system", ax=ax)
     ax.set(title=title, xlabel="")
     ax.tick_params(axis="x", rotation=90)
     return _save(fig, path)

@@ -139,7 +139,7 @@ def run_cli(*args: str, **kwargs):
 def run_here(*args: str):
     """What `python -m emotionlib <args>` returns and prints (as run_cli gives it), run by the CLI's own `main` in
     this process, from the checkout's root. For refusals and short commands: a fresh interpreter costs 3-4 s of
-    imports on 2 cores, spent 80 times over in the suite. Argparse's usage errors (SystemExit) return their code."""
+    imports on 2 cores, spent about 60 times over in the suite. Argparse's usage errors (SystemExit) return their code."""
     import contextlib
     import io
     import subprocess
