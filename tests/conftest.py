@@ -178,7 +178,10 @@ def _training_is_slow(request, monkeypatch):
 
 
 def pytest_collection_modifyitems(items):
-    """Tests that train or render are `slow`: `make test-fast` (-m "not slow") leaves them out."""
+    """Tests that train or render are `slow`: `make test-fast` (-m "not slow") leaves them out. Tests marked
+    `heavy` are collected first (the rest keep their order): xdist hands out work in collection order, so the longest
+    tests start early and the two workers finish together, instead of one running the wheel's report alone at the end."""
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)

@@ -363,6 +363,7 @@ def test_the_killed_kernels_orphaned_cell_task_is_not_logged_after_the_one_line_
     assert [r.exc_info[1].args[0] for r in caplog.records if r.name == "asyncio"] == ["a real failure"]
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_sigint_to_the_main_process_of_run_is_a_one_line_message(tmp_path):
     env = os.environ | {"PYTHONUNBUFFERED": "1"}

@@ -470,6 +470,7 @@ def test_a_full_disk_during_training_is_one_line_naming_the_file(tmp_path):
     failed_last_line(out, "could not be written", str(tmp_path / "f"))
 
 
+@pytest.mark.heavy
 def test_a_full_disk_during_export_and_predict_keeps_what_was_there(run_copy, tmp_path):
     out = run_cli(
         "export",

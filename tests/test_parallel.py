@@ -27,3 +27,14 @@ def test_the_notebooks_cells_are_one_group(request):
         pytest.skip("the notebooks are not in this session, or it is not `--dist loadgroup` (make test)")
     assert all(item.nodeid.endswith("@notebooks") for item in cells), [i.nodeid for i in cells[:3]]
     assert [item.path.name for item in cells] == sorted(item.path.name for item in cells)
+
+
+def test_heavy_tests_are_collected_first_and_outside_any_group(request):
+    """xdist hands out work in collection order: the tests marked `heavy` (conftest) come before every other, so the
+    longest start early and the two workers finish together; in a group they would wait for the group's turn."""
+    items = request.session.items
+    heavy = [i for i, item in enumerate(items) if item.get_closest_marker("heavy")]
+    if not heavy:
+        pytest.skip("no test marked heavy in this session")
+    assert heavy == list(range(len(heavy))), [items[i].nodeid for i in heavy]
+    assert not [items[i].nodeid for i in heavy if items[i].get_closest_marker("xdist_group")]

@@ -4,7 +4,15 @@ Measured on the 2-core CI machine (2026-11-27, `python -m emotionlib train --pro
 seed 42): validation macro-F1 0.506 at 0.5 and 0.642 at tuned thresholds, dev 0.671 at tuned thresholds.
 Predicting every label for every text scores 0.456 on these labels (F1 = 2p / (1 + p) per label), and a
 model that learnt nothing can do no better than that at tuned thresholds; so a broken loss, a shuffled label
-order or thresholds applied to the wrong labels fall under the floors below, 6 points under the measurement.
+order or thresholds applied to the wrong labels fall under the floors below.
+
+The test fine-tunes the top three of MiniLM's six layers and the head (`freeze_layers=3`), which trains through
+the same loop, loss, optimiser and thresholds in two thirds of the time (2026-12-08, a 2-core AMD EPYC with AVX2
+only, one thread, nothing else running: one epoch 42.5 s against 63.8 s with every weight trained). Its
+measurements (`load_config("quick", {"epochs": 1, "freeze_layers": 3, "seed": s})`, same machine), validation /
+dev macro-F1 at tuned thresholds: seed 42 0.634 / 0.643, seed 43 0.618 / 0.633 (every weight trained: 0.642 /
+0.671 and 0.640 / 0.647). The floors lie 4.8 and 6.3 points under the lower seed, 11 points over the trivial
+0.456.
 """
 
 import numpy as np
@@ -13,10 +21,11 @@ import pytest
 from emotionlib.config import load_config
 from emotionlib.runs import read_json
 
-FLOOR_VAL_TUNED = 0.58
-FLOOR_DEV_TUNED = 0.58
+FLOOR_VAL_TUNED = 0.57
+FLOOR_DEV_TUNED = 0.57
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_minilm_one_epoch_on_english_clears_the_measured_floor(tmp_path):
     from emotionlib import data as D
@@ -24,7 +33,7 @@ def test_minilm_one_epoch_on_english_clears_the_measured_floor(tmp_path):
     from emotionlib.metrics import scores
     from emotionlib.predict import decide
 
-    run = load_config("quick", {"epochs": 1, "runs_dir": str(tmp_path), "run_id": "floor"})
+    run = load_config("quick", {"epochs": 1, "freeze_layers": 3, "runs_dir": str(tmp_path), "run_id": "floor"})
     from emotionlib.train import train
 
     metrics = evaluate(train(run))["metrics"]["sets"]

@@ -66,6 +66,7 @@ def test_summary_is_mean_and_sd_over_seeds_best_first():
     assert np.isclose(table.loc[0, "val_f1_0.5_mean"], 0.8) and np.isclose(table.loc[0, "val_f1_0.5_sd"], 0.1)
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_a_sweep_runs_every_setting_and_seed_and_resumes(tmp_path):
     spec = SweepSpec.load(

@@ -122,6 +122,7 @@ def _train_cmd(runs: Path, run_id: str, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics(tmp_path):
     runs = tmp_path / "runs"
@@ -153,6 +154,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics(tmp_path):
     )
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_two_process_cpu_ddp_run_saves_a_loadable_model(tmp_path):
     from emotionlib.model import load_model
@@ -372,6 +374,7 @@ def test_runs_of_two_precisions_in_one_process(tmp_path):
         {"freeze_layers": 0, "head_per_language": "bias", "language_temperature": 3.0},
     ],
 )
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_parts_per_language_train_jointly_and_predict_with_the_texts_language(tmp_path, monkeypatch, mode):
     import emotionlib
@@ -530,6 +533,7 @@ def test_the_weights_moving_average_is_validated_kept_and_resumed(tmp_path, monk
         assert x["val_loss"] == pytest.approx(y["val_loss"], abs=1e-9) and x["val_macro_f1"] == y["val_macro_f1"]
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_torch_compile_compiles_the_layers_resumes_and_leaves_the_next_run_eager(tmp_path, monkeypatch):
     """Compiled regions share the classifier's weights: the checkpoint has plain names (a killed compiled run

@@ -23,6 +23,7 @@ def run(*cmd, cwd=None):
     return out.stdout
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_the_wheel_runs_the_smoke_report_outside_the_repository(tmp_path, data_dir):
     run(
