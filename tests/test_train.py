@@ -115,7 +115,7 @@ def _train_cmd(runs: Path, run_id: str, *extra: str) -> list[str]:
         f"runs_dir={runs}",
         f"run_id={run_id}",
         "epochs=3",
-        "max_train_rows=1200",
+        "max_train_rows=600",
         "checkpoint_every=10",
         "patience=0",
         *extra,
