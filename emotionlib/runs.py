@@ -4,6 +4,7 @@ run folder and its lock. The provenance every result carries is `provenance`'s; 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import hashlib
@@ -23,8 +24,10 @@ from typing import Any, Iterator
 # --- what emotionlib made, and may therefore replace or remove ----------------------------------------------
 # Every folder emotionlib makes (a run, a model, a checkpoint, an export, a report, a cached encoder) holds a
 # marker naming its kind; a folder without it, or of another kind, is never written over or removed. Temporary
-# files and folders are named `.<target>.emotionlib-<random>.tmp` (and `.old` for a folder being replaced): no
-# user makes such a name, so a killed write's debris is removed by that name and nothing else is.
+# files and folders are named `.<target>.emotionlib-<random>.tmp` (and `.old` for a folder being replaced). A
+# killed write's temporary folder is removed by its record (marked `temporary` with its writer's process, or the
+# replaced folder's own marker), never by its name alone; a temporary file has no record of its own, so inside a
+# run's own folders (and nowhere else) a file of exactly that shape is taken as a killed write's.
 MARKER = ".emotionlib"
 TEMP_RE = re.compile(r"\..+\.emotionlib-[a-z0-9_]{8}\.(tmp|old)")
 
@@ -405,20 +408,31 @@ def atomic_path(path: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def _ours_to_remove(folder: Path) -> bool:
+    """A folder a killed write left, by its record: `atomic_dir`'s temporary (marked `temporary` with the process that
+    made it, now gone), or the folder it was replacing, set aside as `.old` (still marked as emotionlib's)."""
+    record = read_marker(folder)
+    if record is None:
+        return False
+    if folder.name.endswith(".old"):
+        return True
+    if record["kind"] != "temporary" or not isinstance(record.get("pid"), int):
+        return False
+    try:
+        os.kill(record["pid"], 0)
+        return False  # still running: its write is in progress
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+
+
 def _remove_stale_temporaries(path: Path) -> None:
     """The temporary folders a killed write of `path` left beside it: each was marked `temporary` with the process
     that made it, and is removed only when that process is gone (never another's write in progress)."""
-    for p in path.parent.glob(f".{glob.escape(path.name)}.emotionlib-*"):
-        record = read_marker(p) if p.is_dir() and not p.is_symlink() and TEMP_RE.fullmatch(p.name) else None
-        if record is None or record["kind"] != "temporary" or not isinstance(record.get("pid"), int):
-            continue
-        try:
-            os.kill(record["pid"], 0)
-            continue  # still running: its write is in progress
-        except ProcessLookupError:
+    for p in path.parent.glob(f".{glob.escape(path.name)}.emotionlib-*.tmp"):
+        if p.is_dir() and not p.is_symlink() and TEMP_RE.fullmatch(p.name) and _ours_to_remove(p):
             shutil.rmtree(p)
-        except OSError:
-            continue
 
 
 @contextmanager
@@ -597,18 +611,23 @@ class RunLayout:
         ]
 
     def remove_temporaries(self) -> None:
-        """Remove what a killed write left: the temporaries named `.<name>.emotionlib-<random>.tmp|.old` in the
-        run's own folders (not below them), and only in a folder emotionlib made as a run."""
+        """Remove what a killed write left in the run's own folders (not below them), only in a folder emotionlib
+        made as a run: the files named `.<name>.emotionlib-<random>.tmp` (a file carries no record of its own), and
+        the folders of that shape whose marker says emotionlib made them (`_ours_to_remove`) or that are empty. A
+        folder is never removed for its name alone: a user's folder of that shape, with files in it, stays."""
         if kind_of(self.root) != "run":
             return
         for folder in self.folders():
             for p in folder.iterdir() if folder.is_dir() and not folder.is_symlink() else ():
                 if not TEMP_RE.fullmatch(p.name) or p.is_symlink():
                     continue
-                if p.is_dir():
+                if not p.is_dir():
+                    p.unlink(missing_ok=True)
+                elif _ours_to_remove(p):
                     shutil.rmtree(p)
                 else:
-                    p.unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):
+                        p.rmdir()  # empty (killed before its marker was written): nothing in it can be lost
 
 
 class RunBusy(RuntimeError):

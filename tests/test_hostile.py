@@ -130,6 +130,39 @@ def test_temporaries_are_removed_by_exact_name_only(tmp_path):
     assert all(p.exists() for p in keep) and not any(p.exists() for p in gone)
 
 
+def test_a_folder_shaped_like_a_temporary_is_removed_only_by_its_record(tmp_path):
+    """A folder's name is no record: one named as emotionlib names its temporaries is removed only when its marker
+    says emotionlib made it (a temporary of a finished process, or a replaced folder set aside), or when it is
+    empty (nothing can be lost); a user's folder of that shape, with files, stays whole."""
+    from emotionlib.runs import RunLayout, claim_run_dir, mark, temporary_name
+
+    layout = RunLayout(tmp_path / "r")
+    claim_run_dir(layout.root)
+    users = temporary_name(layout.model)  # the shape, but no record: a user's folder
+    (users / "sub").mkdir(parents=True)
+    (users / "sub" / "notes.txt").write_text("a user's notes")
+    (users / "weights.bin").write_bytes(b"user")
+    set_aside = temporary_name(layout.eval, ".old")  # a replaced folder a killed atomic_dir left beside its new one
+    set_aside.mkdir()
+    (set_aside / "summary.csv").write_text("old")
+    mark(set_aside, "eval", ["summary.csv"])
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
+    writers = {}
+    for pid in (gone, os.getpid()):  # atomic_dir's temporary folders: one whose writer is gone, one still writing
+        writers[pid] = temporary_name(layout.interpret)
+        writers[pid].mkdir()
+        (writers[pid] / "half.csv").write_text("half")
+        (writers[pid] / ".emotionlib").write_text(
+            json.dumps({"made_by": "emotionlib", "kind": "temporary", "pid": pid})
+        )
+    empty = temporary_name(layout.checkpoint)  # killed before its marker was written: nothing in it
+    empty.mkdir()
+    layout.remove_temporaries()
+    assert (users / "sub" / "notes.txt").read_text() == "a user's notes" and (users / "weights.bin").is_file()
+    assert not set_aside.exists() and not writers[gone].exists() and not empty.exists()
+    assert (writers[os.getpid()] / "half.csv").is_file()
+
+
 def test_temporaries_are_not_removed_from_a_folder_emotionlib_did_not_make(tmp_path):
     from emotionlib.runs import RunLayout, temporary_name
 
