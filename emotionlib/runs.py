@@ -24,10 +24,11 @@ from typing import Any, Iterator
 # --- what emotionlib made, and may therefore replace or remove ----------------------------------------------
 # Every folder emotionlib makes (a run, a model, a checkpoint, an export, a report, a cached encoder) holds a
 # marker naming its kind; a folder without it, or of another kind, is never written over or removed. Temporary
-# files and folders are named `.<target>.emotionlib-<random>.tmp` (and `.old` for a folder being replaced). A
-# killed write's temporary folder is removed by its record (marked `temporary` with its writer's process, or the
-# replaced folder's own marker), never by its name alone; a temporary file has no record of its own, so inside a
-# run's own folders (and nowhere else) a file of exactly that shape is taken as a killed write's.
+# folders are named `.<target>.emotionlib-<random>.tmp` (and `.old` for a folder being replaced) and carry a
+# marker: `temporary` with the process writing, then the target's own kind. A file being written lies inside such a
+# folder (a file can carry no record of its own). So a killed write's debris is known by its record, a folder of
+# that name with emotionlib's marker, and removed only then (`_ours_to_remove`); a user's file or folder of the same
+# shape is never taken for it.
 MARKER = ".emotionlib"
 TEMP_RE = re.compile(r"\..+\.emotionlib-[a-z0-9_]{8}\.(tmp|old)")
 
@@ -70,21 +71,48 @@ def mark(folder: Path, kind: str, files: list[str] | None = None) -> None:
     any removal or replacement of the folder touches (a file a user added is never lost). Written atomically."""
     record = {"made_by": "emotionlib", "kind": kind} | ({"files": sorted(set(files))} if files is not None else {})
     target = Path(folder) / MARKER
-    tmp = temporary_name(target)
+    with temporary_folder(target) as tmp:
+        (tmp / "record").write_text(json.dumps(record) + "\n", encoding="utf-8")
+        os.replace(tmp / "record", target)
+
+
+@contextmanager
+def temporary_folder(target: Path) -> Iterator[Path]:
+    """A new folder beside `target`, named by `temporary_name`'s pattern and marked `temporary` with this process,
+    removed when the block ends: a write killed inside it leaves a folder known as emotionlib's by that record."""
+    target = Path(target)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.emotionlib-", suffix=".tmp"))
     try:
-        tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
-        os.replace(tmp, target)
+        record = {"made_by": "emotionlib", "kind": "temporary", "pid": os.getpid()}
+        (tmp / MARKER).write_text(json.dumps(record), encoding="utf-8")
+        yield tmp
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # made by mkdtemp above, in this process
 
 
 def files_in(folder: Path) -> list[str]:
-    """Every file under `folder` (relative, links included, the marker and our temporaries left out)."""
+    """Every file under `folder` (relative, links included; the markers and the folders our writes leave, known by
+    their record, left out)."""
     folder = Path(folder)
-    return sorted(
-        str(p.relative_to(folder))
-        for p in folder.rglob("*")
-        if (p.is_file() or p.is_symlink()) and p.name != MARKER and not TEMP_RE.fullmatch(p.name)
+    out = []
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        out += [str((here / d).relative_to(folder)) for d in dirs if (here / d).is_symlink()]
+        dirs[:] = [d for d in dirs if not (here / d).is_symlink() and not left_by_a_write(here / d)]
+        out += [str((here / f).relative_to(folder)) for f in files if f != MARKER]
+    return sorted(out)
+
+
+def left_by_a_write(folder: Path) -> bool:
+    """A folder one of emotionlib's writes made beside its target, known by name and record together: named as
+    `temporary_name` names them and carrying emotionlib's marker (`temporary` while the write runs, the target's
+    kind once it is complete, or when a replaced folder is set aside as `.old`)."""
+    folder = Path(folder)
+    return (
+        bool(TEMP_RE.fullmatch(folder.name))
+        and folder.is_dir()
+        and not folder.is_symlink()
+        and (read_marker(folder) is not None)
     )
 
 
@@ -121,7 +149,7 @@ def foreign_files(folder: Path) -> list[str]:
     listed = set(record.get("files") or ()) if record and record.get("files") is not None else None
     out: list[str] = []
     for p in sorted(folder.iterdir()):
-        if p.name == MARKER or TEMP_RE.fullmatch(p.name):
+        if p.name == MARKER or left_by_a_write(p):
             continue
         if p.is_dir() and not p.is_symlink():
             sub = read_marker(p)
@@ -386,37 +414,32 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds, and record it in
     the marked folder it lies in. A failed write (a full disk) is one OSError naming `path`."""
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.emotionlib-", suffix=".tmp")
-        os.close(fd)
-    except OSError as exc:
-        raise (write_failure(exc, path) or exc) from None
-    try:
-        yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-        record_written(path)
-    except Exception as exc:
-        if (failure := write_failure(exc, path)) is not None:
-            raise failure from None
-        raise
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with contextlib.ExitStack() as stack:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = stack.enter_context(temporary_folder(path)) / path.name  # the target's name: its suffix kept
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # made with the usual mode
+        except OSError as exc:
+            raise (write_failure(exc, path) or exc) from None
+        try:
+            yield tmp
+            os.replace(tmp, path)
+            record_written(path)
+        except Exception as exc:
+            if (failure := write_failure(exc, path)) is not None:
+                raise failure from None
+            raise
 
 
 def _ours_to_remove(folder: Path) -> bool:
-    """A folder a killed write left, by its record: `atomic_dir`'s temporary (marked `temporary` with the process that
-    made it, now gone), or the folder it was replacing, set aside as `.old` (still marked as emotionlib's)."""
-    record = read_marker(folder)
-    if record is None:
+    """A folder a killed write left, by its record (`left_by_a_write`): marked `temporary` by a process now gone, or
+    already marked with the target's kind (complete but not renamed into place, or the replaced folder set aside)."""
+    if not left_by_a_write(folder):
         return False
-    if folder.name.endswith(".old"):
-        return True
-    if record["kind"] != "temporary" or not isinstance(record.get("pid"), int):
+    record = read_marker(folder)
+    if record["kind"] != "temporary":
+        return True  # complete but not renamed into place, or the replaced folder set aside: the write is over
+    if not isinstance(record.get("pid"), int):
         return False
     try:
         os.kill(record["pid"], 0)
@@ -430,8 +453,8 @@ def _ours_to_remove(folder: Path) -> bool:
 def _remove_stale_temporaries(path: Path) -> None:
     """The temporary folders a killed write of `path` left beside it: each was marked `temporary` with the process
     that made it, and is removed only when that process is gone (never another's write in progress)."""
-    for p in path.parent.glob(f".{glob.escape(path.name)}.emotionlib-*.tmp"):
-        if p.is_dir() and not p.is_symlink() and TEMP_RE.fullmatch(p.name) and _ours_to_remove(p):
+    for p in path.parent.glob(f".{glob.escape(path.name)}.emotionlib-*"):
+        if _ours_to_remove(p):
             shutil.rmtree(p)
 
 
@@ -612,20 +635,15 @@ class RunLayout:
 
     def remove_temporaries(self) -> None:
         """Remove what a killed write left in the run's own folders (not below them), only in a folder emotionlib
-        made as a run: the files named `.<name>.emotionlib-<random>.tmp` (a file carries no record of its own), and
-        the folders of that shape whose marker says emotionlib made them (`_ours_to_remove`) or that are empty. A
-        folder is never removed for its name alone: a user's folder of that shape, with files in it, stays."""
+        made as a run: the folders its record shows a write left (`_ours_to_remove`), and empty ones of that name.
+        Nothing is removed for its name alone: a user's file or folder of that shape, with files in it, stays."""
         if kind_of(self.root) != "run":
             return
         for folder in self.folders():
             for p in folder.iterdir() if folder.is_dir() and not folder.is_symlink() else ():
-                if not TEMP_RE.fullmatch(p.name) or p.is_symlink():
-                    continue
-                if not p.is_dir():
-                    p.unlink(missing_ok=True)
-                elif _ours_to_remove(p):
+                if _ours_to_remove(p):
                     shutil.rmtree(p)
-                else:
+                elif TEMP_RE.fullmatch(p.name) and p.is_dir() and not p.is_symlink():
                     with contextlib.suppress(OSError):
                         p.rmdir()  # empty (killed before its marker was written): nothing in it can be lost
 

@@ -89,6 +89,29 @@ def run_copy(smoke_run, tmp_path):
     return dst
 
 
+def gone_pid() -> int:
+    """The process id of a process that has ended."""
+    import subprocess
+
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
+
+
+def killed_write(target: Path, pid: int | None = None) -> Path:
+    """What a write of `target` killed midway leaves beside it (`runs.atomic_path`): its temporary folder, marked
+    `temporary` by a process now gone (or `pid`), holding half the file."""
+    import json
+
+    from emotionlib.runs import MARKER, temporary_name
+
+    folder = temporary_name(Path(target))
+    folder.mkdir(parents=True)
+    (folder / MARKER).write_text(
+        json.dumps({"made_by": "emotionlib", "kind": "temporary", "pid": gone_pid() if pid is None else pid})
+    )
+    (folder / Path(target).name).write_text("half a file")
+    return folder
+
+
 def tree(root: Path) -> dict[str, str]:
     """Every file under a folder (hidden ones included) with its sha256."""
     import hashlib

@@ -21,7 +21,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import one_line_error, run_here, tree
+from conftest import gone_pid, killed_write, one_line_error, run_here, tree
 from emotionlib.config import ConfigError, load_config, parse_overrides
 from emotionlib.data import DataError, read_table, read_texts
 
@@ -84,13 +84,15 @@ def test_hidden_folders_inside_a_run_survive_train_evaluate_and_interpret(run_co
     (layout.interpret / ".ipynb_checkpoints" / "x-checkpoint.ipynb").write_text("{}")
     (layout.eval / ".mine.tmp").write_text("a user's file with a temporary-looking name")
     (run_copy / ".old").mkdir()
-    ours = temporary_name(layout.metrics)  # what a killed write of metrics.json leaves
-    ours.write_text("half")
-    ours_dir = temporary_name(layout.model)
+    ours = killed_write(layout.metrics)  # what a killed write of metrics.json leaves
+    ours_dir = temporary_name(layout.model)  # killed before its marker was written: empty
     ours_dir.mkdir()
+    shaped = temporary_name(layout.metrics)  # a user's file named as emotionlib names its temporaries: no record
+    shaped.write_text("a user's file")
     user = {
         p: p.read_bytes()
         for p in [
+            shaped,
             run_copy / ".git" / "HEAD",
             layout.eval / ".mine.tmp",
             layout.interpret / ".ipynb_checkpoints" / "x-checkpoint.ipynb",
@@ -104,7 +106,9 @@ def test_hidden_folders_inside_a_run_survive_train_evaluate_and_interpret(run_co
     assert not ours.exists() and not ours_dir.exists()
 
 
-def test_temporaries_are_removed_by_exact_name_only(tmp_path):
+def test_temporaries_are_removed_by_their_record_only(tmp_path):
+    """What a killed write leaves is its temporary folder, marked by emotionlib: that goes. A file is never taken for
+    debris by its name, not even one named exactly as emotionlib names its temporaries."""
     from emotionlib.runs import RunLayout, claim_run_dir, temporary_name
 
     layout = RunLayout(tmp_path / "r")
@@ -114,20 +118,15 @@ def test_temporaries_are_removed_by_exact_name_only(tmp_path):
         layout.root / ".config.yaml.12345678.tmp",
         layout.root / ".model.old",
         layout.root / "deep" / ".config.yaml.emotionlib-abcdefgh.tmp",
+        temporary_name(layout.config),
+        temporary_name(layout.set_metrics("dev", "eng")),
     ]
     for p in keep:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("user")
-    gone = [
-        temporary_name(layout.config),
-        temporary_name(layout.split),
-        temporary_name(layout.set_metrics("dev", "eng")),
-    ]
-    for p in gone:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text("ours")
+    gone = [killed_write(layout.config), killed_write(layout.split), killed_write(layout.set_metrics("dev", "eng"))]
     layout.remove_temporaries()
-    assert all(p.exists() for p in keep) and not any(p.exists() for p in gone)
+    assert all(p.read_text() == "user" for p in keep) and not any(p.exists() for p in gone)
 
 
 def test_a_folder_shaped_like_a_temporary_is_removed_only_by_its_record(tmp_path):
@@ -146,7 +145,7 @@ def test_a_folder_shaped_like_a_temporary_is_removed_only_by_its_record(tmp_path
     set_aside.mkdir()
     (set_aside / "summary.csv").write_text("old")
     mark(set_aside, "eval", ["summary.csv"])
-    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
+    gone = gone_pid()
     writers = {}
     for pid in (gone, os.getpid()):  # atomic_dir's temporary folders: one whose writer is gone, one still writing
         writers[pid] = temporary_name(layout.interpret)
@@ -169,8 +168,25 @@ def test_temporaries_are_not_removed_from_a_folder_emotionlib_did_not_make(tmp_p
     layout = RunLayout(tmp_path)
     t = temporary_name(layout.config)
     t.write_text("x")
+    debris = killed_write(layout.split)
     layout.remove_temporaries()
-    assert t.exists()
+    assert t.exists() and debris.is_dir()
+
+
+def test_a_file_named_like_a_temporary_in_a_folder_to_be_replaced_is_the_users(tmp_path):
+    """Replacing a folder emotionlib made (a report made again) takes only what it recorded writing: a file of the
+    temporary shape in it is a user's file like any other, so the replacement is refused and the file kept."""
+    from emotionlib.runs import NotOurs, atomic_dir, temporary_name
+
+    out = tmp_path / "report"
+    with atomic_dir(out, "report") as d:
+        (d / "report.html").write_text("first")
+    shaped = temporary_name(out / "report.html")
+    shaped.write_text("mine")
+    with pytest.raises(NotOurs, match=shaped.name):
+        with atomic_dir(out, "report") as d:
+            (d / "report.html").write_text("second")
+    assert shaped.read_text() == "mine" and (out / "report.html").read_text() == "first"
 
 
 # --- 3, 4: export never replaces what it did not make, nor writes into the run it reads -----------------------

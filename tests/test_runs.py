@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, make_report, refused_lightly, run_cli, run_here
+from conftest import ROOT, killed_write, make_report, refused_lightly, run_cli, run_here
 from emotionlib.config import ConfigError, load_config
-from emotionlib.runs import RunLayout, read_json, run_lock, temporary_name
+from emotionlib.runs import RunLayout, read_json, run_lock
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -84,8 +84,7 @@ def test_resume_without_a_checkpoint_starts_over_cleanly(tmp_path):
     layout = RunLayout(train(cfg))
     layout.train_summary.unlink()  # as if killed at the end of epoch 2, before the summary and with no checkpoint
     shutil.rmtree(layout.checkpoint, ignore_errors=True)
-    debris = temporary_name(layout.train_summary)  # as a killed write of the summary leaves it
-    debris.write_bytes(b"x" * 1000)
+    debris = killed_write(layout.train_summary)  # as a killed write of the summary leaves it
     train(cfg, resume=True)
     log = [line for line in layout.train_log.read_text().splitlines()]
     assert [read_json_line(x)["epoch"] for x in log] == [1, 2]
@@ -400,7 +399,7 @@ def test_a_kill_at_any_step_then_the_same_command_finishes_the_run(step, finishe
     shutil.copytree(finished_run, layout.root)
     done = tree(layout.root)
     KILLED_IN[step](layout)
-    temporary_name(layout.root / step).write_text("half a file")  # what a killed write leaves
+    killed_write(layout.root / step)  # what a killed write leaves
     if step == "train":  # the command a user types again, notebooks and report included
         again = run_cli("run", "--run", str(layout.root), "--reports-dir", str(tmp_path / "reports"))
         assert again.returncode == 0, again.stderr[-2000:]

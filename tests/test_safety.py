@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, one_line_error, run_here, tree
+from conftest import ROOT, killed_write, one_line_error, run_here, tree
 from emotionlib.config import ConfigError, load_config
 
 
@@ -390,8 +390,7 @@ def test_a_killed_onnx_write_leaves_nothing_after_the_next_predict(run_copy, tmp
     from emotionlib.export import ensure_onnx
 
     ensure_onnx(run_copy)
-    debris = run_copy / "onnx" / ".model.onnx.emotionlib-abcd1234.tmp"
-    debris.write_bytes(b"half")
+    debris = killed_write(run_copy / "onnx" / "model.onnx")
     Classifier(run_copy, backend="onnx").predict(["hello"])
     assert not debris.exists()
 
