@@ -53,9 +53,20 @@ help: ## list the targets
 
 setup: $(STAMP) ## create .venv and install everything (torch 2.13.0 CPU build), plus Chromium for the PDF
 
+# Chromium and poppler-utils from Debian, when running as root (a shell command: `make -n` runs any recipe line
+# that names $(MAKE), so the install below must not)
+SYSTEM_DEPS = if command -v chromium >/dev/null && command -v pdftoppm >/dev/null; then \
+		echo "chromium and poppler-utils present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null) \
+		|| echo "WARNING: could not install chromium; the report will be HTML only"; \
+	else \
+		echo "For the PDF report run: sudo apt-get install -y chromium poppler-utils (HTML works without it)"; \
+	fi
+
 # Debian's Chromium installs beside pip (about 40 s on a fresh machine, mostly apt's own work), not after it
 $(STAMP): pyproject.toml
-	@$(MAKE) --no-print-directory system-deps & deps=$$!; \
+	@($(SYSTEM_DEPS)) & deps=$$!; \
 	$(PYTHON_SYS) -m venv $(VENV) && \
 	$(PY) -m pip install --quiet --upgrade pip && \
 	$(PY) -m pip install --quiet torch==2.13.0 && \
@@ -81,14 +92,7 @@ gemma: | $(STAMP) ## install EmbeddingGemma-300M (model: embeddinggemma; 1.2 GB,
 	$(PY) -m emotionlib install embeddinggemma
 
 system-deps: ## Chromium (PDF rendering) and poppler-utils, from Debian, when running as root
-	@if command -v chromium >/dev/null && command -v pdftoppm >/dev/null; then \
-		echo "chromium and poppler-utils present"; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null) \
-		|| echo "WARNING: could not install chromium; the report will be HTML only"; \
-	else \
-		echo "For the PDF report run: sudo apt-get install -y chromium poppler-utils (HTML works without it)"; \
-	fi
+	@$(SYSTEM_DEPS)
 
 test: $(STAMP) ## the formatter's check, the linter, the test suite, the notebooks under nbval and a smoke `make report`
 	$(PY) -m ruff format --check emotionlib tests benchmarks experiments examples

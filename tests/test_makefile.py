@@ -19,6 +19,7 @@ def test_report_and_test_build_a_missing_or_stale_environment_first(tmp_path):
         shutil.copy(ROOT / name, tmp_path / name)
     for target, command in (("test", "-m pytest tests"), ("report", "-m emotionlib report")):
         plan = dry_run(tmp_path, target)  # no .venv: it is made before the command runs
+        assert not (tmp_path / ".venv").exists()  # `make -n` prints the plan and runs none of it
         assert "-m venv .venv" in plan and "pip install --quiet -e '.[dev]'" in plan
         assert plan.index("-m venv .venv") < plan.index(command)
     stamp = tmp_path / ".venv" / ".emotionlib-installed"
