@@ -80,14 +80,23 @@ def mark(folder: Path, kind: str, files: list[str] | None = None) -> None:
 def temporary_folder(target: Path) -> Iterator[Path]:
     """A new folder beside `target`, named by `temporary_name`'s pattern and marked `temporary` with this process,
     removed when the block ends: a write killed inside it leaves a folder known as emotionlib's by that record."""
-    target = Path(target)
+    tmp = new_temporary(Path(target))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # made by new_temporary above, in this process
+
+
+def new_temporary(target: Path) -> Path:
+    """A new folder beside `target` named as `TEMP_RE` matches, marked `temporary` with this process (its record)."""
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.emotionlib-", suffix=".tmp"))
     try:
         record = {"made_by": "emotionlib", "kind": "temporary", "pid": os.getpid()}
         (tmp / MARKER).write_text(json.dumps(record), encoding="utf-8")
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # made by mkdtemp above, in this process
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # made just above
+        raise
+    return tmp
 
 
 def files_in(folder: Path) -> list[str]:
@@ -468,8 +477,7 @@ def atomic_dir(path: Path, kind: str) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(path)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.emotionlib-", suffix=".tmp"))
-        (tmp / MARKER).write_text(json.dumps({"made_by": "emotionlib", "kind": "temporary", "pid": os.getpid()}))
+        tmp = new_temporary(path)
     except OSError as exc:
         raise (write_failure(exc, path) or exc) from None
     os.chmod(tmp, 0o755)  # mkdtemp makes 0700
